@@ -1,0 +1,1 @@
+"""The Anju cloud controller: portfolio, leases, billing, access and gateway fleet."""

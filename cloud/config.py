@@ -1,0 +1,52 @@
+"""Cloud settings from `ANJU_*` environment variables, built by a factory, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from protocols.errors import ConfigError
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only"})
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ANJU_", extra="ignore", frozen=True)
+
+    env: Literal["production", "development"] = "production"
+    secret_key: str = "change-me"  # noqa: S105 - a placeholder refused outside development
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    mqtt_url: str = "mqtt://127.0.0.1:1883"
+    mqtt_protocol: Literal["3.1.1", "5"] = "5"
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    ingest_in_process: bool = True
+
+    @model_validator(mode="after")
+    def _no_placeholders_in_production(self) -> Settings:
+        if self.env == "production" and self.secret_key.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError(
+                "ANJU_SECRET_KEY is a placeholder; set a real secret (32+ random characters)"
+                " or run with ANJU_ENV=development"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'anju.db'}"
+
+
+def load_settings(**overrides: object) -> Settings:
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"])
+        key = f"ANJU_{where.upper()}" if where else "settings"
+        raise ConfigError(f"{key}: {err['msg'].removeprefix('Value error, ')}") from None

@@ -1,0 +1,1 @@
+"""Ingest: MQTT uplink → validated, idempotent rows → acknowledgement after commit."""

@@ -1,0 +1,1 @@
+"""The gateway's link to the cloud: durable outbox and MQTT uplink."""

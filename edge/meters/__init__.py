@@ -1,0 +1,1 @@
+"""Meter polling over Modbus."""

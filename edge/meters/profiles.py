@@ -1,0 +1,29 @@
+"""Find and load meter profiles from firmware-configs/meters or an explicit path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from edge.yamlfile import load_yaml
+from protocols.errors import ConfigError
+from protocols.modbus.profile import Profile
+
+PROFILE_DIR = Path(__file__).resolve().parents[2] / "firmware-configs" / "meters"
+
+
+def resolve_profile(name_or_path: str, *, base: Path | None = None) -> Path:
+    """A bare name means `firmware-configs/meters/<name>.yaml`; anything else is a path."""
+    candidate = Path(name_or_path)
+    if candidate.suffix in {".yaml", ".yml"}:
+        if not candidate.is_absolute() and base is not None:
+            candidate = base / candidate
+        return candidate
+    path = PROFILE_DIR / f"{name_or_path}.yaml"
+    if not path.exists():
+        known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
+        raise ConfigError(f"unknown meter profile {name_or_path!r}; known profiles: {known}")
+    return path
+
+
+def load_profile(name_or_path: str, *, base: Path | None = None) -> Profile:
+    return load_yaml(Profile, resolve_profile(name_or_path, base=base))

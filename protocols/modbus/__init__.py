@@ -1,0 +1,1 @@
+"""Modbus register maps: meter profiles, decoding from register words, read planning. Pure."""

@@ -1,0 +1,63 @@
+"""Topic names: `anju/v1/{gateway_id}/{direction}/{kind}`."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+from protocols.errors import AnjuError
+
+PREFIX = "anju/v1"
+SHARE_GROUP = "anju"
+_GATEWAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class TopicError(AnjuError):
+    """A topic or gateway id does not follow the contract."""
+
+
+class Kind(StrEnum):
+    TELEMETRY = "up/telemetry"
+    EVENTS = "up/events"
+    STATE = "up/state"
+    CMD_ACK = "up/ack"
+    ACK = "down/ack"
+    CMD = "down/cmd"
+    CONFIG = "down/config"
+    ACCESS = "down/access"
+
+
+def check_gateway_id(gateway_id: str) -> str:
+    if not _GATEWAY_ID.match(gateway_id):
+        raise TopicError(
+            f"gateway id {gateway_id!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
+        )
+    return gateway_id
+
+
+def topic(gateway_id: str, kind: Kind) -> str:
+    return f"{PREFIX}/{check_gateway_id(gateway_id)}/{kind.value}"
+
+
+def subscription(kind: Kind, *, shared: bool = False) -> str:
+    """Wildcard over all gateways; `shared` splits the load across workers (MQTT 5)."""
+    base = f"{PREFIX}/+/{kind.value}"
+    return f"$share/{SHARE_GROUP}/{base}" if shared else base
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedTopic:
+    gateway_id: str
+    kind: Kind
+
+
+def parse(name: str) -> ParsedTopic:
+    parts = name.split("/")
+    if len(parts) != 5 or "/".join(parts[:2]) != PREFIX:
+        raise TopicError(f"topic {name!r} is not under {PREFIX}/<gateway>/<up|down>/<kind>")
+    try:
+        kind = Kind("/".join(parts[3:]))
+    except ValueError:
+        raise TopicError(f"topic {name!r} has unknown kind {'/'.join(parts[3:])!r}") from None
+    return ParsedTopic(check_gateway_id(parts[2]), kind)
