@@ -15,6 +15,11 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
+
+from anju.broker import embedded_broker
+from cloud import migrate
+from cloud.db import make_engine
 
 MQTT_URL = os.environ.get("ANJU_TEST_MQTT_URL")
 DATABASE_URL = os.environ.get("ANJU_TEST_DATABASE_URL")
@@ -68,8 +73,6 @@ async def mqtt_url(request: pytest.FixtureRequest) -> AsyncIterator[str]:
         assert MQTT_URL is not None
         yield MQTT_URL
         return
-    from anju.broker import embedded_broker
-
     port = free_port()
     async with embedded_broker("127.0.0.1", port):
         yield f"mqtt://127.0.0.1:{port}"
@@ -88,17 +91,12 @@ DB_PARAMS = ["sqlite"] + (["postgresql"] if DATABASE_URL else [])
 @pytest.fixture(params=DB_PARAMS)
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """An empty, migrated database: a SQLite file, or a fresh schema on the PostgreSQL server."""
-    from cloud import migrate
-    from cloud.db import make_engine
-
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path / 'cloud.db'}"
         migrate.upgrade(url)
         yield url
         return
     assert DATABASE_URL is not None
-    from sqlalchemy import text
-
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(DATABASE_URL)
     with admin.begin() as conn:
