@@ -27,6 +27,10 @@ class Settings(BaseSettings):
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     ingest_in_process: bool = True
+    # Field encryption: "kid:base64key,..." (first encrypts) and the blind-index key (base64).
+    # Empty: <data_dir>/field-keys.json, or in development a fixed placeholder.
+    field_keys: str = ""
+    index_key: str = ""
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:

@@ -1,0 +1,1 @@
+"""Lease rules as plain functions over plain data (no sessions, no clock)."""

@@ -1,0 +1,63 @@
+"""Users, their role and properties, and login tokens (stored only as SHA-256 hashes)."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from cloud.db import Base
+from cloud.models.portfolio import str_enum
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    MANAGER = "manager"
+    FRONT_DESK = "front_desk"
+    FINANCE = "finance"
+    MAINTENANCE = "maintenance"
+    INSTALLER = "installer"
+    TENANT = "tenant"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    password_hash: Mapped[str] = mapped_column(String(200))  # argon2id PHC string
+    role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
+    # For role=tenant: the person this login belongs to.
+    tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"))
+    active: Mapped[bool] = mapped_column(default=True)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class UserProperty(Base):
+    """The properties a non-admin user may act on."""
+
+    __tablename__ = "user_properties"
+
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"), primary_key=True)
+
+
+class AuthToken(Base):
+    """A browser session or an API bearer token; the secret itself is never stored."""
+
+    __tablename__ = "auth_tokens"
+
+    token_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "session" | "bearer"
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked: Mapped[bool] = mapped_column(default=False)

@@ -1,0 +1,1 @@
+"""Field encryption, blind indexes, masking, passwords, tokens and login throttling."""
