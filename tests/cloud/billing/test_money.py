@@ -1,0 +1,47 @@
+from fractions import Fraction
+
+import pytest
+
+from cloud.billing.errors import BillingError
+from cloud.billing.money import fen, price, round_half_up, split, split_by, yuan
+
+
+def test_half_up_goes_away_from_zero() -> None:
+    assert round_half_up(Fraction(5, 2)) == 3
+    assert round_half_up(Fraction(-5, 2)) == -3
+    assert round_half_up(Fraction(249, 100)) == 2
+    assert round_half_up(Fraction(1800 * 17 * 100, 31)) == 98710
+
+
+def test_parse_and_format_yuan() -> None:
+    assert fen("1,800.00") == 180000
+    assert fen("0.5") == 50
+    assert fen(12) == 1200
+    assert yuan(98710) == "987.10"
+    assert yuan(123456789) == "1,234,567.89"
+    assert yuan(-5) == "-0.05"
+    assert price("0.588") == Fraction(588, 10)
+
+
+@pytest.mark.parametrize("bad", ["1.001", "abc", "NaN"])
+def test_amounts_that_are_not_fen_are_refused(bad: str) -> None:
+    with pytest.raises(BillingError):
+        fen(bad)
+
+
+def test_split_largest_remainder_and_ties() -> None:
+    assert split(10000, [1, 3]) == [2500, 7500]
+    assert split(100, [1, 1, 1]) == [34, 33, 33]  # tie: the earlier part gets the fen
+    assert split(2, [1, 2, 2]) == [0, 1, 1]  # largest remainders win
+    assert split(1, [2, 3]) == [0, 1]
+    assert split(3, [1, 2, 1, 2]) == [1, 1, 0, 1]  # equal remainders and weights: earlier
+    assert split(2, [1, 3]) == [0, 2]  # equal remainder 0.5: the larger weight first
+    assert split(-100, [1, 1, 1]) == [-34, -33, -33]
+    assert split_by(7, {"b": 1, "a": 1}) == {"b": 4, "a": 3}
+
+
+def test_split_refuses_weights_it_cannot_use() -> None:
+    with pytest.raises(BillingError):
+        split(100, [0, 0])
+    with pytest.raises(BillingError):
+        split(100, [1, -1])
