@@ -59,7 +59,7 @@ class LeaseTerms:
         )
 
     def anchor(self) -> tuple[Anchor, int]:
-        """The rent-month anchor and the index of the first rent month starting on or after the start."""
+        """The rent-month anchor and the first rent month starting on or after the lease start."""
         if self.billing_day is None:
             return Anchor.of(self.start), 0
         anchor = Anchor(self.start.year, self.start.month, self.billing_day)

@@ -1,5 +1,6 @@
 """Invariants of the billing rules, checked with hypothesis."""
 
+import itertools
 from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
@@ -53,7 +54,7 @@ def test_periods_cover_the_lease_exactly_and_nothing_outside_it(terms: LeaseTerm
     periods = schedule(terms)
     assert periods[0].start == terms.start
     assert periods[-1].end == terms.end
-    for a, b in zip(periods, periods[1:], strict=False):
+    for a, b in itertools.pairwise(periods):
         assert b.start == a.end + DAY
     assert all(terms.start <= p.due <= p.start or p.index == 0 for p in periods)
     assert sum(p.deposit for p in periods) == terms.deposit
@@ -111,9 +112,7 @@ def test_payments_reconcile(amount: int, balances: list[int]) -> None:
     basis=st.sampled_from(list(Basis)),
     owner=st.fractions(min_value=0, max_value=1, max_denominator=100),
     rows=st.lists(
-        st.tuples(
-            st.integers(0, 200), st.integers(0, 6), st.integers(0, 5000), st.integers(0, 31)
-        ),
+        st.tuples(st.integers(0, 200), st.integers(0, 6), st.integers(0, 5000), st.integers(0, 31)),
         min_size=1,
         max_size=30,
     ),

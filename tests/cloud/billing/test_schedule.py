@@ -14,7 +14,8 @@ RENT = 180000  # 1,800.00
 
 def test_brief_example_march_15_to_31() -> None:
     """1,800.00/month, occupied Mar 15-31 -> 1800 * 17 / 31 = 987.10."""
-    got = prorate(RENT, Anchor(2026, 3, 1), date(2026, 3, 15), date(2026, 3, 31), Proration.CALENDAR)
+    march = Anchor(2026, 3, 1)
+    got = prorate(RENT, march, date(2026, 3, 15), date(2026, 3, 31), Proration.CALENDAR)
     assert got.amount == 98710
     assert got.months[0].days_used == 17
     assert got.months[0].days_in == 31
@@ -118,9 +119,10 @@ def test_every_cycle_covers_the_lease(cycle: int) -> None:
 
 
 def test_escrow_flag() -> None:
-    base = dict(start=date(2026, 1, 1), end=date(2026, 12, 31), monthly_rent=RENT)
-    assert len(escrow_reasons(LeaseTerms(**base, cycle_months=6))) == 1  # type: ignore[arg-type]
-    two_six = LeaseTerms.ya_fu(ya=2, fu=6, **base)  # type: ignore[arg-type]
+    start, end = date(2026, 1, 1), date(2026, 12, 31)
+    six = LeaseTerms(start=start, end=end, monthly_rent=RENT, cycle_months=6)
+    assert len(escrow_reasons(six)) == 1
+    two_six = LeaseTerms.ya_fu(ya=2, fu=6, start=start, end=end, monthly_rent=RENT)
     assert len(escrow_reasons(two_six)) == 2
 
 

@@ -1,6 +1,6 @@
 """Consumption, tiered and time-of-use prices, common area and RUBS (BRIEF §5 examples)."""
 
-from decimal import Decimal as D
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -23,72 +23,78 @@ from cloud.billing.money import price
 from cloud.billing.pricing import Tier, flat, tiered, time_of_use
 
 TIERS = [
-    Tier(D(0), D(100), price("0.10")),
-    Tier(D(100), D(500), price("0.15")),
-    Tier(D(500), D(1000), price("0.20")),
-    Tier(D(1000), None, price("0.30")),
+    Tier(Decimal(0), Decimal(100), price("0.10")),
+    Tier(Decimal(100), Decimal(500), price("0.15")),
+    Tier(Decimal(500), Decimal(1000), price("0.20")),
+    Tier(Decimal(1000), None, price("0.30")),
 ]
 
 
 def test_rollover_only_when_the_digit_count_allows_it() -> None:
     """5 digits: 99,950 -> 00,030 = 80."""
-    got = usage(D(99950), D(30), digits=5)
-    assert (got.quantity, got.rollover) == (D(80), True)
+    got = usage(Decimal(99950), Decimal(30), digits=5)
+    assert (got.quantity, got.rollover) == (Decimal(80), True)
     with pytest.raises(ReadingRejectedError):
-        usage(D(99950), D(30))
+        usage(Decimal(99950), Decimal(30))
     with pytest.raises(ReadingRejectedError):  # went backwards by 0.1: not a wrap
-        usage(D("100.5"), D("100.4"), digits=5)
-    assert usage(D("1200.5"), D("1250.25")).quantity == D("49.75")
+        usage(Decimal("100.5"), Decimal("100.4"), digits=5)
+    assert usage(Decimal("1200.5"), Decimal("1250.25")).quantity == Decimal("49.75")
 
 
 def test_meter_replacement() -> None:
     got = replacement_usage(
-        old_previous=D(1200), old_final=D("1250.5"), new_initial=D(0), new_current=D(30)
+        old_previous=Decimal(1200),
+        old_final=Decimal("1250.5"),
+        new_initial=Decimal(0),
+        new_current=Decimal(30),
     )
-    assert (got.quantity, got.replaced) == (D("80.5"), True)
+    assert (got.quantity, got.replaced) == (Decimal("80.5"), True)
 
 
 def test_spike_hold() -> None:
-    assert spike_check(D(300), D(100), multiple=D("2.5")).held
-    assert not spike_check(D(250), D(100), multiple=D("2.5")).held
-    assert not spike_check(D(300), None, multiple=D("2.5")).held
+    assert spike_check(Decimal(300), Decimal(100), multiple=Decimal("2.5")).held
+    assert not spike_check(Decimal(250), Decimal(100), multiple=Decimal("2.5")).held
+    assert not spike_check(Decimal(300), None, multiple=Decimal("2.5")).held
 
 
 def test_float_readings_become_the_decimal_shown_on_the_meter() -> None:
-    assert quantity(47.1) == D("47.1")
-    assert quantity(0.1 + 0.2) == D("0.30000000000000004")  # a float that is not the display
+    assert quantity(47.1) == Decimal("47.1")
+    assert quantity(0.1 + 0.2) == Decimal("0.30000000000000004")  # a float that is not the display
 
 
 def test_tiered_brief_example() -> None:
     """0-100 @0.10, 100-500 @0.15, 500-1000 @0.20; 750 units -> 10 + 60 + 50 = 120."""
-    got = tiered(D(750), TIERS)
+    got = tiered(Decimal(750), TIERS)
     assert got.amount == 12000
     assert [(p.label, p.quantity) for p in got.parts] == [
-        ("0-100", D(100)),
-        ("100-500", D(400)),
-        ("500-1000", D(250)),
+        ("0-100", Decimal(100)),
+        ("100-500", Decimal(400)),
+        ("500-1000", Decimal(250)),
     ]
 
 
 def test_tiered_with_usage_already_billed_this_year() -> None:
     # 80 already used: 20 @0.10 + 30 @0.15 = 2.00 + 4.50
-    assert tiered(D(50), TIERS, prior=D(80)).amount == 650
+    assert tiered(Decimal(50), TIERS, prior=Decimal(80)).amount == 650
 
 
 def test_bad_tiers_are_refused() -> None:
     with pytest.raises(BillingError):
-        tiered(D(1), [Tier(D(0), D(100), price("0.1")), Tier(D(120), None, price("0.2"))])
+        tiered(
+            Decimal(1),
+            [Tier(Decimal(0), Decimal(100), price("0.1")), Tier(Decimal(120), None, price("0.2"))],
+        )
     with pytest.raises(BillingError):
-        tiered(D(1), [Tier(D(0), D(100), price("0.1"))])
+        tiered(Decimal(1), [Tier(Decimal(0), Decimal(100), price("0.1"))])
 
 
 def test_time_of_use_one_register_per_zone() -> None:
     prices = {"peak": price("0.80"), "valley": price("0.30")}
-    got = time_of_use({"peak": D(100), "valley": D(50)}, prices)
+    got = time_of_use({"peak": Decimal(100), "valley": Decimal(50)}, prices)
     assert got.amount == 9500
     with pytest.raises(BillingError, match="flat"):
-        time_of_use({"flat": D(1)}, prices)
-    assert flat(D("12.345"), price("0.5")).amount == 617  # 6.1725 -> 6.17
+        time_of_use({"flat": Decimal(1)}, prices)
+    assert flat(Decimal("12.345"), price("0.5")).amount == 617  # 6.1725 -> 6.17
 
 
 def test_rubs_brief_example() -> None:
@@ -104,12 +110,12 @@ def test_rubs_brief_example() -> None:
 
 
 def test_common_area_by_area_sends_vacancy_to_the_operator() -> None:
-    common = common_usage(D(1000), [D(400), D(450)])
-    assert (common.quantity, common.negative, common.high_loss) == (D(150), False, False)
+    common = common_usage(Decimal(1000), [Decimal(400), Decimal(450)])
+    assert (common.quantity, common.negative, common.high_loss) == (Decimal(150), False, False)
     units = [
-        UnitBasis(key="A", area=D(50), occupied_days=30, period_days=30),
-        UnitBasis(key="B", area=D(30), occupied_days=0, period_days=30),
-        UnitBasis(key="C", area=D(20), occupied_days=15, period_days=30),
+        UnitBasis(key="A", area=Decimal(50), occupied_days=30, period_days=30),
+        UnitBasis(key="B", area=Decimal(30), occupied_days=0, period_days=30),
+        UnitBasis(key="C", area=Decimal(20), occupied_days=15, period_days=30),
     ]
     got = allocate(10000, units, Basis.AREA)
     assert got.shares == {"A": 5000, "B": 0, "C": 1000, OPERATOR: 4000}
@@ -128,8 +134,8 @@ def test_equal_split_is_exact() -> None:
 
 def test_usage_share_and_an_all_vacant_building() -> None:
     units = [
-        UnitBasis(key="a", usage=D(10), occupied_days=30, period_days=30),
-        UnitBasis(key="b", usage=D(30), occupied_days=30, period_days=30),
+        UnitBasis(key="a", usage=Decimal(10), occupied_days=30, period_days=30),
+        UnitBasis(key="b", usage=Decimal(30), occupied_days=30, period_days=30),
     ]
     assert allocate(999, units, Basis.USAGE).shares == {"a": 250, "b": 749, OPERATOR: 0}
     empty = [UnitBasis(key="a", occupants=0, occupied_days=0, period_days=30)]
@@ -137,8 +143,8 @@ def test_usage_share_and_an_all_vacant_building() -> None:
 
 
 def test_negative_common_is_flagged_not_billed() -> None:
-    common = common_usage(D(800), [D(500), D(400)])
+    common = common_usage(Decimal(800), [Decimal(500), Decimal(400)])
     assert common.negative
     with pytest.raises(BillingError, match="metering fault"):
         allocate(-100, [UnitBasis(key="a", occupied_days=1, period_days=1)], Basis.EQUAL)
-    assert common_usage(D(1000), [D(800)]).high_loss
+    assert common_usage(Decimal(1000), [Decimal(800)]).high_loss
