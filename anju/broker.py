@@ -12,6 +12,14 @@ from amqtt.broker import Broker
 log = logging.getLogger(__name__)
 
 
+class _DropShutdownCancellation(logging.Filter):
+    """amqtt logs its own broadcast task's cancellation at shutdown as an ERROR with a traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not isinstance(exc, asyncio.CancelledError)
+
+
 def broker_config(host: str, port: int) -> dict[str, object]:
     return {
         "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
@@ -23,6 +31,9 @@ def broker_config(host: str, port: int) -> dict[str, object]:
 
 @asynccontextmanager
 async def embedded_broker(host: str = "127.0.0.1", port: int = 18830) -> AsyncIterator[Broker]:
+    amqtt_log = logging.getLogger("amqtt.broker")
+    if not any(isinstance(f, _DropShutdownCancellation) for f in amqtt_log.filters):
+        amqtt_log.addFilter(_DropShutdownCancellation())
     broker = Broker(broker_config(host, port))
     await broker.start()
     log.info("embedded MQTT broker listening on mqtt://%s:%d", host, port)

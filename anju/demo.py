@@ -35,6 +35,16 @@ class DemoPorts:
     modbus: int = 15020
 
 
+@dataclass(frozen=True)
+class DemoServers:
+    """External servers to use instead of the embedded broker and the SQLite file."""
+
+    mqtt_url: str | None = None
+    mqtt_protocol: str = "5"
+    database_url: str | None = None
+    gateway_id: str = GATEWAY_ID
+
+
 @dataclass
 class Child:
     name: str
@@ -45,11 +55,13 @@ def meter_id(n: int) -> str:
     return f"m-{n:04d}"
 
 
-def gateway_config(data_dir: Path, ports: DemoPorts) -> dict[str, object]:
+def gateway_config(
+    gateway_id: str, data_dir: Path, mqtt_url: str, mqtt_protocol: str, ports: DemoPorts
+) -> dict[str, object]:
     return {
-        "gateway_id": GATEWAY_ID,
+        "gateway_id": gateway_id,
         "development": True,
-        "mqtt": {"url": f"mqtt://127.0.0.1:{ports.broker}", "protocol": "3.1.1"},
+        "mqtt": {"url": mqtt_url, "protocol": mqtt_protocol},
         "store": {"path": str(data_dir / "gateway.db")},
         "buses": [
             {
@@ -66,18 +78,23 @@ def gateway_config(data_dir: Path, ports: DemoPorts) -> dict[str, object]:
 
 
 class Demo:
-    def __init__(self, data_dir: Path, ports: DemoPorts) -> None:
+    def __init__(self, data_dir: Path, ports: DemoPorts, servers: DemoServers) -> None:
         self.data_dir = data_dir.resolve()
         self.ports = ports
+        self.servers = servers
+        self.gateway_id = servers.gateway_id
         self.children: list[Child] = []
+        self.mqtt_url = servers.mqtt_url or f"mqtt://127.0.0.1:{ports.broker}"
+        # the embedded broker (amqtt) speaks MQTT 3.1.1 only
+        self.mqtt_protocol = servers.mqtt_protocol if servers.mqtt_url else "3.1.1"
         self.env = {
             **os.environ,
             "ANJU_ENV": "development",
             "ANJU_SECRET_KEY": "demo-only-not-a-secret-0123456789abcdef",
             "ANJU_DATA_DIR": str(self.data_dir),
-            "ANJU_DATABASE_URL": f"sqlite:///{self.data_dir / 'cloud.db'}",
-            "ANJU_MQTT_URL": f"mqtt://127.0.0.1:{ports.broker}",
-            "ANJU_MQTT_PROTOCOL": "3.1.1",
+            "ANJU_DATABASE_URL": servers.database_url or f"sqlite:///{self.data_dir / 'cloud.db'}",
+            "ANJU_MQTT_URL": self.mqtt_url,
+            "ANJU_MQTT_PROTOCOL": self.mqtt_protocol,
             "ANJU_HTTP_PORT": str(ports.http),
             "PYTHONUNBUFFERED": "1",
         }
@@ -87,8 +104,16 @@ class Demo:
         return f"http://127.0.0.1:{self.ports.http}"
 
     async def _anju(self, *args: str) -> asyncio.subprocess.Process:
+        # Own session: a terminal's Ctrl-C reaches only the demo, which then stops the parts
+        # in order (gateway first, broker last) so none of them sees its peers vanish.
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "anju", *args, env=self.env, stdin=asyncio.subprocess.DEVNULL
+            sys.executable,
+            "-m",
+            "anju",
+            *args,
+            env=self.env,
+            stdin=asyncio.subprocess.DEVNULL,
+            start_new_session=True,
         )
 
     async def _once(self, *args: str) -> None:
@@ -102,10 +127,14 @@ class Demo:
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         config_path = self.data_dir / "gateway.yaml"
-        config_path.write_text(yaml.safe_dump(gateway_config(self.data_dir, self.ports)))
+        config = gateway_config(
+            self.gateway_id, self.data_dir, self.mqtt_url, self.mqtt_protocol, self.ports
+        )
+        config_path.write_text(yaml.safe_dump(config))
         await self._once("cloud", "migrate")
-        await self._once("cloud", "gateway", "add", GATEWAY_ID, "--name", "Demo building")
-        await self._spawn("broker", "broker", "--port", str(self.ports.broker))
+        await self._once("cloud", "gateway", "add", self.gateway_id, "--name", "Demo building")
+        if self.servers.mqtt_url is None:
+            await self._spawn("broker", "broker", "--port", str(self.ports.broker))
         await self._spawn("cloud", "cloud", "serve", "--no-migrate")
         await self._spawn(
             "meters", "sim", "meters", "--count", str(DEMO_METERS), "--port", str(self.ports.modbus)
@@ -127,7 +156,6 @@ class Demo:
             if child.process.returncode is None:
                 with contextlib.suppress(ProcessLookupError):
                     child.process.send_signal(signal.SIGTERM)
-        for child in self.children:
             try:
                 await asyncio.wait_for(child.process.wait(), STOP_GRACE_S)
             except TimeoutError:
@@ -150,7 +178,8 @@ def banner(demo: Demo) -> str:
     return "\n".join(
         [
             "Anju demo building is starting:",
-            f"  MQTT broker     mqtt://127.0.0.1:{demo.ports.broker}",
+            f"  MQTT broker     {demo.mqtt_url}"
+            + ("" if demo.servers.mqtt_url else " (embedded amqtt)"),
             f"  Modbus meters   modbus-tcp://127.0.0.1:{demo.ports.modbus} "
             f"(unit ids 1..{DEMO_METERS})",
             f"  Cloud API       {demo.api}/docs",
@@ -161,8 +190,10 @@ def banner(demo: Demo) -> str:
     )
 
 
-async def run_demo(data_dir: Path, ports: DemoPorts, *, check: bool, timeout_s: float) -> int:
-    demo = Demo(data_dir, ports)
+async def run_demo(
+    data_dir: Path, ports: DemoPorts, servers: DemoServers, *, check: bool, timeout_s: float
+) -> int:
+    demo = Demo(data_dir, ports, servers)
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

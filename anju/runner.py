@@ -23,8 +23,17 @@ def run_until_signal(main: Coroutine[Any, Any, None]) -> None:
         task = asyncio.current_task()
         assert task is not None
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+        signals = (signal.SIGINT, signal.SIGTERM)
+
+        def stop() -> None:
+            # Once is enough: a second signal during cleanup must not interrupt it.
+            for sig in signals:
+                loop.remove_signal_handler(sig)
+                signal.signal(sig, signal.SIG_IGN)
+            task.cancel()
+
+        for sig in signals:
+            loop.add_signal_handler(sig, stop)
         try:
             await main
         except asyncio.CancelledError:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from edge.yamlfile import load_yaml
-from protocols.errors import ConfigError
+from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt.topics import check_gateway_id
 from protocols.mqtt.url import BrokerAddress, parse_broker_url
 
@@ -85,7 +85,10 @@ class GatewayConfig(_Strict):
     @field_validator("gateway_id")
     @classmethod
     def _gateway_id(cls, value: str) -> str:
-        return check_gateway_id(value)
+        try:
+            return check_gateway_id(value)
+        except AnjuError as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:

@@ -12,6 +12,7 @@ import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -96,16 +97,22 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         migrate.upgrade(url)
         yield url
         return
+    with postgres_schema() as url:
+        migrate.upgrade(url)
+        yield url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A URL of the test PostgreSQL server whose search_path is a fresh schema, dropped after."""
     assert DATABASE_URL is not None
     schema = f"t_{uuid.uuid4().hex[:12]}"
     admin = make_engine(DATABASE_URL)
     with admin.begin() as conn:
         conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     sep = "&" if "?" in DATABASE_URL else "?"
-    url = f"{DATABASE_URL}{sep}options=-csearch_path%3D{schema}"
     try:
-        migrate.upgrade(url)
-        yield url
+        yield f"{DATABASE_URL}{sep}options=-csearch_path%3D{schema}"
     finally:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))

@@ -1,0 +1,81 @@
+"""The architecture's import rules, checked on the source: protocols is pure, edge ⟂ cloud."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+FORBIDDEN = {
+    "protocols": {"edge", "cloud", "anju"},
+    "edge": {"cloud", "anju"},
+    "cloud": {"edge", "anju"},
+}
+# protocols is bytes-and-dicts only: no sockets, clocks, databases or I/O libraries.
+IMPURE_FOR_PROTOCOLS = {
+    "socket",
+    "asyncio",
+    "sqlite3",
+    "sqlalchemy",
+    "aiomqtt",
+    "paho",
+    "pymodbus",
+    "bleak",
+    "serial",
+    "httpx",
+    "fastapi",
+    "time",
+    "onnxruntime",
+    "cv2",
+    "subprocess",
+    "os",
+}
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_package_imports_respect_boundaries(package: str) -> None:
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"no sources found under {package}/"
+    bad = {str(f.relative_to(ROOT)): sorted(imported_roots(f) & FORBIDDEN[package]) for f in files}
+    assert {f: mods for f, mods in bad.items() if mods} == {}
+
+
+def test_protocols_do_no_io() -> None:
+    bad = {
+        str(f.relative_to(ROOT)): sorted(imported_roots(f) & IMPURE_FOR_PROTOCOLS)
+        for f in sorted((ROOT / "protocols").rglob("*.py"))
+    }
+    assert {f: mods for f, mods in bad.items() if mods} == {}
+
+
+def test_checker_sees_a_violation(tmp_path: Path) -> None:
+    """The rule above must be able to fail: feed it a file that breaks it."""
+    bad = tmp_path / "bad.py"
+    bad.write_text("import cloud.db\nfrom edge.config import GatewayConfig\n")
+    assert imported_roots(bad) & FORBIDDEN["protocols"] == {"cloud", "edge"}
+
+
+def test_cli_import_is_light() -> None:
+    """`anju --help` must not pull in the web stack, the database or hardware libraries."""
+    heavy = ["fastapi", "sqlalchemy", "pymodbus", "aiomqtt", "amqtt", "uvicorn", "onnxruntime"]
+    code = f"import sys, anju.cli; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == ""
