@@ -18,6 +18,8 @@ COMMANDS: dict[str, str] = {
     "edge": "anju.commands.edge:edge",
     "sim": "anju.commands.sim:sim",
     "demo": "anju.commands.demo:demo",
+    "models": "anju.commands.models:models",
+    "face": "anju.commands.face:face",
 }
 
 

@@ -1,0 +1,125 @@
+"""The door as a gateway service: frames and inference run in worker threads (onnxruntime
+releases the GIL), decisions go to the lock and, durably, to the outbox."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from pydantic import ValidationError
+
+from edge.door.config import DoorConfig
+from edge.door.frames import FrameSource, open_source
+from edge.door.lock import Lock, UnlockRequest
+from edge.door.models import load_engine
+from edge.door.pipeline import EVENT_KIND, DoorPipeline
+from protocols.errors import ConfigError
+from protocols.face.confirm import Confirmer, Decision, Verdict
+from protocols.face.gallery import Gallery, GalleryExport
+
+log = logging.getLogger(__name__)
+
+
+class EventSink(Protocol):
+    def append(self, kind: str, payloads: list[dict[str, object]]) -> list[int]: ...
+
+
+class DoorService:
+    def __init__(
+        self,
+        config: DoorConfig,
+        pipeline: DoorPipeline,
+        source: FrameSource,
+        lock: Lock,
+        events: EventSink,
+        *,
+        now: Callable[[], datetime],
+        on_stored: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._config = config
+        self._pipeline = pipeline
+        self._source = source
+        self._lock = lock
+        self._events = events
+        self._now = now
+        self._on_stored = on_stored
+        self.frames = 0
+        self.decisions: list[Decision] = []
+
+    async def run(self) -> None:
+        """Until a finite source ends (or cancellation)."""
+        idle_s = 1.0 / self._config.max_fps
+        door = self._config.id
+        log.info("[%s] door running, %d enrolled rows", door, len(self._pipeline.gallery))
+        try:
+            while not self._source.ended:
+                frame = await asyncio.to_thread(self._source.read)
+                if frame is None:
+                    await asyncio.sleep(idle_s)
+                    continue
+                self.frames += 1
+                decision, result = await asyncio.to_thread(
+                    self._pipeline.process, frame, self._now()
+                )
+                if decision is not None:
+                    await self._act(decision, result.timings_ms)
+        finally:
+            self._source.close()
+
+    async def _act(self, decision: Decision, timings_ms: dict[str, float]) -> None:
+        door = self._config.id
+        self.decisions.append(decision)
+        if decision.verdict is Verdict.GRANT and decision.person_id is not None:
+            await self._lock.unlock(
+                UnlockRequest(
+                    door, decision.person_id, self._config.unlock_hold_s, decision.decided
+                )
+            )
+        event = self._pipeline.event(decision, timings_ms)
+        await asyncio.to_thread(self._events.append, EVENT_KIND, [event])
+        self._on_stored()
+        log.info(
+            "[%s] %s (%s) person=%s score=%.3f",
+            door,
+            decision.verdict.value,
+            decision.reason.value,
+            decision.person_id,
+            decision.score,
+        )
+
+
+def load_gallery(path: Path) -> Gallery:
+    try:
+        return GalleryExport.model_validate_json(path.read_bytes()).gallery()
+    except OSError as exc:
+        raise ConfigError(f"door gallery {path}: {exc.strerror}") from None
+    except ValidationError as exc:
+        raise ConfigError(f"door gallery {path} is not a gallery export: {exc}") from None
+
+
+def create_door(
+    config: DoorConfig,
+    lock: Lock,
+    events: EventSink,
+    *,
+    now: Callable[[], datetime],
+    source: FrameSource | None = None,
+    on_stored: Callable[[], None] = lambda: None,
+) -> DoorService:
+    """Refuses (ModelsMissingError) unless the models verify; nothing is downloaded here."""
+    engine = load_engine(config.models_dir, threads=config.threads, detect_side=config.detect_side)
+    confirmer = Confirmer(threshold=config.threshold, n=config.confirm_n, m=config.confirm_m)
+    pipeline = DoorPipeline(config.id, engine, load_gallery(config.gallery), confirmer)
+    return DoorService(
+        config,
+        pipeline,
+        source or open_source(config.source, name=config.id),
+        lock,
+        events,
+        now=now,
+        on_stored=on_stored,
+    )
