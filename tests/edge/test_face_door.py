@@ -1,0 +1,173 @@
+"""The door end to end on a synthetic camera stream made from real photos, through the real
+outbox and a recording lock; the frame sources; and refusal without verified models."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+from itertools import count
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from edge.door.config import DoorConfig
+from edge.door.frames import CaptureSource, FolderSource, open_source
+from edge.door.lock import SimulatedLock
+from edge.door.pipeline import EVENT_KIND, DoorPipeline
+from edge.door.service import DoorService, create_door
+from edge.link.outbox import Outbox
+from protocols.face.confirm import Confirmer
+from protocols.face.contract import DEFAULT_THRESHOLD
+from protocols.face.gallery import Gallery, Identity
+from protocols.face.models import ModelsMissingError
+from protocols.face.quality import ENROLLMENT_GATES
+from tests.face_assets import empty_frame, engine, models_dir, photo, portrait_frame
+
+T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
+FRAME_S = 1 / 30
+
+
+def _enrolled(name: str) -> np.ndarray:
+    main = engine().analyze(photo(name), gates=ENROLLMENT_GATES).main
+    assert main is not None
+    assert main.embedding is not None
+    return main.embedding
+
+
+def _approach(name: str, seed: int) -> list[np.ndarray]:
+    """Six frames of one person walking up: growing, drifting across the frame."""
+    steps = [(100, 60, 30), (115, 120, 40), (130, 180, 50), (150, 240, 40), (165, 280, 30)]
+    steps.append((180, 300 + seed % 3 * 10, 20))
+    return [portrait_frame(name, face_px=px, x=x, y=y) for px, x, y in steps]
+
+
+def _gap(seed: int, n: int = 6) -> list[np.ndarray]:
+    return [empty_frame(seed * 100 + i) for i in range(n)]
+
+
+def _stream(people: list[str]) -> list[np.ndarray]:
+    frames = _gap(0, 3)
+    for i, name in enumerate(people, 1):
+        frames += _approach(name, i) + _gap(i)
+    return frames
+
+
+def _write(frames: list[np.ndarray], folder: Path) -> Path:
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
+    return folder
+
+
+def _clock():
+    ticks = count()
+    return lambda: T0 + timedelta(seconds=next(ticks) * FRAME_S)
+
+
+async def _run_door(tmp_path: Path, gallery: Gallery, people: list[str]):
+    config = DoorConfig(id="front", source=str(tmp_path / "frames"), gallery=tmp_path / "g.json")
+    pipeline = DoorPipeline(
+        "front", engine(), gallery, Confirmer(threshold=DEFAULT_THRESHOLD, n=3, m=5)
+    )
+    outbox = Outbox(tmp_path / "gw.db")
+    lock = SimulatedLock()
+    source = FolderSource(_write(_stream(people), tmp_path / "frames"))
+    service = DoorService(config, pipeline, source, lock, outbox, now=_clock())
+    try:
+        await service.run()
+        events = [row.payload for row in outbox.pending() if row.kind == EVENT_KIND]
+    finally:
+        outbox.close()
+    return service, lock, events
+
+
+async def test_stream_yields_exactly_the_expected_grants_and_denials(tmp_path: Path) -> None:
+    gallery = Gallery([Identity("tenant-obama")], _enrolled("obama.jpg")[None, :])
+    service, lock, events = await _run_door(
+        tmp_path, gallery, ["obama2.jpg", "biden.jpg", "obama3.jpg"]
+    )
+    assert [(e["verdict"], e["reason"], e["person_id"]) for e in events] == [
+        ("grant", "match", "tenant-obama"),
+        ("deny", "unknown_face", None),
+        ("grant", "match", "tenant-obama"),
+    ]
+    assert [r.person_id for r in lock.requests] == ["tenant-obama", "tenant-obama"]
+    assert service.frames == 3 + 3 * 12
+    for e in events:
+        assert e["frames"] == 3
+        # decided on the third agreeing frame of the approach: 2 frame intervals at 30 fps
+        assert e["latency_ms"] == pytest.approx(2 * FRAME_S * 1000, abs=0.5)
+        assert set(e["timings_ms"]) == {"detect", "align", "embed", "match", "total"}
+    assert events[0]["score"] >= DEFAULT_THRESHOLD > events[1]["score"]
+
+
+async def test_a_tenant_whose_access_ended_is_refused_offline(tmp_path: Path) -> None:
+    ended = Identity("tenant-biden", valid_until=T0 - timedelta(days=1))
+    vectors = np.stack([_enrolled("obama.jpg"), _enrolled("biden.jpg")])
+    gallery = Gallery([Identity("tenant-obama"), ended], vectors)
+    _, lock, events = await _run_door(tmp_path, gallery, ["biden.jpg", "obama2.jpg"])
+    assert [(e["verdict"], e["reason"], e["person_id"]) for e in events] == [
+        ("deny", "access_not_valid", "tenant-biden"),
+        ("grant", "match", "tenant-obama"),
+    ]
+    assert [r.person_id for r in lock.requests] == ["tenant-obama"]
+
+
+def test_door_refuses_to_start_without_verified_models(tmp_path: Path) -> None:
+    config = DoorConfig(
+        id="front", source=str(tmp_path), gallery=tmp_path / "g.json", models_dir=tmp_path / "m"
+    )
+    with pytest.raises(ModelsMissingError, match="anju models fetch"):
+        create_door(config, SimulatedLock(), Outbox(tmp_path / "o.db"), now=_clock())
+    shutil.copytree(models_dir(), tmp_path / "m")
+    victim = next((tmp_path / "m").glob("mobilefacenet*.onnx"))
+    data = bytearray(victim.read_bytes())
+    data[1000] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    with pytest.raises(ModelsMissingError, match="damaged or was replaced"):
+        create_door(config, SimulatedLock(), Outbox(tmp_path / "o2.db"), now=_clock())
+
+
+def _video(path: Path, frames: int) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), 30, (320, 240))
+    for i in range(frames):
+        writer.write(np.full((240, 320, 3), i * 10, np.uint8))
+    writer.release()
+    return path
+
+
+def test_video_file_plays_once(tmp_path: Path) -> None:
+    source = open_source(str(_video(tmp_path / "clip.avi", 5)))
+    got = []
+    while not source.ended:
+        frame = source.read()
+        if frame is not None:
+            got.append(frame.shape)
+    assert got == [(240, 320, 3)] * 5
+
+
+def test_stream_drop_reconnects_after_backoff(tmp_path: Path) -> None:
+    clip = _video(tmp_path / "clip.avi", 3)
+    now = [0.0]
+    source = CaptureSource(str(clip), clock=lambda: now[0])  # a live stream: end = drop
+    assert [source.read() is not None for _ in range(4)] == [True, True, True, False]
+    assert source.opens == 1
+    assert source.read() is None  # backing off: not yet reopened
+    assert source.opens == 1
+    now[0] = 60.0
+    assert source.read() is not None
+    assert source.opens == 2
+    source.close()
+    assert source.ended
+
+
+def test_missing_camera_keeps_retrying(tmp_path: Path) -> None:
+    now = [0.0]
+    source = CaptureSource(str(tmp_path / "nothing.avi"), clock=lambda: now[0])
+    for step in range(3):
+        now[0] = step * 100.0
+        assert source.read() is None
+    assert source.opens == 3
+    assert not source.ended

