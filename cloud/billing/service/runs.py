@@ -1,0 +1,573 @@
+"""Billing runs: one per property and month, idempotent, never altering invoiced periods.
+
+The run for month M bills the rent periods falling due in M (and any earlier ones not yet
+billed) and the utilities used in M-1: each submeter's usage and each unit's common-area share.
+Every line has a natural key (lease, kind, meter, period start) with a unique constraint, and the
+run only creates lines whose key is not there yet, so re-running it creates nothing new, and a
+period once invoiced is never re-priced. New lines of a lease go on one new invoice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from cloud.billing.allocation import OPERATOR, Basis, UnitBasis, allocate, common_usage
+from cloud.billing.consumption import spike_check, usage
+from cloud.billing.errors import ReadingRejectedError
+from cloud.billing.money import price, round_half_up, split
+from cloud.billing.proration import Prorated
+from cloud.billing.schedule import rent_for, schedule
+from cloud.billing.service.accounts import apply_credit, unapplied
+from cloud.billing.service.meters import MeterUsage, ReadingBook, span_usage, unit_meters
+from cloud.billing.service.terms import (
+    Month,
+    day_after,
+    day_start,
+    effective_end,
+    lease_terms,
+    tariff_price,
+)
+from cloud.models import (
+    BillingRun,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Lease,
+    LeaseStatus,
+    LineKind,
+    Meter,
+    MeterKind,
+    Payment,
+    PrepaidAccount,
+    Tariff,
+    TariffKind,
+    Unit,
+    UsageHold,
+    Utility,
+)
+
+log = logging.getLogger(__name__)
+
+BILLABLE = (LeaseStatus.SIGNED, LeaseStatus.ACTIVE, LeaseStatus.ENDED, LeaseStatus.TERMINATED)
+UTILITY_DUE_DAYS = 10  # an invoice with no rent on it is due this long after issue
+DAY = timedelta(days=1)
+Key = tuple[int, str, str, date]  # lease, kind, meter, period start
+
+
+@dataclass
+class _Draft:
+    """The lines a run is about to add, grouped by lease."""
+
+    lines: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
+    due: dict[int, date] = field(default_factory=dict)
+    flags: list[str] = field(default_factory=list)
+    operator_cost: int = 0
+    utility_cost: int = 0
+
+    def add(
+        self,
+        lease_id: int,
+        *,
+        kind: LineKind,
+        start: date,
+        end: date,
+        amount: int,
+        description: str,
+        meter: str = "",
+        due: date | None = None,
+        **extra: Any,
+    ) -> None:
+        self.lines[lease_id].append(
+            {
+                "lease_id": lease_id,
+                "kind": kind,
+                "meter_key": meter,
+                "period_start": start,
+                "period_end": end,
+                "amount_fen": amount,
+                "description": description,
+                "detail": extra.pop("detail", {}),
+                **extra,
+            }
+        )
+        if due is not None:
+            self.due[lease_id] = min(due, self.due.get(lease_id, due))
+
+
+def run_billing(session: Session, property_id: int, period: str, *, now: datetime) -> BillingRun:
+    """Create (or re-run) the billing run of `property_id` for month `period` ("YYYY-MM")."""
+    month = Month.parse(period)
+    run = session.scalar(
+        select(BillingRun).where(
+            BillingRun.property_id == property_id, BillingRun.period == str(month)
+        )
+    )
+    if run is None:
+        run = BillingRun(property_id=property_id, period=str(month), started_at=now, flags=[])
+        session.add(run)
+        session.flush()
+    job = _Run(session, property_id, month)
+    job.rent()
+    job.utilities()
+    draft = job.draft
+    invoices = job.write(run, now)
+    for lease_id in sorted(set(draft.lines) | set(unapplied(session, set(draft.lines)))):
+        apply_credit(session, lease_id)
+    run.finished_at = now
+    run.invoices_created += invoices
+    run.lines_created += sum(len(v) for v in draft.lines.values())
+    if not run.operator_cost_fen and not run.utility_cost_fen:
+        run.operator_cost_fen, run.utility_cost_fen = draft.operator_cost, draft.utility_cost
+    run.flags = sorted(set(run.flags or []) | set(draft.flags))
+    session.flush()
+    log.info("billing run %s %s: %d invoices, flags %s", property_id, month, invoices, draft.flags)
+    return run
+
+
+Span = tuple[Lease, date, date]  # a lease's days inside the usage month
+
+
+class _Run:
+    def __init__(self, session: Session, property_id: int, month: Month) -> None:
+        self.session = session
+        self.property_id = property_id
+        self.month = month
+        self.used = month.previous()
+        self.leases = session.scalars(
+            select(Lease)
+            .where(
+                Lease.property_id == property_id,
+                Lease.status.in_(BILLABLE),
+                Lease.start_date <= month.last,
+                Lease.end_date >= self.used.first,
+            )
+            .order_by(Lease.id)
+        ).all()
+        self.lease_q = select(Lease.id).where(Lease.property_id == property_id)
+        self.existing = self._existing_keys()
+        self.draft = _Draft()
+        self.book = ReadingBook(session, property_id)
+        self.spans: dict[int, list[Span]] = defaultdict(list)  # by unit
+        self.lease_usage: dict[tuple[int, Utility], Decimal] = {}
+
+    def _existing_keys(self) -> set[Key]:
+        rows = self.session.execute(
+            select(
+                InvoiceLine.lease_id,
+                InvoiceLine.kind,
+                InvoiceLine.meter_key,
+                InvoiceLine.period_start,
+            ).where(
+                InvoiceLine.lease_id.in_(self.lease_q),
+                InvoiceLine.period_start >= self.used.first,
+                InvoiceLine.kind.in_([LineKind.UTILITY, LineKind.COMMON_AREA]),
+            )
+        )
+        return {(lid, str(kind), meter, start) for lid, kind, meter, start in rows}
+
+    # ---- rent -----------------------------------------------------------------------------
+
+    def rent(self) -> None:
+        through: dict[int, date] = dict(
+            self.session.execute(
+                select(InvoiceLine.lease_id, func.max(InvoiceLine.period_end))
+                .where(InvoiceLine.lease_id.in_(self.lease_q), InvoiceLine.kind == LineKind.RENT)
+                .group_by(InvoiceLine.lease_id)
+            ).all()
+        )
+        for lease in self.leases:
+            terms = lease_terms(lease)
+            if terms is None:
+                continue
+            after = through.get(lease.id)
+            if after is not None and after > terms.end:
+                self._termination_credit(lease, terms.end)
+                continue
+            for p in schedule(terms, after=after):
+                if p.due > self.month.last:
+                    break
+                explain = Prorated(p.rent, p.months).explain(terms.monthly_rent)
+                self.draft.add(
+                    lease.id,
+                    kind=LineKind.RENT,
+                    start=p.start,
+                    end=p.end,
+                    amount=p.rent,
+                    description=f"Rent {p.start} to {p.end}",
+                    due=p.due,
+                    detail={"explain": explain, "monthly_rent_fen": terms.monthly_rent},
+                )
+                if p.deposit:
+                    self.draft.add(
+                        lease.id,
+                        kind=LineKind.DEPOSIT,
+                        start=p.start,
+                        end=terms.end,
+                        amount=p.deposit,
+                        description="Deposit",
+                        due=p.due,
+                    )
+
+    def _termination_credit(self, lease: Lease, end: date) -> None:
+        """Rent already billed for days after an early termination comes back as one credit."""
+        done = self.session.scalar(
+            select(InvoiceLine.id).where(
+                InvoiceLine.lease_id == lease.id,
+                InvoiceLine.kind == LineKind.ADJUSTMENT,
+                InvoiceLine.period_start == end + DAY,
+            )
+        )
+        terms = lease_terms(lease)
+        if done is not None or terms is None:
+            return
+        credit = 0
+        for line in self.session.scalars(
+            select(InvoiceLine).where(
+                InvoiceLine.lease_id == lease.id,
+                InvoiceLine.kind == LineKind.RENT,
+                InvoiceLine.period_end > end,
+            )
+        ):
+            kept = rent_for(terms, line.period_start, end) if line.period_start <= end else 0
+            credit += kept - line.amount_fen
+        if credit:
+            self.draft.add(
+                lease.id,
+                kind=LineKind.ADJUSTMENT,
+                start=end + DAY,
+                end=end + DAY,
+                amount=credit,
+                description=f"Rent credit: lease ended early on {end}",
+                due=end + DAY,
+            )
+
+    # ---- metered utilities ----------------------------------------------------------------
+
+    def utilities(self) -> None:
+        tariffs = self._tariffs()
+        if not tariffs:
+            return
+        self.prepaid = set(
+            self.session.scalars(
+                select(PrepaidAccount.lease_id).where(PrepaidAccount.lease_id.in_(self.lease_q))
+            )
+        )
+        self.chains = unit_meters(self.session, self.property_id)
+        t0, t1 = day_start(self.used.first), day_after(self.used.last)
+        for tariff in tariffs.values():
+            self.book.preload(tariff.point, t0)
+            self.book.preload(tariff.point, t1)
+        self.holds = {
+            (h.lease_id, h.meter_id, h.period_start): h
+            for h in self.session.scalars(
+                select(UsageHold).where(
+                    UsageHold.property_id == self.property_id,
+                    UsageHold.period_start >= self.used.first,
+                )
+            )
+        }
+        self.baselines = self._baselines()
+        for lease in self.leases:
+            start = max(lease.start_date, self.used.first)
+            end = min(effective_end(lease), self.used.last)
+            if start > end:
+                continue
+            self.spans[lease.unit_id].append((lease, start, end))
+            for (unit_id, utility), chain in self.chains.items():
+                found = tariffs.get(utility)
+                if unit_id == lease.unit_id and found is not None:
+                    self._meter_line(
+                        lease, start=start, end=end, utility=utility, chain=chain, tariff=found
+                    )
+        self._common_area(tariffs)
+
+    def _meter_line(
+        self, lease: Lease, *, start: date, end: date, utility: Utility, chain: Any, tariff: Tariff
+    ) -> None:
+        got: MeterUsage | None = None
+        try:
+            got = span_usage(self.book, chain, tariff.point, start, end)
+            meter_id, reason = got.meter_id, ""
+            self.lease_usage[lease.id, utility] = got.usage.quantity
+        except ReadingRejectedError as exc:
+            meter_id, reason = chain.meters[-1].id, str(exc)
+        key = (lease.id, str(LineKind.UTILITY), meter_id, start)
+        if key in self.existing or lease.id in self.prepaid:
+            return
+        hold = self.holds.get((lease.id, meter_id, start))
+        quantity = got.usage.quantity if got is not None else None
+        if hold is not None:
+            if not hold.released:
+                return
+            quantity = hold.quantity if hold.quantity is not None else quantity
+            reason = ""
+        elif got is not None:
+            days = Decimal((end - start).days + 1)
+            check = spike_check(
+                got.usage.quantity / days,
+                self.baselines.get((lease.id, meter_id)),
+                multiple=Decimal(tariff.spike_multiple),
+            )
+            if check.held:
+                reason = f"usage {got.usage.quantity} is {check.ratio:.1f}x the baseline"
+        if reason or quantity is None:
+            self.session.add(
+                UsageHold(
+                    property_id=self.property_id,
+                    lease_id=lease.id,
+                    meter_id=meter_id,
+                    period_start=start,
+                    reason=reason or "no usage",
+                    quantity=quantity,
+                    created_at=day_after(self.used.last),
+                )
+            )
+            self.draft.flags.append(f"held: lease {lease.id} meter {meter_id}: {reason}")
+            return
+        priced = tariff_price(tariff, quantity)
+        how = got.usage.explanation if got is not None else "released hold"
+        self.draft.add(
+            lease.id,
+            kind=LineKind.UTILITY,
+            start=start,
+            end=end,
+            amount=priced.amount,
+            description=f"{utility} meter {meter_id}: {how} = {quantity}",
+            meter=meter_id,
+            utility=str(utility),
+            previous_reading=got.previous if got is not None else None,
+            current_reading=got.current if got is not None else None,
+            quantity=quantity,
+            detail={
+                "parts": [[p.label, str(p.quantity), str(p.price / 100)] for p in priced.parts],
+                "rollover": got.usage.rollover if got else False,
+                "replaced": got.usage.replaced if got else False,
+            },
+        )
+
+    def _tariffs(self) -> dict[Utility, Tariff]:
+        rows = self.session.scalars(
+            select(Tariff)
+            .where(Tariff.property_id == self.property_id, Tariff.effective_from <= self.used.first)
+            .order_by(Tariff.effective_from)
+        ).all()
+        return {t.utility: t for t in rows if t.kind is not TariffKind.TIME_OF_USE}
+
+    def _baselines(self) -> dict[tuple[int, str], Decimal]:
+        """Average usage per day over the last three billed months, per lease and meter."""
+        rows = self.session.execute(
+            select(
+                InvoiceLine.lease_id,
+                InvoiceLine.meter_key,
+                InvoiceLine.quantity,
+                InvoiceLine.period_start,
+                InvoiceLine.period_end,
+            ).where(
+                InvoiceLine.lease_id.in_(self.lease_q),
+                InvoiceLine.kind == LineKind.UTILITY,
+                InvoiceLine.period_start >= self.used.first - timedelta(days=95),
+                InvoiceLine.period_start < self.used.first,
+            )
+        )
+        total: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
+        for lease_id, meter, q, start, end in rows:
+            acc = total[lease_id, meter]
+            acc[0] += Decimal(q or 0)
+            acc[1] += (end - start).days + 1
+        return {k: q / d for k, (q, d) in total.items() if d > 0}
+
+    # ---- common area ----------------------------------------------------------------------
+
+    def _common_area(self, tariffs: dict[Utility, Tariff]) -> None:
+        masters = self.session.scalars(
+            select(Meter).where(
+                Meter.property_id == self.property_id, Meter.kind == MeterKind.MASTER
+            )
+        ).all()
+        units = self.session.execute(
+            select(Unit.id, Unit.building_id, Unit.area_m2).where(
+                Unit.property_id == self.property_id
+            )
+        ).all()
+        t0, t1 = day_start(self.used.first), day_after(self.used.last)
+        for master in masters:
+            tariff = tariffs.get(master.utility)
+            if tariff is None:
+                continue
+            in_building = [(uid, area) for uid, bid, area in units if bid == master.building_id]
+            try:
+                before = self.book.at(master.id, tariff.point, t0)
+                after = self.book.at(master.id, tariff.point, t1)
+                master_used = usage(before, after, digits=master.digits).quantity
+                subs = [
+                    span_usage(
+                        self.book,
+                        self.chains[uid, master.utility],
+                        tariff.point,
+                        self.used.first,
+                        self.used.last,
+                    ).usage.quantity
+                    for uid, _ in in_building
+                    if (uid, master.utility) in self.chains
+                ]
+            except ReadingRejectedError as exc:
+                self.draft.flags.append(f"common area {master.id} not billed: {exc}")
+                continue
+            unit_price = price(tariff.common_price)
+            self.draft.utility_cost += round_half_up(Fraction(master_used) * unit_price)
+            common = common_usage(master_used, subs)
+            if common.negative:
+                self.draft.flags.append(
+                    f"common area {master.id}: master {master_used} is below its submeters "
+                    f"{sum(subs, Decimal(0))}; check the meters (not billed)"
+                )
+                continue
+            if common.high_loss:
+                self.draft.flags.append(f"common area {master.id}: losses {common.loss_ratio:.0%}")
+            amount = round_half_up(Fraction(common.quantity) * unit_price)
+            basis = Basis(tariff.common_basis)
+            shares = self._share_common(amount, basis, in_building, master.utility)
+            self.draft.operator_cost += shares.pop(OPERATOR, 0)
+            spans = {lease.id: (start, end) for u in self.spans.values() for lease, start, end in u}
+            for lease_id, share in shares.items():
+                start, end = spans[lease_id]
+                if (lease_id, str(LineKind.COMMON_AREA), master.id, start) in self.existing:
+                    continue
+                self.draft.add(
+                    lease_id,
+                    kind=LineKind.COMMON_AREA,
+                    start=start,
+                    end=end,
+                    amount=share,
+                    description=(
+                        f"{master.utility} common area, {basis} share of {common.quantity}"
+                        f" units at {tariff.common_price}/unit"
+                    ),
+                    meter=master.id,
+                    utility=str(master.utility),
+                    quantity=common.quantity,
+                    detail={
+                        "basis": str(basis),
+                        "master": str(master_used),
+                        "submeters": str(sum(subs, Decimal(0))),
+                        "building_amount_fen": amount,
+                    },
+                )
+
+    def _share_common(
+        self, amount: int, basis: Basis, in_building: list[tuple[int, Decimal]], utility: Utility
+    ) -> dict[Any, int]:
+        """Shares per lease id (and OPERATOR): area and equal per unit, then by days among a
+        unit's leases; occupants and usage per lease."""
+        days = {lease.id: (e - s).days + 1 for u in self.spans.values() for lease, s, e in u}
+        if basis in {Basis.AREA, Basis.EQUAL}:
+            units = [
+                UnitBasis(
+                    key=str(uid),
+                    area=area,
+                    occupied_days=min(
+                        self.used.days, sum(days[lease.id] for lease, _, _ in self.spans[uid])
+                    ),
+                    period_days=self.used.days,
+                )
+                for uid, area in in_building
+            ]
+            by_unit = allocate(amount, units, basis).shares
+            result: dict[Any, int] = {OPERATOR: by_unit[OPERATOR]}
+            for uid, _ in in_building:
+                tenants = self.spans.get(uid, [])
+                if tenants and by_unit[str(uid)]:
+                    parts = split(by_unit[str(uid)], [days[lease.id] for lease, _, _ in tenants])
+                    result.update(
+                        {lease.id: part for (lease, _, _), part in zip(tenants, parts, strict=True)}
+                    )
+            return result
+        per_lease = [
+            UnitBasis(
+                key=str(lease.id),
+                occupants=lease.occupant_count,
+                usage=self.lease_usage.get((lease.id, utility), Decimal(0)),
+                occupied_days=days[lease.id],
+                period_days=self.used.days,
+            )
+            for uid, _ in in_building
+            for lease, _, _ in self.spans.get(uid, [])
+        ]
+        shares = allocate(amount, per_lease, basis).shares
+        return {(k if k == OPERATOR else int(k)): v for k, v in shares.items()}
+
+    # ---- writing --------------------------------------------------------------------------
+
+    def write(self, run: BillingRun, now: datetime) -> int:
+        draft = self.draft
+        if not draft.lines:
+            return 0
+        counts: dict[int, int] = dict(
+            self.session.execute(
+                select(Invoice.lease_id, func.count())
+                .where(Invoice.run_id == run.id)
+                .group_by(Invoice.lease_id)
+            ).all()
+        )
+        rows = []
+        for lease_id in sorted(draft.lines):
+            total = sum(line["amount_fen"] for line in draft.lines[lease_id])
+            n = counts.get(lease_id, 0) + 1
+            default_due = self.month.first + timedelta(days=UTILITY_DUE_DAYS)
+            rows.append(
+                {
+                    "number": f"P{self.property_id}-{self.month}-L{lease_id}"
+                    + (f"-{n}" if n > 1 else ""),
+                    "property_id": self.property_id,
+                    "lease_id": lease_id,
+                    "run_id": run.id,
+                    "issue_date": self.month.first,
+                    "due_date": draft.due.get(lease_id, default_due),
+                    "total_fen": total,
+                    "paid_fen": 0,
+                    "status": InvoiceStatus.OPEN if total > 0 else InvoiceStatus.PAID,
+                    "late_fee_fen": 0,
+                    "created_at": now,
+                }
+            )
+        ids = self.session.execute(
+            insert(Invoice).returning(Invoice.id, Invoice.lease_id, sort_by_parameter_order=True),
+            rows,
+        ).all()
+        blank = {
+            "utility": None,
+            "previous_reading": None,
+            "current_reading": None,
+            "quantity": None,
+        }
+        lines = [
+            {**blank, **line, "invoice_id": invoice_id}
+            for invoice_id, lease_id in ids
+            for line in draft.lines[lease_id]
+        ]
+        credits = [  # a credit note's amount pays later invoices
+            {
+                "property_id": self.property_id,
+                "lease_id": row["lease_id"],
+                "amount_fen": -row["total_fen"],
+                "received_at": now,
+                "method": "credit_note",
+                "reference": row["number"],
+                "note": "",
+            }
+            for row in rows
+            if row["total_fen"] < 0
+        ]
+        self.session.execute(insert(InvoiceLine), lines)
+        if credits:
+            self.session.execute(insert(Payment), credits)
+        return len(rows)

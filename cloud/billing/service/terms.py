@@ -1,0 +1,122 @@
+"""Rows to rule inputs: a lease's terms, a late-fee policy, a tariff's prices."""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal
+from fractions import Fraction
+from zoneinfo import ZoneInfo
+
+from cloud.billing.errors import BillingError
+from cloud.billing.late_fees import FeeKind, FeeMode, LateFeePolicy
+from cloud.billing.money import price
+from cloud.billing.pricing import Priced, Tier, flat, tiered
+from cloud.billing.proration import Proration
+from cloud.billing.schedule import LeaseTerms
+from cloud.models import LateFeePolicyRow, Lease, Tariff, TariffKind
+from cloud.models import Proration as LeaseProration
+
+# Billing days are local days; readings are stored in UTC.
+BILLING_TZ = ZoneInfo("Asia/Shanghai")
+
+PRORATION = {
+    LeaseProration.CALENDAR_DAYS: Proration.CALENDAR,
+    LeaseProration.THIRTY_DAY: Proration.THIRTY_DAY,
+    LeaseProration.ANNUAL_365: Proration.ANNUAL,
+}
+
+
+def effective_end(lease: Lease) -> date:
+    """The last day billed: the termination day for a lease ended early."""
+    return lease.terminated_on if lease.terminated_on is not None else lease.end_date
+
+
+def lease_terms(lease: Lease) -> LeaseTerms | None:
+    """None when the lease never ran (terminated before its start)."""
+    end = effective_end(lease)
+    if end < lease.start_date:
+        return None
+    return LeaseTerms(
+        start=lease.start_date,
+        end=end,
+        monthly_rent=lease.rent_fen,
+        cycle_months=lease.payment_cycle_months,
+        deposit=lease.deposit_fen,
+        due_days_before=lease.due_days_before,
+        proration=PRORATION[lease.proration],
+    )
+
+
+def policy(row: LateFeePolicyRow) -> LateFeePolicy:
+    return LateFeePolicy(
+        kind=FeeKind(row.kind),
+        amount=row.amount_fen,
+        rate=Fraction(row.rate),
+        mode=FeeMode(row.mode),
+        grace_days=row.grace_days,
+        cap=row.cap_fen,
+        min_balance=row.min_balance_fen,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Month:
+    """A calendar month of local days."""
+
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Month:
+        try:
+            y, m = (int(p) for p in text.split("-"))
+            date(y, m, 1)
+        except ValueError:
+            raise BillingError(f"period {text!r} is not YYYY-MM") from None
+        return cls(y, m)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def first(self) -> date:
+        return date(self.year, self.month, 1)
+
+    @property
+    def last(self) -> date:
+        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
+
+    @property
+    def days(self) -> int:
+        return self.last.day
+
+    def previous(self) -> Month:
+        return Month(self.year - 1, 12) if self.month == 1 else Month(self.year, self.month - 1)
+
+
+def day_start(day: date) -> datetime:
+    """The UTC instant a local billing day begins (readings before it belong to earlier days)."""
+    return datetime.combine(day, time(0), BILLING_TZ).astimezone(UTC)
+
+
+def day_after(day: date) -> datetime:
+    return day_start(day + timedelta(days=1))
+
+
+def tariff_price(tariff: Tariff, used: Decimal) -> Priced:
+    rows = tariff.tiers
+    if tariff.kind is TariffKind.FLAT:
+        return flat(used, price(rows[0]["price"]))
+    if tariff.kind is TariffKind.TIERED:
+        tiers = [
+            Tier(
+                Decimal(r["lower"]),
+                None if r.get("upper") in (None, "") else Decimal(r["upper"]),
+                price(r["price"]),
+            )
+            for r in rows
+        ]
+        return tiered(used, tiers)
+    raise BillingError("time-of-use tariffs are priced per zone register; use pricing.time_of_use")

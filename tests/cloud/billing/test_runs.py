@@ -1,0 +1,163 @@
+"""Billing runs on the real databases: rent, utilities, common area, idempotency, payments."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud.billing.errors import BillingError
+from cloud.billing.service import accounts
+from cloud.billing.service.runs import run_billing
+from cloud.models import Invoice, InvoiceLine, InvoiceStatus, Lease, LineKind, Payment
+from tests.cloud.billing.world import World
+
+NOW = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
+TIERS = [
+    {"lower": "0", "upper": "100", "price": "0.50"},
+    {"lower": "100", "upper": "", "price": "0.80"},
+]
+
+
+def lines(session: Session, lease: Lease, kind: LineKind | None = None) -> list[InvoiceLine]:
+    q = select(InvoiceLine).where(InvoiceLine.lease_id == lease.id)
+    if kind is not None:
+        q = q.where(InvoiceLine.kind == kind)
+    return list(session.scalars(q.order_by(InvoiceLine.period_start, InvoiceLine.id)))
+
+
+@pytest.fixture
+def building(session: Session) -> tuple[World, Lease, Lease]:
+    w = World(session)
+    a, b, c = w.unit("A-101", "50"), w.unit("A-102", "30"), w.unit("A-103", "20")
+    ma, mb, mc = w.meter("e-a", a), w.meter("e-b", b), w.meter("e-c", c)
+    master = w.meter("e-master", digits=7)
+    w.tariff(TIERS, common_price="0.60", common_basis="area")
+    lease_a = w.lease(a, date(2026, 1, 1), date(2026, 12, 31), rent=300000)
+    lease_b = w.lease(b, date(2026, 1, 15), date(2027, 1, 14), rent=250000, cycle=3)
+    for meter, value in ((ma, 1000), (mb, 2000), (mc, 500), (master, 10000)):
+        w.read(meter, date(2026, 1, 1), value)
+    w.read(mb, date(2026, 1, 15), 2010)
+    for meter, value in ((ma, 1150), (mb, 2110), (mc, 500), (master, 10300)):
+        w.read(meter, date(2026, 2, 1), value)
+    session.flush()
+    return w, lease_a, lease_b
+
+
+def test_january_bills_rent_falling_due_and_deposits(
+    session: Session, building: tuple[World, Lease, Lease]
+) -> None:
+    w, lease_a, lease_b = building
+    run = run_billing(session, w.prop.id, "2026-01", now=NOW)
+    assert run.invoices_created == 2
+    rent_a = [(x.period_start, x.amount_fen) for x in lines(session, lease_a, LineKind.RENT)]
+    # February's rent falls due on Jan 25 (7 days before), so January's run bills it too.
+    assert rent_a == [(date(2026, 1, 1), 300000), (date(2026, 2, 1), 300000)]
+    rent_b = lines(session, lease_b, LineKind.RENT)
+    assert [(x.period_start, x.period_end, x.amount_fen) for x in rent_b] == [
+        (date(2026, 1, 15), date(2026, 4, 14), 750000)
+    ]
+    assert [x.amount_fen for x in lines(session, lease_b, LineKind.DEPOSIT)] == [250000]
+    invoice_b = session.scalars(select(Invoice).where(Invoice.lease_id == lease_b.id)).one()
+    assert (invoice_b.total_fen, invoice_b.due_date) == (1000000, date(2026, 1, 15))
+
+
+def test_february_bills_january_utilities_and_common_area(
+    session: Session, building: tuple[World, Lease, Lease]
+) -> None:
+    w, lease_a, lease_b = building
+    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    (util_a,) = lines(session, lease_a, LineKind.UTILITY)
+    # 150 kWh: 100 @0.50 + 50 @0.80 = 90.00
+    assert (util_a.quantity, util_a.amount_fen) == (150, 9000)
+    assert (util_a.previous_reading, util_a.current_reading) == (1000, 1150)
+    (util_b,) = lines(session, lease_b, LineKind.UTILITY)
+    assert (util_b.period_start, util_b.quantity, util_b.amount_fen) == (
+        date(2026, 1, 15),
+        100,
+        5000,
+    )
+    # common = 300 - (150 + 110 + 0) = 40 kWh @0.60 = 24.00, by area x days occupied:
+    # A 50, B 30 x 17/31, operator the rest (B's vacant days and all of C): 1200 / 395 / 805.
+    (common_a,) = lines(session, lease_a, LineKind.COMMON_AREA)
+    (common_b,) = lines(session, lease_b, LineKind.COMMON_AREA)
+    assert (common_a.amount_fen, common_b.amount_fen, run.operator_cost_fen) == (1200, 395, 805)
+    assert run.utility_cost_fen == 18000  # the master's 300 kWh at 0.60
+    assert [x.amount_fen for x in lines(session, lease_a, LineKind.RENT)][-1] == 300000
+
+
+def test_rerunning_creates_nothing_new(
+    session: Session, building: tuple[World, Lease, Lease]
+) -> None:
+    w, _, _ = building
+    for period in ("2026-01", "2026-02"):
+        run_billing(session, w.prop.id, period, now=NOW)
+    counted = (
+        session.scalar(select(func.count()).select_from(InvoiceLine)),
+        session.scalar(select(func.count()).select_from(Invoice)),
+        session.scalar(select(func.sum(Invoice.total_fen))),
+    )
+    for period in ("2026-02", "2026-01", "2026-02"):
+        run = run_billing(session, w.prop.id, period, now=NOW)
+    assert run.invoices_created == 2
+    assert counted == (
+        session.scalar(select(func.count()).select_from(InvoiceLine)),
+        session.scalar(select(func.count()).select_from(Invoice)),
+        session.scalar(select(func.sum(Invoice.total_fen))),
+    )
+
+
+def test_early_termination_credits_rent_already_billed(
+    session: Session, building: tuple[World, Lease, Lease]
+) -> None:
+    w, _, lease_b = building
+    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    lease_b.terminated_on = date(2026, 2, 28)
+    session.flush()
+    run_billing(session, w.prop.id, "2026-03", now=NOW)
+    (credit,) = lines(session, lease_b, LineKind.ADJUSTMENT)
+    # billed Jan 15 - Apr 14 (7,500.00); kept Jan 15 - Feb 28: one rent month, plus 14 of the
+    # 28 days of the rent month Feb 15 - Mar 14
+    assert credit.amount_fen == (250000 + 125000) - 750000
+    assert credit.period_start == date(2026, 3, 1)
+    # the credit note pays the open January invoice
+    jan = session.scalars(
+        select(Invoice).where(Invoice.lease_id == lease_b.id).order_by(Invoice.id)
+    ).first()
+    assert jan is not None
+    assert (jan.paid_fen, jan.status) == (375000, InvoiceStatus.OPEN)
+    # terminated again on the same day: nothing new
+    run_billing(session, w.prop.id, "2026-04", now=NOW)
+    assert len(lines(session, lease_b, LineKind.ADJUSTMENT)) == 1
+
+
+def test_payments_partial_over_and_reversed(
+    session: Session, building: tuple[World, Lease, Lease]
+) -> None:
+    w, lease_a, _ = building
+    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    (jan,) = session.scalars(select(Invoice).where(Invoice.lease_id == lease_a.id)).all()
+    assert jan.total_fen == 900000  # two months' rent + deposit
+    first = accounts.record_payment(session, lease_a, 400000, received_at=NOW)
+    assert (jan.paid_fen, jan.status) == (400000, InvoiceStatus.OPEN)
+    accounts.record_payment(session, lease_a, 600000, received_at=NOW)
+    assert (jan.paid_fen, jan.status) == (900000, InvoiceStatus.PAID)
+    assert accounts.unapplied(session, [lease_a.id]) == {lease_a.id: 100000}
+    assert accounts.balance(session, lease_a.id) == -100000
+    # the credit pays February's run as soon as it is issued
+    run_billing(session, w.prop.id, "2026-02", now=NOW)
+    feb = session.scalars(
+        select(Invoice).where(Invoice.lease_id == lease_a.id, Invoice.id != jan.id)
+    ).one()
+    assert feb.paid_fen == 100000
+    accounts.reverse_payment(session, first, at=NOW, note="transfer bounced")
+    session.refresh(jan)
+    assert (jan.paid_fen, jan.status) == (500000, InvoiceStatus.OPEN)
+    assert accounts.balance(session, lease_a.id) == jan.total_fen + feb.total_fen - 600000
+    with pytest.raises(BillingError, match="already reversed"):
+        accounts.reverse_payment(session, first, at=NOW, note="again")
+    paid = session.scalar(select(func.sum(Payment.amount_fen)))
+    assert paid == 600000
