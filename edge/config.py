@@ -44,35 +44,75 @@ class StoreSettings(_Strict):
     path: Path = Path("data/gateway.db")
 
 
+def _check_host_port(value: str | None) -> str | None:
+    if value is not None:
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ValueError("expected HOST:PORT")
+    return value
+
+
+def _host_port(value: str) -> tuple[str, int]:
+    host, _, port = value.rpartition(":")
+    return host, int(port)
+
+
 class MeterDevice(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    unit_id: Annotated[int, Field(ge=0, le=247)]
+    unit_id: Annotated[int, Field(ge=1, le=247)]
     profile: str
+    # A TCP bus may span hosts: a meter with its own Modbus TCP interface names it here.
+    tcp: str | None = None
+    # Narrow the profile's read limits for a meter (or converter) that accepts less.
+    max_registers: Annotated[int | None, Field(ge=1, le=125)] = None
+    max_gap: Annotated[int | None, Field(ge=0, le=125)] = None
+
+    _tcp = field_validator("tcp")(_check_host_port)
 
 
 class ModbusBus(_Strict):
     name: str
     tcp: str | None = None
     serial: str | None = None
-    baud: int = 9600
+    baud: Annotated[int, Field(ge=300, le=921600)] = 9600
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
+    bytesize: Literal[7, 8] = 8
     poll_interval_s: Annotated[float, Field(gt=0)] = 60.0
     timeout_s: Annotated[float, Field(gt=0)] = 1.0
+    retries: Annotated[int, Field(ge=0, le=5)] = 1
+    # TCP: hosts polled at once; a serial port is always one transaction at a time.
+    max_concurrent: Annotated[int, Field(ge=1, le=256)] = 8
+    # Consecutive failed polls before a meter counts as offline and is retried on backoff.
+    offline_after: Annotated[int, Field(ge=1, le=100)] = 3
+    backoff_cap_s: Annotated[float, Field(gt=0)] = 300.0
     devices: list[MeterDevice] = []
 
-    @field_validator("tcp")
-    @classmethod
-    def _tcp(cls, value: str | None) -> str | None:
-        if value is not None:
-            host, _, port = value.rpartition(":")
-            if not host or not port.isdigit():
-                raise ValueError("expected HOST:PORT")
-        return value
+    _tcp = field_validator("tcp")(_check_host_port)
+
+    @model_validator(mode="after")
+    def _devices(self) -> ModbusBus:
+        ids = [d.id for d in self.devices]
+        if len(set(ids)) != len(ids):
+            raise ValueError(f"bus {self.name!r}: device ids must be unique")
+        seen: set[tuple[str | None, int]] = set()
+        for device in self.devices:
+            if self.serial is not None and device.tcp is not None:
+                raise ValueError(f"device {device.id!r}: 'tcp' is for TCP buses only")
+            where = (device.tcp or self.tcp, device.unit_id)
+            if where in seen:
+                raise ValueError(f"device {device.id!r}: unit_id {device.unit_id} used twice")
+            seen.add(where)
+        return self
 
     @property
     def tcp_address(self) -> tuple[str, int]:
         assert self.tcp is not None
-        host, _, port = self.tcp.rpartition(":")
-        return host, int(port)
+        return _host_port(self.tcp)
+
+    def device_address(self, device: MeterDevice) -> tuple[str, int]:
+        """The TCP host:port a device is reached at (its own, or the bus's)."""
+        return _host_port(device.tcp) if device.tcp else self.tcp_address
 
 
 class GatewayConfig(_Strict):

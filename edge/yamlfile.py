@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -21,7 +21,8 @@ def describe(exc: ValidationError, source: str) -> str:
     return "; ".join(lines)
 
 
-def load_yaml(model: type[M], path: Path) -> M:
+def read_yaml(path: Path) -> Any:
+    """The parsed document, refusing unreadable, malformed and empty files."""
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -30,6 +31,11 @@ def load_yaml(model: type[M], path: Path) -> M:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if data is None:
         raise ConfigError(f"{path}: file is empty")
+    return data
+
+
+def load_yaml(model: type[M], path: Path) -> M:
+    data = read_yaml(path)
     try:
         return model.model_validate(data)
     except ValidationError as exc:

@@ -28,3 +28,59 @@ def run(config_path: Path, verbose: bool) -> None:
     config = load_config(config_path)
     setup_logging(verbose)
     run_until_signal(run_gateway(config))
+
+
+@edge.command()
+@click.option(
+    "--profile", required=True, help="Meter profile name (firmware-configs/meters) or YAML path."
+)
+@click.option("--tcp", "tcp_address", metavar="HOST:PORT", help="Modbus TCP host.")
+@click.option("--serial", "serial_device", metavar="DEVICE", help="RS-485 serial device.")
+@click.option("--baud", default=9600, show_default=True, type=click.IntRange(300, 921600))
+@click.option("--parity", default="N", show_default=True, type=click.Choice(["N", "E", "O"]))
+@click.option("--stopbits", default=1, show_default=True, type=click.Choice(["1", "2"]))
+@click.option("--unit", "unit_id", required=True, type=click.IntRange(1, 247), help="Unit id.")
+@click.option("--timeout", "timeout_s", default=1.0, show_default=True, help="Seconds per read.")
+def read(
+    profile: str,
+    tcp_address: str | None,
+    serial_device: str | None,
+    baud: int,
+    parity: str,
+    stopbits: str,
+    unit_id: int,
+    timeout_s: float,
+) -> None:
+    """Read one meter once and print its decoded values as JSON (exit 1 if any read failed)."""
+    import asyncio
+    import json
+
+    from edge.meters.link import Link, serial_link, tcp_link
+    from edge.meters.profiles import load_profile
+    from edge.meters.reader import read_meter
+
+    if (tcp_address is None) == (serial_device is None):
+        raise click.UsageError("give exactly one of --tcp HOST:PORT or --serial DEVICE")
+    loaded = load_profile(profile)
+    link: Link
+    if tcp_address is not None:
+        host, _, port = tcp_address.rpartition(":")
+        if not host or not port.isdigit():
+            raise click.BadParameter("expected HOST:PORT", param_hint="--tcp")
+        link = tcp_link(host, int(port), timeout_s=timeout_s)
+    else:
+        assert serial_device is not None
+        link = serial_link(
+            serial_device, baud=baud, timeout_s=timeout_s, parity=parity, stopbits=int(stopbits)
+        )
+
+    async def once() -> dict[str, object]:
+        try:
+            return await read_meter(link, loaded, unit_id)
+        finally:
+            link.close()
+
+    result = asyncio.run(once())
+    click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    if result["errors"]:
+        raise SystemExit(1)

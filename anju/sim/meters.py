@@ -1,7 +1,9 @@
-"""Simulated Modbus meters: a real pymodbus server whose registers follow a load curve.
+"""Simulated Modbus meters: real pymodbus servers whose registers follow a load curve.
 
 Values are computed when a request arrives, from the simulator's clock, so counters advance
-between polls exactly as a real meter's would.
+between polls exactly as a real meter's would. Faults are set per meter at any time (from a test
+or from `anju sim meters --fault`): no answer, an exception code, a corrupt frame, a slow answer,
+a counter about to wrap at its digit count, or the meter swapped for a new one.
 """
 
 from __future__ import annotations
@@ -11,50 +13,109 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusTcpServer
+from pymodbus.framer import FramerType
+from pymodbus.server import ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType as SimType
 from pymodbus.simulator import SimData, SimDevice
 
+from protocols.errors import ConfigError
 from protocols.modbus.decode import encode_point
-from protocols.modbus.profile import FunctionCode, Point, Profile
+from protocols.modbus.profile import DataType, FunctionCode, Point, Profile
 
 HOUR_S = 3600.0
+DAY_S = 86400.0
+SWING = 0.6  # the daily curve's swing around its mean
+# The exact integral of base * (1 + SWING * sin(2*pi*(t/DAY - PHASE))) needs this amplitude.
+_AMPLITUDE_S = SWING * DAY_S / (2 * math.pi)
+PHASE = 0.3  # peak in the evening
+
+
+class Fault(StrEnum):
+    NONE = "none"
+    NO_ANSWER = "no-answer"  # the request is swallowed
+    EXCEPTION = "exception"  # a Modbus exception reply (`exception_code`)
+    CORRUPT = "corrupt"  # the reply's last byte is flipped (RTU: CRC error)
+    SLOW = "slow"  # the reply comes after `slow_s`
+
+
+def _cycle_integral(t: float) -> float:
+    return t - _AMPLITUDE_S * math.cos(2 * math.pi * (t / DAY_S - PHASE))
 
 
 @dataclass
 class SimMeter:
-    """One meter's physics: a daily load curve and an energy counter that integrates it."""
+    """One meter's physics: a daily load curve and counters that integrate it."""
 
     profile: Profile
     unit_id: int
     clock: Callable[[], float]
-    base_w: float = 400.0
+    base_w: float = 400.0  # mean power (W); water meters use base_w / 1000 as mean flow (m3/h)
     initial_kwh: float = 1000.0
     started: float = field(default=0.0)
+    fault: Fault = Fault.NONE
+    exception_code: int = int(ExcCodes.DEVICE_FAILURE)
+    slow_s: float = 0.5
+    serial: str = ""
 
     def __post_init__(self) -> None:
         self.started = self.clock()
+        self.serial = self.serial or f"SIM{self.unit_id:05d}"
+
+    # ---- physics -------------------------------------------------------------------------
 
     def power_w(self, t: float) -> float:
-        day = (t % 86400.0) / 86400.0
-        return self.base_w * (1.0 + 0.6 * math.sin(2 * math.pi * (day - 0.3)))
+        day = (t % DAY_S) / DAY_S
+        return self.base_w * (1.0 + SWING * math.sin(2 * math.pi * (day - PHASE)))
 
     def energy_kwh(self, t: float) -> float:
-        # Integral of the curve from `started` to `t` (the sine averages out over a day).
-        hours = (t - self.started) / HOUR_S
-        return self.initial_kwh + self.base_w * hours / 1000.0
+        """The counter before wrapping: initial value plus the exact integral of the curve."""
+        joules = self.base_w * (_cycle_integral(t) - _cycle_integral(self.started))
+        return self.initial_kwh + joules / (HOUR_S * 1000.0)
 
-    def value(self, point: Point, t: float) -> float:
+    def counter(self, point: Point, t: float) -> float:
+        value = self.energy_kwh(t)
+        if point.digits is not None:
+            value %= 10.0**point.digits
+        return value
+
+    def value(self, point: Point, t: float) -> float | str:
         kind = point.kind
-        if kind.startswith("energy") or kind.endswith("_m3"):
-            return self.energy_kwh(t) if "export" not in kind else 0.0
-        constants = {"voltage_v": 230.0, "frequency_hz": 50.0, "power_factor": 0.98}
-        if kind in constants:
-            return constants[kind]
+        if point.type is DataType.STRING:
+            return self.serial
+        if "export" in kind or "reverse" in kind:
+            return 0.0
+        if kind.startswith(("energy", "water_total")):
+            return self.counter(point, t)
         power = self.power_w(t)
-        return {"current_a": power / 230.0, "power_w": power}.get(kind, 0.0)
+        return {
+            "voltage_v": 230.0,
+            "frequency_hz": 50.0,
+            "power_factor": 0.98,
+            "velocity_ms": 1.2,
+            "flow_m3h": power / 1000.0,
+            "current_a": power / 230.0,
+            "apparent_power_va": power / 0.98,
+        }.get(kind, power if kind.startswith("power") else 0.0)
+
+    # ---- faults a test or the CLI can trigger ----------------------------------------------
+
+    def roll_over_soon(self, t: float, *, margin_kwh: float = 0.001) -> None:
+        """Put the counters just below their wrap point, so a later read sees them wrap."""
+        digits = [p.digits for p in self.profile.points if p.digits is not None]
+        if not digits:
+            raise ConfigError(f"{self.profile.model}: no counter has a digit count to wrap at")
+        self.initial_kwh += 10.0 ** min(digits) - margin_kwh - self.energy_kwh(t)
+
+    def swap(self, t: float, *, initial_kwh: float = 0.0, serial: str = "") -> None:
+        """Replace the meter with a new one: counters restart, serial number changes."""
+        self.initial_kwh = initial_kwh
+        self.started = t
+        self.serial = serial or f"NEW{self.unit_id:05d}"
+
+    # ---- register image --------------------------------------------------------------------
 
     def registers(self, function: FunctionCode, t: float) -> dict[int, int]:
         words: dict[int, int] = {}
@@ -65,7 +126,7 @@ class SimMeter:
         return words
 
     def device(self) -> SimDevice:
-        size = max(p.address + p.type.words for p in self.profile.points)
+        size = max(p.end for p in self.profile.points)
 
         def block() -> list[SimData]:
             return [SimData(0, count=size, datatype=SimType.REGISTERS)]
@@ -80,6 +141,10 @@ class SimMeter:
         ) -> ExcCodes | None:
             if set_values is not None:
                 return ExcCodes.ILLEGAL_FUNCTION
+            if self.fault is Fault.SLOW:
+                await asyncio.sleep(self.slow_s)
+            if self.fault is Fault.EXCEPTION:
+                return ExcCodes(self.exception_code)
             for addr, word in self.registers(FunctionCode(function_code), self.clock()).items():
                 registers[addr - start_address] = word
             return None
@@ -92,17 +157,148 @@ class SimMeter:
         )
 
 
+class FaultInjector:
+    """A pymodbus `trace_packet` hook that drops or corrupts replies of faulty meters."""
+
+    def __init__(self, meters: list[SimMeter], *, rtu: bool) -> None:
+        self._meters = {m.unit_id: m for m in meters}
+        self._rtu = rtu
+        self._unit_byte = 0 if rtu else 6  # where the unit id sits: RTU first, TCP after MBAP
+
+    def __call__(self, sending: bool, packet: bytes) -> bytes:
+        if not sending or len(packet) <= self._unit_byte:
+            return packet
+        meter = self._meters.get(packet[self._unit_byte])
+        if meter is None or meter.fault is Fault.NONE:
+            return packet
+        if meter.fault is Fault.NO_ANSWER:
+            return b""
+        if meter.fault is Fault.CORRUPT:
+            if self._rtu:  # a flipped byte fails the CRC
+                return packet[:-1] + bytes([packet[-1] ^ 0xFF])
+            # TCP has no CRC: break the frame instead, an MBAP length that overruns the data
+            length = int.from_bytes(packet[4:6], "big") + 7
+            return packet[:4] + length.to_bytes(2, "big") + packet[6:]
+        return packet
+
+
 def tcp_server(meters: list[SimMeter], host: str, port: int) -> ModbusTcpServer:
-    return ModbusTcpServer([m.device() for m in meters], address=(host, port))
+    return ModbusTcpServer(
+        [m.device() for m in meters],
+        address=(host, port),
+        trace_packet=FaultInjector(meters, rtu=False),
+    )
+
+
+def serial_server(meters: list[SimMeter], device: str, *, baud: int) -> ModbusSerialServer:
+    return ModbusSerialServer(
+        [m.device() for m in meters],
+        framer=FramerType.RTU,
+        port=device,
+        baudrate=baud,
+        trace_packet=FaultInjector(meters, rtu=True),
+    )
+
+
+def make_meters(
+    profile: Profile, count: int, clock: Callable[[], float], *, first_unit: int = 1
+) -> list[SimMeter]:
+    """`count` meters with unit ids from `first_unit`, each with its own load and reading."""
+    return [
+        SimMeter(
+            profile,
+            unit_id=first_unit + i,
+            clock=clock,
+            base_w=300.0 + 40.0 * (i % 9),
+            initial_kwh=1000.0 + 137.0 * i,
+        )
+        for i in range(count)
+    ]
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """`UNIT:KIND[:ARG]` from the command line, e.g. `3:no-answer`, `2:exception:6`,
+    `4:slow:2.5`, `5:corrupt`, `6:rollover`, `7:swap:30` (swap after 30 s)."""
+
+    unit_id: int
+    kind: str
+    arg: float | None = None
+
+    KINDS = (*(f.value for f in Fault if f is not Fault.NONE), "rollover", "swap")
+
+    @classmethod
+    def parse(cls, text: str) -> FaultSpec:
+        unit, _, rest = text.partition(":")
+        kind, _, arg = rest.partition(":")
+        if not unit.isdigit() or kind not in cls.KINDS:
+            raise ConfigError(
+                f"bad fault {text!r}: expected UNIT:KIND[:ARG], KIND one of {', '.join(cls.KINDS)}"
+            )
+        try:
+            value = float(arg) if arg else None
+        except ValueError:
+            raise ConfigError(f"bad fault {text!r}: {arg!r} is not a number") from None
+        return cls(int(unit), kind, value)
+
+    async def apply(self, meter: SimMeter) -> None:
+        """Set the fault now; a swap waits `arg` seconds (default 30) first."""
+        if self.kind == "rollover":
+            meter.roll_over_soon(meter.clock(), margin_kwh=meter.base_w / 1000.0 / 60.0)
+        elif self.kind == "swap":
+            await asyncio.sleep(30.0 if self.arg is None else self.arg)
+            meter.swap(meter.clock())
+        else:
+            meter.fault = Fault(self.kind)
+            if meter.fault is Fault.EXCEPTION and self.arg is not None:
+                meter.exception_code = int(self.arg)
+            if meter.fault is Fault.SLOW and self.arg is not None:
+                meter.slow_s = self.arg
 
 
 async def serve_meters(
-    profile: Profile, count: int, host: str, port: int, clock: Callable[[], float] = time.time
+    profile: Profile,
+    count: int,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 15020,
+    serial: str | None = None,
+    baud: int = 9600,
+    line_timing: bool = False,
+    faults: tuple[FaultSpec, ...] = (),
+    clock: Callable[[], float] = time.time,
+    ready: Callable[[str], None] = lambda _where: None,
 ) -> None:
-    meters = [SimMeter(profile, unit_id=i + 1, clock=clock) for i in range(count)]
-    server = tcp_server(meters, host, port)
+    """Serve until cancelled. `serial="pty"` makes a virtual line and tells `ready` its far end."""
+    from anju.sim.serial import VirtualSerialLine  # noqa: PLC0415 - only serial runs need pty
+
+    meters = make_meters(profile, count, clock)
+    by_unit = {m.unit_id: m for m in meters}
+    for spec in faults:
+        if spec.unit_id not in by_unit:
+            raise ConfigError(f"fault for unit {spec.unit_id}: no such meter (1..{count})")
+    line: VirtualSerialLine | None = None
+    server: ModbusTcpServer | ModbusSerialServer
+    if serial is None:
+        server = tcp_server(meters, host, port)
+        where = f"modbus-tcp://{host}:{port}"
+    elif serial == "pty":
+        line = VirtualSerialLine(baud=baud if line_timing else None)
+        line.open()
+        server = serial_server(meters, line.server_port, baud=baud)
+        where = line.client_port
+    else:
+        server = serial_server(meters, serial, baud=baud)
+        where = serial
     try:
-        await server.serve_forever()
+        async with asyncio.TaskGroup() as tg:
+            for spec in faults:
+                tg.create_task(spec.apply(by_unit[spec.unit_id]), name=f"fault-{spec.unit_id}")
+            await server.serve_forever(background=True)
+            ready(where)
+            tg.create_task(asyncio.Event().wait(), name="sim-serve")
     finally:
         await server.shutdown()  # type: ignore[no-untyped-call]
+        if line is not None:
+            line.close()
         await asyncio.sleep(0)

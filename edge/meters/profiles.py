@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.yamlfile import load_yaml
+from edge.yamlfile import read_yaml
 from protocols.errors import ConfigError
-from protocols.modbus.profile import Profile
+from protocols.modbus.profile import Profile, parse_profile
 
 PROFILE_DIR = Path(__file__).resolve().parents[2] / "firmware-configs" / "meters"
 
@@ -20,10 +20,16 @@ def resolve_profile(name_or_path: str, *, base: Path | None = None) -> Path:
         return candidate
     path = PROFILE_DIR / f"{name_or_path}.yaml"
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in PROFILE_DIR.glob("*.yaml")))
-        raise ConfigError(f"unknown meter profile {name_or_path!r}; known profiles: {known}")
+        raise ConfigError(
+            f"unknown meter profile {name_or_path!r}; known profiles: {', '.join(known_profiles())}"
+        )
     return path
 
 
+def known_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
 def load_profile(name_or_path: str, *, base: Path | None = None) -> Profile:
-    return load_yaml(Profile, resolve_profile(name_or_path, base=base))
+    path = resolve_profile(name_or_path, base=base)
+    return parse_profile(read_yaml(path), source=str(path))

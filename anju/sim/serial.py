@@ -1,0 +1,101 @@
+"""A virtual RS-485 line: two pseudo-terminals joined like a null modem.
+
+The simulator opens one end (`server_port`), a gateway or `anju edge read` the other
+(`client_port`), both as ordinary serial devices. With `baud` set the line is paced like the real
+one: half duplex, 11 bits per character, a chunk arrives when its last character would have.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import tty
+from types import TracebackType
+
+from protocols.modbus.rtu import char_time_s
+
+READ_CHUNK = 4096
+
+
+class VirtualSerialLine:
+    def __init__(self, *, baud: int | None = None) -> None:
+        self.baud = baud
+        self._fds: list[int] = []
+        self._masters: tuple[int, int] = (-1, -1)
+        self._paths: tuple[str, str] = ("", "")
+        self._busy_until = 0.0
+        self._pending: set[asyncio.TimerHandle] = set()
+        self.chars = 0  # characters carried, both directions
+
+    @property
+    def server_port(self) -> str:
+        return self._paths[0]
+
+    @property
+    def client_port(self) -> str:
+        return self._paths[1]
+
+    def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        ends = []
+        for _ in range(2):
+            master, slave = os.openpty()
+            tty.setraw(slave)
+            self._fds += [master, slave]
+            ends.append((master, os.ttyname(slave)))
+        (m0, p0), (m1, p1) = ends
+        self._masters, self._paths = (m0, m1), (p0, p1)
+        loop.add_reader(m0, self._forward, m0, m1)
+        loop.add_reader(m1, self._forward, m1, m0)
+
+    def close(self) -> None:
+        if not self._fds:
+            return
+        loop = asyncio.get_running_loop()
+        for master in self._masters:
+            loop.remove_reader(master)
+        for handle in self._pending:
+            handle.cancel()
+        self._pending.clear()
+        for fd in self._fds:
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fds = []
+
+    async def __aenter__(self) -> VirtualSerialLine:
+        self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _forward(self, src: int, dst: int) -> None:
+        try:
+            data = os.read(src, READ_CHUNK)
+        except OSError:
+            return  # the other side closed; nothing to carry
+        self.chars += len(data)
+        if self.baud is None:
+            self._write(dst, data)
+            return
+        loop = asyncio.get_running_loop()
+        arrive = max(loop.time(), self._busy_until) + len(data) * char_time_s(self.baud)
+        self._busy_until = arrive
+        handle: asyncio.TimerHandle
+        handle = loop.call_at(arrive, lambda: self._deliver(handle, dst, data))
+        self._pending.add(handle)
+
+    def _deliver(self, handle: asyncio.TimerHandle, dst: int, data: bytes) -> None:
+        self._pending.discard(handle)
+        self._write(dst, data)
+
+    @staticmethod
+    def _write(dst: int, data: bytes) -> None:
+        with contextlib.suppress(OSError):
+            os.write(dst, data)
