@@ -62,19 +62,24 @@ def read(
     if (tcp_address is None) == (serial_device is None):
         raise click.UsageError("give exactly one of --tcp HOST:PORT or --serial DEVICE")
     loaded = load_profile(profile)
-    link: Link
     if tcp_address is not None:
         host, _, port = tcp_address.rpartition(":")
         if not host or not port.isdigit():
             raise click.BadParameter("expected HOST:PORT", param_hint="--tcp")
-        link = tcp_link(host, int(port), timeout_s=timeout_s)
-    else:
-        assert serial_device is not None
-        link = serial_link(
-            serial_device, baud=baud, timeout_s=timeout_s, parity=parity, stopbits=int(stopbits)
-        )
 
     async def once() -> dict[str, object]:
+        link: Link  # pymodbus clients must be made inside the running loop
+        if tcp_address is not None:
+            link = tcp_link(host, int(port), timeout_s=timeout_s)
+        else:
+            assert serial_device is not None
+            link = serial_link(
+                serial_device,
+                baud=baud,
+                timeout_s=timeout_s,
+                parity=parity,
+                stopbits=int(stopbits),
+            )
         try:
             return await read_meter(link, loaded, unit_id)
         finally:

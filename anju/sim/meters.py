@@ -9,6 +9,7 @@ a counter about to wrap at its digit count, or the meter swapped for a new one.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import time
 from collections.abc import Callable
@@ -58,11 +59,24 @@ class SimMeter:
     fault: Fault = Fault.NONE
     exception_code: int = int(ExcCodes.DEVICE_FAILURE)
     slow_s: float = 0.5
+    fault_replies: int | None = None  # the fault clears after this many replies (None: stays)
     serial: str = ""
 
     def __post_init__(self) -> None:
         self.started = self.clock()
         self.serial = self.serial or f"SIM{self.unit_id:05d}"
+        self._released = asyncio.Event()
+
+    def spend_fault(self) -> None:
+        """One reply carried the fault; clear it when its count runs out."""
+        if self.fault_replies is not None:
+            self.fault_replies -= 1
+            if self.fault_replies <= 0:
+                self.fault, self.fault_replies = Fault.NONE, None
+
+    def release(self) -> None:
+        """Send every held slow reply now (a test's teardown, so no handler outlives it)."""
+        self._released.set()
 
     # ---- physics -------------------------------------------------------------------------
 
@@ -142,8 +156,11 @@ class SimMeter:
             if set_values is not None:
                 return ExcCodes.ILLEGAL_FUNCTION
             if self.fault is Fault.SLOW:
-                await asyncio.sleep(self.slow_s)
+                self.spend_fault()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._released.wait(), self.slow_s)
             if self.fault is Fault.EXCEPTION:
+                self.spend_fault()
                 return ExcCodes(self.exception_code)
             for addr, word in self.registers(FunctionCode(function_code), self.clock()).items():
                 registers[addr - start_address] = word
@@ -164,16 +181,21 @@ class FaultInjector:
         self._meters = {m.unit_id: m for m in meters}
         self._rtu = rtu
         self._unit_byte = 0 if rtu else 6  # where the unit id sits: RTU first, TCP after MBAP
+        self.replies: dict[int, int] = {}  # frames sent per unit id: the wire's own request count
 
     def __call__(self, sending: bool, packet: bytes) -> bytes:
         if not sending or len(packet) <= self._unit_byte:
             return packet
-        meter = self._meters.get(packet[self._unit_byte])
-        if meter is None or meter.fault is Fault.NONE:
+        unit = packet[self._unit_byte]
+        self.replies[unit] = self.replies.get(unit, 0) + 1
+        meter = self._meters.get(unit)
+        if meter is None or meter.fault not in {Fault.NO_ANSWER, Fault.CORRUPT}:
             return packet
-        if meter.fault is Fault.NO_ANSWER:
+        fault = meter.fault
+        meter.spend_fault()
+        if fault is Fault.NO_ANSWER:
             return b""
-        if meter.fault is Fault.CORRUPT:
+        if fault is Fault.CORRUPT:
             if self._rtu:  # a flipped byte fails the CRC
                 return packet[:-1] + bytes([packet[-1] ^ 0xFF])
             # TCP has no CRC: break the frame instead, an MBAP length that overruns the data

@@ -27,6 +27,8 @@ class VirtualSerialLine:
         self._busy_until = 0.0
         self._pending: set[asyncio.TimerHandle] = set()
         self.chars = 0  # characters carried, both directions
+        # (loop time, "sent" | "delivered", from client?) per chunk: for timing checks
+        self.events: list[tuple[float, str, bool]] = []
 
     @property
     def server_port(self) -> str:
@@ -81,18 +83,23 @@ class VirtualSerialLine:
         except OSError:
             return  # the other side closed; nothing to carry
         self.chars += len(data)
+        loop = asyncio.get_running_loop()
+        from_client = src == self._masters[1]
+        self.events.append((loop.time(), "sent", from_client))
         if self.baud is None:
             self._write(dst, data)
             return
-        loop = asyncio.get_running_loop()
         arrive = max(loop.time(), self._busy_until) + len(data) * char_time_s(self.baud)
         self._busy_until = arrive
         handle: asyncio.TimerHandle
-        handle = loop.call_at(arrive, lambda: self._deliver(handle, dst, data))
+        handle = loop.call_at(arrive, lambda: self._deliver(handle, dst, data, from_client))
         self._pending.add(handle)
 
-    def _deliver(self, handle: asyncio.TimerHandle, dst: int, data: bytes) -> None:
+    def _deliver(
+        self, handle: asyncio.TimerHandle, dst: int, data: bytes, from_client: bool
+    ) -> None:
         self._pending.discard(handle)
+        self.events.append((asyncio.get_running_loop().time(), "delivered", from_client))
         self._write(dst, data)
 
     @staticmethod

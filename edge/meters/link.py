@@ -102,6 +102,10 @@ class PymodbusLink:
             raise MeterExceptionCodeError(
                 unit, int(request.function), int(getattr(reply, "exception_code", 0))
             )
+        if reply.function_code != request.function:
+            raise MeterFrameError(
+                unit, f"asked with function {request.function}, reply has {reply.function_code}"
+            )
         registers: list[int] = list(reply.registers)
         if len(registers) != request.count:
             raise MeterFrameError(

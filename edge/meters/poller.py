@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import math
+import random
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -78,6 +79,7 @@ class BusPoller:
         on_stored: Callable[[], None] = lambda: None,
         plan: Plan = Plan.MERGED,
         profiles: Mapping[str, Profile] | None = None,
+        rand: Callable[[], float] = random.random,
     ) -> None:
         self._bus = bus
         self._outbox = outbox
@@ -86,6 +88,7 @@ class BusPoller:
         self._on_stored = on_stored
         self._links: dict[str, Link] = {}
         self._late = False
+        self._rand = rand
         self.meters = [self._meter(d, plan, profiles or {}) for d in bus.devices]
         self.requests = 0
 
@@ -101,7 +104,10 @@ class BusPoller:
         else:
             reads = one_per_point(device.unit_id, profile.points)
         label = f"{self._bus.name}/{device.id}"
-        backoff = Backoff(base=self._bus.timeout_s, cap=self._bus.backoff_cap_s)
+        # An offline meter waits about a poll interval, doubling per failure up to the cap.
+        backoff = Backoff(
+            base=self._bus.poll_interval_s, cap=self._bus.backoff_cap_s, rand=self._rand
+        )
         health = MeterHealth(label, offline_after=self._bus.offline_after, backoff=backoff)
         return Meter(device, profile, reads, self._link_for(device), health)
 
