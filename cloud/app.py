@@ -10,7 +10,7 @@ from importlib.metadata import version
 from fastapi import FastAPI
 
 from cloud.api.problems import install_problem_handlers
-from cloud.api.routes import readings
+from cloud.api.routes import face, readings
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.worker import IngestWorker
@@ -40,4 +40,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.settings = settings
     install_problem_handlers(app)
     app.include_router(readings.router, prefix="/api/v1")
+    app.include_router(face.router, prefix="/api/v1")
     return app

@@ -22,6 +22,7 @@ from cloud.models.billing import (
     TariffKind,
     UsageHold,
 )
+from cloud.models.face import FaceEnrollment
 from cloud.models.leases import ContractSignature, Lease, LeaseStatus, LeaseTenant, Proration
 from cloud.models.people import Tenant
 from cloud.models.portfolio import (
@@ -44,6 +45,7 @@ __all__ = [
     "Building",
     "ContractSignature",
     "DepositSettlementRow",
+    "FaceEnrollment",
     "Gateway",
     "Invoice",
     "InvoiceLine",
