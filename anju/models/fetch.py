@@ -31,7 +31,7 @@ from protocols.face.models import (
     RecordedModel,
     parse_manifest,
     parse_record,
-    verify,
+    verified_paths,
 )
 
 log = logging.getLogger(__name__)
@@ -85,11 +85,8 @@ def read_record(cache: Path) -> Record | None:
 
 def verify_cache(cache: Path) -> dict[str, str]:
     """role -> verified file path; raises ModelsMissingError saying how to get them."""
-    path = cache / RECORD_NAME
-    text = path.read_text(encoding="utf-8") if path.is_file() else None
-    record = parse_record(text, str(cache))
-    files = verify(record, lambda name: sha256_file(cache / name), str(cache))
-    return {role: str(cache / name) for role, name in files.items()}
+    files = verified_paths(cache, lambda path: path.read_bytes() if path.is_file() else None)
+    return {role: str(path) for role, path in files.items()}
 
 
 def fetch(

@@ -7,6 +7,7 @@ SHA-256. A loader hashes the files (the I/O is the caller's) and `verify` compar
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -127,3 +128,16 @@ def default_models_dir(env: Mapping[str, str], home: Path) -> Path:
         return Path(env["ANJU_MODELS_DIR"])
     cache = Path(env["XDG_CACHE_HOME"]) if env.get("XDG_CACHE_HOME") else home / ".cache"
     return cache / "anju" / "models"
+
+
+def verified_paths(where: Path, read: Callable[[Path], bytes | None]) -> dict[str, Path]:
+    """role -> path of every model file that hashes to its record. `read(path)` is the
+    caller's file access: the bytes, or None when the file does not exist."""
+    raw = read(where / RECORD_NAME)
+    record = parse_record(None if raw is None else raw.decode("utf-8"), str(where))
+
+    def digest(name: str) -> str | None:
+        data = read(where / name)
+        return None if data is None else hashlib.sha256(data).hexdigest()
+
+    return {role: where / name for role, name in verify(record, digest, str(where)).items()}
