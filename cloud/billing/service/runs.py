@@ -68,7 +68,7 @@ class _Draft:
     """The lines a run is about to add, grouped by lease."""
 
     lines: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    due: dict[int, date] = field(default_factory=dict)
+    due: dict[int, list[date | None]] = field(default_factory=lambda: defaultdict(list))
     flags: list[str] = field(default_factory=list)
     operator_cost: int = 0
     utility_cost: int = 0
@@ -99,8 +99,17 @@ class _Draft:
                 **extra,
             }
         )
-        if due is not None:
-            self.due[lease_id] = min(due, self.due.get(lease_id, due))
+        self.due[lease_id].append(due)
+
+    def bills(self, lease_id: int, default_due: date) -> dict[date, list[dict[str, Any]]]:
+        """The lease's new lines as bills by due date; lines with no due date of their own
+        (utilities) join the latest rent bill of the run, or a bill of their own."""
+        dues = [d for d in self.due[lease_id] if d is not None]
+        fallback = max(dues) if dues else default_due
+        bills: dict[date, list[dict[str, Any]]] = defaultdict(list)
+        for line, due in zip(self.lines[lease_id], self.due[lease_id], strict=True):
+            bills[due or fallback].append(line)
+        return dict(sorted(bills.items()))
 
 
 def run_billing(session: Session, property_id: int, period: str, *, now: datetime) -> BillingRun:
@@ -519,26 +528,29 @@ class _Run:
             ).all()
         )
         rows = []
+        grouped = []
+        default_due = self.month.first + timedelta(days=UTILITY_DUE_DAYS)
         for lease_id in sorted(draft.lines):
-            total = sum(line["amount_fen"] for line in draft.lines[lease_id])
-            n = counts.get(lease_id, 0) + 1
-            default_due = self.month.first + timedelta(days=UTILITY_DUE_DAYS)
-            rows.append(
-                {
-                    "number": f"P{self.property_id}-{self.month}-L{lease_id}"
-                    + (f"-{n}" if n > 1 else ""),
-                    "property_id": self.property_id,
-                    "lease_id": lease_id,
-                    "run_id": run.id,
-                    "issue_date": self.month.first,
-                    "due_date": draft.due.get(lease_id, default_due),
-                    "total_fen": total,
-                    "paid_fen": 0,
-                    "status": InvoiceStatus.OPEN if total > 0 else InvoiceStatus.PAID,
-                    "late_fee_fen": 0,
-                    "created_at": now,
-                }
-            )
+            n = counts.get(lease_id, 0)
+            for due, bill in draft.bills(lease_id, default_due).items():
+                n += 1
+                total = sum(line["amount_fen"] for line in bill)
+                grouped.append(bill)
+                rows.append(
+                    {
+                        "number": f"P{self.property_id}-{self.month}-L{lease_id}-{n}",
+                        "property_id": self.property_id,
+                        "lease_id": lease_id,
+                        "run_id": run.id,
+                        "issue_date": self.month.first,
+                        "due_date": due,
+                        "total_fen": total,
+                        "paid_fen": 0,
+                        "status": InvoiceStatus.OPEN if total > 0 else InvoiceStatus.PAID,
+                        "late_fee_fen": 0,
+                        "created_at": now,
+                    }
+                )
         ids = self.session.execute(
             insert(Invoice).returning(Invoice.id, Invoice.lease_id, sort_by_parameter_order=True),
             rows,
@@ -551,8 +563,8 @@ class _Run:
         }
         lines = [
             {**blank, **line, "invoice_id": invoice_id}
-            for invoice_id, lease_id in ids
-            for line in draft.lines[lease_id]
+            for (invoice_id, _), bill in zip(ids, grouped, strict=True)
+            for line in bill
         ]
         credits = [  # a credit note's amount pays later invoices
             {

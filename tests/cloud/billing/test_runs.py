@@ -51,7 +51,7 @@ def test_january_bills_rent_falling_due_and_deposits(
 ) -> None:
     w, lease_a, lease_b = building
     run = run_billing(session, w.prop.id, "2026-01", now=NOW)
-    assert run.invoices_created == 2
+    assert run.invoices_created == 3  # A: January (due Jan 1) and February (due Jan 25); B
     rent_a = [(x.period_start, x.amount_fen) for x in lines(session, lease_a, LineKind.RENT)]
     # February's rent falls due on Jan 25 (7 days before), so January's run bills it too.
     assert rent_a == [(date(2026, 1, 1), 300000), (date(2026, 2, 1), 300000)]
@@ -102,7 +102,7 @@ def test_rerunning_creates_nothing_new(
     )
     for period in ("2026-02", "2026-01", "2026-02"):
         run = run_billing(session, w.prop.id, period, now=NOW)
-    assert run.invoices_created == 2
+    assert run.invoices_created == 2  # A and B in February, none added by the re-runs
     assert counted == (
         session.scalar(select(func.count()).select_from(InvoiceLine)),
         session.scalar(select(func.count()).select_from(Invoice)),
@@ -139,25 +139,27 @@ def test_payments_partial_over_and_reversed(
 ) -> None:
     w, lease_a, _ = building
     run_billing(session, w.prop.id, "2026-01", now=NOW)
-    (jan,) = session.scalars(select(Invoice).where(Invoice.lease_id == lease_a.id)).all()
-    assert jan.total_fen == 900000  # two months' rent + deposit
+    jan, feb = session.scalars(
+        select(Invoice).where(Invoice.lease_id == lease_a.id).order_by(Invoice.due_date)
+    ).all()
+    assert (jan.total_fen, jan.due_date) == (600000, date(2026, 1, 1))  # rent + deposit
+    assert (feb.total_fen, feb.due_date) == (300000, date(2026, 1, 25))
     first = accounts.record_payment(session, lease_a, 400000, received_at=NOW)
-    assert (jan.paid_fen, jan.status) == (400000, InvoiceStatus.OPEN)
+    assert (jan.paid_fen, jan.status, feb.paid_fen) == (400000, InvoiceStatus.OPEN, 0)
     accounts.record_payment(session, lease_a, 600000, received_at=NOW)
-    assert (jan.paid_fen, jan.status) == (900000, InvoiceStatus.PAID)
+    assert (jan.status, feb.status) == (InvoiceStatus.PAID, InvoiceStatus.PAID)
     assert accounts.unapplied(session, [lease_a.id]) == {lease_a.id: 100000}
     assert accounts.balance(session, lease_a.id) == -100000
-    # the credit pays February's run as soon as it is issued
+    # the credit pays March's rent (with January's utilities) as soon as it is issued
     run_billing(session, w.prop.id, "2026-02", now=NOW)
-    feb = session.scalars(
-        select(Invoice).where(Invoice.lease_id == lease_a.id, Invoice.id != jan.id)
-    ).one()
-    assert feb.paid_fen == 100000
+    mar = session.scalars(
+        select(Invoice).where(Invoice.lease_id == lease_a.id).order_by(Invoice.due_date)
+    ).all()[-1]
+    assert (mar.due_date, mar.total_fen, mar.paid_fen) == (date(2026, 2, 22), 310200, 100000)
     accounts.reverse_payment(session, first, at=NOW, note="transfer bounced")
     session.refresh(jan)
-    assert (jan.paid_fen, jan.status) == (500000, InvoiceStatus.OPEN)
-    assert accounts.balance(session, lease_a.id) == jan.total_fen + feb.total_fen - 600000
+    assert (jan.paid_fen, jan.status) == (200000, InvoiceStatus.OPEN)
+    assert accounts.balance(session, lease_a.id) == 600000 + 300000 + 310200 - 600000
     with pytest.raises(BillingError, match="already reversed"):
         accounts.reverse_payment(session, first, at=NOW, note="again")
-    paid = session.scalar(select(func.sum(Payment.amount_fen)))
-    assert paid == 600000
+    assert session.scalar(select(func.sum(Payment.amount_fen))) == 600000

@@ -1,0 +1,70 @@
+"""The billing jobs: the monthly run, daily late fees, daily overdue reminders and sending."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.billing.service import fees, notify
+from cloud.billing.service.runs import run_billing
+from cloud.jobs.scheduler import Job
+from cloud.models import Property
+
+
+class JobSettings(BaseSettings):
+    """`ANJU_JOBS_*` and `ANJU_SMTP_*`: when the jobs run, and where email goes."""
+
+    model_config = SettingsConfigDict(env_prefix="ANJU_", extra="ignore", frozen=True)
+
+    jobs_in_process: bool = False  # run the scheduler inside `anju cloud serve`
+    jobs_billing_day: int = 1
+    jobs_billing_at: time = time(2, 0)
+    jobs_late_fees_at: time = time(1, 0)
+    jobs_reminders_at: time = time(9, 0)
+    jobs_timezone: str = "Asia/Shanghai"
+    smtp_host: str = ""
+    smtp_port: int = 25
+    smtp_sender: str = "anju@localhost"
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+
+    def smtp(self) -> notify.Smtp | None:
+        if not self.smtp_host:
+            return None
+        return notify.Smtp(
+            self.smtp_host,
+            self.smtp_port,
+            self.smtp_sender,
+            self.smtp_username,
+            self.smtp_password,
+        )
+
+
+def property_ids(session: Session) -> list[int]:
+    return list(session.scalars(select(Property.id).order_by(Property.id)))
+
+
+def billing_jobs(settings: JobSettings) -> list[Job]:
+    def monthly_run(session: Session, today: date, now: datetime) -> None:
+        for pid in property_ids(session):
+            run_billing(session, pid, f"{today:%Y-%m}", now=now)
+
+    def late_fees(session: Session, today: date, now: datetime) -> None:
+        for pid in property_ids(session):
+            fees.charge_late_fees(session, pid, today=today, now=now)
+
+    def reminders(session: Session, today: date, now: datetime) -> None:
+        smtp = settings.smtp()
+        for pid in property_ids(session):
+            fees.queue_reminders(session, pid, today=today, now=now, email=smtp is not None)
+        session.flush()
+        notify.send_pending(session, now=now, smtp=smtp, addresses={})
+
+    return [
+        Job("billing-run", settings.jobs_billing_at, monthly_run, settings.jobs_billing_day),
+        Job("late-fees", settings.jobs_late_fees_at, late_fees),
+        Job("overdue-reminders", settings.jobs_reminders_at, reminders),
+    ]

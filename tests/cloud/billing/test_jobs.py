@@ -1,0 +1,186 @@
+"""Scheduled jobs: one instance per job and day, late fees, overdue reminders."""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from cloud.billing.service import accounts, fees, notify
+from cloud.billing.service.runs import run_billing
+from cloud.db import make_engine, make_sessionmaker
+from cloud.jobs.billing import JobSettings, billing_jobs
+from cloud.jobs.lock import try_acquire
+from cloud.jobs.scheduler import Job, run_due
+from cloud.models import (
+    Invoice,
+    InvoiceLine,
+    JobLock,
+    LateFeePolicyRow,
+    Lease,
+    LineKind,
+    Notification,
+)
+from tests.cloud.billing.world import World
+
+TZ = ZoneInfo("Asia/Shanghai")
+NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+
+
+def test_two_instances_run_a_job_once_per_day(database_url: str) -> None:
+    engines = [make_engine(database_url) for _ in range(2)]
+    runs: list[str] = []
+    barrier = threading.Barrier(2)
+
+    def work(session: Session, today: date, now: datetime) -> None:
+        runs.append(f"{today}")
+
+    job = Job("test-job", time(9, 0), work)
+
+    def instance(n: int) -> None:
+        barrier.wait(timeout=10)
+        run_due(make_sessionmaker(engines[n]), [job], now=NOW, holder=f"i{n}", tz=TZ)
+
+    try:
+        threads = [threading.Thread(target=instance, args=(n,)) for n in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert runs == ["2026-03-01"]
+        sessions = make_sessionmaker(engines[0])
+        # the same day again: already done; the next day: runs again
+        assert run_due(sessions, [job], now=NOW + timedelta(hours=1), holder="i0", tz=TZ) == []
+        next_day = NOW + timedelta(days=1)
+        assert run_due(sessions, [job], now=next_day, holder="i1", tz=TZ) == ["test-job"]
+        # before 09:00 local nothing is due
+        early = datetime(2026, 3, 5, 0, 0, tzinfo=UTC)  # 08:00 local
+        assert run_due(sessions, [job], now=early, holder="i0", tz=TZ) == []
+    finally:
+        for e in engines:
+            e.dispose()
+
+
+def test_a_crashed_holder_frees_the_lock_when_its_time_runs_out(session: Session) -> None:
+    hour = timedelta(hours=1)
+    assert try_acquire(session, "j", key="d1", holder="a", now=NOW, ttl=hour)
+    assert not try_acquire(session, "j", key="d1", holder="b", now=NOW, ttl=hour)
+    assert try_acquire(session, "j", key="d1", holder="b", now=NOW + 2 * hour, ttl=hour)
+    row = session.get(JobLock, "j")
+    assert row is not None
+    assert row.holder == "b"
+
+
+def test_a_failing_job_is_retried_next_tick(database_url: str) -> None:
+    engine = make_engine(database_url)
+    calls: list[int] = []
+
+    def flaky(session: Session, today: date, now: datetime) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("database went away")
+
+    job = Job("flaky", time(0, 0), flaky)
+    try:
+        sessions = make_sessionmaker(engine)
+        assert run_due(sessions, [job], now=NOW, holder="a", tz=TZ) == []
+        assert run_due(sessions, [job], now=NOW, holder="a", tz=TZ) == ["flaky"]
+        assert len(calls) == 2
+    finally:
+        engine.dispose()
+
+
+def overdue_world(session: Session) -> tuple[World, Invoice]:
+    w = World(session, "Late Org")
+    unit = w.unit("B-201", "40")
+    lease = w.lease(unit, date(2026, 1, 1), date(2026, 12, 31), rent=200000, deposit=0)
+    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    invoice = session.scalars(select(Invoice).where(Invoice.lease_id == lease.id)).first()
+    assert invoice is not None
+    return w, invoice
+
+
+def test_late_fees_daily_percent_after_grace_with_cap(session: Session) -> None:
+    w, invoice = overdue_world(session)
+    assert invoice.due_date == date(2026, 1, 1)  # the first bill is due on the lease start
+    session.add(  # organisation default: a fixed fee that the property's rule overrides
+        LateFeePolicyRow(org_id=w.org.id, kind="fixed", amount_fen=99900)
+    )
+    session.add(
+        LateFeePolicyRow(
+            org_id=w.org.id,
+            property_id=w.prop.id,
+            kind="percent",
+            rate="5/10000",
+            mode="daily",
+            grace_days=3,
+            cap_fen=2500,
+        )
+    )
+    session.flush()
+    # due Jan 1, 3 grace days: nothing on the 4th, first fee on the 5th
+    assert fees.charge_late_fees(session, w.prop.id, today=date(2026, 1, 4), now=NOW) == 0
+    assert fees.charge_late_fees(session, w.prop.id, today=date(2026, 1, 5), now=NOW) == 1
+    # 0.05 % of 2,000.00 = 1.00 per day on January's rent (February's is due Jan 25: not yet)
+    charged = session.scalars(
+        select(InvoiceLine.amount_fen).where(InvoiceLine.kind == LineKind.LATE_FEE)
+    ).all()
+    assert charged == [100]
+    again = fees.charge_late_fees(session, w.prop.id, today=date(2026, 1, 5), now=NOW)
+    assert again == 0  # same day: nothing more
+    fees.charge_late_fees(session, w.prop.id, today=date(2026, 2, 28), now=NOW)
+    total = session.scalar(select(func.sum(Invoice.late_fee_fen)).where(Invoice.id == invoice.id))
+    assert total == 2500  # capped
+
+
+def test_paid_invoices_get_no_fee_and_no_reminder(session: Session) -> None:
+    w, invoice = overdue_world(session)
+    session.add(LateFeePolicyRow(org_id=w.org.id, kind="fixed", amount_fen=5000))
+    session.flush()
+    lease = session.get(Lease, invoice.lease_id)
+    assert lease is not None
+    accounts.record_payment(session, lease, 400000, received_at=NOW)
+    today = date(2026, 1, 10)
+    assert fees.charge_late_fees(session, w.prop.id, today=today, now=NOW) == 0
+    assert fees.queue_reminders(session, w.prop.id, today=today, now=NOW, email=False) == 0
+
+
+def test_reminders_once_a_day_in_app_and_email_only_with_smtp(session: Session) -> None:
+    w, _ = overdue_world(session)
+    today = date(2026, 2, 1)
+    assert fees.queue_reminders(session, w.prop.id, today=today, now=NOW, email=False) == 2
+    fees.queue_reminders(session, w.prop.id, today=today, now=NOW, email=False)
+    session.flush()
+    notes = session.scalars(select(Notification)).all()
+    assert len(notes) == 2
+    assert {n.channel for n in notes} == {"in_app"}
+    assert "逾期" in notes[0].subject
+    assert notify.send_pending(session, now=NOW, smtp=None, addresses={}) == 2
+    fees.queue_reminders(session, w.prop.id, today=today + timedelta(days=1), now=NOW, email=True)
+    session.flush()
+    assert notify.send_pending(session, now=NOW, smtp=None, addresses={}) == 2
+    email = session.scalars(select(Notification).where(Notification.channel == "email")).all()
+    assert [n.error for n in email] == ["no SMTP server configured"] * 2
+    assert all(n.sent_at is None for n in email)
+
+
+def test_the_monthly_billing_job_runs_every_property(database_url: str) -> None:
+    engine = make_engine(database_url)
+    try:
+        sessions = make_sessionmaker(engine)
+        with sessions() as session:
+            w, _ = overdue_world(session)
+            session.commit()
+        jobs = billing_jobs(JobSettings())
+        ran = run_due(sessions, jobs, now=NOW, holder="a", tz=TZ)
+        assert ran == ["billing-run", "late-fees", "overdue-reminders"]
+        with sessions() as session:
+            periods = session.scalars(
+                select(Invoice.number).where(Invoice.property_id == w.prop.id)
+            ).all()
+            assert any("2026-03" in p for p in periods)
+    finally:
+        engine.dispose()
