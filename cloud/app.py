@@ -3,22 +3,54 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from importlib.metadata import version
+from typing import Any
 
 from fastapi import FastAPI
+from sqlalchemy.orm import sessionmaker
 
 from cloud.api.problems import install_problem_handlers
-from cloud.api.routes import face, readings
+from cloud.api.routes import audit, auth, face, leases, portfolio, readings, tenants, users
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.worker import IngestWorker
+from cloud.security.crypto import FieldKeys, load_field_keys
+from cloud.security.throttle import LoginThrottle
+
+ROUTERS = (auth, users, portfolio, tenants, leases, audit, readings, face)
 
 
-def create_app(settings: Settings) -> FastAPI:
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def field_keys_for(settings: Settings) -> FieldKeys:
+    return load_field_keys(
+        spec=settings.field_keys,
+        index_key=settings.index_key,
+        data_dir=settings.data_dir,
+        development=settings.env == "development",
+    )
+
+
+def create_app(
+    settings: Settings,
+    *,
+    sessions: sessionmaker[Any] | None = None,
+    keys: FieldKeys | None = None,
+    clock: Callable[[], datetime] = utc_now,
+) -> FastAPI:
+    """`sessions`, `keys` and `clock` are injected by tests; by default they come from settings."""
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if sessions is not None:
+            app.state.sessions = sessions
+            yield
+            return
         engine = make_engine(settings.effective_database_url)
         app.state.sessions = make_sessionmaker(engine)
         try:
@@ -38,7 +70,10 @@ def create_app(settings: Settings) -> FastAPI:
 
     app = FastAPI(title="Anju cloud", version=version("anju"), lifespan=lifespan)
     app.state.settings = settings
+    app.state.keys = keys if keys is not None else field_keys_for(settings)
+    app.state.clock = clock
+    app.state.throttle = LoginThrottle()
     install_problem_handlers(app)
-    app.include_router(readings.router, prefix="/api/v1")
-    app.include_router(face.router, prefix="/api/v1")
+    for module in ROUTERS:
+        app.include_router(module.router, prefix="/api/v1")
     return app

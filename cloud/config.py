@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     ingest_in_process: bool = True
     # Field encryption: "kid:base64key,..." (first encrypts) and the blind-index key (base64).
     # Empty: <data_dir>/field-keys.json, or in development a fixed placeholder.
+    # Calendar dates (lease start/end, due dates) are in the operator's local time zone.
+    timezone: str = "Asia/Shanghai"
     field_keys: str = ""
     index_key: str = ""
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,3 +45,8 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def as_utc(ts: datetime) -> datetime:
+    """SQLite hands back naive datetimes; everything Anju stores is UTC."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=UTC)

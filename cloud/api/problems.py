@@ -16,11 +16,20 @@ PROBLEM_JSON = "application/problem+json"
 class ProblemError(Exception):
     """Raise from a route: becomes a problem+json response."""
 
-    def __init__(self, status: int, detail: str, *, type_: str = "about:blank", **extra: Any):
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        type_: str = "about:blank",
+        headers: dict[str, str] | None = None,
+        **extra: Any,
+    ):
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.type = type_
+        self.headers = headers
         self.extra = extra
 
 
@@ -41,11 +50,15 @@ def problem_response(
 def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return problem_response(request, exc.status, exc.detail, exc.type, **exc.extra)
+        response = problem_response(request, exc.status, exc.detail, exc.type, **exc.extra)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return problem_response(request, exc.status_code, str(exc.detail))
+        response = problem_response(request, exc.status_code, str(exc.detail))
+        response.headers.update(getattr(exc, "headers", None) or {})
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from cloud.models import Lease, LeaseTenant, Meter, MeterKind, Tenant, Utility
 from cloud.security import pii
 from cloud.security.crypto import FieldKeys
-from tests.cloud.conftest import add_lease, add_portfolio, add_tenant, cn_id
+from tests.cloud.conftest import add_lease, add_portfolio, add_tenant
+from tests.cloud.world import cn_id
 
 SECRETS = {
     "id_number": cn_id(123),

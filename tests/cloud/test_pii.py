@@ -6,7 +6,7 @@ import pytest
 
 from cloud.security import pii
 from cloud.security.pii import InvalidPiiError
-from tests.cloud.conftest import cn_id
+from tests.cloud.world import cn_id
 
 
 def test_resident_id_check_character() -> None:

@@ -1,0 +1,31 @@
+"""Keyset pagination: `?after=<id>&limit=N`, answered with `next_after` (None on the last page)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+from sqlalchemy import Select
+from sqlalchemy.orm import Session
+
+T = TypeVar("T")
+LimitQ = Annotated[int, Query(ge=1, le=200, description="Page size.")]
+AfterQ = Annotated[int | None, Query(ge=0, description="Return rows with id > after.")]
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_after: int | None
+
+
+def fetch_page(
+    session: Session, query: Select[Any], id_column: Any, after: int | None, limit: int
+) -> tuple[list[Any], int | None]:
+    """Rows ordered by id after the cursor; one extra row tells whether a next page exists."""
+    if after is not None:
+        query = query.where(id_column > after)
+    rows = list(session.scalars(query.order_by(id_column).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return rows, (rows[-1].id if more else None)

@@ -1,0 +1,266 @@
+"""Leases: create, list (a tenant sees only their own), lifecycle steps, renewal."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.api.deps import (
+    NowDep,
+    SessionDep,
+    flush_or_conflict,
+    guard,
+    lease_parties,
+    scoped_get,
+    tenant_lease_filter,
+)
+from cloud.api.paging import AfterQ, LimitQ, Page, fetch_page
+from cloud.api.problems import ProblemError
+from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.leases import service
+from cloud.leases.lifecycle import Action, IllegalTransitionError, allowed_actions
+from cloud.models import Lease, LeaseStatus, Proration, Tenant, Unit
+from cloud.security import audit
+from cloud.security.authz import Permission, Principal
+
+router = APIRouter(tags=["leases"])
+P = Permission
+Fen = Annotated[int, Field(ge=0, le=2_000_000_000)]
+
+
+class LeaseIn(BaseModel):
+    unit_id: int
+    primary_tenant_id: int
+    co_tenant_ids: list[int] = Field(default_factory=list, max_length=20)
+    occupant_count: int = Field(1, ge=1, le=50)
+    start_date: date
+    end_date: date
+    rent_fen: Fen
+    deposit_fen: Fen
+    payment_cycle_months: int = Field(1, description="1, 2, 3, 6 or 12")
+    due_days_before: int = Field(7, ge=0, le=60)
+    proration: Proration = Proration.CALENDAR_DAYS
+    late_fee_policy_id: int | None = None
+    external_ref: str | None = Field(None, max_length=64)
+
+
+class LeaseOut(BaseModel):
+    id: int
+    property_id: int
+    unit_id: int
+    primary_tenant_id: int
+    co_tenant_ids: list[int]
+    status: LeaseStatus
+    start_date: date
+    end_date: date
+    occupant_count: int
+    rent_fen: int
+    deposit_fen: int
+    payment_cycle_months: int
+    due_days_before: int
+    proration: Proration
+    late_fee_policy_id: int | None
+    renewed_from_id: int | None
+    signed_at: datetime | None
+    activated_at: datetime | None
+    closed_at: datetime | None
+    terminated_on: date | None
+    termination_reason: str
+    allowed_actions: list[str]
+    needs_supervised_account: bool
+
+
+class TransitionIn(BaseModel):
+    action: Action
+    terminated_on: date | None = None
+    reason: str = Field("", max_length=500)
+
+
+class RenewalIn(BaseModel):
+    months: int = Field(ge=1, le=120)
+    rent_fen: Fen | None = None
+
+
+def lease_out(session: Session, lease: Lease) -> LeaseOut:
+    parties = lease_parties(session, lease)
+    return LeaseOut(
+        id=lease.id,
+        property_id=lease.property_id,
+        unit_id=lease.unit_id,
+        primary_tenant_id=lease.primary_tenant_id,
+        co_tenant_ids=sorted(parties - {lease.primary_tenant_id}),
+        status=lease.status,
+        start_date=lease.start_date,
+        end_date=lease.end_date,
+        occupant_count=lease.occupant_count,
+        rent_fen=lease.rent_fen,
+        deposit_fen=lease.deposit_fen,
+        payment_cycle_months=lease.payment_cycle_months,
+        due_days_before=lease.due_days_before,
+        proration=lease.proration,
+        late_fee_policy_id=lease.late_fee_policy_id,
+        renewed_from_id=lease.renewed_from_id,
+        signed_at=lease.signed_at,
+        activated_at=lease.activated_at,
+        closed_at=lease.closed_at,
+        terminated_on=lease.terminated_on,
+        termination_reason=lease.termination_reason,
+        allowed_actions=[str(a) for a in allowed_actions(lease.status)],
+        needs_supervised_account=service.needs_supervised_account(lease),
+    )
+
+
+def local_today(request: Request, now: datetime) -> date:
+    return now.astimezone(ZoneInfo(request.app.state.settings.timezone)).date()
+
+
+@router.get("/leases")
+def list_leases(
+    me: Annotated[Principal, guard(P.LEASES_READ, "list")],
+    session: SessionDep,
+    property_id: PropertyQ = None,
+    status: LeaseStatus | None = None,
+    unit_id: Annotated[int | None, Query(ge=1)] = None,
+    tenant_id: Annotated[int | None, Query(ge=1, description="Primary or co-tenant.")] = None,
+    after: AfterQ = None,
+    limit: LimitQ = 50,
+) -> Page[LeaseOut]:
+    query = select(Lease)
+    if me.is_tenant:
+        query = query.where(tenant_lease_filter(me.tenant_id or 0))
+    else:
+        query = query.where(scope_filter(me, Lease.property_id, property_id))
+    if status is not None:
+        query = query.where(Lease.status == status)
+    if unit_id is not None:
+        query = query.where(Lease.unit_id == unit_id)
+    if tenant_id is not None:
+        query = query.where(tenant_lease_filter(tenant_id))
+    rows, nxt = fetch_page(session, query, Lease.id, after, limit)
+    return Page(items=[lease_out(session, x) for x in rows], next_after=nxt)
+
+
+@router.post("/leases", status_code=201)
+def create_lease(
+    body: LeaseIn,
+    me: Annotated[Principal, guard(P.LEASES_WRITE, "body")],
+    session: SessionDep,
+    now: NowDep,
+) -> LeaseOut:
+    unit = scoped_get(session, me, Unit, body.unit_id)
+    for tid in {body.primary_tenant_id, *body.co_tenant_ids}:
+        scoped_get(session, me, Tenant, tid)
+    if body.payment_cycle_months not in (1, 2, 3, 6, 12):
+        raise ProblemError(422, "payment_cycle_months must be 1, 2, 3, 6 or 12")
+    terms = service.Terms(
+        **body.model_dump(exclude={"unit_id", "primary_tenant_id", "co_tenant_ids", "external_ref"})
+    )
+    try:
+        lease = service.create_lease(
+            session,
+            unit,
+            body.primary_tenant_id,
+            terms,
+            now,
+            co_tenant_ids=tuple(body.co_tenant_ids),
+            external_ref=body.external_ref,
+        )
+    except service.LeaseConflictError as exc:
+        raise ProblemError(422, str(exc)) from None
+    flush_or_conflict(session, f"external_ref {body.external_ref!r} exists")
+    audit.record(
+        session,
+        me,
+        "lease.create",
+        now,
+        target_type="lease",
+        target_id=lease.id,
+        property_id=lease.property_id,
+    )
+    session.commit()
+    return lease_out(session, lease)
+
+
+@router.get("/leases/{lease_id}")
+def get_lease(
+    lease_id: int,
+    me: Annotated[Principal, guard(P.LEASES_READ, "path")],
+    session: SessionDep,
+) -> LeaseOut:
+    return lease_out(session, scoped_get(session, me, Lease, lease_id))
+
+
+@router.post("/leases/{lease_id}/transitions")
+def transition(
+    lease_id: int,
+    body: TransitionIn,
+    request: Request,
+    me: Annotated[Principal, guard(P.LEASES_WRITE, "path")],
+    session: SessionDep,
+    now: NowDep,
+) -> LeaseOut:
+    """sign, activate, end, terminate (with terminated_on and reason); refused steps are 409."""
+    lease = scoped_get(session, me, Lease, lease_id)
+    before = lease.status
+    if body.action is Action.RENEW:
+        raise ProblemError(409, "renew with POST /leases/{id}/renewals")
+    try:
+        service.apply(
+            session,
+            lease,
+            body.action,
+            today=local_today(request, now),
+            now=now,
+            terminated_on=body.terminated_on,
+            reason=body.reason,
+        )
+    except IllegalTransitionError as exc:
+        raise ProblemError(
+            409, str(exc), allowed_actions=[str(a) for a in allowed_actions(lease.status)]
+        ) from None
+    audit.record(
+        session,
+        me,
+        f"lease.{body.action}",
+        now,
+        target_type="lease",
+        target_id=lease.id,
+        property_id=lease.property_id,
+        detail={"from": before, "to": lease.status, "reason": body.reason},
+    )
+    session.commit()
+    return lease_out(session, lease)
+
+
+@router.post("/leases/{lease_id}/renewals", status_code=201)
+def renew(
+    lease_id: int,
+    body: RenewalIn,
+    me: Annotated[Principal, guard(P.LEASES_WRITE, "path")],
+    session: SessionDep,
+    now: NowDep,
+) -> LeaseOut:
+    """A new draft lease for the following period, linked by renewed_from_id."""
+    lease = scoped_get(session, me, Lease, lease_id)
+    try:
+        new = service.renew(session, lease, body.months, now, rent_fen=body.rent_fen)
+    except IllegalTransitionError as exc:
+        raise ProblemError(409, str(exc)) from None
+    audit.record(
+        session,
+        me,
+        "lease.renew",
+        now,
+        target_type="lease",
+        target_id=new.id,
+        property_id=new.property_id,
+        detail={"renewed_from": lease.id},
+    )
+    session.commit()
+    return lease_out(session, new)

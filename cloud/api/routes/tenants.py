@@ -1,0 +1,180 @@
+"""Tenants: personal numbers masked in every response; full values only via audited reveal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+
+from cloud.api.deps import (
+    KeysDep,
+    NowDep,
+    SessionDep,
+    flush_or_conflict,
+    guard,
+    require_property,
+    scoped_get,
+)
+from cloud.api.paging import AfterQ, LimitQ, Page, fetch_page
+from cloud.api.problems import ProblemError
+from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.models import Property, Tenant
+from cloud.people import new_tenant
+from cloud.security import audit, pii
+from cloud.security.authz import REVEAL_FIELDS, Permission, Principal
+from cloud.security.crypto import FieldKeys
+
+router = APIRouter(tags=["tenants"])
+P = Permission
+
+
+class TenantIn(BaseModel):
+    property_id: int
+    name: str = Field(min_length=1, max_length=100)
+    id_doc_type: str = Field("cn_id", pattern=r"^(cn_id|passport|hk_mo_permit|tw_permit|other)$")
+    id_number: str = Field(min_length=1, max_length=40)
+    phone: str | None = Field(None, max_length=40)
+    bank_card: str | None = Field(None, max_length=40)
+    external_ref: str | None = Field(None, max_length=64)
+
+
+class TenantOut(BaseModel):
+    id: int
+    property_id: int
+    name: str
+    id_doc_type: str
+    id_number: str  # masked
+    phone: str | None  # masked
+    bank_card: str | None  # masked
+    created_at: datetime
+
+
+class RevealIn(BaseModel):
+    fields: list[pii.PiiField] = Field(min_length=1, max_length=3)
+    reason: str = Field(min_length=3, max_length=500)
+
+
+class RevealOut(BaseModel):
+    id: int
+    values: dict[str, str | None]
+
+
+def tenant_out(tenant: Tenant, keys: FieldKeys) -> TenantOut:
+    return TenantOut(
+        id=tenant.id,
+        property_id=tenant.property_id,
+        name=tenant.name,
+        id_doc_type=tenant.id_doc_type,
+        id_number=pii.masked(tenant, keys, "id_number") or "",
+        phone=pii.masked(tenant, keys, "phone"),
+        bank_card=pii.masked(tenant, keys, "bank_card"),
+        created_at=tenant.created_at,
+    )
+
+
+def _index(keys: FieldKeys, field: pii.PiiField, value: str) -> str:
+    try:
+        return pii.index_of(keys, field, value)
+    except pii.InvalidPiiError as exc:
+        raise ProblemError(422, str(exc), field=exc.field) from None
+
+
+@router.get("/tenants")
+def list_tenants(
+    me: Annotated[Principal, guard(P.TENANTS_READ, "list")],
+    session: SessionDep,
+    keys: KeysDep,
+    property_id: PropertyQ = None,
+    q: Annotated[str | None, Query(max_length=100, description="Name prefix.")] = None,
+    id_number: Annotated[str | None, Query(max_length=40, description="Exact match.")] = None,
+    phone: Annotated[str | None, Query(max_length=40, description="Exact match.")] = None,
+    after: AfterQ = None,
+    limit: LimitQ = 50,
+) -> Page[TenantOut]:
+    query = select(Tenant)
+    if me.is_tenant:
+        query = query.where(Tenant.id == me.tenant_id)
+    else:
+        query = query.where(scope_filter(me, Tenant.property_id, property_id))
+    if q:
+        query = query.where(Tenant.name.startswith(q, autoescape=True))
+    if id_number:
+        query = query.where(Tenant.id_number_bidx == _index(keys, "id_number", id_number))
+    if phone:
+        query = query.where(Tenant.phone_bidx == _index(keys, "phone", phone))
+    rows, nxt = fetch_page(session, query, Tenant.id, after, limit)
+    return Page(items=[tenant_out(t, keys) for t in rows], next_after=nxt)
+
+
+@router.post("/tenants", status_code=201)
+def create_tenant(
+    body: TenantIn,
+    me: Annotated[Principal, guard(P.TENANTS_WRITE, "body")],
+    session: SessionDep,
+    keys: KeysDep,
+    now: NowDep,
+) -> TenantOut:
+    require_property(me, body.property_id)
+    prop = session.get_one(Property, body.property_id)
+    try:
+        tenant = new_tenant(
+            session, keys, prop, now=now, **body.model_dump(exclude={"property_id"})
+        )
+    except pii.InvalidPiiError as exc:
+        raise ProblemError(422, str(exc), field=exc.field) from None
+    flush_or_conflict(session, f"external_ref {body.external_ref!r} exists")
+    audit.record(
+        session,
+        me,
+        "tenant.create",
+        now,
+        target_type="tenant",
+        target_id=tenant.id,
+        property_id=prop.id,
+    )
+    session.commit()
+    return tenant_out(tenant, keys)
+
+
+@router.get("/tenants/{tenant_id}")
+def get_tenant(
+    tenant_id: int,
+    me: Annotated[Principal, guard(P.TENANTS_READ, "path")],
+    session: SessionDep,
+    keys: KeysDep,
+) -> TenantOut:
+    return tenant_out(scoped_get(session, me, Tenant, tenant_id), keys)
+
+
+@router.post("/tenants/{tenant_id}/reveal")
+def reveal(
+    tenant_id: int,
+    body: RevealIn,
+    me: Annotated[Principal, guard(P.TENANTS_REVEAL, "path")],
+    session: SessionDep,
+    keys: KeysDep,
+    now: NowDep,
+) -> RevealOut:
+    """Full personal numbers for a stated reason. Every reveal, and every refusal, is audited."""
+    tenant = scoped_get(session, me, Tenant, tenant_id)
+    fields = sorted(set(body.fields))
+    refused = [f for f in fields if f not in REVEAL_FIELDS.get(me.role, frozenset())]
+    detail = {"fields": fields, "reason": body.reason}
+    audit.record(
+        session,
+        me,
+        "tenant.reveal",
+        now,
+        target_type="tenant",
+        target_id=tenant.id,
+        property_id=tenant.property_id,
+        outcome="denied" if refused else "ok",
+        detail=detail,
+    )
+    session.commit()
+    if refused:
+        raise ProblemError(403, f"role {me.role} may not reveal {', '.join(refused)}")
+    return RevealOut(id=tenant.id, values={f: pii.reveal(tenant, keys, f) for f in fields})

@@ -1,0 +1,83 @@
+"""Who may do what: permissions per role, and the property scope of a principal. Pure data.
+
+Every API route declares one Permission and how its property is found (`cloud.api.deps.Guard`);
+the authorization matrix test walks the route table against this table.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from cloud.models.auth import Role
+
+
+class Permission(enum.StrEnum):
+    PORTFOLIO_READ = "portfolio.read"
+    PORTFOLIO_WRITE = "portfolio.write"
+    PROPERTY_CREATE = "property.create"
+    METERS_READ = "meters.read"
+    METERS_WRITE = "meters.write"
+    TENANTS_READ = "tenants.read"
+    TENANTS_WRITE = "tenants.write"
+    TENANTS_REVEAL = "tenants.reveal"
+    LEASES_READ = "leases.read"
+    LEASES_WRITE = "leases.write"
+    LEASES_SIGN = "leases.sign"
+    AUDIT_READ = "audit.read"
+    USERS_MANAGE = "users.manage"
+    SELF = "self"  # any signed-in user, about themselves
+
+
+P = Permission
+_STAFF_READ = {P.SELF, P.PORTFOLIO_READ, P.METERS_READ}
+ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(Permission),
+    Role.MANAGER: frozenset(
+        _STAFF_READ
+        | {P.PORTFOLIO_WRITE, P.METERS_WRITE, P.TENANTS_READ, P.TENANTS_WRITE, P.TENANTS_REVEAL}
+        | {P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN, P.AUDIT_READ}
+    ),
+    Role.FRONT_DESK: frozenset(
+        _STAFF_READ
+        | {P.TENANTS_READ, P.TENANTS_WRITE, P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN}
+    ),
+    Role.FINANCE: frozenset(_STAFF_READ | {P.TENANTS_READ, P.TENANTS_REVEAL, P.LEASES_READ}),
+    Role.MAINTENANCE: frozenset(_STAFF_READ),
+    Role.INSTALLER: frozenset(_STAFF_READ | {P.METERS_WRITE}),
+    # A tenant reads their own person record and leases and signs their own contract; the
+    # scope check (own records only) is what keeps them there.
+    Role.TENANT: frozenset({P.SELF, P.TENANTS_READ, P.LEASES_READ, P.LEASES_SIGN}),
+}
+# Which personal numbers a role with TENANTS_REVEAL may see in full.
+REVEAL_FIELDS: dict[Role, frozenset[str]] = {
+    Role.ADMIN: frozenset({"id_number", "phone", "bank_card"}),
+    Role.MANAGER: frozenset({"id_number", "phone", "bank_card"}),
+    Role.FINANCE: frozenset({"bank_card"}),  # refunds go to the card on file
+}
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The signed-in user as routes see it."""
+
+    user_id: int
+    username: str
+    role: Role
+    org_id: int
+    # Properties a staff user may act on (an admin: every property of the organisation).
+    property_ids: frozenset[int]
+    tenant_id: int | None
+    ip: str
+
+    def can(self, permission: Permission) -> bool:
+        return permission in ROLE_PERMISSIONS[self.role]
+
+    @property
+    def is_tenant(self) -> bool:
+        return self.role is Role.TENANT
+
+    def sees_property(self, property_id: int) -> bool:
+        if self.is_tenant:
+            return False
+        return property_id in self.property_ids

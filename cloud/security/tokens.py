@@ -1,0 +1,44 @@
+"""Opaque login tokens: 256 random bits to the client, only their SHA-256 in the database."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.db import as_utc
+from cloud.models import AuthToken
+
+SESSION_TTL = timedelta(hours=12)
+BEARER_TTL = timedelta(days=30)
+TTL = {"session": SESSION_TTL, "bearer": BEARER_TTL}
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue(session: Session, user_id: int, kind: str, now: datetime) -> tuple[str, datetime]:
+    """A new token for the user; the caller commits. Returns (secret, expiry)."""
+    token = secrets.token_urlsafe(32)
+    expires = now + TTL[kind]
+    session.add(
+        AuthToken(
+            token_sha256=digest(token),
+            user_id=user_id,
+            kind=kind,
+            created_at=now,
+            expires_at=expires,
+        )
+    )
+    return token, expires
+
+
+def lookup(session: Session, token: str, now: datetime) -> AuthToken | None:
+    row = session.scalar(select(AuthToken).where(AuthToken.token_sha256 == digest(token)))
+    if row is None or row.revoked or as_utc(row.expires_at) <= now:
+        return None
+    return row

@@ -1,0 +1,239 @@
+"""The authorization matrix, generated from the route table.
+
+Every API route must declare a Guard (permission + how it finds its property). For every guarded
+route, every role, and own / other-property / other-organisation record, the test sends a real
+request and compares the answer with what `ROLE_PERMISSIONS` and the scope say: allowed → 2xx,
+no permission → 403, out of scope → 404, no credentials → 401; list answers may hold only
+records the caller may see. Each request runs in a transaction that is rolled back, so the
+~600 requests see the same data and the whole matrix takes a few seconds on SQLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi.routing import APIRoute
+from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.api.deps import Guard, guard_of
+from cloud.app import ROUTERS, create_app
+from cloud.config import Settings
+from cloud.models import Base, Role
+from cloud.security.authz import ROLE_PERMISSIONS
+from cloud.security.crypto import FieldKeys, development_keys
+from tests.cloud.world import NOW, Site, World, build_world, cn_id
+
+PREFIX = "/api/v1"
+SIDES = ("P1", "P2", "P3")  # P1: the staff users' property; P2: same org; P3: another org
+# Routes without a guard. Only login is meant to be open. The others were written before the
+# guard existed, by other areas; they are listed so the gap stays visible until they declare one.
+UNGUARDED = {("POST", "/auth/login")}
+NOT_YET_GUARDED = {
+    ("GET", "/meters/{meter_id}/readings"),
+    ("PUT", "/tenants/{tenant_id}/face"),
+    ("GET", "/tenants/{tenant_id}/face"),
+    ("DELETE", "/tenants/{tenant_id}/face"),
+    ("GET", "/buildings/{building_id}/face-gallery"),
+}
+
+
+def visible_sides(role: Role) -> set[str]:
+    if role is Role.ADMIN:
+        return {"P1", "P2"}
+    return {"P1"}  # staff scoped to P1; the tenant's own records are on P1
+
+
+Case = tuple[str, dict[str, Any] | None]  # url (with query) and JSON body
+CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
+    ("POST", "/auth/logout"): lambda w, s: ("/auth/logout", None),
+    ("GET", "/auth/me"): lambda w, s: ("/auth/me", None),
+    ("POST", "/users"): lambda w, s: ("/users", {"username": "new-user", "password":
+        "long enough pw", "role": "front_desk", "property_ids": [s.property_id]}),
+    ("GET", "/users"): lambda w, s: ("/users", None),
+    ("PUT", "/users/{user_id}/role"): lambda w, s: (f"/users/{s.user_id}/role",
+        {"role": "finance", "property_ids": [s.property_id]}),
+    ("GET", "/properties"): lambda w, s: ("/properties", None),
+    ("POST", "/properties"): lambda w, s: ("/properties", {"name": "New"}),
+    ("GET", "/properties/{property_id}"): lambda w, s: (f"/properties/{s.property_id}", None),
+    ("GET", "/buildings"): lambda w, s: (f"/buildings?property_id={s.property_id}", None),
+    ("POST", "/buildings"): lambda w, s: ("/buildings", {"property_id": s.property_id,
+        "name": "B"}),
+    ("GET", "/units"): lambda w, s: (f"/units?property_id={s.property_id}", None),
+    ("POST", "/units"): lambda w, s: ("/units", {"building_id": s.building_id, "code": "X-1",
+        "floor": 1, "area_m2": "10", "base_rent_fen": 1}),
+    ("GET", "/units/{unit_id}"): lambda w, s: (f"/units/{s.unit_id}", None),
+    ("PATCH", "/units/{unit_id}"): lambda w, s: (f"/units/{s.unit_id}", {"layout": "2室"}),
+    ("GET", "/meters"): lambda w, s: (f"/meters?property_id={s.property_id}", None),
+    ("POST", "/meters"): lambda w, s: ("/meters", {"id": "m-new", "building_id": s.building_id,
+        "unit_id": s.unit_id, "utility": "water", "profile": "p"}),
+    ("GET", "/meters/{meter_id}"): lambda w, s: (f"/meters/{s.meter_id}", None),
+    ("GET", "/tenants"): lambda w, s: (f"/tenants?property_id={s.property_id}", None),
+    ("POST", "/tenants"): lambda w, s: ("/tenants", {"property_id": s.property_id,
+        "name": "N", "id_number": cn_id(99)}),
+    ("GET", "/tenants/{tenant_id}"): lambda w, s: (f"/tenants/{s.tenant_id}", None),
+    ("POST", "/tenants/{tenant_id}/reveal"): lambda w, s: (f"/tenants/{s.tenant_id}/reveal",
+        {"fields": ["bank_card"], "reason": "refund"}),
+    ("GET", "/leases"): lambda w, s: (f"/leases?property_id={s.property_id}", None),
+    ("POST", "/leases"): lambda w, s: ("/leases", {"unit_id": s.unit_id,
+        "primary_tenant_id": s.tenant_id, "start_date": "2027-01-01",
+        "end_date": "2027-06-30", "rent_fen": 1, "deposit_fen": 1}),
+    ("GET", "/leases/{lease_id}"): lambda w, s: (f"/leases/{s.lease_id}", None),
+    ("POST", "/leases/{lease_id}/transitions"): lambda w, s: (
+        f"/leases/{s.lease_id}/transitions", {"action": "activate"}),
+    ("POST", "/leases/{lease_id}/renewals"): lambda w, s: (f"/leases/{s.lease_id}/renewals",
+        {"months": 6}),
+    ("GET", "/audit"): lambda w, s: (f"/audit?property_id={s.property_id}", None),
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class RouteRow:
+    method: str
+    path: str
+    guard: Guard | None
+
+
+def route_table() -> list[RouteRow]:
+    rows = []
+    for module in ROUTERS:
+        for route in module.router.routes:
+            assert isinstance(route, APIRoute)
+            calls = [d.call for d in route.dependant.dependencies]
+            rows.extend(RouteRow(m, route.path, guard_of(calls)) for m in sorted(route.methods))
+    return rows
+
+
+def test_every_route_is_guarded_and_has_a_case() -> None:
+    rows = route_table()
+    unguarded = {(r.method, r.path) for r in rows if r.guard is None}
+    assert unguarded == UNGUARDED | NOT_YET_GUARDED
+    guarded = {(r.method, r.path) for r in rows if r.guard is not None}
+    assert guarded == set(CASES), "add new routes to CASES (or remove stale ones)"
+
+
+def test_route_table_covers_the_openapi_schema() -> None:
+    app = create_app(Settings(env="development"), keys=development_keys())
+    paths = {
+        (m.upper(), p.removeprefix(PREFIX))
+        for p, ops in app.openapi()["paths"].items()
+        for m in ops
+    }
+    assert paths == {(r.method, r.path) for r in route_table()}
+
+
+@dataclass
+class Harness:
+    client: httpx.AsyncClient
+    world: World
+    conn: Connection
+    app: Any
+
+    async def send(self, role: Role | None, method: str, url: str, body: Any) -> httpx.Response:
+        """One request inside a transaction that is rolled back afterwards."""
+        trans = self.conn.begin()
+        self.app.state.sessions = sessionmaker(
+            bind=self.conn, join_transaction_mode="create_savepoint", expire_on_commit=False
+        )
+        headers = {"Authorization": f"Bearer {self.world.tokens[role]}"} if role else {}
+        try:
+            return await self.client.request(method, PREFIX + url, json=body, headers=headers)
+        finally:
+            trans.rollback()
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, keys: FieldKeys) -> AsyncIterator[Harness]:
+    engine = create_engine(
+        f"sqlite:///{tmp_path / 'matrix.db'}", connect_args={"check_same_thread": False}
+    )
+
+    @event.listens_for(engine, "connect")
+    def _no_implicit_transactions(dbapi_conn: Any, _rec: Any) -> None:
+        dbapi_conn.isolation_level = None  # let SQLAlchemy emit BEGIN / SAVEPOINT itself
+        dbapi_conn.execute("PRAGMA foreign_keys=ON")
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN")
+
+    Base.metadata.create_all(engine)
+    with Session(engine) as s:
+        world = build_world(s, keys)
+    app = create_app(Settings(env="development"), keys=keys, clock=lambda: NOW)
+    try:
+        with engine.connect() as conn:
+            async with (
+                app.router.lifespan_context(app),
+                httpx.AsyncClient(
+                    transport=httpx.ASGITransport(app=app), base_url="http://anju.test"
+                ) as client,
+            ):
+                app.state.sessions = None
+                yield Harness(client, world, conn, app)
+    finally:
+        engine.dispose()
+
+
+def item_visible(role: Role, world: World, path: str, item: dict[str, Any]) -> bool:
+    p1 = world.sites["P1"]
+    if role is Role.TENANT:
+        if path == "/leases":
+            return item["primary_tenant_id"] == p1.tenant_id or p1.tenant_id in item[
+                "co_tenant_ids"]  # fmt: skip
+        if path == "/tenants":
+            return item["id"] == p1.tenant_id
+        return False
+    allowed = {world.sites[s].property_id for s in visible_sides(role)}
+    if path == "/users":
+        return item["id"] not in {world.sites["P3"].user_id}
+    if path == "/properties":
+        return item["id"] in allowed
+    return item.get("property_id") in allowed or (
+        path == "/audit" and item.get("property_id") is None and role is Role.ADMIN
+    )
+
+
+async def test_authorization_matrix(harness: Harness) -> None:
+    world = harness.world
+    failures: list[str] = []
+    checked = 0
+    for row in route_table():
+        if row.guard is None:
+            continue
+        make_case = CASES[(row.method, row.path)]
+        sides = SIDES if row.guard.scope in ("path", "body", "list") else ("P1",)
+        for side in sides:
+            url, body = make_case(world, world.sites[side])
+            anon = await harness.send(None, row.method, url, body)
+            if anon.status_code != 401:
+                failures.append(f"{row.method} {url} without credentials → {anon.status_code}")
+            for role in Role:
+                permitted = row.guard.permission in ROLE_PERMISSIONS[role]
+                in_scope = row.guard.scope in ("self", "org") or side in visible_sides(role)
+                r = await harness.send(role, row.method, url, body)
+                checked += 1
+                got = r.status_code
+                where = f"{role:>11} {row.method} {url} [{side}] → {got}"
+                if not permitted:
+                    if got != 403:
+                        failures.append(f"{where}, expected 403 (no {row.guard.permission})")
+                elif row.guard.scope == "list" and got == 200:
+                    leaked = [i for i in r.json()["items"]
+                              if not item_visible(role, world, row.path, i)]  # fmt: skip
+                    if leaked:
+                        failures.append(f"{where}: shows records out of scope {leaked}")
+                    if in_scope and not r.json()["items"] and row.path != "/audit":
+                        failures.append(f"{where}: own records missing")
+                elif in_scope:
+                    if not 200 <= got < 300:
+                        failures.append(f"{where}, expected 2xx: {r.text[:200]}")
+                elif got != 404:
+                    failures.append(f"{where}, expected 404 (out of scope)")
+    assert not failures, "\n".join(failures)
+    assert checked > 400

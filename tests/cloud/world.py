@@ -1,0 +1,171 @@
+"""A small two-organisation world for API tests: every kind of record on three properties.
+
+P1 and P2 belong to org A, P3 to org B. Every staff role has a user scoped to P1; the admin sees
+all of org A. The tenant user is the primary tenant of P1's lease.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from sqlalchemy.orm import Session
+
+from cloud.leases import service
+from cloud.models import (
+    Building,
+    Lease,
+    LeaseStatus,
+    Meter,
+    MeterKind,
+    Organisation,
+    Property,
+    Role,
+    Tenant,
+    Unit,
+    User,
+    UserProperty,
+    Utility,
+)
+from cloud.people import new_tenant
+from cloud.security import pii, tokens
+from cloud.security.crypto import FieldKeys
+from cloud.security.passwords import hash_password
+
+NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+PASSWORD = "correct horse battery"
+_HASH: list[str] = []
+
+
+def cn_id(serial: int) -> str:
+    """A valid-looking resident ID (Beijing, born 1990-01-01) with a correct check character."""
+    first17 = f"11010119900101{serial % 1000:03d}"
+    return first17 + pii.cn_id_check_char(first17)
+
+
+@dataclass
+class Site:
+    """Ids of one property's records."""
+
+    property_id: int
+    building_id: int
+    unit_id: int
+    meter_id: str
+    tenant_id: int
+    lease_id: int
+    user_id: int  # a manager there (target for role changes)
+
+
+@dataclass
+class World:
+    sites: dict[str, Site]  # "P1", "P2", "P3"
+    tokens: dict[Role, str] = field(default_factory=dict)
+    users: dict[Role, int] = field(default_factory=dict)
+
+
+def _password_hash() -> str:
+    if not _HASH:  # argon2id is slow on purpose: hash once per test session
+        _HASH.append(hash_password(PASSWORD))
+    return _HASH[0]
+
+
+def add_user(
+    session: Session,
+    org: Organisation,
+    username: str,
+    role: Role,
+    property_ids: list[int],
+    tenant_id: int | None = None,
+) -> User:
+    user = User(
+        org_id=org.id,
+        username=username,
+        password_hash=_password_hash(),
+        role=role,
+        tenant_id=tenant_id,
+        created_at=NOW,
+    )
+    session.add(user)
+    session.flush()
+    session.add_all(UserProperty(user_id=user.id, property_id=p) for p in property_ids)
+    return user
+
+
+def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n: int) -> Site:
+    prop = Property(org_id=org.id, name=name, city="Shenzhen")
+    session.add(prop)
+    session.flush()
+    bld = Building(property_id=prop.id, name=f"{name}-A", floors=6)
+    session.add(bld)
+    session.flush()
+    unit = Unit(
+        property_id=prop.id,
+        building_id=bld.id,
+        code=f"{name}-101",
+        floor=1,
+        area_m2=Decimal("40.00"),
+        layout="1室1厅",
+        base_rent_fen=200000,
+    )
+    session.add(unit)
+    session.flush()
+    meter = Meter(
+        id=f"m-{name}-1",
+        property_id=prop.id,
+        building_id=bld.id,
+        unit_id=unit.id,
+        kind=MeterKind.SUBMETER,
+        utility=Utility.ELECTRICITY,
+        profile="eastron-sdm120",
+    )
+    session.add(meter)
+    tenant = new_tenant(
+        session, keys, prop, name=f"租客{n}", id_number=cn_id(n), now=NOW,
+        phone=f"1380013800{n}", bank_card=f"622202020011223344{n}",
+    )  # fmt: skip
+    session.flush()
+    terms = service.Terms(
+        start_date=date(2026, 1, 1), end_date=date(2026, 12, 31), rent_fen=200000,
+        deposit_fen=200000, payment_cycle_months=3,
+    )  # fmt: skip
+    lease = service.create_lease(session, unit, tenant.id, terms, NOW)
+    lease.status = LeaseStatus.SIGNED
+    manager = add_user(session, org, f"mgr-{name}", Role.MANAGER, [prop.id])
+    return Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id)
+
+
+def build_world(session: Session, keys: FieldKeys) -> World:
+    org_a, org_b = Organisation(name="Org A"), Organisation(name="Org B")
+    session.add_all([org_a, org_b])
+    session.flush()
+    world = World(
+        sites={
+            "P1": add_site(session, keys, org_a, "P1", 1),
+            "P2": add_site(session, keys, org_a, "P2", 2),
+            "P3": add_site(session, keys, org_b, "P3", 3),
+        }
+    )
+    p1 = world.sites["P1"]
+    for role in Role:
+        user = add_user(
+            session,
+            org_a,
+            f"user-{role}",
+            role,
+            [] if role in (Role.ADMIN, Role.TENANT) else [p1.property_id],
+            tenant_id=p1.tenant_id if role is Role.TENANT else None,
+        )
+        session.flush()
+        world.users[role] = user.id
+        world.tokens[role], _ = tokens.issue(session, user.id, "bearer", NOW)
+    session.commit()
+    return world
+
+
+def get_lease(session: Session, lease_id: int) -> Lease:
+    return session.get_one(Lease, lease_id)
+
+
+def get_tenant(session: Session, tenant_id: int) -> Tenant:
+    return session.get_one(Tenant, tenant_id)
