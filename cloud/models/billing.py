@@ -204,8 +204,8 @@ class PrepaidAccount(Base):
     balance_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     low_threshold_fen: Mapped[int] = mapped_column(BigInteger, default=5000)
     cutoff_allowed: Mapped[bool] = mapped_column(Boolean, default=False)
-    # The last reading charged per meter: {"m-0001": "1234.5"}.
-    last_readings: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    # Per meter: the last reading charged, and the month-to-date usage for tiered prices.
+    last_readings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class PrepaidEntry(Base):

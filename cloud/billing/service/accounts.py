@@ -17,6 +17,8 @@ from cloud.billing.errors import BillingError
 from cloud.billing.payments import OpenItem, apply_payment
 from cloud.models import Invoice, InvoiceStatus, Lease, Payment, PaymentAllocation
 
+CREDIT_NOTE = "credit_note"  # the payment a negative invoice makes, so its credit can be applied
+
 
 def unapplied(session: Session, lease_ids: Collection[int] | None = None) -> dict[int, int]:
     """Unapplied credit per lease (only leases that have some)."""
@@ -164,7 +166,9 @@ def balance(session: Session, lease_id: int) -> int:
             Invoice.lease_id == lease_id, Invoice.status != InvoiceStatus.VOID
         )
     )
-    paid = session.scalar(
-        select(func.coalesce(func.sum(Payment.amount_fen), 0)).where(Payment.lease_id == lease_id)
+    paid = session.scalar(  # a credit note's payment only mirrors its negative invoice
+        select(func.coalesce(func.sum(Payment.amount_fen), 0)).where(
+            Payment.lease_id == lease_id, Payment.method != CREDIT_NOTE
+        )
     )
     return int(billed or 0) - int(paid or 0)

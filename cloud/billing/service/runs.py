@@ -26,7 +26,7 @@ from cloud.billing.errors import ReadingRejectedError
 from cloud.billing.money import price, round_half_up, split
 from cloud.billing.proration import Prorated
 from cloud.billing.schedule import rent_for, schedule
-from cloud.billing.service.accounts import apply_credit, unapplied
+from cloud.billing.service.accounts import CREDIT_NOTE, apply_credit, unapplied
 from cloud.billing.service.meters import MeterUsage, ReadingBook, span_usage, unit_meters
 from cloud.billing.service.terms import (
     Month,
@@ -572,7 +572,7 @@ class _Run:
                 "lease_id": row["lease_id"],
                 "amount_fen": -row["total_fen"],
                 "received_at": now,
-                "method": "credit_note",
+                "method": CREDIT_NOTE,
                 "reference": row["number"],
                 "note": "",
             }

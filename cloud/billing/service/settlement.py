@@ -1,0 +1,141 @@
+"""Deposit settlement at move-out, booked so that the account reconciles.
+
+The returned deposit is a credit line; each deduction the operator itemises (damages, final
+utilities, cleaning) is a charge line with its reason. Both go on one settlement invoice. If the
+total is a credit it pays the lease's open invoices (unpaid rent and fees) and what is left is
+refunded; if not, the invoice is the final bill. The figures equal `deposits.settle_deposit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date, datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.billing.deposits import Deduction, DeductionKind, Settlement, settle_deposit
+from cloud.billing.errors import BillingError
+from cloud.billing.service.accounts import CREDIT_NOTE, apply_credit, balance
+from cloud.models import (
+    DepositSettlementRow,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Lease,
+    LineKind,
+    Payment,
+)
+
+
+def deposit_held(session: Session, lease_id: int) -> int:
+    """The deposit billed to the lease (what it paid of it is in its payments)."""
+    amounts = session.scalars(
+        select(InvoiceLine.amount_fen).where(
+            InvoiceLine.lease_id == lease_id, InvoiceLine.kind == LineKind.DEPOSIT
+        )
+    ).all()
+    return sum(amounts)
+
+
+def settle(
+    session: Session,
+    lease: Lease,
+    deductions: Sequence[Deduction],
+    *,
+    on: date,
+    now: datetime,
+) -> tuple[Settlement, DepositSettlementRow]:
+    if session.scalar(
+        select(DepositSettlementRow.id).where(DepositSettlementRow.lease_id == lease.id)
+    ):
+        raise BillingError(f"the deposit of lease {lease.id} is already settled")
+    deposit = deposit_held(session, lease.id)
+    # Whatever the lease owes (an unpaid deposit included: returning it pays it) is deducted;
+    # a credit it holds is paid out with the deposit.
+    owed = balance(session, lease.id)
+    unpaid = Deduction(DeductionKind.UNPAID_RENT, max(owed, 0), "open invoices")
+    figures = settle_deposit(deposit + max(-owed, 0), [unpaid, *deductions])
+    invoice = Invoice(
+        number=f"DS-L{lease.id}",
+        property_id=lease.property_id,
+        lease_id=lease.id,
+        run_id=None,
+        issue_date=on,
+        due_date=on,
+        total_fen=sum(d.amount for d in deductions) - deposit,
+        paid_fen=0,
+        status=InvoiceStatus.OPEN,
+        created_at=now,
+    )
+    session.add(invoice)
+    session.flush()
+    session.add(
+        InvoiceLine(
+            invoice_id=invoice.id,
+            lease_id=lease.id,
+            kind=LineKind.DEPOSIT_SETTLEMENT,
+            meter_key="",
+            period_start=on,
+            period_end=on,
+            amount_fen=-deposit,
+            description="Deposit returned to the account",
+        )
+    )
+    for n, d in enumerate(deductions):
+        session.add(
+            InvoiceLine(
+                invoice_id=invoice.id,
+                lease_id=lease.id,
+                kind=LineKind.ADJUSTMENT,
+                meter_key=f"settlement-{n}",
+                period_start=on,
+                period_end=on,
+                amount_fen=d.amount,
+                description=f"{d.kind}: {d.reason}",
+                detail={"deduction": str(d.kind)},
+            )
+        )
+    if invoice.total_fen <= 0:
+        invoice.status = InvoiceStatus.PAID
+        if invoice.total_fen < 0:
+            session.add(
+                Payment(
+                    property_id=lease.property_id,
+                    lease_id=lease.id,
+                    amount_fen=-invoice.total_fen,
+                    received_at=now,
+                    method=CREDIT_NOTE,
+                    reference=invoice.number,
+                )
+            )
+    session.flush()
+    left = apply_credit(session, lease.id)
+    assert left == figures.refund, (left, figures)
+    if left > 0:  # pay it out: the refund leaves the account
+        session.add(
+            Payment(
+                property_id=lease.property_id,
+                lease_id=lease.id,
+                amount_fen=-left,
+                received_at=now,
+                method="refund",
+                reference=invoice.number,
+                note="deposit refund",
+            )
+        )
+    row = DepositSettlementRow(
+        lease_id=lease.id,
+        deposit_fen=deposit,
+        refund_fen=figures.refund,
+        final_bill_fen=figures.final_bill,
+        deductions=[
+            {"kind": str(d.kind), "amount_fen": d.amount, "reason": d.reason}
+            for d in figures.deductions
+        ],
+        final_invoice_id=invoice.id,
+        settled_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return figures, row
