@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from cloud.billing.consumption import Usage, quantity, replacement_usage, usage
 from cloud.billing.errors import ReadingRejectedError
-from cloud.billing.service.terms import day_after, day_start
+from cloud.billing.service.terms import day_after, day_start, utc
 from cloud.models import Meter, MeterSwap, Reading, Utility
 
 # A meter silent for longer than this before a boundary has no reading there (flagged).
@@ -127,11 +127,11 @@ def span_usage(
     active = 0
     for i, m in enumerate(unit.meters):
         swap = unit.swaps.get(m.id)
-        if swap is not None and swap.swapped_at <= t0:
+        if swap is not None and utc(swap.swapped_at) <= t0:
             active = i + 1
     meter = unit.meters[min(active, len(unit.meters) - 1)]
     swap = unit.swaps.get(meter.id)
-    if swap is not None and t0 < swap.swapped_at < t1 and active + 1 < len(unit.meters):
+    if swap is not None and t0 < utc(swap.swapped_at) < t1 and active + 1 < len(unit.meters):
         new = unit.meters[active + 1]
         previous = book.at(meter.id, point, t0)
         current = book.at(new.id, point, t1)

@@ -21,7 +21,7 @@ from cloud.billing.errors import BillingError, ReadingRejectedError
 from cloud.billing.money import round_half_up, yuan
 from cloud.billing.prepaid import deduct
 from cloud.billing.service import notify
-from cloud.billing.service.terms import BILLING_TZ, tariff_price
+from cloud.billing.service.terms import BILLING_TZ, tariff_price, utc
 from cloud.models import (
     Lease,
     Meter,
@@ -113,9 +113,10 @@ def _charge_meter(
     count = 0
     for reading in session.scalars(query):
         value = quantity(reading.value)
-        month = f"{reading.ts.astimezone(BILLING_TZ):%Y-%m}"
+        ts = utc(reading.ts)
+        month = f"{ts.astimezone(BILLING_TZ):%Y-%m}"
         if not state:  # the first reading is the starting point, not usage
-            state = {"value": str(value), "ts": reading.ts.isoformat(), "month": month, "used": "0"}
+            state = {"value": str(value), "ts": ts.isoformat(), "month": month, "used": "0"}
             continue
         try:
             used = usage(Decimal(state["value"]), value, digits=meter.digits).quantity
@@ -154,7 +155,7 @@ def _charge_meter(
             )
         state = {
             "value": str(value),
-            "ts": reading.ts.isoformat(),
+            "ts": ts.isoformat(),
             "month": month,
             "used": str(prior + used),
         }

@@ -96,6 +96,11 @@ class Month:
         return Month(self.year - 1, 12) if self.month == 1 else Month(self.year, self.month - 1)
 
 
+def utc(moment: datetime) -> datetime:
+    """SQLite hands timestamps back without their zone; they were stored as UTC."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
 def day_start(day: date) -> datetime:
     """The UTC instant a local billing day begins (readings before it belong to earlier days)."""
     return datetime.combine(day, time(0), BILLING_TZ).astimezone(UTC)
