@@ -1,17 +1,17 @@
-"""Keyset pagination: `?after=<id>&limit=N`, answered with `next_after` (None on the last page)."""
+"""Keyset pagination (`?after=<id>&limit=N` → `next_after`, None on the last page) and id types."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Query
-from pydantic import BaseModel
+from fastapi import Path, Query
+from pydantic import BaseModel, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
 LimitQ = Annotated[int, Query(ge=1, le=200, description="Page size.")]
-AfterQ = Annotated[int | None, Query(ge=0, description="Return rows with id > after.")]
+AfterQ = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Rows with id > after.")]
 
 
 class Page(BaseModel, Generic[T]):
@@ -29,3 +29,9 @@ def fetch_page(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].id if more else None)
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit on every database we run; larger ones are simply invalid
+PathId = Annotated[int, Path(ge=1, le=MAX_ID)]
+BodyId = Annotated[int, Field(ge=1, le=MAX_ID)]
+IdQ = Annotated[int | None, Query(ge=1, le=MAX_ID)]

@@ -20,7 +20,7 @@ from cloud.api.deps import (
     scoped_get,
     tenant_lease_filter,
 )
-from cloud.api.paging import AfterQ, LimitQ, Page, fetch_page
+from cloud.api.paging import MAX_ID, AfterQ, BodyId, IdQ, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.leases import service
@@ -35,9 +35,9 @@ Fen = Annotated[int, Field(ge=0, le=2_000_000_000)]
 
 
 class LeaseIn(BaseModel):
-    unit_id: int
-    primary_tenant_id: int
-    co_tenant_ids: list[int] = Field(default_factory=list, max_length=20)
+    unit_id: BodyId
+    primary_tenant_id: BodyId
+    co_tenant_ids: list[BodyId] = Field(default_factory=list, max_length=20)
     occupant_count: int = Field(1, ge=1, le=50)
     start_date: date
     end_date: date
@@ -46,15 +46,15 @@ class LeaseIn(BaseModel):
     payment_cycle_months: int = Field(1, description="1, 2, 3, 6 or 12")
     due_days_before: int = Field(7, ge=0, le=60)
     proration: Proration = Proration.CALENDAR_DAYS
-    late_fee_policy_id: int | None = None
+    late_fee_policy_id: BodyId | None = None
     external_ref: str | None = Field(None, max_length=64)
 
 
 class LeaseOut(BaseModel):
     id: int
-    property_id: int
-    unit_id: int
-    primary_tenant_id: int
+    property_id: BodyId
+    unit_id: BodyId
+    primary_tenant_id: BodyId
     co_tenant_ids: list[int]
     status: LeaseStatus
     start_date: date
@@ -126,8 +126,10 @@ def list_leases(
     session: SessionDep,
     property_id: PropertyQ = None,
     status: LeaseStatus | None = None,
-    unit_id: Annotated[int | None, Query(ge=1)] = None,
-    tenant_id: Annotated[int | None, Query(ge=1, description="Primary or co-tenant.")] = None,
+    unit_id: IdQ = None,
+    tenant_id: Annotated[
+        int | None, Query(ge=1, le=MAX_ID, description="Primary or co-tenant.")
+    ] = None,
     after: AfterQ = None,
     limit: LimitQ = 50,
 ) -> Page[LeaseOut]:
@@ -189,7 +191,7 @@ def create_lease(
 
 @router.get("/leases/{lease_id}")
 def get_lease(
-    lease_id: int,
+    lease_id: PathId,
     me: Annotated[Principal, guard(P.LEASES_READ, "path")],
     session: SessionDep,
 ) -> LeaseOut:
@@ -198,7 +200,7 @@ def get_lease(
 
 @router.post("/leases/{lease_id}/transitions")
 def transition(
-    lease_id: int,
+    lease_id: PathId,
     body: TransitionIn,
     request: Request,
     me: Annotated[Principal, guard(P.LEASES_WRITE, "path")],
@@ -240,7 +242,7 @@ def transition(
 
 @router.post("/leases/{lease_id}/renewals", status_code=201)
 def renew(
-    lease_id: int,
+    lease_id: PathId,
     body: RenewalIn,
     me: Annotated[Principal, guard(P.LEASES_WRITE, "path")],
     session: SessionDep,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from cloud.api.deps import SessionDep, flush_or_conflict, guard, require_property, scoped_get
-from cloud.api.paging import AfterQ, LimitQ, Page, fetch_page
+from cloud.api.paging import MAX_ID, AfterQ, BodyId, IdQ, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.models import Building, Meter, MeterKind, Property, Unit, UnitStatus, Utility
 from cloud.security.authz import Permission, Principal
@@ -21,7 +21,7 @@ ReadList = Annotated[Principal, guard(P.PORTFOLIO_READ, "list")]
 ReadPath = Annotated[Principal, guard(P.PORTFOLIO_READ, "path")]
 WriteBody = Annotated[Principal, guard(P.PORTFOLIO_WRITE, "body")]
 WritePath = Annotated[Principal, guard(P.PORTFOLIO_WRITE, "path")]
-PropertyQ = Annotated[int | None, Query(ge=1, description="Only this property.")]
+PropertyQ = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this property.")]
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[\w.-]+$")]
 
 
@@ -43,20 +43,20 @@ class PropertyOut(Orm):
 
 
 class BuildingIn(BaseModel):
-    property_id: int
+    property_id: BodyId
     name: str = Field(min_length=1, max_length=100)
     floors: int = Field(1, ge=1, le=300)
 
 
 class BuildingOut(Orm):
     id: int
-    property_id: int
+    property_id: BodyId
     name: str
     floors: int
 
 
 class UnitIn(BaseModel):
-    building_id: int
+    building_id: BodyId
     code: Code
     floor: int = Field(ge=-5, le=300)
     area_m2: Decimal = Field(gt=0, lt=10_000_000, max_digits=9, decimal_places=2)
@@ -73,8 +73,8 @@ class UnitPatch(BaseModel):
 
 class UnitOut(Orm):
     id: int
-    property_id: int
-    building_id: int
+    property_id: BodyId
+    building_id: BodyId
     code: str
     floor: int
     area_m2: Decimal
@@ -85,8 +85,8 @@ class UnitOut(Orm):
 
 class MeterIn(BaseModel):
     id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
-    building_id: int
-    unit_id: int | None = None
+    building_id: BodyId
+    unit_id: BodyId | None = None
     utility: Utility
     profile: str = Field(min_length=1, max_length=64)
     gateway_id: str | None = Field(None, max_length=64)
@@ -95,8 +95,8 @@ class MeterIn(BaseModel):
 
 class MeterOut(Orm):
     id: str
-    property_id: int
-    building_id: int
+    property_id: BodyId
+    building_id: BodyId
     unit_id: int | None
     kind: MeterKind
     utility: Utility
@@ -146,7 +146,7 @@ def create_property(
 
 
 @router.get("/properties/{property_id}")
-def get_property(property_id: int, me: ReadPath, session: SessionDep) -> PropertyOut:
+def get_property(property_id: PathId, me: ReadPath, session: SessionDep) -> PropertyOut:
     return PropertyOut.model_validate(scoped_get(session, me, Property, property_id))
 
 
@@ -184,7 +184,7 @@ def list_units(
     me: ReadList,
     session: SessionDep,
     property_id: PropertyQ = None,
-    building_id: Annotated[int | None, Query(ge=1)] = None,
+    building_id: IdQ = None,
     status: UnitStatus | None = None,
     q: Annotated[str | None, Query(max_length=32, description="Unit code prefix.")] = None,
     after: AfterQ = None,
@@ -212,12 +212,12 @@ def create_unit(body: UnitIn, me: WriteBody, session: SessionDep) -> UnitOut:
 
 
 @router.get("/units/{unit_id}")
-def get_unit(unit_id: int, me: ReadPath, session: SessionDep) -> UnitOut:
+def get_unit(unit_id: PathId, me: ReadPath, session: SessionDep) -> UnitOut:
     return UnitOut.model_validate(scoped_get(session, me, Unit, unit_id))
 
 
 @router.patch("/units/{unit_id}")
-def update_unit(unit_id: int, body: UnitPatch, me: WritePath, session: SessionDep) -> UnitOut:
+def update_unit(unit_id: PathId, body: UnitPatch, me: WritePath, session: SessionDep) -> UnitOut:
     unit = scoped_get(session, me, Unit, unit_id)
     for key, value in body.model_dump(exclude_none=True).items():
         setattr(unit, key, value)
@@ -233,7 +233,7 @@ def list_meters(
     me: Annotated[Principal, guard(P.METERS_READ, "list")],
     session: SessionDep,
     property_id: PropertyQ = None,
-    unit_id: Annotated[int | None, Query(ge=1)] = None,
+    unit_id: IdQ = None,
     utility: Utility | None = None,
     after: Annotated[str | None, Query(max_length=64, description="Meter id cursor.")] = None,
     limit: LimitQ = 50,

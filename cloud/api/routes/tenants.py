@@ -18,7 +18,7 @@ from cloud.api.deps import (
     require_property,
     scoped_get,
 )
-from cloud.api.paging import AfterQ, LimitQ, Page, fetch_page
+from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.models import Property, Tenant
@@ -32,7 +32,7 @@ P = Permission
 
 
 class TenantIn(BaseModel):
-    property_id: int
+    property_id: BodyId
     name: str = Field(min_length=1, max_length=100)
     id_doc_type: str = Field("cn_id", pattern=r"^(cn_id|passport|hk_mo_permit|tw_permit|other)$")
     id_number: str = Field(min_length=1, max_length=40)
@@ -43,7 +43,7 @@ class TenantIn(BaseModel):
 
 class TenantOut(BaseModel):
     id: int
-    property_id: int
+    property_id: BodyId
     name: str
     id_doc_type: str
     id_number: str  # masked
@@ -141,7 +141,7 @@ def create_tenant(
 
 @router.get("/tenants/{tenant_id}")
 def get_tenant(
-    tenant_id: int,
+    tenant_id: PathId,
     me: Annotated[Principal, guard(P.TENANTS_READ, "path")],
     session: SessionDep,
     keys: KeysDep,
@@ -151,7 +151,7 @@ def get_tenant(
 
 @router.post("/tenants/{tenant_id}/reveal")
 def reveal(
-    tenant_id: int,
+    tenant_id: PathId,
     body: RevealIn,
     me: Annotated[Principal, guard(P.TENANTS_REVEAL, "path")],
     session: SessionDep,

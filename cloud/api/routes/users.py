@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
 from cloud.api.deps import NowDep, SessionDep, guard, require_property, scoped_get
-from cloud.api.paging import AfterQ, LimitQ, Page, fetch_page
+from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.models import Role, Tenant, User, UserProperty
 from cloud.security import audit
@@ -27,13 +27,13 @@ class UserIn(BaseModel):
     password: str = Field(min_length=1, max_length=1024)
     display_name: str = Field("", max_length=100)
     role: Role
-    property_ids: list[int] = Field(default_factory=list, max_length=1000)
-    tenant_id: int | None = None
+    property_ids: list[BodyId] = Field(default_factory=list, max_length=1000)
+    tenant_id: BodyId | None = None
 
 
 class RoleIn(BaseModel):
     role: Role
-    property_ids: list[int] = Field(default_factory=list, max_length=1000)
+    property_ids: list[BodyId] = Field(default_factory=list, max_length=1000)
 
 
 class UserOut(BaseModel):
