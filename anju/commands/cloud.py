@@ -95,3 +95,15 @@ def gateway_add(gateway_id: str, name: str) -> None:
     finally:
         engine.dispose()
     click.echo(f"gateway {gateway_id} registered")
+
+
+def _add_admin_commands() -> None:
+    from anju.commands import cloud_admin
+
+    cloud.add_command(cloud_admin.user)
+    cloud.add_command(cloud_admin.rotate_keys)
+    cloud.add_command(cloud_admin.seed_demo)
+    cloud.add_command(cloud_admin.import_cmd)
+
+
+_add_admin_commands()

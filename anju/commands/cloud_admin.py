@@ -1,0 +1,221 @@
+"""`anju cloud user add | rotate-keys | seed-demo | import`: records and keys, from the shell."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from cloud.config import Settings
+    from cloud.security.crypto import FieldKeys
+
+
+@contextmanager
+def cloud_session() -> Iterator[tuple[Settings, Session, FieldKeys]]:
+    """Settings, a session (the command commits) and the field keys."""
+    from cloud.app import field_keys_for
+    from cloud.config import load_settings
+    from cloud.db import make_engine, make_sessionmaker
+
+    settings = load_settings()
+    keys = field_keys_for(settings)
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            yield settings, session, keys
+    finally:
+        engine.dispose()
+
+
+def _org(session: Session, name: str | None, *, create: bool = False) -> Any:
+    from sqlalchemy import select
+
+    from cloud.models import Organisation
+    from protocols.errors import AnjuError
+
+    orgs = list(session.scalars(select(Organisation).order_by(Organisation.id)))
+    if name is None:
+        if len(orgs) == 1:
+            return orgs[0]
+        raise AnjuError("name the organisation with --org" if orgs else "no organisation yet")
+    for org in orgs:
+        if org.name == name:
+            return org
+    if not create:
+        raise AnjuError(f"no organisation named {name!r}")
+    org = Organisation(name=name)
+    session.add(org)
+    session.flush()
+    return org
+
+
+@click.group("user")
+def user() -> None:
+    """Logins for staff and tenants."""
+
+
+@user.command("add")
+@click.argument("username")
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(
+        ["admin", "manager", "front_desk", "finance", "maintenance", "installer", "tenant"]
+    ),
+)
+@click.option("--org", "org_name", default=None, help="Organisation (created if new).")
+@click.option("--property", "property_ids", type=int, multiple=True, help="Property id (repeat).")
+@click.option("--tenant-id", type=int, default=None, help="For --role tenant: the person.")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for when not given (prefer the prompt: shell history keeps options).",
+)
+def user_add(
+    username: str,
+    role: str,
+    org_name: str | None,
+    property_ids: tuple[int, ...],
+    tenant_id: int | None,
+    password: str,
+) -> None:
+    """Create USERNAME with an argon2id password; the first admin creates the organisation."""
+    from sqlalchemy import select
+
+    from cloud.models import Property, Role, User, UserProperty
+    from cloud.security import audit
+    from cloud.security.passwords import hash_password
+    from protocols.errors import AnjuError
+
+    now = datetime.now(UTC)
+    with cloud_session() as (_settings, session, _keys):
+        org = _org(session, org_name, create=role == "admin")
+        if session.scalar(select(User.id).where(User.username == username)) is not None:
+            raise AnjuError(f"username {username!r} is taken")
+        for pid in property_ids:
+            prop = session.get(Property, pid)
+            if prop is None or prop.org_id != org.id:
+                raise AnjuError(f"--property {pid}: no such property in {org.name!r}")
+        new = User(
+            org_id=org.id,
+            username=username,
+            password_hash=hash_password(password),
+            role=Role(role),
+            tenant_id=tenant_id,
+            created_at=now,
+        )
+        session.add(new)
+        session.flush()
+        session.add_all(UserProperty(user_id=new.id, property_id=p) for p in set(property_ids))
+        audit.record(
+            session,
+            None,
+            "user.create",
+            now,
+            username="cli",
+            target_type="user",
+            target_id=new.id,
+            detail={"role": role, "via": "cli"},
+        )
+        session.commit()
+    click.echo(f"user {username} ({role}) created in {org.name}")
+
+
+@click.command("rotate-keys")
+@click.option(
+    "--new-key", is_flag=True, help="Add a fresh current key to <data dir>/field-keys.json first."
+)
+def rotate_keys(new_key: bool) -> None:
+    """Re-encrypt all personal data under the current field key (and rebuild blind indexes)."""
+    from cloud.app import field_keys_for
+    from cloud.config import load_settings
+    from cloud.security import crypto, rotation
+    from protocols.errors import AnjuError
+
+    settings = load_settings()
+    if new_key:
+        if settings.field_keys:
+            raise AnjuError("keys come from ANJU_FIELD_KEYS: put the new key first there instead")
+        path = settings.data_dir / crypto.KEY_FILE
+        old = crypto.read_key_file(path) if path.exists() else None
+        if old is None and settings.env == "development":
+            old = crypto.development_keys()
+        ring = rotation.new_key_ring(old, f"k{datetime.now(UTC):%Y%m%d%H%M%S}")
+        crypto.write_key_file(path, ring)
+        click.echo(f"new current key {ring.current} written to {path}")
+    keys = field_keys_for(settings)
+    with cloud_session() as (_settings, session, _keys):
+        counts = rotation.rotate(session, keys)
+        left = rotation.stale_count(session, keys)
+    for column, n in counts.items():
+        click.echo(f"{column}: {n} re-encrypted")
+    click.echo(f"current key {keys.current}; envelopes under older keys: {left}")
+
+
+@click.command("seed-demo")
+def seed_demo() -> None:
+    """Add the demo portfolio (2 properties, 3 buildings, 120 units, leases in every state)."""
+    from cloud import seed
+
+    with cloud_session() as (settings, session, keys):
+        if settings.env != "development":
+            click.echo("note: demo logins use a published password; remove them in production")
+        summary = seed.seed_demo(session, keys, datetime.now(UTC))
+        session.commit()
+    click.echo(
+        f"seeded {summary.properties} properties, {summary.buildings} buildings, "
+        f"{summary.units} units, {summary.meters} meters, {summary.tenants} tenants; "
+        f"leases {dict(sorted(summary.leases.items()))}"
+    )
+    click.echo(f"logins ({', '.join(summary.users)}) password: {seed.DEMO_PASSWORD}")
+
+
+@click.command("import")
+@click.argument("kind", type=click.Choice(["units", "tenants", "leases"]))
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--org", "org_name", default=None, help="Organisation (needed if several).")
+@click.option("--encoding", default="auto", show_default=True, help="auto, utf-8 or gbk.")
+@click.option("--dry-run", is_flag=True, help="Check every row; import nothing.")
+@click.option("--skip-bad", is_flag=True, help="Import the good rows even if some are bad.")
+def import_cmd(
+    kind: str, csv_file: Path, org_name: str | None, encoding: str, dry_run: bool, skip_bad: bool
+) -> None:
+    """Import KIND (units, then tenants, then leases) from an old system's CSV file."""
+    from cloud.importer.csvfile import decode
+    from cloud.importer.load import Kind, import_csv
+
+    text = decode(csv_file.read_bytes(), encoding)
+    with cloud_session() as (_settings, session, keys):
+        org = _org(session, org_name)
+        report = import_csv(
+            session,
+            keys,
+            org,
+            Kind(kind),
+            text,
+            now=datetime.now(UTC),
+            skip_bad=skip_bad,
+            dry_run=dry_run,
+        )
+        if report.applied:
+            session.commit()
+        else:
+            session.rollback()
+    for err in report.errors:
+        click.echo(f"line {err.line}, {err.column}: {err.reason}", err=True)
+    verdict = "imported" if report.applied else "nothing imported"
+    click.echo(
+        f"{kind}: {report.rows} rows, {len(report.bad_lines)} bad, "
+        f"{report.created} new, {report.unchanged} already there; {verdict}"
+    )
+    if report.errors and not report.applied and not dry_run:
+        raise SystemExit(1)
