@@ -12,7 +12,7 @@ from protocols.face import align, yunet
 from protocols.face.contract import RECOGNIZER, FloatArray, ImageArray, Runner, l2_normalise
 from protocols.face.quality import DOOR_GATES, Gates, Reject, check_crop, check_geometry, sharpness
 
-RECOGNIZER_BATCH = 2  # the converted MobileFaceNet has its batch fixed at 2
+RECOGNIZER_BATCH = 4  # crops per run; the converted recognizer takes any batch
 
 
 def _no_clock() -> float:
@@ -65,16 +65,16 @@ class FaceEngine:
         return sorted(found, key=lambda d: -d.w * d.h)
 
     def embed_crops(self, crops: list[ImageArray]) -> FloatArray:
-        """L2-normalised embeddings of aligned 112x112 BGR crops, in pairs for the fixed batch."""
+        """L2-normalised embeddings of aligned 112x112 BGR crops."""
         out: list[FloatArray] = []
         for start in range(0, len(crops), RECOGNIZER_BATCH):
             chunk = crops[start : start + RECOGNIZER_BATCH]
-            batch = np.zeros((RECOGNIZER_BATCH, 3, align.SIZE, align.SIZE), dtype=np.float32)
+            batch = np.zeros((len(chunk), 3, align.SIZE, align.SIZE), dtype=np.float32)
             for i, crop in enumerate(chunk):
                 rgb = crop[:, :, ::-1].astype(np.float32)
                 batch[i] = ((rgb - 127.5) / 128.0).transpose(2, 0, 1)
             (vectors,) = self._recognizer({"input": batch})
-            out.extend(vectors[: len(chunk)])
+            out.extend(vectors)
         if not out:
             return np.zeros((0, RECOGNIZER.dim), dtype=np.float32)
         return l2_normalise(np.asarray(out, dtype=np.float32))
