@@ -52,14 +52,19 @@ def warp(image: ImageArray, matrix: FloatArray, size: int = SIZE) -> ImageArray:
     grid_v, grid_u = np.mgrid[0:size, 0:size].astype(np.float64)
     sx = inv[0, 0] * grid_u + inv[0, 1] * grid_v + inv[0, 2]
     sy = inv[1, 0] * grid_u + inv[1, 1] * grid_v + inv[1, 2]
-    h, w = image.shape[:2]
     x0, y0 = np.floor(sx).astype(np.intp), np.floor(sy).astype(np.intp)
     fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]
-    padded = np.zeros((h + 2, w + 2, image.shape[2]), dtype=np.float32)
-    padded[1:-1, 1:-1] = image
-    # shift by one for the black border, clip everything further out onto it
-    xa, xb = np.clip(x0 + 1, 0, w + 1), np.clip(x0 + 2, 0, w + 1)
-    ya, yb = np.clip(y0 + 1, 0, h + 1), np.clip(y0 + 2, 0, h + 1)
+    # Only the region the crop samples, with a one-pixel black border; everything further out
+    # is clipped onto that border.
+    h, w = image.shape[:2]
+    left, top = int(np.clip(x0.min(), 0, w)), int(np.clip(y0.min(), 0, h))
+    right, bottom = int(np.clip(x0.max() + 2, 0, w)), int(np.clip(y0.max() + 2, 0, h))
+    region = image[top:bottom, left:right]
+    rh, rw = region.shape[:2]
+    padded = np.zeros((rh + 2, rw + 2, image.shape[2]), dtype=np.float32)
+    padded[1 : rh + 1, 1 : rw + 1] = region
+    xa, xb = np.clip(x0 - left + 1, 0, rw + 1), np.clip(x0 - left + 2, 0, rw + 1)
+    ya, yb = np.clip(y0 - top + 1, 0, rh + 1), np.clip(y0 - top + 2, 0, rh + 1)
     top = padded[ya, xa] * (1 - fx) + padded[ya, xb] * fx
     bottom = padded[yb, xa] * (1 - fx) + padded[yb, xb] * fx
     out = top * (1 - fy) + bottom * fy
