@@ -27,7 +27,7 @@ from protocols.face.gallery import Gallery, Identity
 from tests.face_assets import empty_frame, models_dir, portrait_frame
 
 FPS = 30.0
-THREADS = 2
+THREADS = int(os.environ.get("ANJU_BENCH_THREADS", "2"))
 
 
 def _stats(samples: list[float]) -> tuple[float, float]:
@@ -139,7 +139,7 @@ import numpy, cv2, onnxruntime
 if sys.argv[1] == "door":
     from edge.door.models import load_engine
     from tests.face_assets import empty_frame
-    engine = load_engine(threads=2)
+    engine = load_engine(threads=int(sys.argv[2]))
     engine.analyze(empty_frame(1))
 print(psutil.Process().memory_info().rss)
 """
@@ -150,7 +150,11 @@ def resident_memory() -> None:
 
     def rss(mode: str) -> int:
         out = subprocess.run(
-            [sys.executable, "-c", _RSS, mode], capture_output=True, text=True, env=env, check=True
+            [sys.executable, "-c", _RSS, mode, str(THREADS)],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
         )
         return int(out.stdout.strip().splitlines()[-1])
 
