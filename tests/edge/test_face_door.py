@@ -3,6 +3,7 @@ outbox and a recording lock; the frame sources; and refusal without verified mod
 
 from __future__ import annotations
 
+import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -21,7 +22,7 @@ from edge.link.outbox import Outbox
 from protocols.face.confirm import Confirmer
 from protocols.face.contract import DEFAULT_THRESHOLD
 from protocols.face.gallery import Gallery, Identity
-from protocols.face.models import ModelsMissingError
+from protocols.face.models import RECORD_NAME, ModelsMissingError
 from protocols.face.quality import ENROLLMENT_GATES
 from tests.face_assets import empty_frame, engine, models_dir, photo, portrait_frame
 
@@ -119,15 +120,20 @@ def test_door_refuses_to_start_without_verified_models(tmp_path: Path) -> None:
     config = DoorConfig(
         id="front", source=str(tmp_path), gallery=tmp_path / "g.json", models_dir=tmp_path / "m"
     )
-    with pytest.raises(ModelsMissingError, match="anju models fetch"):
-        create_door(config, SimulatedLock(), Outbox(tmp_path / "o.db"), now=_clock())
-    shutil.copytree(models_dir(), tmp_path / "m")
-    victim = next((tmp_path / "m").glob("mobilefacenet*.onnx"))
-    data = bytearray(victim.read_bytes())
-    data[1000] ^= 0xFF
-    victim.write_bytes(bytes(data))
-    with pytest.raises(ModelsMissingError, match="damaged or was replaced"):
-        create_door(config, SimulatedLock(), Outbox(tmp_path / "o2.db"), now=_clock())
+    outbox = Outbox(tmp_path / "o.db")
+    try:
+        with pytest.raises(ModelsMissingError, match="anju models fetch"):
+            create_door(config, SimulatedLock(), outbox, now=_clock())
+        shutil.copytree(models_dir(), tmp_path / "m")
+        record = json.loads((tmp_path / "m" / RECORD_NAME).read_text())
+        victim = tmp_path / "m" / record["models"]["recognizer"]["file"]
+        data = bytearray(victim.read_bytes())
+        data[1000] ^= 0xFF
+        victim.write_bytes(bytes(data))
+        with pytest.raises(ModelsMissingError, match="damaged or was replaced"):
+            create_door(config, SimulatedLock(), outbox, now=_clock())
+    finally:
+        outbox.close()
 
 
 def _video(path: Path, frames: int) -> Path:
