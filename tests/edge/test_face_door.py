@@ -3,7 +3,6 @@ outbox and a recording lock; the frame sources; and refusal without verified mod
 
 from __future__ import annotations
 
-import json
 import shutil
 from datetime import UTC, datetime, timedelta
 from itertools import count
@@ -22,7 +21,7 @@ from edge.link.outbox import Outbox
 from protocols.face.confirm import Confirmer
 from protocols.face.contract import DEFAULT_THRESHOLD
 from protocols.face.gallery import Gallery, Identity
-from protocols.face.models import RECORD_NAME, ModelsMissingError
+from protocols.face.models import EXPECTED_FILES, ModelsMissingError
 from protocols.face.quality import ENROLLMENT_GATES
 from tests.face_assets import empty_frame, engine, models_dir, photo, portrait_frame
 
@@ -125,8 +124,7 @@ def test_door_refuses_to_start_without_verified_models(tmp_path: Path) -> None:
         with pytest.raises(ModelsMissingError, match="anju models fetch"):
             create_door(config, SimulatedLock(), outbox, now=_clock())
         shutil.copytree(models_dir(), tmp_path / "m")
-        record = json.loads((tmp_path / "m" / RECORD_NAME).read_text())
-        victim = tmp_path / "m" / record["models"]["recognizer"]["file"]
+        victim = tmp_path / "m" / EXPECTED_FILES["recognizer"]
         data = bytearray(victim.read_bytes())
         data[1000] ^= 0xFF
         victim.write_bytes(bytes(data))

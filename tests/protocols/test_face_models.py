@@ -9,6 +9,7 @@ import yaml
 
 from protocols.face.contract import RECOGNIZER
 from protocols.face.models import (
+    EXPECTED_FILES,
     ModelsMissingError,
     Record,
     RecordedModel,
@@ -20,6 +21,7 @@ from protocols.face.models import (
 
 MANIFEST = Path(__file__).resolve().parents[2] / "models" / "manifest.yaml"
 A, B, C = "a" * 64, "b" * 64, "c" * 64
+D, R = EXPECTED_FILES["detector"], EXPECTED_FILES["recognizer"]
 
 
 def test_manifest_names_both_models_with_hashes_matching_the_brief() -> None:
@@ -29,31 +31,32 @@ def test_manifest_names_both_models_with_hashes_matching_the_brief() -> None:
     assert rec.source.sha256.startswith("d8ba40c0127fb8ca")
     assert (rec.source.registry, det.source.registry) == ("npm", "pypi")
     assert rec.version == RECOGNIZER.version  # embeddings are tied to this exact model
+    assert {m.role: m.output for m in manifest.models} == EXPECTED_FILES
 
 
 def _record() -> Record:
     return Record(
         models={
-            "detector": RecordedModel(
-                name="d", version="1", file="d.onnx", sha256=A, source_sha256=C
+            D: RecordedModel(
+                role="detector", name="d", version="1", file=D, sha256=A, source_sha256=C
             ),
-            "recognizer": RecordedModel(
-                name="r", version="1", file="r.onnx", sha256=B, source_sha256=C
+            R: RecordedModel(
+                role="recognizer", name="r", version="1", file=R, sha256=B, source_sha256=C
             ),
         }
     )
 
 
 def test_verify_accepts_matching_files() -> None:
-    digests = {"d.onnx": A, "r.onnx": B}
-    assert verify(_record(), digests.get, "/m") == {"detector": "d.onnx", "recognizer": "r.onnx"}
+    digests = {D: A, R: B}
+    assert verify(_record(), digests.get, "/m") == {"detector": D, "recognizer": R}
 
 
 @pytest.mark.parametrize(
     ("digests", "message"),
     [
-        ({"d.onnx": A}, "r.onnx is missing"),
-        ({"d.onnx": A, "r.onnx": A}, "damaged or was replaced"),
+        ({D: A}, f"{R} is missing"),
+        ({D: A, R: A}, "damaged or was replaced"),
     ],
 )
 def test_verify_refuses_missing_or_altered_files(digests: dict[str, str], message: str) -> None:
