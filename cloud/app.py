@@ -13,14 +13,24 @@ from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from cloud.api.problems import install_problem_handlers
-from cloud.api.routes import audit, auth, face, leases, portfolio, readings, tenants, users
+from cloud.api.routes import (
+    audit,
+    auth,
+    contracts,
+    face,
+    leases,
+    portfolio,
+    readings,
+    tenants,
+    users,
+)
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.worker import IngestWorker
 from cloud.security.crypto import FieldKeys, load_field_keys
 from cloud.security.throttle import LoginThrottle
 
-ROUTERS = (auth, users, portfolio, tenants, leases, audit, readings, face)
+ROUTERS = (auth, users, portfolio, tenants, leases, contracts, audit, readings, face)
 
 
 def utc_now() -> datetime:

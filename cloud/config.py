@@ -31,6 +31,7 @@ class Settings(BaseSettings):
     # Empty: <data_dir>/field-keys.json, or in development a fixed placeholder.
     # Calendar dates (lease start/end, due dates) are in the operator's local time zone.
     timezone: str = "Asia/Shanghai"
+    cjk_font: str = ""  # a TTF with Chinese glyphs for contracts; default: Debian's
     field_keys: str = ""
     index_key: str = ""
 

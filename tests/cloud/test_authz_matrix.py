@@ -24,7 +24,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.api.deps import Guard, guard_of
 from cloud.app import ROUTERS, create_app
 from cloud.config import Settings
-from cloud.models import Base, Role
+from cloud.contracts import pdf
+from cloud.contracts.fonts import find_fonts
+from cloud.contracts.record import contract_data
+from cloud.models import Base, Lease, Role
 from cloud.security.authz import ROLE_PERMISSIONS
 from cloud.security.crypto import FieldKeys, development_keys
 from tests.cloud.world import NOW, Site, World, build_world, cn_id
@@ -88,6 +91,12 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         f"/leases/{s.lease_id}/transitions", {"action": "activate"}),
     ("POST", "/leases/{lease_id}/renewals"): lambda w, s: (f"/leases/{s.lease_id}/renewals",
         {"months": 6}),
+    ("GET", "/leases/{lease_id}/contract.pdf"): lambda w, s: (
+        f"/leases/{s.lease_id}/contract.pdf?lang=en", None),
+    ("POST", "/leases/{lease_id}/signatures"): lambda w, s: (f"/leases/{s.lease_id}/signatures",
+        {"language": "en", "document_sha256": s.contract_sha256}),
+    ("GET", "/leases/{lease_id}/signatures"): lambda w, s: (f"/leases/{s.lease_id}/signatures",
+        None),
     ("GET", "/audit"): lambda w, s: (f"/audit?property_id={s.property_id}", None),
 }  # fmt: skip
 
@@ -165,6 +174,9 @@ async def harness(tmp_path: Path, keys: FieldKeys) -> AsyncIterator[Harness]:
     Base.metadata.create_all(engine)
     with Session(engine) as s:
         world = build_world(s, keys)
+        for site in world.sites.values():
+            data = contract_data(s, keys, s.get_one(Lease, site.lease_id))
+            site.contract_sha256 = pdf.sha256(pdf.render(data, "en", find_fonts()))
     app = create_app(Settings(env="development"), keys=keys, clock=lambda: NOW)
     try:
         with engine.connect() as conn:

@@ -55,6 +55,7 @@ class Site:
     tenant_id: int
     lease_id: int
     user_id: int  # a manager there (target for role changes)
+    contract_sha256: str = ""  # of the English contract, filled in by tests that sign
 
 
 @dataclass
