@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
@@ -16,6 +19,7 @@ from cloud.api.problems import install_problem_handlers
 from cloud.api.routes import (
     audit,
     auth,
+    billing,
     contracts,
     face,
     leases,
@@ -27,14 +31,27 @@ from cloud.api.routes import (
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.worker import IngestWorker
+from cloud.jobs.billing import JobSettings, billing_jobs
+from cloud.jobs.scheduler import run_forever
 from cloud.security.crypto import FieldKeys, load_field_keys
 from cloud.security.throttle import LoginThrottle
 
-ROUTERS = (auth, users, portfolio, tenants, leases, contracts, audit, readings, face)
+ROUTERS = (auth, users, portfolio, tenants, leases, contracts, audit, readings, face, billing)
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+async def scheduler(app: FastAPI, jobs: JobSettings, clock: Callable[[], datetime]) -> None:
+    """Billing runs, late fees and reminders at their times (one instance per job and day)."""
+    await run_forever(
+        app.state.sessions,
+        billing_jobs(jobs),
+        clock=clock,
+        holder=f"{socket.gethostname()}:{os.getpid()}",
+        tz=ZoneInfo(jobs.jobs_timezone),
+    )
 
 
 def field_keys_for(settings: Settings) -> FieldKeys:
@@ -63,19 +80,20 @@ def create_app(
             return
         engine = make_engine(settings.effective_database_url)
         app.state.sessions = make_sessionmaker(engine)
+        tasks = []
         try:
             if settings.ingest_in_process:
                 worker = IngestWorker(settings, app.state.sessions)
                 app.state.ingest = worker
-                task = asyncio.create_task(worker.run(), name="ingest")
-                try:
-                    yield
-                finally:
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
-            else:
-                yield
+                tasks.append(asyncio.create_task(worker.run(), name="ingest"))
+            jobs = JobSettings()
+            if jobs.jobs_in_process:
+                tasks.append(asyncio.create_task(scheduler(app, jobs, clock), name="jobs"))
+            yield
         finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
             engine.dispose()
 
     app = FastAPI(title="Anju cloud", version=version("anju"), lifespan=lifespan)

@@ -26,28 +26,38 @@ class Permission(enum.StrEnum):
     LEASES_SIGN = "leases.sign"
     AUDIT_READ = "audit.read"
     USERS_MANAGE = "users.manage"
+    BILLING_READ = "billing.read"  # invoices (a tenant: their own), tariffs
+    BILLING_MANAGE = "billing.manage"  # tariffs, billing runs
+    PAYMENTS_WRITE = "payments.write"  # record a payment
+    PAYMENTS_REFUND = "payments.refund"  # reverse a payment, settle a deposit (audited)
+    REPORTS_READ = "reports.read"
     SELF = "self"  # any signed-in user, about themselves
 
 
 P = Permission
 _STAFF_READ = {P.SELF, P.PORTFOLIO_READ, P.METERS_READ}
+_MONEY = {P.BILLING_READ, P.BILLING_MANAGE, P.PAYMENTS_WRITE, P.PAYMENTS_REFUND, P.REPORTS_READ}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
     Role.MANAGER: frozenset(
         _STAFF_READ
         | {P.PORTFOLIO_WRITE, P.METERS_WRITE, P.TENANTS_READ, P.TENANTS_WRITE, P.TENANTS_REVEAL}
         | {P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN, P.AUDIT_READ}
+        | _MONEY
     ),
     Role.FRONT_DESK: frozenset(
         _STAFF_READ
         | {P.TENANTS_READ, P.TENANTS_WRITE, P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN}
+        | {P.BILLING_READ, P.PAYMENTS_WRITE}  # the desk takes payments
     ),
-    Role.FINANCE: frozenset(_STAFF_READ | {P.TENANTS_READ, P.TENANTS_REVEAL, P.LEASES_READ}),
+    Role.FINANCE: frozenset(
+        _STAFF_READ | {P.TENANTS_READ, P.TENANTS_REVEAL, P.LEASES_READ} | _MONEY
+    ),
     Role.MAINTENANCE: frozenset(_STAFF_READ),
     Role.INSTALLER: frozenset(_STAFF_READ | {P.METERS_WRITE}),
     # A tenant reads their own person record and leases and signs their own contract; the
     # scope check (own records only) is what keeps them there.
-    Role.TENANT: frozenset({P.SELF, P.TENANTS_READ, P.LEASES_READ, P.LEASES_SIGN}),
+    Role.TENANT: frozenset({P.SELF, P.TENANTS_READ, P.LEASES_READ, P.LEASES_SIGN, P.BILLING_READ}),
 }
 # Which personal numbers a role with TENANTS_REVEAL may see in full.
 REVEAL_FIELDS: dict[Role, frozenset[str]] = {

@@ -98,6 +98,27 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
     ("GET", "/leases/{lease_id}/signatures"): lambda w, s: (f"/leases/{s.lease_id}/signatures",
         None),
     ("GET", "/audit"): lambda w, s: (f"/audit?property_id={s.property_id}", None),
+    ("GET", "/tariffs"): lambda w, s: (f"/tariffs?property_id={s.property_id}", None),
+    ("POST", "/tariffs"): lambda w, s: ("/tariffs", {"property_id": s.property_id,
+        "utility": "water", "effective_from": "2026-06-01", "kind": "flat",
+        "tiers": [{"lower": "0", "price": "4.50"}]}),
+    ("GET", "/billing-runs"): lambda w, s: (f"/billing-runs?property_id={s.property_id}", None),
+    ("POST", "/billing-runs"): lambda w, s: ("/billing-runs", {"property_id": s.property_id,
+        "period": "2026-04"}),
+    ("GET", "/invoices"): lambda w, s: (f"/invoices?property_id={s.property_id}", None),
+    ("GET", "/invoices/{invoice_id}"): lambda w, s: (f"/invoices/{s.invoice_id}", None),
+    ("GET", "/invoices/{invoice_id}/pdf"): lambda w, s: (f"/invoices/{s.invoice_id}/pdf?lang=en",
+        None),
+    ("POST", "/payments"): lambda w, s: ("/payments", {"lease_id": s.lease_id,
+        "amount_fen": 5000}),
+    ("POST", "/payments/{payment_id}/reversal"): lambda w, s: (
+        f"/payments/{s.payment_id}/reversal", {"reason": "transfer bounced"}),
+    ("GET", "/leases/{lease_id}/account"): lambda w, s: (f"/leases/{s.lease_id}/account", None),
+    ("POST", "/leases/{lease_id}/deposit-settlement"): lambda w, s: (
+        f"/leases/{s.lease_id}/deposit-settlement", {"deductions": [{"kind": "damage",
+        "amount_fen": 1000, "reason": "scratched door"}]}),
+    ("GET", "/reports/{name}"): lambda w, s: (f"/reports/ar-aging?property_id={s.property_id}",
+        None),
 }  # fmt: skip
 
 
@@ -200,6 +221,8 @@ def item_visible(role: Role, world: World, path: str, item: dict[str, Any]) -> b
                 "co_tenant_ids"]  # fmt: skip
         if path == "/tenants":
             return item["id"] == p1.tenant_id
+        if path == "/invoices":
+            return item["lease_id"] == p1.lease_id
         return False
     allowed = {world.sites[s].property_id for s in visible_sides(role)}
     if path == "/users":

@@ -10,11 +10,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.billing.service import accounts
+from cloud.billing.service.runs import run_billing
 from cloud.leases import service
 from cloud.models import (
     Building,
+    Invoice,
     Lease,
     LeaseStatus,
     Meter,
@@ -22,6 +26,8 @@ from cloud.models import (
     Organisation,
     Property,
     Role,
+    Tariff,
+    TariffKind,
     Tenant,
     Unit,
     User,
@@ -56,6 +62,8 @@ class Site:
     lease_id: int
     user_id: int  # a manager there (target for role changes)
     contract_sha256: str = ""  # of the English contract, filled in by tests that sign
+    invoice_id: int = 0  # the lease's first bill, partly paid
+    payment_id: int = 0
 
 
 @dataclass
@@ -133,7 +141,22 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
     lease = service.create_lease(session, unit, tenant.id, terms, NOW)
     lease.status = LeaseStatus.SIGNED
     manager = add_user(session, org, f"mgr-{name}", Role.MANAGER, [prop.id])
-    return Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id)
+    site = Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id)
+    add_billing(session, prop, lease, site)
+    return site
+
+
+def add_billing(session: Session, prop: Property, lease: Lease, site: Site) -> None:
+    """A tariff, January's billing run (the first bill: deposit and a quarter's rent) and a
+    partial payment."""
+    session.add(
+        Tariff(property_id=prop.id, utility=Utility.ELECTRICITY, effective_from=date(2025, 1, 1),
+               kind=TariffKind.FLAT, tiers=[{"lower": "0", "upper": "", "price": "0.60"}],
+               point="import_energy")
+    )  # fmt: skip
+    run_billing(session, prop.id, "2026-01", now=NOW)
+    site.invoice_id = session.scalars(select(Invoice.id).where(Invoice.lease_id == lease.id)).one()
+    site.payment_id = accounts.record_payment(session, lease, 100000, received_at=NOW).id
 
 
 def build_world(session: Session, keys: FieldKeys) -> World:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from cloud.app import create_app
 from cloud.billing.service import accounts, fees, notify
 from cloud.billing.service.runs import run_billing
+from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.jobs.billing import JobSettings, billing_jobs
 from cloud.jobs.lock import try_acquire
@@ -24,6 +28,7 @@ from cloud.models import (
     LineKind,
     Notification,
 )
+from cloud.security.crypto import development_keys
 from tests.cloud.billing.world import World
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -182,5 +187,25 @@ def test_the_monthly_billing_job_runs_every_property(database_url: str) -> None:
                 select(Invoice.number).where(Invoice.property_id == w.prop.id)
             ).all()
             assert any("2026-03" in p for p in periods)
+    finally:
+        engine.dispose()
+
+
+async def test_the_app_runs_the_scheduler_when_asked(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANJU_JOBS_IN_PROCESS", "true")
+    settings = Settings(env="development", database_url=database_url, ingest_in_process=False)
+    app = create_app(settings, keys=development_keys(), clock=lambda: NOW)
+    engine = make_engine(database_url)
+    try:
+        async with app.router.lifespan_context(app):
+            for _ in range(200):  # the first tick runs at start-up; bounded wait for its commit
+                with make_sessionmaker(engine)() as s:
+                    done = s.scalars(select(JobLock.name).where(JobLock.last_key != "")).all()
+                if len(done) == 3:
+                    break
+                await asyncio.sleep(0.05)
+        assert sorted(done) == ["billing-run", "late-fees", "overdue-reminders"]
     finally:
         engine.dispose()

@@ -1,0 +1,510 @@
+"""Billing API: tariffs, billing runs, invoices (JSON and PDF), payments, reversals, deposit
+settlements, lease accounts and reports (JSON or CSV). The rules live in `cloud.billing`."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.api.deps import (
+    NowDep,
+    SessionDep,
+    guard,
+    lease_parties,
+    not_found,
+    require_property,
+    scoped_get,
+    tenant_lease_filter,
+)
+from cloud.api.paging import AfterQ, LimitQ, Page, fetch_page
+from cloud.api.problems import ProblemError
+from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.billing.deposits import Deduction, DeductionKind
+from cloud.billing.errors import BillingError
+from cloud.billing.invoice_pdf import LANGUAGES, invoice_pdf
+from cloud.billing.service import accounts, reports, settlement
+from cloud.billing.service.runs import run_billing
+from cloud.billing.service.terms import BILLING_TZ, Month, tariff_price
+from cloud.models import (
+    BillingRun,
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Lease,
+    LineKind,
+    Payment,
+    Property,
+    Tariff,
+    TariffKind,
+    Tenant,
+    Unit,
+    Utility,
+)
+from cloud.security import audit
+from cloud.security.authz import Permission, Principal
+
+router = APIRouter(tags=["billing"])
+P = Permission
+Fen = Annotated[int, Field(ge=1, le=2_000_000_000)]
+RequiredProperty = Annotated[int, Query(ge=1, description="The property.")]
+
+
+class Orm(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+def refused(exc: BillingError) -> ProblemError:
+    return ProblemError(422, str(exc))
+
+
+# ---- tariffs ----------------------------------------------------------------------------
+
+
+class TierIn(BaseModel):
+    lower: Decimal = Field(ge=0)
+    upper: Decimal | None = None
+    price: Decimal = Field(ge=0, description="Yuan per unit.")
+
+
+class TariffIn(BaseModel):
+    property_id: int
+    utility: Utility
+    effective_from: date
+    kind: TariffKind = TariffKind.TIERED
+    tiers: list[TierIn] = Field(min_length=1, max_length=12)
+    point: str = Field("import_energy", max_length=64)
+    common_basis: str = Field("area", pattern="^(area|occupants|equal|usage)$")
+    common_price: Decimal = Field(Decimal(0), ge=0)
+    spike_multiple: Decimal = Field(Decimal(3), gt=0)
+
+
+class TariffOut(Orm):
+    id: int
+    property_id: int
+    utility: Utility
+    effective_from: date
+    kind: TariffKind
+    tiers: list[dict[str, str]]
+    point: str
+    common_basis: str
+    common_price: str
+    spike_multiple: str
+
+
+@router.get("/tariffs")
+def list_tariffs(
+    me: Annotated[Principal, guard(P.BILLING_MANAGE, "list")],
+    session: SessionDep,
+    property_id: PropertyQ = None,
+    after: AfterQ = None,
+    limit: LimitQ = 50,
+) -> Page[TariffOut]:
+    query = select(Tariff).where(scope_filter(me, Tariff.property_id, property_id))
+    rows, nxt = fetch_page(session, query, Tariff.id, after, limit)
+    return Page(items=[TariffOut.model_validate(r) for r in rows], next_after=nxt)
+
+
+@router.post("/tariffs", status_code=201)
+def create_tariff(
+    body: TariffIn,
+    me: Annotated[Principal, guard(P.BILLING_MANAGE, "body")],
+    session: SessionDep,
+) -> TariffOut:
+    require_property(me, body.property_id)
+    tiers = [
+        {"lower": str(t.lower), "upper": "" if t.upper is None else str(t.upper),
+         "price": str(t.price)}
+        for t in body.tiers
+    ]  # fmt: skip
+    tariff = Tariff(
+        property_id=body.property_id,
+        utility=body.utility,
+        effective_from=body.effective_from,
+        kind=body.kind,
+        tiers=tiers,
+        point=body.point,
+        common_basis=body.common_basis,
+        common_price=str(body.common_price),
+        spike_multiple=str(body.spike_multiple),
+    )
+    session.add(tariff)
+    try:
+        tariff_price(tariff, Decimal(1))  # refuses tiers that do not chain from 0
+        session.flush()
+    except BillingError as exc:
+        raise refused(exc) from None
+    session.commit()
+    return TariffOut.model_validate(tariff)
+
+
+# ---- billing runs -----------------------------------------------------------------------
+
+
+class RunIn(BaseModel):
+    property_id: int
+    period: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM: that month's rent, "
+                        "the month before's utilities.")  # fmt: skip
+
+
+class RunOut(Orm):
+    id: int
+    property_id: int
+    period: str
+    started_at: datetime
+    finished_at: datetime | None
+    invoices_created: int
+    lines_created: int
+    operator_cost_fen: int
+    utility_cost_fen: int
+    flags: list[str]
+
+
+@router.post("/billing-runs")
+def start_run(
+    body: RunIn,
+    me: Annotated[Principal, guard(P.BILLING_MANAGE, "body")],
+    session: SessionDep,
+    now: NowDep,
+) -> RunOut:
+    """Idempotent: running a period again bills only what is not billed yet."""
+    require_property(me, body.property_id)
+    try:
+        Month.parse(body.period)
+        run = run_billing(session, body.property_id, body.period, now=now)
+    except BillingError as exc:
+        raise refused(exc) from None
+    audit.record(session, me, "billing.run", now, target_type="billing_run", target_id=run.id,
+                 property_id=body.property_id, detail={"period": body.period})  # fmt: skip
+    session.commit()
+    return RunOut.model_validate(run)
+
+
+@router.get("/billing-runs")
+def list_runs(
+    me: Annotated[Principal, guard(P.BILLING_MANAGE, "list")],
+    session: SessionDep,
+    property_id: PropertyQ = None,
+    after: AfterQ = None,
+    limit: LimitQ = 50,
+) -> Page[RunOut]:
+    query = select(BillingRun).where(scope_filter(me, BillingRun.property_id, property_id))
+    rows, nxt = fetch_page(session, query, BillingRun.id, after, limit)
+    return Page(items=[RunOut.model_validate(r) for r in rows], next_after=nxt)
+
+
+# ---- invoices ---------------------------------------------------------------------------
+
+
+class LineOut(Orm):
+    id: int
+    kind: LineKind
+    meter_key: str
+    period_start: date
+    period_end: date
+    amount_fen: int
+    description: str
+    utility: str | None
+    previous_reading: Decimal | None
+    current_reading: Decimal | None
+    quantity: Decimal | None
+    detail: dict[str, Any]
+
+
+class InvoiceOut(Orm):
+    id: int
+    number: str
+    property_id: int
+    lease_id: int
+    issue_date: date
+    due_date: date
+    total_fen: int
+    paid_fen: int
+    status: InvoiceStatus
+    late_fee_fen: int
+
+
+class InvoiceDetail(InvoiceOut):
+    lines: list[LineOut]
+
+
+def invoice_for(session: Session, me: Principal, invoice_id: int) -> Invoice:
+    """An invoice the caller may see: staff by property, a tenant by being a party."""
+    invoice = session.get(Invoice, invoice_id)
+    if invoice is not None:
+        if me.is_tenant:
+            lease = session.get(Lease, invoice.lease_id)
+            if lease is not None and me.tenant_id in lease_parties(session, lease):
+                return invoice
+        elif me.sees_property(invoice.property_id):
+            return invoice
+    raise not_found("invoice", invoice_id)
+
+
+def invoice_lines(session: Session, invoice: Invoice) -> list[InvoiceLine]:
+    return list(
+        session.scalars(
+            select(InvoiceLine).where(InvoiceLine.invoice_id == invoice.id).order_by(InvoiceLine.id)
+        )
+    )
+
+
+@router.get("/invoices")
+def list_invoices(
+    me: Annotated[Principal, guard(P.BILLING_READ, "list")],
+    session: SessionDep,
+    property_id: PropertyQ = None,
+    lease_id: Annotated[int | None, Query(ge=1)] = None,
+    status: InvoiceStatus | None = None,
+    after: AfterQ = None,
+    limit: LimitQ = 50,
+) -> Page[InvoiceOut]:
+    query = select(Invoice)
+    if me.is_tenant:
+        own = select(Lease.id).where(tenant_lease_filter(me.tenant_id or 0))
+        query = query.where(Invoice.lease_id.in_(own))
+    else:
+        query = query.where(scope_filter(me, Invoice.property_id, property_id))
+    if lease_id is not None:
+        query = query.where(Invoice.lease_id == lease_id)
+    if status is not None:
+        query = query.where(Invoice.status == status)
+    rows, nxt = fetch_page(session, query, Invoice.id, after, limit)
+    return Page(items=[InvoiceOut.model_validate(r) for r in rows], next_after=nxt)
+
+
+@router.get("/invoices/{invoice_id}")
+def get_invoice(
+    invoice_id: int,
+    me: Annotated[Principal, guard(P.BILLING_READ, "path")],
+    session: SessionDep,
+) -> InvoiceDetail:
+    invoice = invoice_for(session, me, invoice_id)
+    lines = [LineOut.model_validate(x) for x in invoice_lines(session, invoice)]
+    return InvoiceDetail(**InvoiceOut.model_validate(invoice).model_dump(), lines=lines)
+
+
+@router.get(
+    "/invoices/{invoice_id}/pdf",
+    response_class=Response,
+    responses={200: {"content": {"application/pdf": {}}}},
+)
+def invoice_as_pdf(
+    invoice_id: int,
+    me: Annotated[Principal, guard(P.BILLING_READ, "path")],
+    session: SessionDep,
+    lang: Annotated[str, Query(pattern="^(zh-CN|en)$")] = "zh-CN",
+) -> Response:
+    invoice = invoice_for(session, me, invoice_id)
+    lease = session.get_one(Lease, invoice.lease_id)
+    pdf = invoice_pdf(
+        invoice,
+        invoice_lines(session, invoice),
+        language=lang if lang in LANGUAGES else "en",
+        property_name=session.get_one(Property, invoice.property_id).name,
+        unit_code=session.get_one(Unit, lease.unit_id).code,
+        tenant_name=session.get_one(Tenant, lease.primary_tenant_id).name,
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="{invoice.number}.pdf"'},
+    )
+
+
+# ---- payments and the lease account -----------------------------------------------------
+
+
+class PaymentIn(BaseModel):
+    lease_id: int
+    amount_fen: Fen
+    method: str = Field("transfer", max_length=24)
+    reference: str = Field("", max_length=100)
+    received_at: datetime | None = None
+
+
+class PaymentOut(Orm):
+    id: int
+    lease_id: int
+    amount_fen: int
+    received_at: datetime
+    method: str
+    reference: str
+    reverses_id: int | None
+
+
+class AccountOut(BaseModel):
+    lease_id: int
+    balance_fen: int  # owed; negative = credit
+    credit_fen: int  # paid but not yet applied to an invoice
+    open_invoices: int
+
+
+class ReversalIn(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+@router.post("/payments", status_code=201)
+def record_payment(
+    body: PaymentIn,
+    me: Annotated[Principal, guard(P.PAYMENTS_WRITE, "body")],
+    session: SessionDep,
+    now: NowDep,
+) -> PaymentOut:
+    lease = scoped_get(session, me, Lease, body.lease_id)
+    payment = accounts.record_payment(
+        session, lease, body.amount_fen, received_at=body.received_at or now,
+        method=body.method, reference=body.reference,
+    )  # fmt: skip
+    audit.record(session, me, "payment.record", now, target_type="payment",
+                 target_id=payment.id, property_id=lease.property_id,
+                 detail={"amount_fen": body.amount_fen})  # fmt: skip
+    session.commit()
+    return PaymentOut.model_validate(payment)
+
+
+@router.post("/payments/{payment_id}/reversal", status_code=201)
+def reverse_payment(
+    payment_id: int,
+    body: ReversalIn,
+    me: Annotated[Principal, guard(P.PAYMENTS_REFUND, "path")],
+    session: SessionDep,
+    now: NowDep,
+) -> PaymentOut:
+    payment = scoped_get(session, me, Payment, payment_id)
+    try:
+        reversal = accounts.reverse_payment(session, payment, at=now, note=body.reason)
+    except BillingError as exc:
+        raise ProblemError(409, str(exc)) from None
+    audit.record(session, me, "payment.reverse", now, target_type="payment",
+                 target_id=payment.id, property_id=payment.property_id,
+                 detail={"reason": body.reason, "amount_fen": payment.amount_fen})  # fmt: skip
+    session.commit()
+    return PaymentOut.model_validate(reversal)
+
+
+@router.get("/leases/{lease_id}/account")
+def lease_account(
+    lease_id: int,
+    me: Annotated[Principal, guard(P.BILLING_READ, "path")],
+    session: SessionDep,
+) -> AccountOut:
+    lease = scoped_get(session, me, Lease, lease_id)
+    open_count = len(
+        session.scalars(
+            select(Invoice.id).where(
+                Invoice.lease_id == lease.id, Invoice.status == InvoiceStatus.OPEN
+            )
+        ).all()
+    )
+    return AccountOut(
+        lease_id=lease.id,
+        balance_fen=accounts.balance(session, lease.id),
+        credit_fen=accounts.unapplied(session, [lease.id]).get(lease.id, 0),
+        open_invoices=open_count,
+    )
+
+
+class DeductionIn(BaseModel):
+    kind: DeductionKind
+    amount_fen: Annotated[int, Field(ge=0, le=2_000_000_000)]
+    reason: str = Field(min_length=1, max_length=300)
+
+
+class SettlementIn(BaseModel):
+    on: date | None = None
+    deductions: list[DeductionIn] = Field(default_factory=list, max_length=50)
+
+
+class SettlementOut(BaseModel):
+    lease_id: int
+    deposit_fen: int
+    refund_fen: int
+    final_bill_fen: int
+    deductions: list[dict[str, Any]]
+    invoice_id: int | None
+
+
+@router.post("/leases/{lease_id}/deposit-settlement", status_code=201)
+def settle_deposit(
+    lease_id: int,
+    body: SettlementIn,
+    me: Annotated[Principal, guard(P.PAYMENTS_REFUND, "path")],
+    session: SessionDep,
+    now: NowDep,
+) -> SettlementOut:
+    lease = scoped_get(session, me, Lease, lease_id)
+    deductions = [Deduction(d.kind, d.amount_fen, d.reason) for d in body.deductions]
+    on = body.on or now.astimezone(BILLING_TZ).date()
+    try:
+        _, row = settlement.settle(session, lease, deductions, on=on, now=now)
+    except BillingError as exc:
+        raise ProblemError(409, str(exc)) from None
+    audit.record(session, me, "deposit.settle", now, target_type="lease", target_id=lease.id,
+                 property_id=lease.property_id,
+                 detail={"refund_fen": row.refund_fen,
+                         "final_bill_fen": row.final_bill_fen})  # fmt: skip
+    session.commit()
+    return SettlementOut(
+        lease_id=lease.id, deposit_fen=row.deposit_fen, refund_fen=row.refund_fen,
+        final_bill_fen=row.final_bill_fen, deductions=row.deductions,
+        invoice_id=row.final_invoice_id,
+    )  # fmt: skip
+
+
+# ---- reports ----------------------------------------------------------------------------
+
+
+class ReportName(StrEnum):
+    RENT_ROLL = "rent-roll"
+    AR_AGING = "ar-aging"
+    COLLECTION_RATE = "collection-rate"
+    REVENUE = "revenue"
+    UTILITY_RECOVERY = "utility-recovery"
+
+
+@router.get("/reports/{name}", responses={200: {"content": {"text/csv": {}}}})
+def report(
+    name: ReportName,
+    me: Annotated[Principal, guard(P.REPORTS_READ, "body")],
+    session: SessionDep,
+    now: NowDep,
+    property_id: RequiredProperty,
+    as_of: date | None = None,
+    start: date | None = None,
+    end: date | None = None,
+    year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
+    format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
+) -> Any:
+    require_property(me, property_id)
+    today = now.astimezone(BILLING_TZ).date()
+    rows: list[dict[str, Any]]
+    if name is ReportName.RENT_ROLL:
+        rows = reports.rent_roll(session, property_id, as_of or today)
+    elif name is ReportName.AR_AGING:
+        rows = reports.ar_aging(session, property_id, as_of or today)
+    elif name is ReportName.COLLECTION_RATE:
+        first = start or date(today.year, 1, 1)
+        rows = [reports.collection_rate(session, property_id, first, end or today)]
+    elif name is ReportName.REVENUE:
+        org_id = session.get_one(Property, property_id).org_id
+        rows = [
+            r
+            for r in reports.revenue_by_property_month(session, org_id, year or today.year)
+            if r["property_id"] == property_id
+        ]
+    else:
+        rows = reports.utility_cost_vs_recovered(session, property_id)
+    if format == "csv":
+        return Response(
+            reports.to_csv(rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
+        )
+    return {"items": rows}

@@ -1,0 +1,95 @@
+"""The billing API on a real app and database, with the roles of the shared test world."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+
+from cloud.models import AuditEvent, Role
+from tests.cloud.conftest import Api
+
+
+async def get(api: Api, role: Role, path: str, **params: Any) -> Any:
+    return await api.client.get(f"/api/v1{path}", params=params, headers=api.as_role(role))
+
+
+async def post(api: Api, role: Role, path: str, body: dict[str, Any]) -> Any:
+    return await api.client.post(f"/api/v1{path}", json=body, headers=api.as_role(role))
+
+
+async def test_runs_are_idempotent_through_the_api(api: Api) -> None:
+    pid = api.world.sites["P1"].property_id
+    first = await post(
+        api, Role.FINANCE, "/billing-runs", {"property_id": pid, "period": "2026-04"}
+    )
+    assert first.status_code == 200, first.text
+    assert first.json()["invoices_created"] == 1  # the second quarter's rent, due Mar 25
+    again = await post(
+        api, Role.FINANCE, "/billing-runs", {"property_id": pid, "period": "2026-04"}
+    )
+    assert again.json()["invoices_created"] == 1
+    invoices = (await get(api, Role.FINANCE, "/invoices", property_id=pid)).json()["items"]
+    assert [i["total_fen"] for i in invoices] == [800000, 600000]
+    bad = await post(api, Role.FINANCE, "/billing-runs", {"property_id": pid, "period": "2026-13"})
+    assert bad.status_code == 422
+
+
+async def test_a_tenant_sees_their_own_bills_as_pdf(api: Api) -> None:
+    site = api.world.sites["P1"]
+    mine = (await get(api, Role.TENANT, "/invoices")).json()["items"]
+    assert [i["id"] for i in mine] == [site.invoice_id]
+    detail = (await get(api, Role.TENANT, f"/invoices/{site.invoice_id}")).json()
+    assert [line["kind"] for line in detail["lines"]] == ["rent", "deposit"]
+    assert detail["lines"][0]["description"] == "Rent 2026-01-01 to 2026-03-31"
+    other = api.world.sites["P2"].invoice_id
+    assert (await get(api, Role.TENANT, f"/invoices/{other}")).status_code == 404
+    zh = await get(api, Role.TENANT, f"/invoices/{site.invoice_id}/pdf")
+    assert zh.headers["content-type"] == "application/pdf"
+    assert zh.content.startswith(b"%PDF")
+    assert b"STSong-Light" in zh.content
+    en = await get(api, Role.TENANT, f"/invoices/{site.invoice_id}/pdf", lang="en")
+    assert detail["number"].encode() in en.content
+    assert b"STSong-Light" not in en.content
+
+
+async def test_payments_reversals_and_the_account(api: Api) -> None:
+    site = api.world.sites["P1"]
+    account = (await get(api, Role.FRONT_DESK, f"/leases/{site.lease_id}/account")).json()
+    assert account == {"lease_id": site.lease_id, "balance_fen": 700000, "credit_fen": 0,
+                       "open_invoices": 1}  # fmt: skip
+    paid = await post(api, Role.FRONT_DESK, "/payments",
+                      {"lease_id": site.lease_id, "amount_fen": 750000})  # fmt: skip
+    assert paid.status_code == 201
+    account = (await get(api, Role.TENANT, f"/leases/{site.lease_id}/account")).json()
+    assert (account["balance_fen"], account["credit_fen"]) == (-50000, 50000)
+    pid = paid.json()["id"]
+    denied = await post(api, Role.FRONT_DESK, f"/payments/{pid}/reversal", {"reason": "oops"})
+    assert denied.status_code == 403
+    undone = await post(api, Role.FINANCE, f"/payments/{pid}/reversal", {"reason": "bounced"})
+    assert undone.status_code == 201
+    assert undone.json()["amount_fen"] == -750000
+    twice = await post(api, Role.FINANCE, f"/payments/{pid}/reversal", {"reason": "again"})
+    assert twice.status_code == 409
+    account = (await get(api, Role.FINANCE, f"/leases/{site.lease_id}/account")).json()
+    assert account["balance_fen"] == 700000
+    with api.sessions() as s:
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.target_type == "payment"))
+        assert sorted(actions) == ["payment.record", "payment.reverse"]
+
+
+async def test_reports_as_json_and_csv(api: Api) -> None:
+    pid = api.world.sites["P1"].property_id
+    aging = (await get(api, Role.FINANCE, "/reports/ar-aging", property_id=pid,
+                       as_of="2026-03-01")).json()["items"]  # fmt: skip
+    lease_id = api.world.sites["P1"].lease_id
+    assert aging == [{"lease_id": lease_id, "current": 0, "d0_30": 0, "d31_60": 700000,
+                      "d61_90": 0, "d90_plus": 0, "total_fen": 700000}]  # fmt: skip
+    csv = await get(api, Role.FINANCE, "/reports/rent-roll", property_id=pid, format="csv",
+                    as_of="2026-03-01")  # fmt: skip
+    assert csv.headers["content-type"].startswith("text/csv")
+    lines = csv.content.decode("utf-8-sig").splitlines()
+    assert lines[0].startswith("unit,lease_id,tenant,")
+    assert "租客1" in lines[1]
+    other = api.world.sites["P2"].property_id
+    assert (await get(api, Role.FINANCE, "/reports/ar-aging", property_id=other)).status_code == 404
