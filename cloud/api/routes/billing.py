@@ -23,7 +23,7 @@ from cloud.api.deps import (
     scoped_get,
     tenant_lease_filter,
 )
-from cloud.api.paging import AfterQ, LimitQ, Page, fetch_page
+from cloud.api.paging import AfterQ, BodyId, IdQ, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.billing.deposits import Deduction, DeductionKind
@@ -53,7 +53,9 @@ from cloud.security.authz import Permission, Principal
 router = APIRouter(tags=["billing"])
 P = Permission
 Fen = Annotated[int, Field(ge=1, le=2_000_000_000)]
-RequiredProperty = Annotated[int, Query(ge=1, description="The property.")]
+RequiredProperty = Annotated[int, Query(ge=1, le=2**31 - 1, description="The property.")]
+Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
+DayQ = Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
 
 
 class Orm(BaseModel):
@@ -74,9 +76,9 @@ class TierIn(BaseModel):
 
 
 class TariffIn(BaseModel):
-    property_id: int
+    property_id: BodyId
     utility: Utility
-    effective_from: date
+    effective_from: Day
     kind: TariffKind = TariffKind.TIERED
     tiers: list[TierIn] = Field(min_length=1, max_length=12)
     point: str = Field("import_energy", max_length=64)
@@ -148,7 +150,7 @@ def create_tariff(
 
 
 class RunIn(BaseModel):
-    property_id: int
+    property_id: BodyId
     period: str = Field(pattern=r"^\d{4}-\d{2}$", description="YYYY-MM: that month's rent, "
                         "the month before's utilities.")  # fmt: skip
 
@@ -260,7 +262,7 @@ def list_invoices(
     me: Annotated[Principal, guard(P.BILLING_READ, "list")],
     session: SessionDep,
     property_id: PropertyQ = None,
-    lease_id: Annotated[int | None, Query(ge=1)] = None,
+    lease_id: IdQ = None,
     status: InvoiceStatus | None = None,
     after: AfterQ = None,
     limit: LimitQ = 50,
@@ -281,7 +283,7 @@ def list_invoices(
 
 @router.get("/invoices/{invoice_id}")
 def get_invoice(
-    invoice_id: int,
+    invoice_id: PathId,
     me: Annotated[Principal, guard(P.BILLING_READ, "path")],
     session: SessionDep,
 ) -> InvoiceDetail:
@@ -296,7 +298,7 @@ def get_invoice(
     responses={200: {"content": {"application/pdf": {}}}},
 )
 def invoice_as_pdf(
-    invoice_id: int,
+    invoice_id: PathId,
     me: Annotated[Principal, guard(P.BILLING_READ, "path")],
     session: SessionDep,
     lang: Annotated[str, Query(pattern="^(zh-CN|en)$")] = "zh-CN",
@@ -322,7 +324,7 @@ def invoice_as_pdf(
 
 
 class PaymentIn(BaseModel):
-    lease_id: int
+    lease_id: BodyId
     amount_fen: Fen
     method: str = Field("transfer", max_length=24)
     reference: str = Field("", max_length=100)
@@ -371,7 +373,7 @@ def record_payment(
 
 @router.post("/payments/{payment_id}/reversal", status_code=201)
 def reverse_payment(
-    payment_id: int,
+    payment_id: PathId,
     body: ReversalIn,
     me: Annotated[Principal, guard(P.PAYMENTS_REFUND, "path")],
     session: SessionDep,
@@ -391,7 +393,7 @@ def reverse_payment(
 
 @router.get("/leases/{lease_id}/account")
 def lease_account(
-    lease_id: int,
+    lease_id: PathId,
     me: Annotated[Principal, guard(P.BILLING_READ, "path")],
     session: SessionDep,
 ) -> AccountOut:
@@ -418,7 +420,7 @@ class DeductionIn(BaseModel):
 
 
 class SettlementIn(BaseModel):
-    on: date | None = None
+    on: Day | None = None
     deductions: list[DeductionIn] = Field(default_factory=list, max_length=50)
 
 
@@ -433,7 +435,7 @@ class SettlementOut(BaseModel):
 
 @router.post("/leases/{lease_id}/deposit-settlement", status_code=201)
 def settle_deposit(
-    lease_id: int,
+    lease_id: PathId,
     body: SettlementIn,
     me: Annotated[Principal, guard(P.PAYMENTS_REFUND, "path")],
     session: SessionDep,
@@ -476,9 +478,9 @@ def report(
     session: SessionDep,
     now: NowDep,
     property_id: RequiredProperty,
-    as_of: date | None = None,
-    start: date | None = None,
-    end: date | None = None,
+    as_of: DayQ = None,
+    start: DayQ = None,
+    end: DayQ = None,
     year: Annotated[int | None, Query(ge=2000, le=2100)] = None,
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:

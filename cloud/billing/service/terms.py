@@ -75,6 +75,8 @@ class Month:
             date(y, m, 1)
         except ValueError:
             raise BillingError(f"period {text!r} is not YYYY-MM") from None
+        if not 2000 <= y <= 2100:
+            raise BillingError(f"period {text!r} is outside 2000-2100")
         return cls(y, m)
 
     def __str__(self) -> str:
