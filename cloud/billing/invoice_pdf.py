@@ -1,12 +1,19 @@
-"""An invoice as a PDF, in Chinese or English, with every line saying what it is."""
+"""An invoice as a PDF, in Chinese or English, with every line saying what it is.
+
+Same mechanism as the contracts (`cloud.contracts`): fpdf2 with DejaVu Sans and a CJK fallback
+font from Debian, so the bytes are the same for the same invoice.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime, time
+from pathlib import Path
+
+from fpdf import FPDF
 
 from cloud.billing.money import yuan
 from cloud.models import Invoice, InvoiceLine
-from cloud.pdf import Document
 
 LABELS = {
     "zh-CN": {
@@ -73,37 +80,54 @@ def invoice_pdf(
     property_name: str,
     unit_code: str,
     tenant_name: str,
+    fonts: tuple[Path, Path],
 ) -> bytes:
     t = LABELS[language]
     kinds: dict[str, str] = t["kinds"]  # type: ignore[assignment]
-    doc = Document(
-        title=f"{t['title']} {invoice.number}",
-        language=language,
-        facts=[
-            (str(t["property"]), property_name),
-            (str(t["unit"]), unit_code),
-            (str(t["tenant"]), tenant_name),
-            (str(t["issued"]), str(invoice.issue_date)),
-            (str(t["due"]), str(invoice.due_date)),
-            (str(t["status"]), str(invoice.status)),
-        ],
-    )
-    rows = [
-        [
+    pdf = FPDF(format="A4")
+    pdf.set_creation_date(datetime.combine(invoice.issue_date, time(0), UTC))
+    pdf.set_title(f"{t['title']} {invoice.number}")
+    pdf.set_author(property_name)
+    pdf.add_font("latin", fname=str(fonts[0]))
+    pdf.add_font("cjk", fname=str(fonts[1]))
+    pdf.set_fallback_fonts(["cjk"])
+    pdf.set_margins(18, 18, 18)
+    pdf.add_page()
+    pdf.set_font("latin", size=16)
+    pdf.cell(0, 11, f"{t['title']} {invoice.number}", new_x="LMARGIN", new_y="NEXT")
+    pdf.set_font("latin", size=10)
+    facts = [
+        (t["property"], property_name),
+        (t["unit"], unit_code),
+        (t["tenant"], tenant_name),
+        (t["issued"], str(invoice.issue_date)),
+        (t["due"], str(invoice.due_date)),
+        (t["status"], str(invoice.status)),
+    ]
+    for label, value in facts:
+        pdf.cell(40, 6, str(label))
+        pdf.cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(4)
+    rows = [(str(t["period"]), str(t["item"]), str(t["amount"]))]
+    rows += [
+        (
             f"{line.period_start} ~ {line.period_end}",
-            f"{kinds.get(str(line.kind), str(line.kind))}: {_escape(line.description)}",
+            f"{kinds.get(str(line.kind), str(line.kind))}: {line.description}",
             yuan(line.amount_fen),
-        ]
+        )
         for line in lines
     ]
-    rows.append(["", str(t["total"]), yuan(invoice.total_fen)])
-    rows.append(["", str(t["paid"]), yuan(invoice.paid_fen)])
-    rows.append(["", str(t["owed"]), yuan(invoice.total_fen - invoice.paid_fen)])
-    doc.tables.append(((str(t["period"]), str(t["item"]), str(t["amount"])), rows))
-    doc.notes.append(str(t["note"]))
-    return doc.render()
-
-
-def _escape(text: str) -> str:
-    """Paragraphs take a little XML markup; user text must not."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    rows += [
+        ("", str(t["total"]), yuan(invoice.total_fen)),
+        ("", str(t["paid"]), yuan(invoice.paid_fen)),
+        ("", str(t["owed"]), yuan(invoice.total_fen - invoice.paid_fen)),
+    ]
+    pdf.set_font("latin", size=9)
+    with pdf.table(col_widths=(45, 100, 29), text_align=("LEFT", "LEFT", "RIGHT")) as table:
+        for row in rows:
+            cells = table.row()
+            for text in row:
+                cells.cell(text)
+    pdf.ln(4)
+    pdf.multi_cell(0, 5, str(t["note"]), new_x="LMARGIN", new_y="NEXT")
+    return bytes(pdf.output())

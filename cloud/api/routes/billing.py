@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from pathlib import Path
 from enum import StrEnum
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import (
@@ -32,6 +34,7 @@ from cloud.billing.invoice_pdf import LANGUAGES, invoice_pdf
 from cloud.billing.service import accounts, reports, settlement
 from cloud.billing.service.runs import run_billing
 from cloud.billing.service.terms import BILLING_TZ, Month, tariff_price
+from cloud.contracts.fonts import find_fonts
 from cloud.models import (
     BillingRun,
     Invoice,
@@ -49,6 +52,7 @@ from cloud.models import (
 )
 from cloud.security import audit
 from cloud.security.authz import Permission, Principal
+from protocols.errors import ConfigError
 
 router = APIRouter(tags=["billing"])
 P = Permission
@@ -142,6 +146,10 @@ def create_tariff(
         session.flush()
     except BillingError as exc:
         raise refused(exc) from None
+    except IntegrityError:
+        raise ProblemError(
+            409, f"a {body.utility} tariff from {body.effective_from} exists for this property"
+        ) from None
     session.commit()
     return TariffOut.model_validate(tariff)
 
@@ -249,6 +257,13 @@ def invoice_for(session: Session, me: Principal, invoice_id: int) -> Invoice:
     raise not_found("invoice", invoice_id)
 
 
+def pdf_fonts(request: Request) -> tuple[Path, Path]:
+    try:
+        return find_fonts(request.app.state.settings.cjk_font)
+    except ConfigError as exc:
+        raise ProblemError(503, str(exc)) from None
+
+
 def invoice_lines(session: Session, invoice: Invoice) -> list[InvoiceLine]:
     return list(
         session.scalars(
@@ -298,6 +313,7 @@ def get_invoice(
     responses={200: {"content": {"application/pdf": {}}}},
 )
 def invoice_as_pdf(
+    request: Request,
     invoice_id: PathId,
     me: Annotated[Principal, guard(P.BILLING_READ, "path")],
     session: SessionDep,
@@ -312,6 +328,7 @@ def invoice_as_pdf(
         property_name=session.get_one(Property, invoice.property_id).name,
         unit_code=session.get_one(Unit, lease.unit_id).code,
         tenant_name=session.get_one(Tenant, lease.primary_tenant_id).name,
+        fonts=pdf_fonts(request),
     )
     return Response(
         pdf,
