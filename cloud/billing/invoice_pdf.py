@@ -11,6 +11,7 @@ from datetime import UTC, datetime, time
 from pathlib import Path
 
 from fpdf import FPDF
+from fpdf.fonts import FontFace
 
 from cloud.billing.money import yuan
 from cloud.models import Invoice, InvoiceLine
@@ -123,7 +124,10 @@ def invoice_pdf(
         ("", str(t["owed"]), yuan(invoice.total_fen - invoice.paid_fen)),
     ]
     pdf.set_font("latin", size=9)
-    with pdf.table(col_widths=(45, 100, 29), text_align=("LEFT", "LEFT", "RIGHT")) as table:
+    heading = FontFace(emphasis=None, fill_color=(235, 235, 235))  # no bold face is loaded
+    with pdf.table(
+        col_widths=(45, 100, 29), text_align=("LEFT", "LEFT", "RIGHT"), headings_style=heading
+    ) as table:
         for row in rows:
             cells = table.row()
             for text in row:
