@@ -29,7 +29,7 @@ from cloud.api.routes import (
     users,
 )
 from cloud.config import Settings
-from cloud.db import make_engine, make_sessionmaker
+from cloud.db import make_engine, make_sessionmaker, refresh_statistics
 from cloud.ingest.worker import IngestWorker
 from cloud.jobs.billing import JobSettings, billing_jobs
 from cloud.jobs.scheduler import run_forever
@@ -80,6 +80,7 @@ def create_app(
             return
         engine = make_engine(settings.effective_database_url)
         app.state.sessions = make_sessionmaker(engine)
+        await asyncio.to_thread(refresh_statistics, engine)
         tasks = []
         try:
             if settings.ingest_in_process:
@@ -102,6 +103,12 @@ def create_app(
     app.state.clock = clock
     app.state.throttle = LoginThrottle()
     install_problem_handlers(app)
+
+    @app.get("/healthz", include_in_schema=False)
+    def healthz() -> dict[str, str]:
+        """Liveness: the process answers (no database round trip)."""
+        return {"status": "ok"}
+
     for module in ROUTERS:
         app.include_router(module.router, prefix="/api/v1")
     return app

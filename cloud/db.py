@@ -50,3 +50,11 @@ def make_sessionmaker(engine: Engine) -> sessionmaker[Any]:
 def as_utc(ts: datetime) -> datetime:
     """SQLite hands back naive datetimes; everything Anju stores is UTC."""
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+
+
+def refresh_statistics(engine: Engine) -> None:
+    """ANALYZE on SQLite, so its planner knows e.g. that a property filter matches most rows
+    (PostgreSQL's autovacuum keeps its own statistics). Run after bulk loads and at start."""
+    if engine.dialect.name == "sqlite":
+        with engine.begin() as conn:
+            conn.exec_driver_sql("ANALYZE")

@@ -22,7 +22,7 @@ def cloud_session() -> Iterator[tuple[Settings, Session, FieldKeys]]:
     """Settings, a session (the command commits) and the field keys."""
     from cloud.app import field_keys_for
     from cloud.config import load_settings
-    from cloud.db import make_engine, make_sessionmaker
+    from cloud.db import make_engine, make_sessionmaker, refresh_statistics
 
     settings = load_settings()
     keys = field_keys_for(settings)
@@ -30,6 +30,7 @@ def cloud_session() -> Iterator[tuple[Settings, Session, FieldKeys]]:
     try:
         with make_sessionmaker(engine)() as session:
             yield settings, session, keys
+        refresh_statistics(engine)  # after bulk changes (seed, import, rotation)
     finally:
         engine.dispose()
 

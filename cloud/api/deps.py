@@ -89,9 +89,8 @@ class Guard:
 
     def __call__(self, request: Request, session: SessionDep, now: NowDep) -> Principal:
         token = bearer_or_cookie(request)
-        row = tokens.lookup(session, token, now) if token else None
-        user = session.get(User, row.user_id) if row else None
-        if user is None or not user.active:
+        user = tokens.lookup(session, token, now) if token else None
+        if user is None:
             raise ProblemError(
                 401,
                 "sign in first (bearer token or session cookie)",

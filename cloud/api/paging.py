@@ -19,6 +19,15 @@ class Page(BaseModel, Generic[T]):
     next_after: int | None
 
 
+def starts_with(session: Session, column: Any, prefix: str) -> Any:
+    """A prefix match that can use an index: a code-point range on SQLite (BINARY collation),
+    LIKE 'p%' on PostgreSQL (served by a text_pattern_ops index)."""
+    if session.get_bind().dialect.name == "sqlite" and ord(prefix[-1]) < 0x10FFFF:
+        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        return (column >= prefix) & (column < upper)
+    return column.startswith(prefix, autoescape=True)
+
+
 def fetch_page(
     session: Session, query: Select[Any], id_column: Any, after: int | None, limit: int
 ) -> tuple[list[Any], int | None]:

@@ -18,6 +18,7 @@ class Tenant(Base):
     __tablename__ = "tenants"
     __table_args__ = (
         Index("ix_tenants_property_name", "property_id", "name"),
+        Index("ix_tenants_name", "name", postgresql_ops={"name": "text_pattern_ops"}),
         Index("ix_tenants_id_number_bidx", "id_number_bidx"),
         Index("ix_tenants_phone_bidx", "phone_bidx"),
         Index("ix_tenants_bank_card_bidx", "bank_card_bidx"),

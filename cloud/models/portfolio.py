@@ -87,6 +87,7 @@ class Unit(Base):
     __table_args__ = (
         UniqueConstraint("building_id", "code", name="uq_units_building_code"),
         Index("ix_units_property_status", "property_id", "status"),
+        Index("ix_units_code", "code", postgresql_ops={"code": "text_pattern_ops"}),
         CheckConstraint("base_rent_fen >= 0", name="ck_units_rent_nonneg"),
         CheckConstraint("area_m2 > 0", name="ck_units_area_pos"),
     )

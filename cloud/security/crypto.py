@@ -15,6 +15,7 @@ import json
 import os
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
@@ -68,10 +69,16 @@ def generate_key() -> bytes:
     return AESGCM.generate_key(bit_length=256)
 
 
+@lru_cache(maxsize=32)
+def _aead(key: bytes) -> AESGCM:
+    """One cipher object per key: building it costs more than sealing a short field."""
+    return AESGCM(key)
+
+
 def encrypt(keys: FieldKeys, plaintext: bytes, *, context: bytes) -> bytes:
     kid = keys.current.encode("ascii")
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(keys.keys[keys.current]).encrypt(nonce, plaintext, context)
+    sealed = _aead(keys.keys[keys.current]).encrypt(nonce, plaintext, context)
     return MAGIC + bytes([len(kid)]) + kid + nonce + sealed
 
 
@@ -90,7 +97,7 @@ def decrypt(keys: FieldKeys, blob: bytes, *, context: bytes) -> bytes:
     start = 3 + len(kid)
     nonce, sealed = blob[start : start + NONCE_BYTES], blob[start + NONCE_BYTES :]
     try:
-        return AESGCM(key).decrypt(nonce, sealed, context)
+        return _aead(key).decrypt(nonce, sealed, context)
     except InvalidTag:
         raise DecryptionError(f"field envelope does not verify ({context.decode()})") from None
 

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db import as_utc
-from cloud.models import AuthToken
+from cloud.models import AuthToken, User
 
 SESSION_TTL = timedelta(hours=12)
 BEARER_TTL = timedelta(days=30)
@@ -37,8 +37,16 @@ def issue(session: Session, user_id: int, kind: str, now: datetime) -> tuple[str
     return token, expires
 
 
-def lookup(session: Session, token: str, now: datetime) -> AuthToken | None:
-    row = session.scalar(select(AuthToken).where(AuthToken.token_sha256 == digest(token)))
-    if row is None or row.revoked or as_utc(row.expires_at) <= now:
+def lookup(session: Session, token: str, now: datetime) -> User | None:
+    """The active user a live token belongs to (one query: every request pays it)."""
+    found = session.execute(
+        select(AuthToken, User)
+        .join(User, User.id == AuthToken.user_id)
+        .where(AuthToken.token_sha256 == digest(token))
+    ).one_or_none()
+    if found is None:
         return None
-    return row
+    row, user = found
+    if row.revoked or as_utc(row.expires_at) <= now or not user.active:
+        return None
+    return user

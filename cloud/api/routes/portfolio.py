@@ -10,7 +10,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
 from cloud.api.deps import SessionDep, flush_or_conflict, guard, require_property, scoped_get
-from cloud.api.paging import MAX_ID, AfterQ, BodyId, IdQ, LimitQ, Page, PathId, fetch_page
+from cloud.api.paging import (
+    MAX_ID,
+    AfterQ,
+    BodyId,
+    IdQ,
+    LimitQ,
+    Page,
+    PathId,
+    fetch_page,
+    starts_with,
+)
 from cloud.api.problems import ProblemError
 from cloud.models import Building, Meter, MeterKind, Property, Unit, UnitStatus, Utility
 from cloud.security.authz import Permission, Principal
@@ -196,7 +206,7 @@ def list_units(
     if status is not None:
         query = query.where(Unit.status == status)
     if q:
-        query = query.where(Unit.code.startswith(q, autoescape=True))
+        query = query.where(starts_with(session, Unit.code, q))
     rows, nxt = fetch_page(session, query, Unit.id, after, limit)
     return Page(items=[UnitOut.model_validate(r) for r in rows], next_after=nxt)
 

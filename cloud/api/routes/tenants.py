@@ -18,7 +18,7 @@ from cloud.api.deps import (
     require_property,
     scoped_get,
 )
-from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, PathId, fetch_page
+from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, PathId, fetch_page, starts_with
 from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.models import Property, Tenant
@@ -100,7 +100,7 @@ def list_tenants(
     else:
         query = query.where(scope_filter(me, Tenant.property_id, property_id))
     if q:
-        query = query.where(Tenant.name.startswith(q, autoescape=True))
+        query = query.where(starts_with(session, Tenant.name, q))
     if id_number:
         query = query.where(Tenant.id_number_bidx == _index(keys, "id_number", id_number))
     if phone:
