@@ -16,7 +16,6 @@ from cloud.api.deps import (
     SessionDep,
     flush_or_conflict,
     guard,
-    lease_parties,
     scoped_get,
     tenant_lease_filter,
 )
@@ -25,7 +24,7 @@ from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.leases import service
 from cloud.leases.lifecycle import Action, IllegalTransitionError, allowed_actions
-from cloud.models import Lease, LeaseStatus, Proration, Tenant, Unit
+from cloud.models import Lease, LeaseStatus, LeaseTenant, Proration, Tenant, Unit
 from cloud.security import audit
 from cloud.security.authz import Permission, Principal
 
@@ -87,8 +86,23 @@ class RenewalIn(BaseModel):
     rent_fen: Fen | None = None
 
 
-def lease_out(session: Session, lease: Lease) -> LeaseOut:
-    parties = lease_parties(session, lease)
+def co_tenants_of(session: Session, lease_ids: list[int]) -> dict[int, list[int]]:
+    """Co-tenants for a page of leases in one query."""
+    out: dict[int, list[int]] = {i: [] for i in lease_ids}
+    rows = session.execute(
+        select(LeaseTenant.lease_id, LeaseTenant.tenant_id)
+        .where(LeaseTenant.lease_id.in_(lease_ids))
+        .order_by(LeaseTenant.tenant_id)
+    )
+    for lease_id, tenant_id in rows:
+        out[lease_id].append(tenant_id)
+    return out
+
+
+def lease_out(session: Session, lease: Lease, co: list[int] | None = None) -> LeaseOut:
+    if co is None:
+        co = co_tenants_of(session, [lease.id])[lease.id]
+    parties = {lease.primary_tenant_id, *co}
     return LeaseOut(
         id=lease.id,
         property_id=lease.property_id,
@@ -145,7 +159,8 @@ def list_leases(
     if tenant_id is not None:
         query = query.where(tenant_lease_filter(tenant_id))
     rows, nxt = fetch_page(session, query, Lease.id, after, limit)
-    return Page(items=[lease_out(session, x) for x in rows], next_after=nxt)
+    co = co_tenants_of(session, [x.id for x in rows])
+    return Page(items=[lease_out(session, x, co[x.id]) for x in rows], next_after=nxt)
 
 
 @router.post("/leases", status_code=201)
