@@ -20,12 +20,15 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from cloud import migrate
 from cloud.db import make_engine, make_sessionmaker
@@ -243,12 +246,36 @@ async def run(base: str, token: str, phones: list[str]) -> None:
             )
 
 
+@contextmanager
+def database(tmp: str) -> Iterator[str]:
+    """A SQLite file, or a fresh schema on ANJU_BENCH_DATABASE_URL (PostgreSQL), dropped after."""
+    server = os.environ.get("ANJU_BENCH_DATABASE_URL")
+    if not server:
+        yield f"sqlite:///{Path(tmp) / 'api.db'}"
+        return
+    schema = f"bench_{uuid.uuid4().hex[:10]}"
+    admin = make_engine(server)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in server else "?"
+    try:
+        yield f"{server}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
 def main() -> None:
-    with tempfile.TemporaryDirectory(prefix="anju-bench-api-") as tmp:
-        url = os.environ.get("ANJU_BENCH_DATABASE_URL") or f"sqlite:///{Path(tmp) / 'api.db'}"
+    with tempfile.TemporaryDirectory(prefix="anju-bench-api-") as tmp, database(tmp) as url:
         t0 = time.perf_counter()
         migrate.upgrade(url)
         token, phones = seed(url)
+        if url.startswith("postgresql"):
+            engine = make_engine(url)
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+            engine.dispose()
         print(
             f"  seeded {UNITS} units, {TENANTS} tenants, {min(UNITS, TENANTS) // 2} leases "
             f"in {time.perf_counter() - t0:.0f} s ({url.split(':', 1)[0]}); "

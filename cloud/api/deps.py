@@ -39,12 +39,13 @@ def get_session(request: Request) -> Iterator[Session]:
         yield session
 
 
-def get_keys(request: Request) -> FieldKeys:
+# Cheap dependencies are async so FastAPI does not hop to a worker thread for each of them.
+async def get_keys(request: Request) -> FieldKeys:
     keys: FieldKeys = request.app.state.keys
     return keys
 
 
-def get_now(request: Request) -> datetime:
+async def get_now(request: Request) -> datetime:
     clock: Callable[[], datetime] = request.app.state.clock
     return clock()
 
