@@ -6,6 +6,7 @@ Amounts are `int` fen. Anything fractional (a rate, a price per kWh, a share) is
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
@@ -74,17 +75,19 @@ def split(total: int, weights: Sequence[Exact]) -> list[int]:
     ws = [exact(w) for w in weights]
     if any(w < 0 for w in ws):
         raise BillingError("split weights must not be negative")
-    whole = sum(ws, Fraction(0))
+    # On a common denominator the weights are integers: exact, and far faster than Fractions.
+    den = math.lcm(*(w.denominator for w in ws)) if ws else 1
+    ints = [w.numerator * (den // w.denominator) for w in ws]
+    whole = sum(ints)
     if whole == 0:
         raise BillingError("split weights sum to zero: nothing to divide by")
     sign, amount = (-1, -total) if total < 0 else (1, total)
     parts: list[int] = []
-    remainders: list[tuple[Fraction, Fraction, int]] = []
-    for i, w in enumerate(ws):
-        share = amount * w / whole
-        floor = share.numerator // share.denominator
+    remainders: list[tuple[int, int, int]] = []
+    for i, w in enumerate(ints):
+        floor, rest = divmod(amount * w, whole)
         parts.append(floor)
-        remainders.append((share - floor, w, -i))
+        remainders.append((rest, w, -i))
     left = amount - sum(parts)
     for _, _, neg_i in sorted(remainders, reverse=True)[:left]:
         parts[-neg_i] += 1

@@ -54,7 +54,7 @@ def check_tiers(tiers: Sequence[Tier]) -> None:
 
 
 def tiered(used: Decimal, tiers: Sequence[Tier], *, prior: Decimal = Decimal(0)) -> Priced:
-    check_tiers(tiers)
+    check_tiers(tiers)  # cheap next to the pricing; callers may also cache checked tiers
     if used < 0 or prior < 0:
         raise BillingError("usage must not be negative")
     lo_used, hi_used = prior, prior + used

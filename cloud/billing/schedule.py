@@ -9,6 +9,7 @@ day of the month and the days before the first aligned period form a prorated st
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
@@ -97,24 +98,53 @@ def schedule(terms: LeaseTerms, *, after: date | None = None) -> list[Period]:
     that straddles it is billed only for the remaining days, and the deposit (first bill) is not
     billed again.
     """
+    return list(periods(terms, after=after))
+
+
+def periods(
+    terms: LeaseTerms, *, after: date | None = None, due_by: date | None = None
+) -> Iterator[Period]:
+    """`schedule` one period at a time; with `due_by`, only the periods due by then."""
     anchor, k0 = terms.anchor()
-    bounds: list[tuple[date, date]] = []
+    index = 0
     if anchor.month_start(k0) > terms.start:
-        bounds.append((terms.start, min(anchor.month_start(k0) - DAY, terms.end)))
+        stub_end = min(anchor.month_start(k0) - DAY, terms.end)
+        period = _period(terms, anchor, index, terms.start, stub_end, after=after)
+        if period is not None:
+            yield period
+        index += 1
     k = k0
+    if after is not None and after >= terms.start:  # skip whole periods already invoiced
+        while anchor.month_start(k + terms.cycle_months) <= after + DAY:
+            k += terms.cycle_months
+            index += 1
     while (p_start := anchor.month_start(k)) <= terms.end:
+        if due_by is not None and index > 0 and p_start - _days(terms) > due_by:
+            return
         k += terms.cycle_months
-        bounds.append((p_start, min(anchor.month_start(k) - DAY, terms.end)))
-    periods = []
-    for index, (p_start, p_end) in enumerate(bounds):
-        start = p_start if after is None else max(p_start, after + DAY)
-        if start > p_end:
-            continue
-        due = terms.start if index == 0 else max(terms.start, p_start - _days(terms))
-        rent = prorate(terms.monthly_rent, anchor, start, p_end, terms.proration)
-        deposit = terms.deposit if index == 0 and after is None else 0
-        periods.append(Period(index, start, p_end, due, rent.amount, deposit, rent.months))
-    return periods
+        p_end = min(anchor.month_start(k) - DAY, terms.end)
+        period = _period(terms, anchor, index, p_start, p_end, after=after)
+        if period is not None:
+            yield period
+        index += 1
+
+
+def _period(
+    terms: LeaseTerms,
+    anchor: Anchor,
+    index: int,
+    p_start: date,
+    p_end: date,
+    *,
+    after: date | None,
+) -> Period | None:
+    start = p_start if after is None else max(p_start, after + DAY)
+    if start > p_end:
+        return None
+    due = terms.start if index == 0 else max(terms.start, p_start - _days(terms))
+    rent = prorate(terms.monthly_rent, anchor, start, p_end, terms.proration)
+    deposit = terms.deposit if index == 0 and after is None else 0
+    return Period(index, start, p_end, due, rent.amount, deposit, rent.months)
 
 
 def _days(terms: LeaseTerms) -> timedelta:

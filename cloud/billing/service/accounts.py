@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import Session
 
 from cloud.billing.errors import BillingError
@@ -20,8 +21,10 @@ from cloud.models import Invoice, InvoiceStatus, Lease, Payment, PaymentAllocati
 CREDIT_NOTE = "credit_note"  # the payment a negative invoice makes, so its credit can be applied
 
 
-def unapplied(session: Session, lease_ids: Collection[int] | None = None) -> dict[int, int]:
-    """Unapplied credit per lease (only leases that have some)."""
+def unapplied(
+    session: Session, lease_ids: Collection[int] | Select[Any] | None = None
+) -> dict[int, int]:
+    """Unapplied credit per lease (only leases that have some); `lease_ids` may be a subquery."""
     paid = select(Payment.lease_id, func.sum(Payment.amount_fen)).group_by(Payment.lease_id)
     used = (
         select(Payment.lease_id, func.sum(PaymentAllocation.amount_fen))

@@ -25,8 +25,9 @@ from cloud.billing.consumption import spike_check, usage
 from cloud.billing.errors import ReadingRejectedError
 from cloud.billing.money import price, round_half_up, split
 from cloud.billing.proration import Prorated
-from cloud.billing.schedule import rent_for, schedule
+from cloud.billing.schedule import periods, rent_for
 from cloud.billing.service.accounts import CREDIT_NOTE, apply_credit, unapplied
+from cloud.billing.service.bulk import insert_rows
 from cloud.billing.service.meters import MeterUsage, ReadingBook, span_usage, unit_meters
 from cloud.billing.service.terms import (
     Month,
@@ -37,6 +38,7 @@ from cloud.billing.service.terms import (
     tariff_price,
 )
 from cloud.models import (
+    Base,
     BillingRun,
     Invoice,
     InvoiceLine,
@@ -56,6 +58,7 @@ from cloud.models import (
 )
 
 log = logging.getLogger(__name__)
+TABLES = Base.metadata.tables
 
 BILLABLE = (LeaseStatus.SIGNED, LeaseStatus.ACTIVE, LeaseStatus.ENDED, LeaseStatus.TERMINATED)
 UTILITY_DUE_DAYS = 10  # an invoice with no rent on it is due this long after issue
@@ -129,8 +132,8 @@ def run_billing(session: Session, property_id: int, period: str, *, now: datetim
     job.utilities()
     draft = job.draft
     invoices = job.write(run, now)
-    for lease_id in sorted(set(draft.lines) | set(unapplied(session, set(draft.lines)))):
-        apply_credit(session, lease_id)
+    for lease_id in sorted(unapplied(session, job.lease_q)):
+        apply_credit(session, lease_id)  # credit waiting for these new bills
     run.finished_at = now
     run.invoices_created += invoices
     run.lines_created += sum(len(v) for v in draft.lines.values())
@@ -167,6 +170,7 @@ class _Run:
         self.book = ReadingBook(session, property_id)
         self.spans: dict[int, list[Span]] = defaultdict(list)  # by unit
         self.lease_usage: dict[tuple[int, Utility], Decimal] = {}
+        self.usage_cache: dict[tuple[int, str, date, date], MeterUsage | ReadingRejectedError] = {}
 
     def _existing_keys(self) -> set[Key]:
         rows = self.session.execute(
@@ -201,7 +205,7 @@ class _Run:
             if after is not None and after > terms.end:
                 self._termination_credit(lease, terms.end)
                 continue
-            for p in schedule(terms, after=after):
+            for p in periods(terms, after=after, due_by=self.month.last):
                 if p.due > self.month.last:
                     break
                 explain = Prorated(p.rent, p.months).explain(terms.monthly_rent)
@@ -285,15 +289,18 @@ class _Run:
             )
         }
         self.baselines = self._baselines()
+        by_unit: dict[int, list[tuple[Utility, Any]]] = defaultdict(list)
+        for (unit_id, utility), chain in self.chains.items():
+            by_unit[unit_id].append((utility, chain))
         for lease in self.leases:
             start = max(lease.start_date, self.used.first)
             end = min(effective_end(lease), self.used.last)
             if start > end:
                 continue
             self.spans[lease.unit_id].append((lease, start, end))
-            for (unit_id, utility), chain in self.chains.items():
+            for utility, chain in by_unit.get(lease.unit_id, []):
                 found = tariffs.get(utility)
-                if unit_id == lease.unit_id and found is not None:
+                if found is not None:
                     self._meter_line(
                         lease, start=start, end=end, utility=utility, chain=chain, tariff=found
                     )
@@ -304,7 +311,7 @@ class _Run:
     ) -> None:
         got: MeterUsage | None = None
         try:
-            got = span_usage(self.book, chain, tariff.point, start, end)
+            got = self._usage(chain, tariff.point, start, end)
             meter_id, reason = got.meter_id, ""
             self.lease_usage[lease.id, utility] = got.usage.quantity
         except ReadingRejectedError as exc:
@@ -363,6 +370,20 @@ class _Run:
             },
         )
 
+    def _usage(self, chain: Any, point: str, start: date, end: date) -> MeterUsage:
+        """span_usage, once per unit and span: common area re-reads every unit's month."""
+        key = (id(chain), point, start, end)
+        got = self.usage_cache.get(key)
+        if got is None:
+            try:
+                got = span_usage(self.book, chain, point, start, end)
+            except ReadingRejectedError as exc:
+                got = exc
+            self.usage_cache[key] = got
+        if isinstance(got, ReadingRejectedError):
+            raise got
+        return got
+
     def _tariffs(self) -> dict[Utility, Tariff]:
         rows = self.session.scalars(
             select(Tariff)
@@ -418,8 +439,7 @@ class _Run:
                 after = self.book.at(master.id, tariff.point, t1)
                 master_used = usage(before, after, digits=master.digits).quantity
                 subs = [
-                    span_usage(
-                        self.book,
+                    self._usage(
                         self.chains[uid, master.utility],
                         tariff.point,
                         self.used.first,
@@ -447,6 +467,7 @@ class _Run:
             shares = self._share_common(amount, basis, in_building, master.utility)
             self.draft.operator_cost += shares.pop(OPERATOR, 0)
             spans = {lease.id: (start, end) for u in self.spans.values() for lease, start, end in u}
+            submeters = str(sum(subs, Decimal(0)))
             for lease_id, share in shares.items():
                 start, end = spans[lease_id]
                 if (lease_id, str(LineKind.COMMON_AREA), master.id, start) in self.existing:
@@ -467,7 +488,7 @@ class _Run:
                     detail={
                         "basis": str(basis),
                         "master": str(master_used),
-                        "submeters": str(sum(subs, Decimal(0))),
+                        "submeters": submeters,
                         "building_amount_fen": amount,
                     },
                 )
@@ -551,10 +572,13 @@ class _Run:
                         "created_at": now,
                     }
                 )
-        ids = self.session.execute(
-            insert(Invoice).returning(Invoice.id, Invoice.lease_id, sort_by_parameter_order=True),
-            rows,
-        ).all()
+        insert_rows(self.session, TABLES["invoices"], rows)
+        by_number = dict(
+            self.session.execute(
+                select(Invoice.number, Invoice.id).where(Invoice.run_id == run.id)
+            ).all()
+        )
+        ids = [(by_number[r["number"]], r["lease_id"]) for r in rows]
         blank = {
             "utility": None,
             "previous_reading": None,
@@ -579,7 +603,7 @@ class _Run:
             for row in rows
             if row["total_fen"] < 0
         ]
-        self.session.execute(insert(InvoiceLine), lines)
+        insert_rows(self.session, TABLES["invoice_lines"], lines)
         if credits:
             self.session.execute(insert(Payment), credits)
         return len(rows)

@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from cloud.billing.errors import BillingError
 from cloud.billing.late_fees import FeeKind, FeeMode, LateFeePolicy
 from cloud.billing.money import price
-from cloud.billing.pricing import Priced, Tier, flat, tiered
+from cloud.billing.pricing import Priced, Tier, check_tiers, flat, tiered
 from cloud.billing.proration import Proration
 from cloud.billing.schedule import LeaseTerms
 from cloud.models import LateFeePolicyRow, Lease, Tariff, TariffKind
@@ -117,13 +118,17 @@ def tariff_price(tariff: Tariff, used: Decimal) -> Priced:
     if tariff.kind is TariffKind.FLAT:
         return flat(used, price(rows[0]["price"]))
     if tariff.kind is TariffKind.TIERED:
-        tiers = [
-            Tier(
-                Decimal(r["lower"]),
-                None if r.get("upper") in (None, "") else Decimal(r["upper"]),
-                price(r["price"]),
-            )
-            for r in rows
-        ]
-        return tiered(used, tiers)
+        key = tuple((r["lower"], r.get("upper") or "", r["price"]) for r in rows)
+        return tiered(used, _tiers(key))
     raise BillingError("time-of-use tariffs are priced per zone register; use pricing.time_of_use")
+
+
+@lru_cache(maxsize=256)
+def _tiers(rows: tuple[tuple[str, str, str], ...]) -> tuple[Tier, ...]:
+    """Parsed once per distinct tariff: a run prices thousands of meters with the same one."""
+    tiers = tuple(
+        Tier(Decimal(lower), Decimal(upper) if upper else None, price(unit_price))
+        for lower, upper, unit_price in rows
+    )
+    check_tiers(tiers)
+    return tiers
