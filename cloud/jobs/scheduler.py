@@ -85,5 +85,14 @@ async def run_forever(
     tick_s: float = TICK_S,
 ) -> None:
     while True:
-        await asyncio.to_thread(run_due, sessions, jobs, now=clock(), holder=holder, tz=tz)
+        tick = asyncio.ensure_future(
+            asyncio.to_thread(run_due, sessions, jobs, now=clock(), holder=holder, tz=tz)
+        )
+        try:
+            await asyncio.shield(tick)
+        except asyncio.CancelledError:
+            # A thread cannot be interrupted: let the tick finish (and close its sessions)
+            # before the caller disposes of the engine.
+            await asyncio.gather(tick, return_exceptions=True)
+            raise
         await asyncio.sleep(tick_s)
