@@ -132,7 +132,9 @@ class Demo:
         )
         config_path.write_text(yaml.safe_dump(config))
         await self._once("cloud", "migrate")
-        await self._once("cloud", "gateway", "add", self.gateway_id, "--name", "Demo building")
+        await self._once(
+            "cloud", "gateway", "add", self.gateway_id, "--name", "Demo building", "--no-credential"
+        )
         if self.servers.mqtt_url is None:
             await self._spawn("broker", "broker", "--port", str(self.ports.broker))
         await self._spawn("cloud", "cloud", "serve", "--no-migrate")

@@ -22,6 +22,7 @@ from cloud.api.routes import (
     billing,
     contracts,
     face,
+    gateways,
     leases,
     portfolio,
     readings,
@@ -36,7 +37,19 @@ from cloud.jobs.scheduler import run_forever
 from cloud.security.crypto import FieldKeys, load_field_keys
 from cloud.security.throttle import LoginThrottle
 
-ROUTERS = (auth, users, portfolio, tenants, leases, contracts, audit, readings, face, billing)
+ROUTERS = (
+    auth,
+    users,
+    portfolio,
+    tenants,
+    leases,
+    contracts,
+    audit,
+    readings,
+    face,
+    billing,
+    gateways,
+)
 
 
 def utc_now() -> datetime:
@@ -111,4 +124,5 @@ def create_app(
 
     for module in ROUTERS:
         app.include_router(module.router, prefix="/api/v1")
+    app.include_router(gateways.metrics_router)
     return app

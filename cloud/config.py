@@ -34,6 +34,13 @@ class Settings(BaseSettings):
     cjk_font: str = ""  # a TTF with Chinese glyphs for contracts; default: Debian's
     field_keys: str = ""
     index_key: str = ""
+    # How ingest workers subscribe: "shared" ($share/<group>/...) lets N workers split the load
+    # (MQTT 5; Mosquitto also honours it for 3.1.1 clients); "plain" suits a single worker and
+    # brokers without shared subscriptions (the embedded amqtt). "auto": shared iff MQTT 5.
+    ingest_subscription: Literal["auto", "shared", "plain"] = "auto"
+    ingest_share_group: str = "anju"
+    # Messages drained from the broker into one database transaction.
+    ingest_batch_messages: int = 200
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:
@@ -43,6 +50,12 @@ class Settings(BaseSettings):
                 " or run with ANJU_ENV=development"
             )
         return self
+
+    @property
+    def ingest_shared(self) -> bool:
+        if self.ingest_subscription == "auto":
+            return self.mqtt_protocol == "5"
+        return self.ingest_subscription == "shared"
 
     @property
     def effective_database_url(self) -> str:

@@ -25,6 +25,8 @@ class MqttSettings(_Strict):
     password: str | None = None
     protocol: Literal["3.1.1", "5"] = "5"
     keepalive_s: Annotated[int, Field(ge=5, le=3600)] = 30
+    # A private CA for mqtts:// brokers; the system's trust store when unset.
+    ca_file: Path | None = None
 
     @field_validator("url")
     @classmethod
@@ -42,6 +44,26 @@ class MqttSettings(_Strict):
 
 class StoreSettings(_Strict):
     path: Path = Path("data/gateway.db")
+    # Disk budget of the outbox; past it the oldest records are dropped, counted and reported.
+    outbox_budget_mb: Annotated[float, Field(gt=0)] = 512.0
+
+    @property
+    def outbox_budget_bytes(self) -> int:
+        return int(self.outbox_budget_mb * 1024 * 1024)
+
+
+class LinkSettings(_Strict):
+    """How the uplink batches, paces and resends (defaults suit a building's gateway)."""
+
+    batch_records: Annotated[int, Field(ge=1, le=5000)] = 500
+    batch_kb: Annotated[int, Field(ge=4, le=255)] = 128
+    # Records sent but not yet acknowledged: bounds what a resend repeats.
+    window_records: Annotated[int, Field(ge=1)] = 20_000
+    # No ack progress for this long while records are in flight: resend from the last ack.
+    ack_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    # The broker keeps our session (and the acks queued for it) this long while we are away.
+    session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    state_interval_s: Annotated[float, Field(gt=0)] = 60.0
 
 
 def _check_host_port(value: str | None) -> str | None:
@@ -120,6 +142,7 @@ class GatewayConfig(_Strict):
     development: bool = False
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
+    link: LinkSettings = LinkSettings()
     buses: list[ModbusBus] = []
 
     @field_validator("gateway_id")
@@ -150,6 +173,8 @@ class GatewayConfig(_Strict):
 def load_config(path: Path) -> GatewayConfig:
     config = load_yaml(GatewayConfig, path)
     if not config.store.path.is_absolute():
-        store = StoreSettings(path=(path.parent / config.store.path).resolve())
+        store = config.store.model_copy(
+            update={"path": (path.parent / config.store.path).resolve()}
+        )
         config = config.model_copy(update={"store": store})
     return config

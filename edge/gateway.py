@@ -19,7 +19,7 @@ def utc_now() -> datetime:
 
 
 async def run_gateway(config: GatewayConfig) -> None:
-    outbox = Outbox(config.store.path)
+    outbox = Outbox(config.store.path, budget_bytes=config.store.outbox_budget_bytes)
     try:
         uplink = Uplink(config, outbox, now=utc_now)
         pollers = [

@@ -80,21 +80,61 @@ def gateway() -> None:
 @gateway.command("add")
 @click.argument("gateway_id")
 @click.option("--name", default="", help="A name for people (building, floor).")
-def gateway_add(gateway_id: str, name: str) -> None:
-    """Register GATEWAY_ID so the cloud accepts its uplink."""
+@click.option("--building", default="", help="The building the gateway serves.")
+@click.option(
+    "--credential/--no-credential",
+    default=True,
+    show_default=True,
+    help="Generate a new MQTT password for the gateway (printed once, stored hashed).",
+)
+def gateway_add(gateway_id: str, name: str, building: str, credential: bool) -> None:
+    """Register GATEWAY_ID so the cloud accepts its uplink (again: update it)."""
+    import secrets
+
     from cloud.config import load_settings
     from cloud.db import make_engine, make_sessionmaker
     from cloud.ingest.store import register_gateway
     from protocols.mqtt.topics import check_gateway_id
 
     settings = load_settings()
+    password = secrets.token_urlsafe(24) if credential else None
     engine = make_engine(settings.effective_database_url)
     try:
         with make_sessionmaker(engine).begin() as session:
-            register_gateway(session, check_gateway_id(gateway_id), name)
+            register_gateway(
+                session, check_gateway_id(gateway_id), name, building=building, credential=password
+            )
     finally:
         engine.dispose()
     click.echo(f"gateway {gateway_id} registered")
+    if password is not None:
+        click.echo(f"mqtt password (shown once; put it in the gateway's mqtt.password): {password}")
+
+
+@gateway.command("list")
+def gateway_list() -> None:
+    """List registered gateways with their link state."""
+    from sqlalchemy import select
+
+    from cloud.config import load_settings
+    from cloud.db import make_engine, make_sessionmaker
+    from cloud.models import Gateway
+
+    settings = load_settings()
+    engine = make_engine(settings.effective_database_url)
+    try:
+        with make_sessionmaker(engine)() as session:
+            rows = session.scalars(select(Gateway).order_by(Gateway.id)).all()
+    finally:
+        engine.dispose()
+    header = f"{'ID':<24} {'ONLINE':<6} {'STORED SEQ':>10} {'PENDING':>8} {'DROPPED':>8}  LAST SEEN"
+    click.echo(header)
+    for g in rows:
+        seen = g.last_seen.isoformat(timespec="seconds") if g.last_seen else "never"
+        click.echo(
+            f"{g.id:<24} {'yes' if g.online else 'no':<6} {g.stored_seq:>10} {g.pending:>8}"
+            f" {g.dropped:>8}  {seen}  {g.name} {g.building}".rstrip()
+        )
 
 
 def _add_admin_commands() -> None:

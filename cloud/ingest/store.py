@@ -1,83 +1,234 @@
-"""Database side of ingest: plain functions over a session; the caller commits."""
+"""Database side of ingest: plain functions over a session; the caller commits.
+
+`store_batch` takes everything a worker drained from the broker and writes it in one
+transaction: one multi-row INSERT … ON CONFLICT DO NOTHING per table, then each gateway's
+contiguous high-water mark. The worker acknowledges those marks only after the commit.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+import hashlib
+import hmac
+import secrets
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Insert, select
+from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
-from cloud.models import Gateway, Quarantine, Reading
-from protocols.errors import AnjuError
-from protocols.mqtt.messages import Telemetry
+from cloud.models import Event, Gateway, Quarantine, Reading
+from protocols.mqtt.messages import Events, State, Telemetry
+
+Batch = Telemetry | Events
 
 
-class UnknownGatewayError(AnjuError):
-    pass
+@dataclass(frozen=True, slots=True)
+class Reject:
+    """A message refused before or while storing, kept in quarantine with its reason."""
+
+    topic: str
+    reason: str
+    detail: str
+    payload: bytes
 
 
-def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on the table's unique keys, on SQLite and PostgreSQL."""
-    if not rows:
-        return
-    stmt: Insert
+@dataclass
+class StoreResult:
+    acks: dict[str, int] = field(default_factory=dict)  # gateway -> stored_seq after commit
+    stored: int = 0
+    duplicates: int = 0
+    rejects: list[Reject] = field(default_factory=list)
+
+
+def _upsert_ignore(session: Session, table: Table) -> Insert:
     if session.get_bind().dialect.name == "postgresql":
-        stmt = postgresql.insert(table).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(table).on_conflict_do_nothing()
-    session.execute(stmt, rows)
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def store_telemetry(session: Session, message: Telemetry, received: datetime) -> int:
-    """Store a telemetry batch; returns the gateway's new contiguous high-water mark."""
-    gateway = session.execute(
-        select(Gateway).where(Gateway.id == message.gateway_id).with_for_update()
-    ).scalar_one_or_none()
-    if gateway is None:
-        raise UnknownGatewayError(f"gateway {message.gateway_id!r} is not registered")
-    insert_ignoring_duplicates(
-        session,
-        Reading.__table__,
-        [
-            {
-                "gateway_id": message.gateway_id,
-                "seq": r.seq,
-                "meter_id": r.meter,
-                "point": r.point,
-                "value": r.value,
-                "unit": r.unit,
-                "quality": r.quality.value,
-                "ts": r.ts,
-            }
-            for r in message.readings
-        ],
+def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]]) -> int:
+    """INSERT … ON CONFLICT DO NOTHING on the table's unique keys; returns rows inserted."""
+    if not rows:
+        return 0
+    stmt = _upsert_ignore(session, table).returning(table.c.id)
+    return len(session.execute(stmt, rows).all())
+
+
+def _reading_rows(message: Telemetry) -> list[dict[str, Any]]:
+    gid = message.gateway_id
+    return [
+        {
+            "gateway_id": gid,
+            "seq": r.seq,
+            "meter_id": r.meter,
+            "point": r.point,
+            "value": r.value,
+            "unit": r.unit,
+            "quality": r.quality.value,
+            "ts": r.ts,
+        }
+        for r in message.readings
+    ]
+
+
+def _event_rows(message: Events) -> list[dict[str, Any]]:
+    gid = message.gateway_id
+    return [
+        {
+            "gateway_id": gid,
+            "seq": e.seq,
+            "type": e.type,
+            "source": e.source,
+            "ts": e.ts,
+            "data": e.data,
+        }
+        for e in message.events
+    ]
+
+
+def advance(stored_seq: int, spans: Sequence[tuple[int, int]]) -> int:
+    """Move a contiguous high-water mark across spans `(after, seq]` that touch it."""
+    for after, seq in sorted(spans):
+        if after > stored_seq:
+            break
+        stored_seq = max(stored_seq, seq)
+    return stored_seq
+
+
+def store_batch(
+    session: Session,
+    batches: Sequence[tuple[str, Batch]],
+    states: Sequence[tuple[str, State]],
+    received: datetime,
+) -> StoreResult:
+    """Store decoded `(topic, message)` pairs of registered gateways; refuse the others."""
+    result = StoreResult()
+    gids = sorted({m.gateway_id for _, m in batches} | {s.gateway_id for _, s in states})
+    # Row locks in a fixed order: two workers never deadlock, and marks never go backwards.
+    gateways = {
+        g.id: g
+        for g in session.scalars(
+            select(Gateway).where(Gateway.id.in_(gids)).order_by(Gateway.id).with_for_update()
+        )
+    }
+    readings: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for topic_name, message in batches:
+        if message.gateway_id not in gateways:
+            result.rejects.append(_unknown(topic_name, message))
+            continue
+        if isinstance(message, Telemetry):
+            readings.extend(_reading_rows(message))
+        else:
+            events.extend(_event_rows(message))
+        spans[message.gateway_id].append((message.after, message.seq))
+    offered = len(readings) + len(events)
+    result.stored = insert_ignoring_duplicates(session, Reading.__table__, readings)  # type: ignore[arg-type]
+    result.stored += insert_ignoring_duplicates(session, Event.__table__, events)  # type: ignore[arg-type]
+    result.duplicates = offered - result.stored
+    for gid, gateway_spans in spans.items():
+        gateway = gateways[gid]
+        gateway.stored_seq = advance(gateway.stored_seq, gateway_spans)
+        gateway.last_seen = received
+        result.acks[gid] = gateway.stored_seq
+    for topic_name, state in states:
+        known = gateways.get(state.gateway_id)
+        if known is None:
+            result.rejects.append(_unknown(topic_name, state))
+        elif known.state_ts is None or state.ts >= _aware(known.state_ts):
+            gateway = known
+            gateway.online = state.online
+            gateway.state_ts = state.ts
+            gateway.pending = state.pending
+            gateway.dropped = state.dropped
+            gateway.dropped_upto = state.dropped_upto
+            gateway.last_seen = received
+    quarantine(session, result.rejects, received)
+    return result
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands back naive datetimes for what we stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _unknown(topic_name: str, message: Batch | State) -> Reject:
+    return Reject(
+        topic_name,
+        "unknown_gateway",
+        f"gateway {message.gateway_id!r} is not registered",
+        message.model_dump_json(by_alias=True).encode(),
     )
-    floor = max(gateway.stored_seq, message.base_seq)
-    if message.readings[0].seq <= floor + 1:
-        gateway.stored_seq = max(floor, message.readings[-1].seq)
-    gateway.last_seen = received
-    return gateway.stored_seq
 
 
-def quarantine(
-    session: Session, *, topic: str, reason: str, detail: str, payload: bytes, received: datetime
-) -> None:
-    session.add(
+def quarantine(session: Session, rejects: Sequence[Reject], received: datetime) -> None:
+    session.add_all(
         Quarantine(
             received=received,
-            topic=topic[:300],
-            reason=reason,
-            detail=detail,
-            payload=payload[:65536].decode("utf-8", errors="replace"),
+            topic=r.topic[:300],
+            reason=r.reason,
+            detail=r.detail,
+            payload=r.payload[:65536].decode("utf-8", errors="replace"),
         )
+        for r in rejects
     )
 
 
-def register_gateway(session: Session, gateway_id: str, name: str = "") -> Gateway:
+# ---- the registry -------------------------------------------------------------------------
+
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+
+
+def hash_credential(secret: str, salt: bytes | None = None) -> str:
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
+    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
+
+
+def verify_credential(secret: str, stored: str) -> bool:
+    try:
+        algo, n, r, p, salt, digest = stored.split("$")
+        if algo != "scrypt":
+            return False
+        got = hashlib.scrypt(
+            secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p)
+        )
+    except ValueError:
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+def register_gateway(
+    session: Session,
+    gateway_id: str,
+    name: str = "",
+    *,
+    building: str = "",
+    credential: str | None = None,
+) -> Gateway:
+    """Create or update a gateway; a given credential replaces the stored hash."""
     gateway = session.get(Gateway, gateway_id)
     if gateway is None:
-        gateway = Gateway(id=gateway_id, name=name or gateway_id, stored_seq=0, online=False)
+        gateway = Gateway(
+            id=gateway_id,
+            name=name or gateway_id,
+            building=building,
+            credential_hash="",
+            stored_seq=0,
+            online=False,
+            pending=0,
+            dropped=0,
+            dropped_upto=0,
+        )
         session.add(gateway)
+    else:
+        gateway.name = name or gateway.name
+        gateway.building = building or gateway.building
+    if credential is not None:
+        gateway.credential_hash = hash_credential(credential)
     return gateway

@@ -1,7 +1,8 @@
-"""The ingest worker: subscribe to every gateway's telemetry, store, then acknowledge.
+"""The ingest worker: drain what the broker delivered, store it in one transaction, then ack.
 
-The ack goes out only after the commit, so a gateway never deletes what we have not stored.
-Bad input is quarantined with its reason and never stops the loop.
+Acks go out only after the commit, so a gateway never deletes what we have not stored. If the
+database is unavailable the same batch is retried and nothing is acknowledged meanwhile. Bad
+input is quarantined with its reason and never stops the loop.
 """
 
 from __future__ import annotations
@@ -15,27 +16,40 @@ from datetime import UTC, datetime
 from typing import Any
 
 import aiomqtt
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from cloud.config import Settings
-from cloud.ingest.store import UnknownGatewayError, quarantine, store_telemetry
+from cloud.ingest.metrics import IngestMetrics
+from cloud.ingest.store import Batch, Reject, StoreResult, quarantine, store_batch
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
 
 log = logging.getLogger(__name__)
 
-DB_RETRY_S = 1.0  # a database blip: retry the same message, ack nothing until stored
+DB_RETRY_S = 0.5  # first pause after a database error; doubles up to DB_RETRY_MAX_S
+DB_RETRY_MAX_S = 10.0
+RECONNECT_MAX_S = 30.0
+SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE)
+_MODELS: dict[Kind, type[Batch] | type[msg.State]] = {
+    Kind.TELEMETRY: msg.Telemetry,
+    Kind.EVENTS: msg.Events,
+    Kind.STATE: msg.State,
+}
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def decode_telemetry(topic_name: str, raw: bytes) -> msg.Telemetry:
+def decode_uplink(topic_name: str, raw: bytes) -> Batch | msg.State:
+    """Decode an uplink message; the gateway id in the body must match the topic's."""
     parsed = parse(topic_name)
-    body = msg.decode(msg.Telemetry, raw)
+    model = _MODELS.get(parsed.kind)
+    if model is None:
+        raise TopicError(f"ingest does not take {parsed.kind} messages")
+    body = msg.decode(model, raw)
     if body.gateway_id != parsed.gateway_id:
         raise msg.MessageError("invalid", "gateway_id does not match the topic")
     return body
@@ -55,7 +69,7 @@ class IngestWorker:
         self._now = now
         # Unique by default: two workers with one MQTT client id would disconnect each other.
         self._worker_id = worker_id or f"ingest-{uuid.uuid4().hex[:8]}"
-        self.counters: dict[str, int] = {"received": 0, "stored": 0, "rejected": 0}
+        self.metrics = IngestMetrics()
         self.ready = asyncio.Event()
 
     def _client(self) -> aiomqtt.Client:
@@ -73,64 +87,100 @@ class IngestWorker:
 
     async def run(self) -> None:
         delay = 0.5
+        group = self._settings.ingest_share_group if self._settings.ingest_shared else None
         while True:
             try:
                 async with self._client() as client:
                     delay = 0.5
-                    await client.subscribe(subscription(Kind.TELEMETRY), qos=1)
+                    for kind in SUBSCRIBED:
+                        await client.subscribe(subscription(kind, share_group=group), qos=1)
                     self.ready.set()
-                    log.info("[%s] subscribed to %s", self._worker_id, self._settings.mqtt_url)
-                    async for message in client.messages:
-                        await self._handle(client, message)
+                    log.info(
+                        "[%s] subscribed to %s (%s)",
+                        self._worker_id,
+                        self._settings.mqtt_url,
+                        f"shared group {group}" if group else "plain",
+                    )
+                    await self._consume(client)
             except aiomqtt.MqttError as exc:
                 self.ready.clear()
                 log.warning("[%s] broker connection lost (%s); retrying", self._worker_id, exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 30.0)
+                delay = min(delay * 2, RECONNECT_MAX_S)
 
-    async def _handle(self, client: aiomqtt.Client, message: aiomqtt.Message) -> None:
-        self.counters["received"] += 1
-        raw = message.payload if isinstance(message.payload, bytes) else b""
+    async def _consume(self, client: aiomqtt.Client) -> None:
+        messages = client.messages
+        limit = self._settings.ingest_batch_messages
+        while True:
+            batch = [await anext(messages)]
+            while len(messages) and len(batch) < limit:
+                batch.append(await anext(messages))
+            await self.handle(client, batch)
+
+    async def handle(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        """Store one drained batch (retrying the database), then publish each gateway's ack."""
+        self.metrics.received += len(batch)
         received = self._now()
-        try:
-            body = decode_telemetry(message.topic.value, raw)
-        except (TopicError, msg.MessageError) as exc:
-            reason = exc.reason if isinstance(exc, msg.MessageError) else "bad_topic"
-            await self._reject(message.topic.value, reason, str(exc), raw, received)
-            return
+        raw = [
+            (m.topic.value, bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else b"")
+            for m in batch
+        ]
+        batches, states, rejects = await asyncio.to_thread(_decode_all, raw)
+        delay = DB_RETRY_S
         while True:
             try:
-                stored_seq = await asyncio.to_thread(self._store, body, received)
+                result = await asyncio.to_thread(self._store, batches, states, rejects, received)
                 break
-            except UnknownGatewayError as exc:
-                await self._reject(message.topic.value, "unknown_gateway", str(exc), raw, received)
-                return
-            except OperationalError as exc:
+            except (OperationalError, InterfaceError) as exc:
+                self.metrics.db_retries += 1
                 log.warning("[%s] database unavailable (%s); retrying", self._worker_id, exc.orig)
-                await asyncio.sleep(DB_RETRY_S)
-        self.counters["stored"] += len(body.readings)
-        ack = msg.Ack(gateway_id=body.gateway_id, seq=1, ts=received, stored_seq=stored_seq)
-        await client.publish(topic(body.gateway_id, Kind.ACK), msg.encode(ack), qos=1)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, DB_RETRY_MAX_S)
+        self.metrics.batches += 1
+        self.metrics.stored += result.stored
+        self.metrics.duplicates += result.duplicates
+        for reject in result.rejects:
+            self.metrics.rejected[reject.reason] += 1
+            log.warning("[%s] rejected %s: %s", self._worker_id, reject.topic, reject.detail)
+        if batches:
+            newest = max(m.ts for _, m in batches)
+            self.metrics.lag_seconds = max(0.0, (self._now() - newest).total_seconds())
+        for gid, stored_seq in result.acks.items():
+            ack = msg.Ack(gateway_id=gid, seq=stored_seq, ts=self._now(), stored_seq=stored_seq)
+            await client.publish(topic(gid, Kind.ACK), msg.encode(ack), qos=1)
+            self.metrics.acks += 1
 
-    def _store(self, body: msg.Telemetry, received: datetime) -> int:
+    def _store(
+        self,
+        batches: list[tuple[str, Batch]],
+        states: list[tuple[str, msg.State]],
+        rejects: list[Reject],
+        received: datetime,
+    ) -> StoreResult:
         with self._sessions.begin() as session:
-            return store_telemetry(session, body, received)
+            result = store_batch(session, batches, states, received)
+            quarantine(session, rejects, received)
+        result.rejects[:0] = rejects
+        return result
 
-    async def _reject(
-        self, topic_name: str, reason: str, detail: str, raw: bytes, received: datetime
-    ) -> None:
-        self.counters["rejected"] += 1
-        log.warning("[%s] rejected %s: %s", self._worker_id, topic_name, detail)
 
-        def write() -> None:
-            with self._sessions.begin() as session:
-                quarantine(
-                    session,
-                    topic=topic_name,
-                    reason=reason,
-                    detail=detail,
-                    payload=raw,
-                    received=received,
-                )
-
-        await asyncio.to_thread(write)
+def _decode_all(
+    raw: list[tuple[str, bytes]],
+) -> tuple[list[tuple[str, Batch]], list[tuple[str, msg.State]], list[Reject]]:
+    batches: list[tuple[str, Batch]] = []
+    states: list[tuple[str, msg.State]] = []
+    rejects: list[Reject] = []
+    for topic_name, payload in raw:
+        try:
+            body = decode_uplink(topic_name, payload)
+        except msg.MessageError as exc:
+            rejects.append(Reject(topic_name, exc.reason, exc.detail, payload))
+            continue
+        except TopicError as exc:
+            rejects.append(Reject(topic_name, "bad_topic", str(exc), payload))
+            continue
+        if isinstance(body, msg.State):
+            states.append((topic_name, body))
+        else:
+            batches.append((topic_name, body))
+    return batches, states, rejects

@@ -35,7 +35,7 @@ from cloud.models.portfolio import (
     UnitStatus,
     Utility,
 )
-from cloud.models.telemetry import Gateway, Quarantine, Reading
+from cloud.models.telemetry import Event, Gateway, Quarantine, Reading
 
 __all__ = [
     "AuditEvent",
@@ -45,6 +45,7 @@ __all__ = [
     "Building",
     "ContractSignature",
     "DepositSettlementRow",
+    "Event",
     "FaceEnrollment",
     "Gateway",
     "Invoice",

@@ -1,10 +1,15 @@
-"""Gateways and what they send: readings (idempotent on gateway + seq) and rejected messages."""
+"""Gateways and what they send: readings and events (idempotent on gateway + seq), rejects.
+
+Readings and events share the gateway's one `seq` space, so `Gateway.stored_seq` covers both.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     DateTime,
     Float,
@@ -25,10 +30,18 @@ class Gateway(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
+    building: Mapped[str] = mapped_column(String(200), default="")
+    # scrypt hash of the gateway's MQTT password (the broker's auth checks it; never the secret)
+    credential_hash: Mapped[str] = mapped_column(String(200), default="")
     # Contiguous high-water mark: every uplink record with seq <= stored_seq is stored.
     stored_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # From the gateway's retained state (its Will says offline when the link dies).
     online: Mapped[bool] = mapped_column(default=False)
+    state_ts: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    dropped: Mapped[int] = mapped_column(BigInteger, default=0)
+    dropped_upto: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class Reading(Base):
@@ -49,6 +62,26 @@ class Reading(Base):
     unit: Mapped[str] = mapped_column(String(16), default="")
     quality: Mapped[str] = mapped_column(String(16), default="good")
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Event(Base):
+    """Something a gateway reported (door opened, access refused, meter alarm)."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        UniqueConstraint("gateway_id", "seq", name="uq_events_gateway_seq"),
+        Index("ix_events_source_ts", "source", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id"))
+    seq: Mapped[int] = mapped_column(BigInteger)
+    type: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
 class Quarantine(Base):

@@ -1,90 +1,181 @@
 """Durable store-and-forward outbox on SQLite (WAL, synchronous=FULL).
 
-A row leaves only when the cloud says it has stored that `seq`; `AUTOINCREMENT` keeps `seq`
-monotonic across restarts and deletions.
+Every record of every kind gets the next per-gateway `seq` (`AUTOINCREMENT`: monotonic across
+restarts and deletions). A row leaves only when the cloud says it has stored that `seq`, or when
+the disk budget forces the oldest rows out; those are counted in `meta` and reported in the
+gateway's state, never dropped silently.
+
+Calls block on disk: the asyncio side runs them with `asyncio.to_thread`. One lock serialises
+them, since a sqlite3 connection must not interleave transactions from two threads.
 """
 
 from __future__ import annotations
 
-import json
 import sqlite3
-from collections.abc import Iterable
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from protocols.mqtt.messages import MessageError, RecordKind, encode_records, record_size
+
+DROP_CHUNK_ROWS = 2000
+_SQL_ROW_SIZE = "length(CAST(body AS BLOB)) + 24"  # the same as messages.record_size
 
 
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     seq: int
-    kind: str
-    payload: dict[str, Any]
+    kind: RecordKind
+    body: str  # compact JSON of the record without its seq
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    pending: int
+    bytes: int
+    last_seq: int
+    acked_seq: int
+    dropped: int
+    dropped_upto: int
 
 
 class Outbox:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, budget_bytes: int | None = None) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._budget = budget_bytes
+        self._lock = threading.Lock()
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
-        self._db.execute(
-            "CREATE TABLE IF NOT EXISTS outbox ("
-            " seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
-            " payload TEXT NOT NULL)"
-        )
+        with self._tx():
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS outbox ("
+                " seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)"
+            )
+            for key in ("bytes", "acked_seq", "dropped", "dropped_upto"):
+                self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, 0)", (key,))
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
-    def append(self, kind: str, payloads: Iterable[dict[str, Any]]) -> list[int]:
-        """Store records in one transaction; returns their `seq`s in order."""
-        seqs: list[int] = []
-        with self._transaction():
-            for payload in payloads:
-                cur = self._db.execute(
-                    "INSERT INTO outbox (kind, payload) VALUES (?, ?)", (kind, json.dumps(payload))
-                )
-                assert cur.lastrowid is not None
-                seqs.append(cur.lastrowid)
-        return seqs
+    def append(self, kind: str, payloads: Sequence[dict[str, Any]]) -> list[int]:
+        """Validate and store records in one durable transaction; returns their `seq`s in order.
 
-    def pending(self, *, after: int = 0, limit: int = 500) -> list[OutboxRow]:
-        rows = self._db.execute(
-            "SELECT seq, kind, payload FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, limit),
-        ).fetchall()
-        return [OutboxRow(seq, kind, json.loads(payload)) for seq, kind, payload in rows]
+        Raises `MessageError` for an unknown kind or an invalid record (a caller's bug): nothing
+        of the call is stored then.
+        """
+        try:
+            record_kind = RecordKind(kind)
+        except ValueError:
+            raise MessageError("invalid", f"unknown record kind {kind!r}") from None
+        if not payloads:
+            return []
+        bodies = encode_records(record_kind, payloads)
+        size = sum(record_size(b) for b in bodies)
+        with self._tx():
+            first = self._last_seq() + 1
+            self._db.executemany(
+                "INSERT INTO outbox (seq, kind, body) VALUES (?, ?, ?)",
+                ((first + i, record_kind.value, b) for i, b in enumerate(bodies)),
+            )
+            self._add("bytes", size)
+            if self._budget is not None:
+                self._enforce_budget(self._budget)
+        return list(range(first, first + len(bodies)))
+
+    def batch(self, *, after: int, max_records: int, max_bytes: int) -> list[OutboxRow]:
+        """The next rows after `after`: one kind, at most `max_records` and `max_bytes`."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, kind, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, max_records),
+            ).fetchall()
+        out: list[OutboxRow] = []
+        used = 0
+        for seq, kind, body in rows:
+            used += record_size(body)
+            if out and (kind != out[0].kind or used > max_bytes):
+                break
+            out.append(OutboxRow(seq, RecordKind(kind), body))
+        return out
 
     def acknowledge(self, stored_seq: int) -> int:
         """Delete everything the cloud has stored; returns how many rows went."""
-        with self._transaction():
+        with self._tx():
+            (size,) = self._db.execute(
+                f"SELECT COALESCE(SUM({_SQL_ROW_SIZE}), 0) FROM outbox WHERE seq <= ?",  # noqa: S608 - constant
+                (stored_seq,),
+            ).fetchone()
             cur = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (stored_seq,))
+            self._add("bytes", -int(size))
+            self._db.execute(
+                "UPDATE meta SET value = MAX(value, ?) WHERE key = 'acked_seq'", (stored_seq,)
+            )
         return cur.rowcount
 
-    def base_seq(self) -> int:
-        """Highest seq below every pending row: all at or under it is acknowledged or dropped."""
-        (low,) = self._db.execute("SELECT MIN(seq) FROM outbox").fetchone()
-        if low is not None:
-            return int(low) - 1
-        (top,) = self._db.execute(
-            "SELECT seq FROM sqlite_sequence WHERE name = 'outbox'"
-        ).fetchone() or (0,)
-        return int(top)
+    def stats(self) -> OutboxStats:
+        with self._lock:
+            meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
+            (pending,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
+            last = self._last_seq()
+        return OutboxStats(
+            pending=int(pending),
+            bytes=meta["bytes"],
+            last_seq=last,
+            acked_seq=meta["acked_seq"],
+            dropped=meta["dropped"],
+            dropped_upto=meta["dropped_upto"],
+        )
 
-    def count(self) -> int:
-        (n,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
-        return int(n)
+    def _enforce_budget(self, budget: int) -> None:
+        """Drop the oldest rows until the outbox fits its budget (inside the caller's tx)."""
+        excess = self._meta("bytes") - budget
+        while excess > 0:
+            rows = self._db.execute(
+                f"SELECT seq, {_SQL_ROW_SIZE} FROM outbox ORDER BY seq LIMIT ?",  # noqa: S608 - constant
+                (DROP_CHUNK_ROWS,),
+            ).fetchall()
+            if not rows:
+                return
+            freed = count = 0
+            cutoff = rows[0][0]
+            for seq, size in rows:
+                freed += size
+                count += 1
+                cutoff = seq
+                if freed >= excess:
+                    break
+            self._db.execute("DELETE FROM outbox WHERE seq <= ?", (cutoff,))
+            self._add("bytes", -freed)
+            self._add("dropped", count)
+            self._db.execute("UPDATE meta SET value = ? WHERE key = 'dropped_upto'", (cutoff,))
+            excess -= freed
 
-    def _transaction(self) -> _Tx:
-        return _Tx(self._db)
+    def _last_seq(self) -> int:
+        row = self._db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'outbox'").fetchone()
+        return int(row[0]) if row else 0
 
+    def _meta(self, key: str) -> int:
+        (value,) = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return int(value)
 
-class _Tx:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
+    def _add(self, key: str, delta: int) -> None:
+        self._db.execute("UPDATE meta SET value = value + ? WHERE key = ?", (delta, key))
 
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: object, *_: object) -> None:
-        self._db.execute("ROLLBACK" if exc_type else "COMMIT")
+    @contextmanager
+    def _tx(self) -> Iterator[None]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")

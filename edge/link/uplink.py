@@ -1,14 +1,17 @@
 """MQTT uplink: publishes the outbox, deletes rows only on the cloud's `down/ack`.
 
 Reconnection belongs here, not in the client: `async with` the client, and on `MqttError` back
-off (capped, jittered) and connect again, resending everything not yet acknowledged.
+off (capped, jittered) and connect again, resending everything not yet acknowledged. The
+broker's PUBACK only means the broker has it; the row stays until the cloud says it is stored.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -18,46 +21,72 @@ from paho.mqtt.properties import Properties
 
 from edge.backoff import Backoff
 from edge.config import GatewayConfig
-from edge.link.outbox import Outbox
+from edge.link.outbox import Outbox, OutboxRow
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 
 log = logging.getLogger(__name__)
 
-# Resend when the cloud has not acknowledged within this long: it may have been down or
-# the broker may have dropped the message; the cloud stores idempotently, so resending is safe.
-ACK_TIMEOUT_S = 10.0
-BATCH_READINGS = 500
+# With nothing in flight and no notify, look at the outbox this often anyway: a producer in
+# another process (or one that forgot to notify) is still picked up.
+IDLE_POLL_S = 1.0
+BATCH_TOPIC = {msg.RecordKind.READING: Kind.TELEMETRY, msg.RecordKind.EVENT: Kind.EVENTS}
 
 
 class Uplink:
-    def __init__(self, config: GatewayConfig, outbox: Outbox, now: Callable[[], datetime]) -> None:
+    def __init__(
+        self,
+        config: GatewayConfig,
+        outbox: Outbox,
+        now: Callable[[], datetime],
+        *,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._config = config
+        self._link = config.link
         self._outbox = outbox
         self._now = now
+        self._monotonic = monotonic
         self._wake = asyncio.Event()
         self._sent_upto = 0
-        self.stored_seq = 0
-        self.connected = False
+        self._last_progress = 0.0
+        self.acked_seq = 0
+        self.connected = asyncio.Event()
+        self.resends = 0
 
     def notify(self) -> None:
-        """New rows are in the outbox."""
+        """New rows are in the outbox (the pollers' `on_stored` hook)."""
         self._wake.set()
 
-    def _client(self) -> aiomqtt.Client:
+    async def _state(self, *, online: bool) -> msg.State:
+        stats = await asyncio.to_thread(self._outbox.stats)
+        return msg.State(
+            gateway_id=self._config.gateway_id,
+            seq=stats.last_seq,
+            ts=self._now(),
+            online=online,
+            pending=stats.pending,
+            dropped=stats.dropped,
+            dropped_upto=stats.dropped_upto,
+            acked_seq=stats.acked_seq,
+        )
+
+    def _client(self, will: msg.State) -> aiomqtt.Client:
         mqtt = self._config.mqtt
         gid = self._config.gateway_id
         v5 = mqtt.protocol == "5"
-        offline = b'{"online": false}'
         kwargs: dict[str, object] = {}
         if v5:
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = 3600
+            props.SessionExpiryInterval = self._link.session_expiry_s
             kwargs["properties"] = props
             kwargs["clean_start"] = False
         else:
             kwargs["clean_session"] = False
         address = mqtt.address
+        tls = None
+        if address.tls:
+            tls = ssl.create_default_context(cafile=str(mqtt.ca_file) if mqtt.ca_file else None)
         return aiomqtt.Client(
             hostname=address.host,
             port=address.port,
@@ -66,38 +95,50 @@ class Uplink:
             identifier=f"anju-gw-{gid}",
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             keepalive=mqtt.keepalive_s,
-            will=aiomqtt.Will(topic(gid, Kind.STATE), offline, qos=1, retain=True),
-            tls_context=ssl.create_default_context() if address.tls else None,
+            will=aiomqtt.Will(topic(gid, Kind.STATE), msg.encode(will), qos=1, retain=True),
+            tls_context=tls,
             **kwargs,  # type: ignore[arg-type]
         )
 
     async def run(self) -> None:
         backoff = Backoff()
         gid = self._config.gateway_id
+        self.acked_seq = (await asyncio.to_thread(self._outbox.stats)).acked_seq
         while True:
-            failed: Exception | None = None
+            failed: BaseException | None = None
             try:
-                async with self._client() as client:
-                    backoff.reset()
-                    self.connected = True
-                    log.info("[%s] uplink connected to %s", gid, self._config.mqtt.url)
+                async with self._client(await self._state(online=False)) as client:
                     await client.subscribe(topic(gid, Kind.ACK), qos=1)
-                    await client.publish(
-                        topic(gid, Kind.STATE), b'{"online": true}', qos=1, retain=True
-                    )
-                    self._sent_upto = self.stored_seq
+                    await self._publish_state(client)
+                    if backoff.failures:
+                        log.info("[%s] uplink reconnected", gid)
+                    backoff.reset()
+                    self.connected.set()
+                    self._sent_upto = self.acked_seq
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._receive(client), name=f"uplink-recv-{gid}")
                         tg.create_task(self._send(client), name=f"uplink-send-{gid}")
+                        tg.create_task(self._report(client), name=f"uplink-state-{gid}")
             except* aiomqtt.MqttError as group:
                 failed = group.exceptions[0]
-            self.connected = False
-            delay = backoff.next_delay()
-            if backoff.failures == 1:
+            self.connected.clear()
+            if backoff.failures == 0:
                 log.warning("[%s] uplink down (%s); retrying", gid, failed)
-            await asyncio.sleep(delay)
+            await asyncio.sleep(backoff.next_delay())
+
+    async def _publish_state(self, client: aiomqtt.Client) -> None:
+        state = await self._state(online=True)
+        await client.publish(
+            topic(self._config.gateway_id, Kind.STATE), msg.encode(state), qos=1, retain=True
+        )
+
+    async def _report(self, client: aiomqtt.Client) -> None:
+        while True:
+            await asyncio.sleep(self._link.state_interval_s)
+            await self._publish_state(client)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
+        gid = self._config.gateway_id
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
@@ -105,32 +146,59 @@ class Uplink:
             try:
                 ack = msg.decode(msg.Ack, bytes(payload))
             except msg.MessageError as exc:
-                log.warning("[%s] ignoring bad ack: %s", self._config.gateway_id, exc)
+                log.warning("[%s] ignoring bad ack: %s", gid, exc)
                 continue
-            if ack.stored_seq > self.stored_seq:
-                self.stored_seq = ack.stored_seq
-                await asyncio.to_thread(self._outbox.acknowledge, ack.stored_seq)
+            if ack.gateway_id != gid or ack.stored_seq <= self.acked_seq:
+                continue
+            await asyncio.to_thread(self._outbox.acknowledge, ack.stored_seq)
+            self.acked_seq = ack.stored_seq
+            self._last_progress = self._monotonic()
+            self._wake.set()
 
     async def _send(self, client: aiomqtt.Client) -> None:
         gid = self._config.gateway_id
+        max_bytes = self._link.batch_kb * 1024 - msg.ENVELOPE_RESERVE_BYTES
         while True:
             self._wake.clear()
-            rows = self._outbox.pending(after=self._sent_upto, limit=BATCH_READINGS)
-            if rows:
-                readings = [msg.Reading(seq=r.seq, **r.payload) for r in rows]
-                body = msg.Telemetry(
-                    gateway_id=gid,
-                    seq=rows[-1].seq,
-                    ts=self._now(),
-                    base_seq=self._outbox.base_seq(),
-                    readings=readings,
+            self._sent_upto = max(self._sent_upto, self.acked_seq)
+            in_flight = self._sent_upto - self.acked_seq
+            if in_flight < self._link.window_records:
+                rows = await asyncio.to_thread(
+                    self._outbox.batch,
+                    after=self._sent_upto,
+                    max_records=self._link.batch_records,
+                    max_bytes=max_bytes,
                 )
-                await client.publish(topic(gid, Kind.TELEMETRY), msg.encode(body), qos=1)
-                self._sent_upto = rows[-1].seq
-                continue
-            try:
-                await asyncio.wait_for(self._wake.wait(), ACK_TIMEOUT_S)
-            except TimeoutError:
-                if self._sent_upto > self.stored_seq:
-                    log.info("[%s] no ack past %d; resending", gid, self.stored_seq)
-                    self._sent_upto = self.stored_seq
+                if rows:
+                    await self._publish_batch(client, rows)
+                    continue
+            if in_flight == 0:
+                timeout = IDLE_POLL_S
+            else:
+                waited = self._monotonic() - self._last_progress
+                if waited >= self._link.ack_timeout_s:
+                    log.info(
+                        "[%s] no ack past %d in %.0f s; resending", gid, self.acked_seq, waited
+                    )
+                    self.resends += 1
+                    self._sent_upto = self.acked_seq
+                    self._last_progress = self._monotonic()
+                    continue
+                timeout = min(IDLE_POLL_S, self._link.ack_timeout_s - waited)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+
+    async def _publish_batch(self, client: aiomqtt.Client, rows: list[OutboxRow]) -> None:
+        gid = self._config.gateway_id
+        kind = rows[0].kind
+        payload = msg.encode_batch(
+            kind,
+            gateway_id=gid,
+            after=self._sent_upto,
+            ts=self._now(),
+            records=[(r.seq, r.body) for r in rows],
+        )
+        if self._sent_upto == self.acked_seq:
+            self._last_progress = self._monotonic()  # the ack timer starts with the first send
+        await client.publish(topic(gid, BATCH_TOPIC[kind]), payload, qos=1)
+        self._sent_upto = rows[-1].seq

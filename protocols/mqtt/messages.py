@@ -1,18 +1,40 @@
-"""Versioned message bodies. Every payload carries `schema`, `gateway_id`, `seq` and `ts` (UTC)."""
+"""Versioned message bodies. Every payload carries `schema`, `gateway_id`, `seq` and `ts` (UTC).
+
+Uplink records (readings, door events, ...) share one per-gateway `seq` space. A batch message
+carries records of one kind in ascending `seq` and declares `after`: every seq in
+`(after, seq]` is either in this message or does not exist (deliberately dropped by the
+gateway, or never written). The cloud may therefore advance its contiguous high-water mark from
+`h` to the message's `seq` whenever `after <= h`, whatever kinds came before.
+"""
 
 from __future__ import annotations
 
+import itertools
 import json
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    JsonValue,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from protocols.errors import AnjuError
 
 SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 256 * 1024
+# One record must always fit in a message with room to spare for the envelope.
+MAX_RECORD_BYTES = 16 * 1024
+ENVELOPE_RESERVE_BYTES = 512
 
 
 class MessageError(AnjuError):
@@ -30,52 +52,123 @@ class Quality(StrEnum):
     BAD = "bad"
 
 
+class RecordKind(StrEnum):
+    """What an outbox row holds; each kind travels in its own batch message."""
+
+    READING = "reading"
+    EVENT = "event"
+
+
 def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-class Reading(_Model):
+Seq = Annotated[int, Field(ge=1)]
+Name = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class ReadingBody(_Model):
     """One decoded value of one meter point, stamped with the gateway's clock."""
 
-    seq: Annotated[int, Field(ge=1)]
-    meter: Annotated[str, Field(min_length=1, max_length=64)]
-    point: Annotated[str, Field(min_length=1, max_length=64)]
-    value: float
-    unit: str = ""
+    meter: Name
+    point: Name
+    value: Annotated[float, Field(allow_inf_nan=False)]
+    unit: Annotated[str, Field(max_length=16)] = ""
     ts: AwareDatetime
     quality: Quality = Quality.GOOD
 
     _ts_utc = field_validator("ts")(_utc)
 
 
-class Telemetry(_Model):
-    schema_: Annotated[Literal[1], Field(alias="schema")] = 1
-    gateway_id: str
-    seq: Annotated[int, Field(ge=1)]
-    ts: AwareDatetime
-    # Every record with seq <= base_seq is already acknowledged or was deliberately dropped by
-    # the gateway, so the cloud may advance its high-water mark across that gap.
-    base_seq: Annotated[int, Field(ge=0)] = 0
-    readings: Annotated[list[Reading], Field(min_length=1)]
+class Reading(ReadingBody):
+    seq: Seq
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+class EventBody(_Model):
+    """Something that happened at the gateway (a door opened, a face refused, a meter alarm)."""
+
+    type: Name
+    source: Name
+    ts: AwareDatetime
+    data: dict[str, JsonValue] = {}
+
     _ts_utc = field_validator("ts")(_utc)
 
 
-class Ack(_Model):
-    """Cloud → gateway: every uplink record with `seq <= stored_seq` is stored."""
+class Event(EventBody):
+    seq: Seq
 
+
+RECORD_BODIES: dict[RecordKind, type[ReadingBody] | type[EventBody]] = {
+    RecordKind.READING: ReadingBody,
+    RecordKind.EVENT: EventBody,
+}
+
+
+class _Envelope(_Model):
     schema_: Annotated[Literal[1], Field(alias="schema")] = 1
     gateway_id: str
     seq: Annotated[int, Field(ge=0)]
     ts: AwareDatetime
-    stored_seq: Annotated[int, Field(ge=0)]
 
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    _ts_utc = field_validator("ts")(_utc)
+
+
+def _check_batch(after: int, seq: int, seqs: list[int]) -> None:
+    if seqs[0] <= after:
+        raise ValueError(f"first record seq {seqs[0]} is not after {after}")
+    if any(b <= a for a, b in itertools.pairwise(seqs)):
+        raise ValueError("record seqs are not strictly ascending")
+    if seqs[-1] != seq:
+        raise ValueError(f"seq {seq} is not the last record's seq {seqs[-1]}")
+
+
+class Telemetry(_Envelope):
+    """A batch of readings covering seqs `(after, seq]`."""
+
+    after: Annotated[int, Field(ge=0)]
+    readings: Annotated[list[Reading], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _contiguous(self) -> Telemetry:
+        _check_batch(self.after, self.seq, [r.seq for r in self.readings])
+        return self
+
+
+class Events(_Envelope):
+    """A batch of events covering seqs `(after, seq]`."""
+
+    after: Annotated[int, Field(ge=0)]
+    events: Annotated[list[Event], Field(min_length=1)]
+
+    @model_validator(mode="after")
+    def _contiguous(self) -> Events:
+        _check_batch(self.after, self.seq, [e.seq for e in self.events])
+        return self
+
+
+class State(_Envelope):
+    """Retained gateway state; the Will publishes the same with `online: false`.
+
+    `seq` is the newest record the gateway has written; `dropped` counts records the disk
+    budget forced out before the cloud stored them (all with seq <= `dropped_upto`).
+    """
+
+    online: bool
+    pending: Annotated[int, Field(ge=0)] = 0
+    dropped: Annotated[int, Field(ge=0)] = 0
+    dropped_upto: Annotated[int, Field(ge=0)] = 0
+    acked_seq: Annotated[int, Field(ge=0)] = 0
+
+
+class Ack(_Envelope):
+    """Cloud → gateway: every uplink record with `seq <= stored_seq` is stored."""
+
+    stored_seq: Annotated[int, Field(ge=0)]
 
 
 def encode(message: BaseModel) -> bytes:
@@ -89,8 +182,13 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def decode(model: type[M], payload: bytes) -> M:
+    """Validate a payload; on failure say why in one of a few machine-readable reasons."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise MessageError("oversize", f"{len(payload)} bytes > {MAX_PAYLOAD_BYTES}")
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        error = exc
     try:
         raw = json.loads(payload)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -99,9 +197,63 @@ def decode(model: type[M], payload: bytes) -> M:
         raise MessageError("malformed", "payload is not a JSON object")
     if raw.get("schema") != SCHEMA_VERSION:
         raise MessageError("unknown_schema", f"schema {raw.get('schema')!r} is not supported")
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    raise MessageError("invalid", f"{where}: {first['msg']}") from None
+
+
+# ---- the gateway's fast path: records are validated once when stored, then spliced ----------
+
+_BODY_LISTS: dict[RecordKind, TypeAdapter[list[Any]]] = {
+    RecordKind.READING: TypeAdapter(list[ReadingBody]),
+    RecordKind.EVENT: TypeAdapter(list[EventBody]),
+}
+BATCH_FIELD: dict[RecordKind, str] = {RecordKind.READING: "readings", RecordKind.EVENT: "events"}
+
+
+def encode_records(kind: RecordKind, payloads: Sequence[dict[str, Any]]) -> list[str]:
+    """Validate records of one kind and return each as compact JSON (without `seq`)."""
     try:
-        return model.model_validate(raw)
+        bodies = _BODY_LISTS[kind].validate_python(payloads)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise MessageError("invalid", f"{where}: {first['msg']}") from None
+        raise MessageError("invalid", f"{kind} record {where}: {first['msg']}") from None
+    out = [body.model_dump_json() for body in bodies]
+    for text in out:
+        if len(text) > MAX_RECORD_BYTES:
+            raise MessageError("oversize", f"{kind} record of {len(text)} bytes")
+    return out
+
+
+def record_size(body_json: str) -> int:
+    """Bytes a stored record takes inside a batch message (seq and separator included)."""
+    return len(body_json) + 24
+
+
+def encode_batch(
+    kind: RecordKind,
+    *,
+    gateway_id: str,
+    after: int,
+    ts: datetime,
+    records: Sequence[tuple[int, str]],
+) -> bytes:
+    """Build a Telemetry/Events payload from `(seq, body_json)` rows without re-validating.
+
+    Bodies come from `encode_records`, so the result decodes to the matching model.
+    """
+    if not records:
+        raise ValueError("a batch needs at least one record")
+    items = ",".join(f'{{"seq":{seq},{body[1:]}' for seq, body in records)
+    head = json.dumps(
+        {
+            "schema": SCHEMA_VERSION,
+            "gateway_id": gateway_id,
+            "seq": records[-1][0],
+            "ts": _utc(ts).isoformat(),
+            "after": after,
+        },
+        separators=(",", ":"),
+    )
+    return f'{head[:-1]},"{BATCH_FIELD[kind]}":[{items}]}}'.encode()

@@ -40,10 +40,15 @@ def topic(gateway_id: str, kind: Kind) -> str:
     return f"{PREFIX}/{check_gateway_id(gateway_id)}/{kind.value}"
 
 
-def subscription(kind: Kind, *, shared: bool = False) -> str:
-    """Wildcard over all gateways; `shared` splits the load across workers (MQTT 5)."""
+def subscription(kind: Kind, *, share_group: str | None = None) -> str:
+    """Wildcard over all gateways; with a share group the broker splits messages among the
+    group's subscribers (MQTT 5 shared subscription; Mosquitto honours it for 3.1.1 too)."""
     base = f"{PREFIX}/+/{kind.value}"
-    return f"$share/{SHARE_GROUP}/{base}" if shared else base
+    if share_group is None:
+        return base
+    if not _GATEWAY_ID.match(share_group):
+        raise TopicError(f"share group {share_group!r} must be letters, digits, '_', '.', '-'")
+    return f"$share/{share_group}/{base}"
 
 
 @dataclass(frozen=True, slots=True)
