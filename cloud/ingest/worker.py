@@ -22,6 +22,7 @@ from sqlalchemy.orm import sessionmaker
 from cloud.config import Settings
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.store import Batch, Reject, StoreResult, quarantine, store_batch
+from protocols.errors import swallowed_cancel
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
@@ -103,6 +104,8 @@ class IngestWorker:
                     )
                     await self._consume(client)
             except aiomqtt.MqttError as exc:
+                if swallowed_cancel(exc):
+                    raise asyncio.CancelledError from exc
                 self.ready.clear()
                 log.warning("[%s] broker connection lost (%s); retrying", self._worker_id, exc)
                 await asyncio.sleep(delay)

@@ -22,6 +22,7 @@ from paho.mqtt.properties import Properties
 from edge.backoff import Backoff
 from edge.config import GatewayConfig
 from edge.link.outbox import Outbox, OutboxRow
+from protocols.errors import swallowed_cancel
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 # With nothing in flight and no notify, look at the outbox this often anyway: a producer in
 # another process (or one that forgot to notify) is still picked up.
 IDLE_POLL_S = 1.0
+RESENDS_BEFORE_RECONNECT = 1
 BATCH_TOPIC = {msg.RecordKind.READING: Kind.TELEMETRY, msg.RecordKind.EVENT: Kind.EVENTS}
 
 
@@ -53,6 +55,7 @@ class Uplink:
         self.acked_seq = 0
         self.connected = asyncio.Event()
         self.resends = 0
+        self._timeouts = 0
 
     def notify(self) -> None:
         """New rows are in the outbox (the pollers' `on_stored` hook)."""
@@ -121,6 +124,8 @@ class Uplink:
                         tg.create_task(self._report(client), name=f"uplink-state-{gid}")
             except* aiomqtt.MqttError as group:
                 failed = group.exceptions[0]
+            if failed is not None and swallowed_cancel(failed):
+                raise asyncio.CancelledError
             self.connected.clear()
             if backoff.failures == 0:
                 log.warning("[%s] uplink down (%s); retrying", gid, failed)
@@ -152,6 +157,7 @@ class Uplink:
                 continue
             await asyncio.to_thread(self._outbox.acknowledge, ack.stored_seq)
             self.acked_seq = ack.stored_seq
+            self._timeouts = 0
             self._last_progress = self._monotonic()
             self._wake.set()
 
@@ -177,6 +183,12 @@ class Uplink:
             else:
                 waited = self._monotonic() - self._last_progress
                 if waited >= self._link.ack_timeout_s:
+                    self._timeouts += 1
+                    if self._timeouts > RESENDS_BEFORE_RECONNECT:
+                        # A half-open connection (the broker restarted, a NAT forgot us) looks
+                        # alive until keepalive notices; silence after resends is enough.
+                        self._timeouts = 0
+                        raise aiomqtt.MqttError(f"no ack past {self.acked_seq}; reconnecting")
                     log.info(
                         "[%s] no ack past %d in %.0f s; resending", gid, self.acked_seq, waited
                     )
@@ -185,8 +197,10 @@ class Uplink:
                     self._last_progress = self._monotonic()
                     continue
                 timeout = min(IDLE_POLL_S, self._link.ack_timeout_s - waited)
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _publish_batch(self, client: aiomqtt.Client, rows: list[OutboxRow]) -> None:
         gid = self._config.gateway_id

@@ -1,0 +1,117 @@
+"""Ingest's database side: idempotent batches, the contiguous high-water mark, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.db import make_engine, make_sessionmaker
+from cloud.ingest.store import (
+    advance,
+    hash_credential,
+    register_gateway,
+    store_batch,
+    verify_credential,
+)
+from cloud.models import Gateway, Quarantine, Reading
+from protocols.mqtt import messages as msg
+
+TS = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
+    engine = make_engine(database_url)
+    maker = make_sessionmaker(engine)
+    with maker.begin() as session:
+        register_gateway(session, "gw-a")
+        register_gateway(session, "gw-b")
+    yield maker
+    engine.dispose()
+
+
+def telemetry(gid: str, after: int, seqs: list[int]) -> msg.Telemetry:
+    return msg.Telemetry(
+        gateway_id=gid,
+        seq=seqs[-1],
+        ts=TS,
+        after=after,
+        readings=[
+            msg.Reading(
+                seq=s, meter="m-1", point="energy", value=s / 10, ts=TS + timedelta(minutes=s)
+            )
+            for s in seqs
+        ],
+    )
+
+
+def store(maker: sessionmaker[Session], *batches: msg.Telemetry) -> dict[str, int]:
+    with maker.begin() as session:
+        result = store_batch(session, [("t", b) for b in batches], [], TS)
+    return result.acks
+
+
+def test_advance_moves_only_across_touching_spans() -> None:
+    assert advance(0, [(0, 10), (10, 20)]) == 20
+    assert advance(0, [(10, 20), (0, 10)]) == 20
+    assert advance(0, [(11, 20)]) == 0
+    assert advance(15, [(0, 10), (12, 30)]) == 30
+    assert advance(5, []) == 5
+
+
+def test_duplicates_are_ignored_and_gaps_hold_the_mark(sessions: sessionmaker[Session]) -> None:
+    assert store(sessions, telemetry("gw-a", 0, [1, 2, 3])) == {"gw-a": 3}
+    assert store(sessions, telemetry("gw-a", 6, [7, 8])) == {"gw-a": 3}, "gap 4..6 not covered"
+    assert store(sessions, telemetry("gw-a", 0, [1, 2, 3]), telemetry("gw-b", 0, [1])) == {
+        "gw-a": 3,
+        "gw-b": 1,
+    }
+    # the resend that fills the gap, together with the already stored tail
+    assert store(sessions, telemetry("gw-a", 3, [4, 5, 6]), telemetry("gw-a", 6, [7, 8])) == {
+        "gw-a": 8
+    }
+    with sessions() as session:
+        seqs = session.scalars(
+            select(Reading.seq).where(Reading.gateway_id == "gw-a").order_by(Reading.seq)
+        ).all()
+        assert seqs == list(range(1, 9))
+        assert session.scalar(select(func.count()).select_from(Reading)) == 9
+
+
+def test_a_declared_gap_advances_the_mark(sessions: sessionmaker[Session]) -> None:
+    """Records the gateway dropped under its disk budget (1..500) lie inside `(after, seq]`:
+    the gateway sends from its last ack, so the span covers them."""
+    assert store(sessions, telemetry("gw-a", 0, [501, 502])) == {"gw-a": 502}
+
+
+def test_unknown_gateways_and_states(sessions: sessionmaker[Session]) -> None:
+    state = msg.State(gateway_id="gw-a", seq=9, ts=TS, online=True, pending=4, dropped=2)
+    old = msg.State(gateway_id="gw-a", seq=1, ts=TS - timedelta(hours=1), online=False)
+    stranger = msg.State(gateway_id="gw-x", seq=1, ts=TS, online=True)
+    with sessions.begin() as session:
+        result = store_batch(
+            session,
+            [("t/x", telemetry("gw-x", 0, [1]))],
+            [("s/a", state), ("s/a", old), ("s/x", stranger)],
+            TS,
+        )
+    assert result.acks == {}
+    assert [r.reason for r in result.rejects] == ["unknown_gateway", "unknown_gateway"]
+    with sessions() as session:
+        gateway = session.get(Gateway, "gw-a")
+        assert gateway is not None
+        assert (gateway.online, gateway.pending, gateway.dropped) == (True, 4, 2)
+        assert session.scalar(select(func.count()).select_from(Quarantine)) == 2
+        assert session.scalar(select(func.count()).select_from(Reading)) == 0
+
+
+def test_credentials_are_stored_hashed() -> None:
+    stored = hash_credential("s3cret-value")
+    assert "s3cret" not in stored
+    assert verify_credential("s3cret-value", stored)
+    assert not verify_credential("other", stored)
+    assert not verify_credential("s3cret-value", "garbage")

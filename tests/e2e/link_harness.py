@@ -1,0 +1,190 @@
+"""Helpers for the link's end-to-end tests: a gateway outbox + uplink, an ingest worker, and a
+full-set comparison of what the gateway produced with what the database holds."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from cloud.config import Settings
+from cloud.db import make_engine, make_sessionmaker
+from cloud.ingest.store import register_gateway
+from cloud.ingest.worker import IngestWorker
+from cloud.models import Event, Gateway, Reading
+from edge.config import GatewayConfig
+from edge.link.outbox import Outbox
+from edge.link.uplink import Uplink
+from tests.conftest import mqtt_protocol
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+Row = tuple[int, str, str, float, datetime]
+
+
+def utc(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def reading_payloads(start: int, count: int, *, meters: int = 200) -> list[dict[str, Any]]:
+    """Readings with values and times derived from their index: easy to compare exactly."""
+    return [
+        {
+            "meter": f"m-{i % meters:03d}",
+            "point": "energy",
+            "value": i / 100,
+            "unit": "kWh",
+            "ts": T0 + timedelta(minutes=i // meters),
+        }
+        for i in range(start, start + count)
+    ]
+
+
+def as_rows(seqs: list[int], payloads: list[dict[str, Any]]) -> list[Row]:
+    return [
+        (s, p["meter"], p["point"], p["value"], p["ts"])
+        for s, p in zip(seqs, payloads, strict=True)
+    ]
+
+
+async def wait_until(
+    check: Callable[[], Awaitable[bool]], timeout_s: float, what: str, poll_s: float = 0.05
+) -> None:
+    try:
+        async with asyncio.timeout(timeout_s):
+            while not await check():  # noqa: ASYNC110 - polling state in a database or file
+                await asyncio.sleep(poll_s)
+    except TimeoutError:
+        raise AssertionError(f"timed out after {timeout_s} s waiting for {what}") from None
+
+
+async def stop(task: asyncio.Task[None]) -> None:
+    """Cancel a service task; a task that had already died fails the test with its error."""
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise AssertionError(f"{task.get_name()} died") from task.exception()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+@dataclass
+class Link:
+    """One gateway and one cloud on a broker; each piece can be started and stopped."""
+
+    mqtt_url: str
+    database_url: str
+    tmp_path: Path
+    link: dict[str, Any] = field(default_factory=dict)
+    gateway_id: str = field(default_factory=lambda: f"gw-{uuid.uuid4().hex[:10]}")
+    share_group: str = field(default_factory=lambda: f"t{uuid.uuid4().hex[:10]}")
+    engine: Engine | None = None
+    outbox: Outbox | None = None
+    engines: list[Engine] = field(default_factory=list)  # more engines to dispose at the end
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.database_url)
+        self.sessions = make_sessionmaker(self.engine)
+        with self.sessions.begin() as session:
+            register_gateway(session, self.gateway_id, "test building")
+        self.link = {"ack_timeout_s": 2.0, "state_interval_s": 0.5, **self.link}
+
+    @property
+    def config(self) -> GatewayConfig:
+        return GatewayConfig.model_validate(
+            {
+                "gateway_id": self.gateway_id,
+                "mqtt": {"url": self.mqtt_url, "protocol": mqtt_protocol(self.mqtt_url)},
+                "store": {"path": str(self.tmp_path / f"{self.gateway_id}.db")},
+                "link": self.link,
+            }
+        )
+
+    def settings(self, **overrides: Any) -> Settings:
+        return Settings(
+            env="development",
+            database_url=self.database_url,
+            mqtt_url=self.mqtt_url,
+            mqtt_protocol=mqtt_protocol(self.mqtt_url),  # type: ignore[arg-type]
+            ingest_share_group=self.share_group,
+            **overrides,
+        )
+
+    def open_outbox(self, budget_bytes: int | None = None) -> Outbox:
+        self.outbox = Outbox(self.config.store.path, budget_bytes=budget_bytes)
+        return self.outbox
+
+    def produce(self, start: int, count: int) -> list[Row]:
+        assert self.outbox is not None
+        payloads = reading_payloads(start, count)
+        return as_rows(self.outbox.append("reading", payloads), payloads)
+
+    @contextlib.asynccontextmanager
+    async def ingest(self, worker: IngestWorker | None = None) -> AsyncIterator[IngestWorker]:
+        worker = worker or IngestWorker(self.settings(), self.sessions)
+        task = asyncio.create_task(worker.run(), name="ingest")
+        try:
+            await asyncio.wait_for(worker.ready.wait(), 10)
+            yield worker
+        finally:
+            await stop(task)
+
+    @contextlib.asynccontextmanager
+    async def uplink(self) -> AsyncIterator[Uplink]:
+        assert self.outbox is not None
+        uplink = Uplink(self.config, self.outbox, now=lambda: datetime.now(UTC))
+        task = asyncio.create_task(uplink.run(), name="uplink")
+        try:
+            yield uplink
+        finally:
+            await stop(task)
+
+    async def drained(self) -> bool:
+        assert self.outbox is not None
+        return (await asyncio.to_thread(self.outbox.stats)).pending == 0
+
+    def stored(self) -> list[Row]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Reading.seq, Reading.meter_id, Reading.point, Reading.value, Reading.ts)
+                .where(Reading.gateway_id == self.gateway_id)
+                .order_by(Reading.id)
+            ).all()
+        return [(s, m, p, v, utc(t)) for s, m, p, v, t in rows]
+
+    def stored_events(self) -> list[tuple[int, str, str, dict[str, Any]]]:
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Event.seq, Event.type, Event.source, Event.data)
+                .where(Event.gateway_id == self.gateway_id)
+                .order_by(Event.id)
+            ).all()
+        return [(s, t, src, d) for s, t, src, d in rows]
+
+    def gateway(self) -> Gateway:
+        with self.sessions() as session:
+            gateway = session.get(Gateway, self.gateway_id)
+            assert gateway is not None
+            return gateway
+
+    def close(self) -> None:
+        if self.outbox is not None:
+            self.outbox.close()
+        for engine in [self.engine, *self.engines]:
+            if engine is not None:
+                engine.dispose()
+
+
+def assert_same(produced: list[Row], stored: list[Row]) -> None:
+    """Zero missing, zero duplicated: the full sets and the counts must match."""
+    assert len(stored) == len({r[0] for r in stored}), "duplicated seqs in the database"
+    missing = set(produced) - set(stored)
+    extra = set(stored) - set(produced)
+    assert not missing, f"{len(missing)} readings missing, e.g. {sorted(missing)[:3]}"
+    assert not extra, f"{len(extra)} unexpected readings, e.g. {sorted(extra)[:3]}"
+    assert len(stored) == len(produced)

@@ -1,0 +1,328 @@
+"""The link under faults: each test ends comparing every reading produced with the database."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiomqtt
+import pytest
+from sqlalchemy import select, text
+
+from anju.broker import embedded_broker
+from cloud.db import make_engine, make_sessionmaker
+from cloud.ingest.worker import IngestWorker
+from cloud.models import Quarantine
+from protocols.mqtt import messages as msg
+from protocols.mqtt.topics import Kind, topic
+from tests.conftest import MQTT_URL, free_port, mqtt_protocol
+from tests.e2e.link_harness import Link, as_rows, assert_same, reading_payloads, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def link(mqtt_url: str, database_url: str, tmp_path: Path) -> Iterator[Link]:
+    harness = Link(mqtt_url, database_url, tmp_path)
+    yield harness
+    harness.close()
+
+
+async def test_mixed_kinds_share_one_seq_space(link: Link) -> None:
+    outbox = link.open_outbox()
+    produced = link.produce(0, 700)
+    event_seqs = outbox.append(
+        "event", [{"type": "door.open", "source": "door-1", "ts": datetime.now(UTC), "data": {}}]
+    )
+    produced += link.produce(700, 300)
+    async with link.ingest() as worker, link.uplink() as uplink:
+        await wait_until(link.drained, 30, "the outbox to empty")
+        assert uplink.acked_seq == 1001
+    assert link.gateway().stored_seq == 1001
+    assert [e[0] for e in link.stored_events()] == event_seqs
+    assert_same(produced, link.stored())
+    assert worker.metrics.stored == 1001
+
+
+async def test_ingest_stopped_for_a_while_then_restarted(link: Link) -> None:
+    link.open_outbox()
+    produced = link.produce(0, 500)
+    async with link.uplink() as uplink:
+        async with link.ingest():
+            await wait_until(link.drained, 30, "the first burst to be stored")
+        # Ingest is gone: the gateway keeps everything it produces and sends meanwhile.
+        produced += link.produce(500, 1500)
+        uplink.notify()
+        await asyncio.sleep(1.0)
+        assert link.outbox is not None
+        assert link.outbox.stats().pending == 1500
+        async with link.ingest():
+            await wait_until(link.drained, 30, "the outbox to empty after ingest restarted")
+    assert_same(produced, link.stored())
+
+
+async def test_duplicate_out_of_order_and_malformed_deliveries(link: Link) -> None:
+    """Publish as a gateway would, but shuffled, repeated and with garbage in between."""
+    gid = link.gateway_id
+    payloads = reading_payloads(0, 30)
+    bodies = msg.encode_records(msg.RecordKind.READING, payloads)
+    rows = list(enumerate(bodies, start=1))
+
+    def batch(after: int, upto: int) -> bytes:
+        return msg.encode_batch(
+            msg.RecordKind.READING,
+            gateway_id=gid,
+            after=after,
+            ts=datetime.now(UTC),
+            records=rows[after:upto],
+        )
+
+    a, b, c = batch(0, 10), batch(10, 20), batch(20, 30)
+    bad_schema = a.replace(b'"schema":1', b'"schema":9')
+    sequence = [c, a, b"{not json", a, bad_schema, b'{"schema":1}', b, c]
+    acks: list[int] = []
+    async with link.ingest() as worker:
+        async with _client(link.mqtt_url, f"test-{gid}") as client:
+            await client.subscribe(topic(gid, Kind.ACK), qos=1)
+            for payload in sequence:
+                await client.publish(topic(gid, Kind.TELEMETRY), payload, qos=1)
+
+            async def acked_all() -> bool:
+                while len(client.messages):
+                    message = await anext(client.messages)
+                    assert isinstance(message.payload, bytes)
+                    acks.append(msg.decode(msg.Ack, message.payload).stored_seq)
+                return bool(acks) and acks[-1] == 30
+
+            await wait_until(acked_all, 20, "stored_seq 30 to be acknowledged")
+        assert worker.metrics.duplicates >= 10
+        # (on a shared Mosquitto the worker also sees, and refuses, other tests' traffic)
+        assert all(worker.metrics.rejected[k] for k in ("malformed", "unknown_schema", "invalid"))
+    assert acks == sorted(acks), "the high-water mark went backwards"
+    assert_same(as_rows(list(range(1, 31)), payloads), link.stored())
+    with link.sessions() as session:
+        reasons = session.scalars(
+            select(Quarantine.reason).where(Quarantine.topic == topic(gid, Kind.TELEMETRY))
+        ).all()
+    assert sorted(reasons) == ["invalid", "malformed", "unknown_schema"]
+
+
+async def test_unregistered_gateway_is_refused(link: Link) -> None:
+    stranger = f"{link.gateway_id}-x"
+    body = msg.encode_records(msg.RecordKind.READING, reading_payloads(0, 1))
+    payload = msg.encode_batch(
+        msg.RecordKind.READING,
+        gateway_id=stranger,
+        after=0,
+        ts=datetime.now(UTC),
+        records=[(1, body[0])],
+    )
+    async with link.ingest() as worker, _client(link.mqtt_url, f"test-{stranger}") as client:
+        await client.publish(topic(stranger, Kind.TELEMETRY), payload, qos=1)
+
+        async def refused() -> bool:
+            return worker.metrics.rejected["unknown_gateway"] >= 1
+
+        await wait_until(refused, 10, "the stranger to be quarantined")
+    with link.sessions() as session:
+        found = session.scalars(
+            select(Quarantine.reason).where(Quarantine.topic == topic(stranger, Kind.TELEMETRY))
+        ).all()
+    assert found == ["unknown_gateway"]
+
+
+async def test_disk_budget_drops_oldest_counts_and_declares_them(link: Link) -> None:
+    outbox = link.open_outbox(budget_bytes=60_000)
+    produced = link.produce(0, 1000)  # about 150 bytes each: the oldest ~600 must go
+    stats = outbox.stats()
+    assert stats.dropped > 0
+    assert stats.dropped + stats.pending == 1000
+    kept = [r for r in produced if r[0] > stats.dropped_upto]
+    async with link.ingest(), link.uplink():
+        await wait_until(link.drained, 30, "the outbox to empty")
+
+        def reported() -> bool:
+            return link.gateway().dropped == stats.dropped
+
+        await wait_until(_async(reported), 10, "the dropped count to reach the cloud")
+    gateway = link.gateway()
+    assert gateway.stored_seq == 1000, "the declared gap must not stall the high-water mark"
+    assert gateway.dropped_upto == stats.dropped_upto
+    assert_same(kept, link.stored())
+
+
+async def test_database_unavailable_while_messages_arrive(link: Link) -> None:
+    outbox = link.open_outbox()
+    produced = link.produce(0, 300)
+    async with link.ingest(_fragile_worker(link)) as worker, link.uplink() as uplink:
+        await wait_until(link.drained, 30, "the first burst")
+        acked_before = uplink.acked_seq
+        async with _database_outage(link.database_url):
+            produced += link.produce(300, 1200)
+            uplink.notify()
+            await wait_until(_async(lambda: worker.metrics.db_retries > 0), 20, "a db retry")
+            assert uplink.acked_seq == acked_before, "acknowledged while the database was down"
+            assert outbox.stats().pending == 1200
+        await wait_until(link.drained, 60, "the outbox to empty after the outage")
+    assert_same(produced, link.stored())
+
+
+# ---- broker restart -----------------------------------------------------------------------
+
+
+class RestartableBroker:
+    """An embedded amqtt we can stop and start on the same port in the middle of a test."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self._cm: object | None = None
+
+    async def start(self) -> None:
+        self._cm = embedded_broker("127.0.0.1", self.port)
+        await self._cm.__aenter__()  # type: ignore[attr-defined]
+
+    async def stop(self) -> None:
+        assert self._cm is not None
+        await self._cm.__aexit__(None, None, None)  # type: ignore[attr-defined]
+        self._cm = None
+
+
+@pytest.fixture(params=["amqtt-restart"] + (["mosquitto-takeover"] if MQTT_URL else []))
+async def faulty_broker(request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    if request.param == "mosquitto-takeover":
+        assert MQTT_URL is not None
+        yield MQTT_URL
+        return
+    broker = RestartableBroker()
+    await broker.start()
+    request.node.broker = broker
+    try:
+        yield broker.url
+    finally:
+        if broker._cm is not None:
+            await broker.stop()
+
+
+async def test_broker_restarted_during_burst(
+    faulty_broker: str, database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """amqtt: stop and restart the broker mid-burst. Mosquitto (shared by everyone, so never
+    stopped): kick our gateway and ingest off it by taking over their client ids."""
+    link = Link(faulty_broker, database_url, tmp_path)
+    try:
+        outbox = link.open_outbox()
+        produced = link.produce(0, 2000)
+        worker = IngestWorker(
+            link.settings(), link.sessions, worker_id=f"ingest-{link.share_group}"
+        )
+        async with link.ingest(worker), link.uplink() as uplink:
+            await wait_until(_async(lambda: uplink.acked_seq > 0), 20, "the first ack")
+            broker: RestartableBroker | None = getattr(request.node, "broker", None)
+            if broker is not None:
+                await broker.stop()
+                produced += link.produce(2000, 1000)
+                await asyncio.sleep(0.5)
+                await broker.start()
+            else:
+                for client_id in (f"anju-gw-{link.gateway_id}", f"anju-{worker._worker_id}"):
+                    async with _client(faulty_broker, client_id):
+                        pass
+                produced += link.produce(2000, 1000)
+            uplink.notify()
+            await wait_until(link.drained, 60, "the outbox to empty after the broker came back")
+            assert outbox.stats().acked_seq == 3000
+        assert_same(produced, link.stored())
+    finally:
+        link.close()
+
+
+# ---- helpers ------------------------------------------------------------------------------
+
+
+def _client(url: str, identifier: str) -> aiomqtt.Client:
+    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+    v5 = mqtt_protocol(url) == "5"
+    return aiomqtt.Client(
+        host,
+        int(port),
+        identifier=identifier,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+    )
+
+
+def _async(check: object) -> object:
+    async def wrapped() -> bool:
+        return bool(check())  # type: ignore[operator]
+
+    return wrapped
+
+
+def _fragile_worker(link: Link) -> IngestWorker:
+    """A worker whose SQLite connections give up on a lock at once (so an outage surfaces as
+    errors and retries, not a 30 s wait), and whose PostgreSQL backends carry a name the
+    outage can find."""
+    if link.database_url.startswith("sqlite"):
+        engine = make_engine(link.database_url, connect_args={"timeout": 0.1})
+    else:
+        engine = make_engine(f"{link.database_url}&application_name={_schema(link.database_url)}")
+    link.engines.append(engine)
+    return IngestWorker(link.settings(), make_sessionmaker(engine))
+
+
+def _schema(url: str) -> str:
+    return url.rsplit("search_path%3D", 1)[1].split("&", maxsplit=1)[0]
+
+
+class _database_outage:  # noqa: N801 - used as a context manager
+    """SQLite: hold an exclusive lock. PostgreSQL: lock our schema's gateways table and keep
+    terminating the worker's backends, so every attempt fails until the outage ends."""
+
+    def __init__(self, url: str) -> None:
+        self._url = url
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sqlite: sqlite3.Connection | None = None
+
+    async def __aenter__(self) -> None:
+        if self._url.startswith("sqlite"):
+            self._sqlite = sqlite3.connect(
+                self._url.removeprefix("sqlite:///"), isolation_level=None
+            )
+            self._sqlite.execute("BEGIN EXCLUSIVE")
+            return
+        locked = asyncio.Event()
+        self._task = asyncio.create_task(self._outage(locked), name="outage")
+        await locked.wait()
+
+    async def __aexit__(self, *_: object) -> None:
+        if self._sqlite is not None:
+            self._sqlite.execute("ROLLBACK")
+            self._sqlite.close()
+        if self._task is not None:
+            self._stop.set()
+            await self._task
+
+    async def _outage(self, locked: asyncio.Event) -> None:
+        engine = make_engine(self._url)
+        kill = text(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE pid <> pg_backend_pid() AND application_name = :app"
+        )
+        try:
+            with engine.connect() as locker, engine.connect() as killer:
+                locker.execute(text("LOCK TABLE gateways IN ACCESS EXCLUSIVE MODE"))
+                locked.set()
+                while not self._stop.is_set():
+                    await asyncio.to_thread(killer.execute, kill, {"app": _schema(self._url)})
+                    killer.commit()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(0.2):
+                            await self._stop.wait()
+                locker.rollback()
+        finally:
+            engine.dispose()
