@@ -4,8 +4,6 @@ An `AnjuError` carries a message written for the person who must act on it (inst
 the CLI prints it as one line without a traceback. Each boundary subclasses it.
 """
 
-import asyncio
-
 
 class AnjuError(Exception):
     """An expected failure with an operator-facing message."""
@@ -24,7 +22,7 @@ def swallowed_cancel(exc: BaseException) -> bool:
     """
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, asyncio.CancelledError):
+        if type(seen).__name__ == "CancelledError":  # protocols/ does not import asyncio
             return True
         seen = seen.__context__
     return False

@@ -8,12 +8,13 @@ input is quarantined with its reason and never stops the loop.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import aiomqtt
 from sqlalchemy.exc import InterfaceError, OperationalError
@@ -28,6 +29,7 @@ from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 DB_RETRY_S = 0.5  # first pause after a database error; doubles up to DB_RETRY_MAX_S
 DB_RETRY_MAX_S = 10.0
@@ -38,6 +40,18 @@ _MODELS: dict[Kind, type[Batch] | type[msg.State]] = {
     Kind.EVENTS: msg.Events,
     Kind.STATE: msg.State,
 }
+
+
+async def finish_in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn` in a thread; if we are cancelled meanwhile, let it finish first, so that no
+    transaction is still running (or holding a pooled connection) after the worker stops."""
+    future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise
 
 
 def utc_now() -> datetime:
@@ -132,7 +146,7 @@ class IngestWorker:
         delay = DB_RETRY_S
         while True:
             try:
-                result = await asyncio.to_thread(self._store, batches, states, rejects, received)
+                result = await finish_in_thread(self._store, batches, states, rejects, received)
                 break
             except (OperationalError, InterfaceError) as exc:
                 self.metrics.db_retries += 1

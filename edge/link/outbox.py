@@ -11,6 +11,7 @@ them, since a sqlite3 connection must not interleave transactions from two threa
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -30,6 +31,13 @@ class OutboxRow:
     seq: int
     kind: RecordKind
     body: str  # compact JSON of the record without its seq
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    seq: int
+    kind: str
+    payload: dict[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +113,15 @@ class Outbox:
                 break
             out.append(OutboxRow(seq, RecordKind(kind), body))
         return out
+
+    def pending(self, *, after: int = 0, limit: int = 500) -> list[OutboxRecord]:
+        """Rows waiting for the cloud, decoded (for inspection and tests)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT seq, kind, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            ).fetchall()
+        return [OutboxRecord(seq, kind, json.loads(body)) for seq, kind, body in rows]
 
     def acknowledge(self, stored_seq: int) -> int:
         """Delete everything the cloud has stored; returns how many rows went."""

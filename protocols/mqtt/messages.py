@@ -21,7 +21,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    JsonValue,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -88,15 +87,24 @@ class Reading(ReadingBody):
     seq: Seq
 
 
-class EventBody(_Model):
-    """Something that happened at the gateway (a door opened, a face refused, a meter alarm)."""
+class EventBody(BaseModel):
+    """Something that happened at the gateway (a door decision, a meter alarm).
+
+    Producers pass a flat dict; fields beyond `type`, `source` and `ts` are kept as they are
+    (JSON values) and stored by the cloud as the event's data.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="allow")
 
     type: Name
-    source: Name
+    source: Name = "gateway"
     ts: AwareDatetime
-    data: dict[str, JsonValue] = {}
 
     _ts_utc = field_validator("ts")(_utc)
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
 
 
 class Event(EventBody):

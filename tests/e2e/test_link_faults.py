@@ -36,14 +36,16 @@ async def test_mixed_kinds_share_one_seq_space(link: Link) -> None:
     outbox = link.open_outbox()
     produced = link.produce(0, 700)
     event_seqs = outbox.append(
-        "event", [{"type": "door.open", "source": "door-1", "ts": datetime.now(UTC), "data": {}}]
+        "event", [{"type": "door.open", "source": "door-1", "ts": datetime.now(UTC), "by": "card"}]
     )
     produced += link.produce(700, 300)
     async with link.ingest() as worker, link.uplink() as uplink:
         await wait_until(link.drained, 30, "the outbox to empty")
         assert uplink.acked_seq == 1001
     assert link.gateway().stored_seq == 1001
-    assert [e[0] for e in link.stored_events()] == event_seqs
+    assert [(e[0], e[1], e[2], e[3]) for e in link.stored_events()] == [
+        (event_seqs[0], "door.open", "door-1", {"by": "card"})
+    ]
     assert_same(produced, link.stored())
     assert worker.metrics.stored == 1001
 

@@ -74,7 +74,7 @@ def test_events_batch_and_local_times_become_utc() -> None:
     local = datetime(2026, 3, 1, 16, 0, tzinfo=timezone(timedelta(hours=8)))
     bodies = msg.encode_records(
         msg.RecordKind.EVENT,
-        [{"type": "door.open", "source": "door-1", "ts": local, "data": {"by": "card"}}],
+        [{"type": "door.open", "source": "door-1", "ts": local, "by": "card"}],
     )
     raw = msg.encode_batch(
         msg.RecordKind.EVENT, gateway_id="gw-1", after=4, ts=local, records=[(5, bodies[0])]
@@ -123,5 +123,18 @@ def test_records_are_validated_before_they_are_stored() -> None:
     with pytest.raises(msg.MessageError, match="oversize"):
         msg.encode_records(
             msg.RecordKind.EVENT,
-            [{"type": "t", "source": "s", "ts": TS, "data": {"x": "y" * msg.MAX_RECORD_BYTES}}],
+            [{"type": "t", "source": "s", "ts": TS, "x": "y" * msg.MAX_RECORD_BYTES}],
         )
+
+
+def test_flat_event_payloads_keep_every_field() -> None:
+    (body,) = msg.encode_records(
+        msg.RecordKind.EVENT,
+        [{"type": "door.decision", "door": "front", "verdict": "grant", "score": 0.8, "ts": TS}],
+    )
+    raw = msg.encode_batch(
+        msg.RecordKind.EVENT, gateway_id="g", after=0, ts=TS, records=[(1, body)]
+    )
+    (event,) = msg.decode(msg.Events, raw).events
+    assert event.type == "door.decision"
+    assert event.data == {"door": "front", "verdict": "grant", "score": 0.8}
