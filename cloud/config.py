@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     # brokers without shared subscriptions (the embedded amqtt). "auto": shared iff MQTT 5.
     ingest_subscription: Literal["auto", "shared", "plain"] = "auto"
     ingest_share_group: str = "anju"
+    # Seconds between MQTT pings: how fast a half-open connection (broker restarted) is noticed.
+    mqtt_keepalive_s: int = 30
     # Messages drained from the broker into one database transaction.
     ingest_batch_messages: int = 200
 

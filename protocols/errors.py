@@ -11,18 +11,3 @@ class AnjuError(Exception):
 
 class ConfigError(AnjuError):
     """A configuration file or setting is missing or invalid."""
-
-
-def swallowed_cancel(exc: BaseException) -> bool:
-    """True when `exc` was raised while a cancellation was being handled.
-
-    aiomqtt's `__aexit__` can replace a task's `CancelledError` with an `MqttError` (the
-    disconnect failed); a loop that retries on `MqttError` must re-raise the cancellation or it
-    never stops.
-    """
-    seen: BaseException | None = exc
-    while seen is not None:
-        if type(seen).__name__ == "CancelledError":  # protocols/ does not import asyncio
-            return True
-        seen = seen.__context__
-    return False

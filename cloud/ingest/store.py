@@ -44,14 +44,20 @@ class StoreResult:
     rejects: list[Reject] = field(default_factory=list)
 
 
-def _upsert_ignore(session: Session, table: Table) -> Insert:
+def _upsert_ignore(session: Session, table: Any) -> Insert:
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(table).on_conflict_do_nothing()
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-def insert_ignoring_duplicates(session: Session, table: Table, rows: list[dict[str, Any]]) -> int:
-    """INSERT … ON CONFLICT DO NOTHING on the table's unique keys; returns rows inserted."""
+def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
+    """INSERT … ON CONFLICT DO NOTHING on the table's unique keys, on SQLite and PostgreSQL."""
+    if rows:
+        session.execute(_upsert_ignore(session, table), rows)
+
+
+def insert_counting_new(session: Session, table: Table, rows: list[dict[str, Any]]) -> int:
+    """The same, returning how many rows were new (multi-row VALUES with RETURNING id)."""
     if not rows:
         return 0
     stmt = _upsert_ignore(session, table).returning(table.c.id)
@@ -128,8 +134,8 @@ def store_batch(
             events.extend(_event_rows(message))
         spans[message.gateway_id].append((message.after, message.seq))
     offered = len(readings) + len(events)
-    result.stored = insert_ignoring_duplicates(session, Reading.__table__, readings)  # type: ignore[arg-type]
-    result.stored += insert_ignoring_duplicates(session, Event.__table__, events)  # type: ignore[arg-type]
+    result.stored = insert_counting_new(session, Reading.__table__, readings)  # type: ignore[arg-type]
+    result.stored += insert_counting_new(session, Event.__table__, events)  # type: ignore[arg-type]
     result.duplicates = offered - result.stored
     for gid, gateway_spans in spans.items():
         gateway = gateways[gid]

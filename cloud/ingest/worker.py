@@ -23,7 +23,6 @@ from sqlalchemy.orm import sessionmaker
 from cloud.config import Settings
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.store import Batch, Reject, StoreResult, quarantine, store_batch
-from protocols.errors import swallowed_cancel
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
@@ -96,6 +95,7 @@ class IngestWorker:
             username=self._settings.mqtt_username or address.username,
             password=self._settings.mqtt_password or address.password,
             identifier=f"anju-{self._worker_id}",
+            keepalive=self._settings.mqtt_keepalive_s,
             protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
             tls_context=ssl.create_default_context() if address.tls else None,
         )
@@ -104,26 +104,36 @@ class IngestWorker:
         delay = 0.5
         group = self._settings.ingest_share_group if self._settings.ingest_shared else None
         while True:
+            cancelled = False
             try:
                 async with self._client() as client:
-                    delay = 0.5
-                    for kind in SUBSCRIBED:
-                        await client.subscribe(subscription(kind, share_group=group), qos=1)
-                    self.ready.set()
-                    log.info(
-                        "[%s] subscribed to %s (%s)",
-                        self._worker_id,
-                        self._settings.mqtt_url,
-                        f"shared group {group}" if group else "plain",
-                    )
-                    await self._consume(client)
+                    try:
+                        await self._session(client, group)
+                    except asyncio.CancelledError:
+                        # aiomqtt's __aexit__ may replace this with an MqttError; remember it
+                        cancelled = True
+                        raise
             except aiomqtt.MqttError as exc:
-                if swallowed_cancel(exc):
+                if cancelled:
                     raise asyncio.CancelledError from exc
+                if self.ready.is_set():
+                    delay = 0.5  # we were connected: start the backoff afresh
                 self.ready.clear()
                 log.warning("[%s] broker connection lost (%s); retrying", self._worker_id, exc)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
+
+    async def _session(self, client: aiomqtt.Client, group: str | None) -> None:
+        for kind in SUBSCRIBED:
+            await client.subscribe(subscription(kind, share_group=group), qos=1)
+        self.ready.set()
+        log.info(
+            "[%s] subscribed to %s (%s)",
+            self._worker_id,
+            self._settings.mqtt_url,
+            f"shared group {group}" if group else "plain",
+        )
+        await self._consume(client)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         messages = client.messages

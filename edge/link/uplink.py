@@ -22,7 +22,6 @@ from paho.mqtt.properties import Properties
 from edge.backoff import Backoff
 from edge.config import GatewayConfig
 from edge.link.outbox import Outbox, OutboxRow
-from protocols.errors import swallowed_cancel
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 
@@ -109,27 +108,37 @@ class Uplink:
         self.acked_seq = (await asyncio.to_thread(self._outbox.stats)).acked_seq
         while True:
             failed: BaseException | None = None
+            cancelled = False
             try:
                 async with self._client(await self._state(online=False)) as client:
-                    await client.subscribe(topic(gid, Kind.ACK), qos=1)
-                    await self._publish_state(client)
-                    if backoff.failures:
-                        log.info("[%s] uplink reconnected", gid)
-                    backoff.reset()
-                    self.connected.set()
-                    self._sent_upto = self.acked_seq
-                    async with asyncio.TaskGroup() as tg:
-                        tg.create_task(self._receive(client), name=f"uplink-recv-{gid}")
-                        tg.create_task(self._send(client), name=f"uplink-send-{gid}")
-                        tg.create_task(self._report(client), name=f"uplink-state-{gid}")
+                    try:
+                        await self._session(client, backoff)
+                    except asyncio.CancelledError:
+                        # aiomqtt's __aexit__ may replace this with an MqttError; remember it
+                        cancelled = True
+                        raise
             except* aiomqtt.MqttError as group:
                 failed = group.exceptions[0]
-            if failed is not None and swallowed_cancel(failed):
+            if cancelled:
                 raise asyncio.CancelledError
             self.connected.clear()
             if backoff.failures == 0:
                 log.warning("[%s] uplink down (%s); retrying", gid, failed)
             await asyncio.sleep(backoff.next_delay())
+
+    async def _session(self, client: aiomqtt.Client, backoff: Backoff) -> None:
+        gid = self._config.gateway_id
+        await client.subscribe(topic(gid, Kind.ACK), qos=1)
+        await self._publish_state(client)
+        if backoff.failures:
+            log.info("[%s] uplink reconnected", gid)
+        backoff.reset()
+        self.connected.set()
+        self._sent_upto = self.acked_seq
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._receive(client), name=f"uplink-recv-{gid}")
+            tg.create_task(self._send(client), name=f"uplink-send-{gid}")
+            tg.create_task(self._report(client), name=f"uplink-state-{gid}")
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         state = await self._state(online=True)

@@ -99,7 +99,11 @@ class Link:
         return GatewayConfig.model_validate(
             {
                 "gateway_id": self.gateway_id,
-                "mqtt": {"url": self.mqtt_url, "protocol": mqtt_protocol(self.mqtt_url)},
+                "mqtt": {
+                    "url": self.mqtt_url,
+                    "protocol": mqtt_protocol(self.mqtt_url),
+                    "keepalive_s": 5,
+                },
                 "store": {"path": str(self.tmp_path / f"{self.gateway_id}.db")},
                 "link": self.link,
             }
@@ -112,6 +116,7 @@ class Link:
             mqtt_url=self.mqtt_url,
             mqtt_protocol=mqtt_protocol(self.mqtt_url),  # type: ignore[arg-type]
             ingest_share_group=self.share_group,
+            mqtt_keepalive_s=5,
             **overrides,
         )
 
