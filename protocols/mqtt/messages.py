@@ -23,6 +23,7 @@ from pydantic import (
     Field,
     TypeAdapter,
     ValidationError,
+    field_serializer,
     field_validator,
     model_validator,
 )
@@ -62,6 +63,11 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(UTC)
 
 
+def _iso(value: datetime) -> str:
+    """`2026-01-01T00:00:00+00:00`, as `datetime.isoformat` writes it (pydantic would write Z)."""
+    return value.isoformat()
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
@@ -81,6 +87,7 @@ class ReadingBody(_Model):
     quality: Quality = Quality.GOOD
 
     _ts_utc = field_validator("ts")(_utc)
+    _ts_iso = field_serializer("ts")(_iso)
 
 
 class Reading(ReadingBody):
@@ -101,6 +108,7 @@ class EventBody(BaseModel):
     ts: AwareDatetime
 
     _ts_utc = field_validator("ts")(_utc)
+    _ts_iso = field_serializer("ts")(_iso)
 
     @property
     def data(self) -> dict[str, Any]:
@@ -124,6 +132,7 @@ class _Envelope(_Model):
     ts: AwareDatetime
 
     _ts_utc = field_validator("ts")(_utc)
+    _ts_iso = field_serializer("ts")(_iso)
 
 
 def _check_batch(after: int, seq: int, seqs: list[int]) -> None:
