@@ -132,6 +132,7 @@ class Demo:
         )
         config_path.write_text(yaml.safe_dump(config))
         await self._once("cloud", "migrate")
+        await self._once("cloud", "seed-demo")
         await self._once(
             "cloud", "gateway", "add", self.gateway_id, "--name", "Demo building", "--no-credential"
         )
@@ -186,6 +187,7 @@ def banner(demo: Demo) -> str:
             f"(unit ids 1..{DEMO_METERS})",
             f"  Cloud API       {demo.api}/docs",
             f"  Readings        {demo.api}/api/v1/meters/{meter_id(1)}/readings",
+            "  Logins          demo-admin, demo-manager, demo-tenant ... / anju-demo-password",
             f"  Data folder     {demo.data_dir}",
             "Press Ctrl-C to stop everything.",
         ]

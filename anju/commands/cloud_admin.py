@@ -164,13 +164,18 @@ def rotate_keys(new_key: bool) -> None:
 
 @click.command("seed-demo")
 def seed_demo() -> None:
-    """Add the demo portfolio (2 properties, 3 buildings, 120 units, leases in every state)."""
+    """Add the demo portfolio (2 properties, 3 buildings, 120 units, leases in every state);
+    does nothing when it is there already."""
     from cloud import seed
 
     with cloud_session() as (settings, session, keys):
         if settings.env != "development":
             click.echo("note: demo logins use a published password; remove them in production")
-        summary = seed.seed_demo(session, keys, datetime.now(UTC))
+        try:
+            summary = seed.seed_demo(session, keys, datetime.now(UTC))
+        except seed.AlreadySeededError as exc:
+            click.echo(f"{exc}; nothing to do")
+            return
         session.commit()
     click.echo(
         f"seeded {summary.properties} properties, {summary.buildings} buildings, "

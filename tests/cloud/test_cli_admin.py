@@ -51,8 +51,9 @@ def test_seed_demo_once(env: dict[str, str]) -> None:
     assert count(url, Lease.renewed_from_id.is_not(None), model=Lease) == 3
     assert count(url, model=User) == 7
     again = run(env, "seed-demo")
-    assert again.exit_code == 1
-    assert "exists already" in again.output
+    assert again.exit_code == 0
+    assert "exists already; nothing to do" in again.output
+    assert count(url) == 120
 
 
 def test_user_add_then_duplicate_refused(env: dict[str, str]) -> None:
