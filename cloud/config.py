@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     # Seconds between MQTT pings: how fast a half-open connection (broker restarted) is noticed.
     mqtt_keepalive_s: int = 30
     # Messages drained from the broker into one database transaction.
-    ingest_batch_messages: int = 200
+    ingest_batch_messages: int = 20
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:

@@ -234,6 +234,8 @@ class RestartableBroker:
                 if w is not None:
                     self._writers.discard(w)
                     w.close()
+                    with contextlib.suppress(OSError):
+                        await w.wait_closed()  # or the socket outlives the test's loop
 
 
 async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
