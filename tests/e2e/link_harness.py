@@ -71,6 +71,7 @@ async def stop(task: asyncio.Task[None]) -> None:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    await asyncio.sleep(0.1)  # let the broker side see the disconnect and close its socket
 
 
 @dataclass
