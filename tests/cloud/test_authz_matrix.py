@@ -38,7 +38,6 @@ SIDES = ("P1", "P2", "P3")  # P1: the staff users' property; P2: same org; P3: a
 # guard existed, by other areas; they are listed so the gap stays visible until they declare one.
 UNGUARDED = {("POST", "/auth/login")}
 NOT_YET_GUARDED = {
-    ("GET", "/meters/{meter_id}/readings"),
     ("GET", "/gateways"),
     ("GET", "/gateways/{gateway_id}"),
     ("PUT", "/tenants/{tenant_id}/face"),
@@ -56,6 +55,7 @@ def visible_sides(role: Role) -> set[str]:
 
 Case = tuple[str, dict[str, Any] | None]  # url (with query) and JSON body
 CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
+    ("GET", "/meters/{meter_id}/readings"): lambda w, s: (f"/meters/{s.meter_id}/readings", None),
     ("POST", "/auth/logout"): lambda w, s: ("/auth/logout", None),
     ("GET", "/auth/me"): lambda w, s: ("/auth/me", None),
     ("POST", "/users"): lambda w, s: ("/users", {"username": "new-user", "password":

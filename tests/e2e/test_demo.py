@@ -15,19 +15,31 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+import yaml
 
+from anju.demo import DEMO_LOGIN
+from cloud.seed import DEMO_PASSWORD
 from tests.conftest import DATABASE_URL, MQTT_URL, free_port, postgres_schema
 
 pytestmark = pytest.mark.timeout(180)
 
 READING_DEADLINE_S = 90.0
 STOP_DEADLINE_S = 30.0
-SERVERS = ["embedded"] + (["mosquitto+postgresql"] if MQTT_URL and DATABASE_URL else [])
+# (servers, how the interrupt arrives): both interrupts on the embedded servers, one on the real.
+RUNS = [("embedded", "terminal-ctrl-c"), ("embedded", "demo-only")] + (
+    [("mosquitto+postgresql", "terminal-ctrl-c")] if MQTT_URL and DATABASE_URL else []
+)
 
 
-@pytest.fixture(params=SERVERS)
-def server_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
-    if request.param == "embedded":
+@pytest.fixture(params=RUNS, ids=["-".join(r) for r in RUNS])
+def run(request: pytest.FixtureRequest) -> tuple[str, str]:
+    servers, interrupt = request.param
+    return servers, interrupt
+
+
+@pytest.fixture
+def server_args(run: tuple[str, str]) -> Iterator[list[str]]:
+    if run[0] == "embedded":
         yield ["--broker-port", str(free_port())]
         return
     assert MQTT_URL is not None
@@ -36,24 +48,41 @@ def server_args(request: pytest.FixtureRequest) -> Iterator[list[str]]:
         yield ["--mqtt-url", MQTT_URL, "--mqtt-protocol", "5", "--database-url", url]
 
 
-def wait_for_reading(api: str, meter: str, demo: subprocess.Popen[bytes]) -> dict[str, object]:
+def wait_for_reading(api: str, data_dir: Path, demo: subprocess.Popen[bytes]) -> dict[str, object]:
+    """Sign in as the seeded manager and poll the first simulated meter's readings."""
     deadline = time.monotonic() + READING_DEADLINE_S
+    config = data_dir / "gateway.yaml"
     with httpx.Client(base_url=api, timeout=2.0) as http:
         while time.monotonic() < deadline:
             assert demo.poll() is None, f"demo exited early with {demo.returncode}"
             try:
-                resp = http.get(f"/api/v1/meters/{meter}/readings", params={"limit": 5})
+                page = poll_once(http, config)
             except httpx.TransportError:
-                resp = None
-            if resp is not None and resp.status_code == 200:
-                return resp.json()  # type: ignore[no-any-return]
+                page = None
+            if page:
+                return page
             time.sleep(0.25)  # real processes on real sockets: nothing to drive
-    pytest.fail(f"no reading for {meter} within {READING_DEADLINE_S} s")
+    pytest.fail(f"no reading within {READING_DEADLINE_S} s")
 
 
-@pytest.mark.parametrize("interrupt", ["terminal-ctrl-c", "demo-only"])
+def poll_once(http: httpx.Client, config: Path) -> dict[str, object] | None:
+    if not config.exists():
+        return None
+    if "Authorization" not in http.headers:
+        login = {"username": DEMO_LOGIN, "password": DEMO_PASSWORD}
+        resp = http.post("/api/v1/auth/login", json=login)
+        if resp.status_code != 200:
+            return None
+        http.headers["Authorization"] = f"Bearer {resp.json()['token']}"
+    meter = yaml.safe_load(config.read_text())["buses"][0]["devices"][0]["id"]
+    resp = http.get(f"/api/v1/meters/{meter}/readings", params={"limit": 5})
+    assert resp.status_code == 200, resp.text
+    page: dict[str, object] = resp.json()
+    return page if page["items"] else None
+
+
 def test_demo_runs_a_building_and_stops_cleanly(
-    tmp_path: Path, server_args: list[str], interrupt: str
+    tmp_path: Path, server_args: list[str], run: tuple[str, str]
 ) -> None:
     """Ctrl-C in a terminal signals the whole group; a supervisor may signal the demo alone."""
     http_port = free_port()
@@ -79,12 +108,12 @@ def test_demo_runs_a_building_and_stops_cleanly(
     )
     children: list[psutil.Process] = []
     try:
-        page = wait_for_reading(f"http://127.0.0.1:{http_port}", "m-0001", demo)
+        page = wait_for_reading(f"http://127.0.0.1:{http_port}", tmp_path / "demo", demo)
         children = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         for part in ("cloud serve", "sim meters", "edge run"):
             assert part in names, names
-        if interrupt == "terminal-ctrl-c":
+        if run[1] == "terminal-ctrl-c":
             os.killpg(demo.pid, signal.SIGINT)
         else:
             demo.send_signal(signal.SIGINT)

@@ -15,9 +15,11 @@ from cloud.app import create_app
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
+from cloud.security.crypto import development_keys
 from edge.config import GatewayConfig
 from edge.gateway import run_gateway
 from edge.meters.profiles import load_profile
+from tests.cloud.world import PASSWORD, build_world
 from tests.conftest import free_port, mqtt_protocol
 
 pytestmark = pytest.mark.timeout(60)
@@ -31,21 +33,32 @@ async def wait_for_reading(
     async with asyncio.timeout(deadline_s):
         while True:
             resp = await http.get(url)
-            if resp.status_code == 200:
-                return resp.json()  # type: ignore[no-any-return]
-            assert resp.status_code == 404, resp.text
-            await asyncio.sleep(0.1)
+            assert resp.status_code == 200, resp.text
+            page: dict[str, object] = resp.json()
+            if page["items"]:
+                return page
+            await asyncio.sleep(0.1)  # real processes on real sockets: nothing to drive
+
+
+async def login(http: httpx.AsyncClient, username: str) -> None:
+    body = {"username": username, "password": PASSWORD}
+    resp = await http.post("/api/v1/auth/login", json=body)
+    assert resp.status_code == 200, resp.text
+    http.headers["Authorization"] = f"Bearer {resp.json()['token']}"
 
 
 async def test_reading_travels_from_meter_to_api(
     mqtt_url: str, database_url: str, tmp_path: Path
 ) -> None:
     gateway_id = f"gw-{uuid.uuid4().hex[:8]}"
-    meter_id = f"m-{uuid.uuid4().hex[:8]}"
     engine = make_engine(database_url)
+    with make_sessionmaker(engine)() as session:
+        world = build_world(session, development_keys())  # meters, users and scopes; commits
     with make_sessionmaker(engine).begin() as session:
         register_gateway(session, gateway_id, "test building")
     engine.dispose()
+    meter_id = world.sites["P1"].meter_id
+    foreign_meter = world.sites["P3"].meter_id
 
     profile = load_profile("eastron-sdm120")
     modbus_port = free_port()
@@ -83,6 +96,10 @@ async def test_reading_travels_from_meter_to_api(
             ) as http,
         ):
             await asyncio.wait_for(app.state.ingest.ready.wait(), 10)
+            assert (await http.get(f"/api/v1/meters/{meter_id}/readings")).status_code == 401
+            await login(http, "user-manager")  # a manager scoped to P1
+            foreign = await http.get(f"/api/v1/meters/{foreign_meter}/readings")
+            assert foreign.status_code == 404
             gateway = asyncio.create_task(run_gateway(config), name="gateway")
             page = await wait_for_reading(
                 http, f"/api/v1/meters/{meter_id}/readings?point=voltage", deadline_s=30

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import select
 
-from cloud.api.deps import SessionDep
-from cloud.api.problems import ProblemError
-from cloud.models import Reading
+from cloud.api.deps import SessionDep, guard, scoped_get
+from cloud.models import Meter, Reading
+from cloud.security.authz import Permission, Principal
 
 router = APIRouter(tags=["readings"])
 
@@ -35,20 +35,20 @@ class ReadingPage(BaseModel):
 @router.get("/meters/{meter_id}/readings")
 def list_readings(
     meter_id: str,
+    me: Annotated[Principal, guard(Permission.METERS_READ, "path")],
     session: SessionDep,
     point: str | None = None,
     before: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ReadingPage:
-    """Newest first; page with `before=<next_before>`."""
+    """Newest first; page with `before=<next_before>`. A meter with no readings yet is empty."""
+    scoped_get(session, me, Meter, meter_id)
     query = select(Reading).where(Reading.meter_id == meter_id)
     if point:
         query = query.where(Reading.point == point)
     if before:
         query = query.where(Reading.ts < before)
     rows = session.scalars(query.order_by(Reading.ts.desc(), Reading.id.desc()).limit(limit)).all()
-    if not rows and before is None:
-        raise ProblemError(404, f"no readings for meter {meter_id!r}")
     items = [
         ReadingOut(
             point=r.point,
