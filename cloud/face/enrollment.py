@@ -209,3 +209,7 @@ def purge_ended_access(session: Session, now: datetime) -> list[int]:
     if ended:
         session.execute(delete(FaceEnrollment).where(FaceEnrollment.tenant_id.in_(ended)))
     return list(ended)
+
+
+def enrollment_of(session: Session, tenant_id: int) -> FaceEnrollment | None:
+    return session.scalar(select(FaceEnrollment).where(FaceEnrollment.tenant_id == tenant_id))

@@ -10,11 +10,14 @@ records the caller may see. Each request runs in a transaction that is rolled ba
 
 from __future__ import annotations
 
+import base64
+import functools
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import httpx
 import pytest
 from fastapi.routing import APIRoute
@@ -31,6 +34,7 @@ from cloud.models import Base, Lease, Role
 from cloud.security.authz import ROLE_PERMISSIONS
 from cloud.security.crypto import FieldKeys, development_keys
 from tests.cloud.world import NOW, Site, World, build_world, cn_id
+from tests.face_assets import models_dir, photo
 
 PREFIX = "/api/v1"
 SIDES = ("P1", "P2", "P3")  # P1: the staff users' property; P2: same org; P3: another org
@@ -40,11 +44,16 @@ UNGUARDED = {("POST", "/auth/login")}
 NOT_YET_GUARDED = {
     ("GET", "/gateways"),
     ("GET", "/gateways/{gateway_id}"),
-    ("PUT", "/tenants/{tenant_id}/face"),
-    ("GET", "/tenants/{tenant_id}/face"),
-    ("DELETE", "/tenants/{tenant_id}/face"),
-    ("GET", "/buildings/{building_id}/face-gallery"),
 }
+
+
+@functools.cache
+def face_photo() -> str:
+    """A real enrollable photo (fetches the face models too, failing loudly without them)."""
+    models_dir()
+    ok, data = cv2.imencode(".jpg", photo("obama.jpg"))
+    assert ok
+    return base64.b64encode(data.tobytes()).decode()
 
 
 def visible_sides(role: Role) -> set[str]:
@@ -121,6 +130,13 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         "amount_fen": 1000, "reason": "scratched door"}]}),
     ("GET", "/reports/{name}"): lambda w, s: (f"/reports/ar-aging?property_id={s.property_id}",
         None),
+    ("PUT", "/tenants/{tenant_id}/face"): lambda w, s: (f"/tenants/{s.tenant_id}/face",
+        {"consent": {"given": True, "method": "paper form", "at": "2026-03-01T09:00:00Z"},
+         "photos": [face_photo()]}),
+    ("GET", "/tenants/{tenant_id}/face"): lambda w, s: (f"/tenants/{s.tenant_id}/face", None),
+    ("DELETE", "/tenants/{tenant_id}/face"): lambda w, s: (f"/tenants/{s.tenant_id}/face", None),
+    ("GET", "/buildings/{building_id}/face-gallery"): lambda w, s: (
+        f"/buildings/{s.building_id}/face-gallery", None),
 }  # fmt: skip
 
 

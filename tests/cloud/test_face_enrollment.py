@@ -1,28 +1,26 @@
 """Face enrollment through the API on real photos: consent, refusals with reasons, encrypted
-storage, deletion on request and when access ends, and the door gallery that matches."""
+storage, deletion on request and when access ends, audit, and the door gallery that matches."""
 
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import cv2
-import httpx
 import numpy as np
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.app import create_app
-from cloud.config import Settings
 from cloud.face import enrollment as rules
-from cloud.models import FaceEnrollment, LeaseStatus
+from cloud.models import AuditEvent, FaceEnrollment, LeaseStatus, Property, Role
 from cloud.security.crypto import DecryptionError, FieldKeys, decrypt
 from protocols.face.contract import DEFAULT_THRESHOLD
 from protocols.face.gallery import GalleryExport
 from protocols.face.quality import ENROLLMENT_GATES
-from tests.cloud.conftest import add_lease, add_portfolio, add_tenant, cn_id
+from tests.cloud.conftest import Api, add_lease, add_portfolio, add_tenant, cn_id
+from tests.cloud.world import NOW as WORLD_NOW
 from tests.face_assets import empty_frame, engine, photo, side_by_side
 
 CONSENT = {"given": True, "method": "paper form", "at": "2026-03-01T09:00:00+00:00"}
@@ -34,32 +32,6 @@ def _jpeg(image: np.ndarray) -> str:
     return base64.b64encode(data.tobytes()).decode()
 
 
-@pytest.fixture
-async def api(database_url: str, keys: FieldKeys) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        Settings(env="development", database_url=database_url, ingest_in_process=False)
-    )
-    app.state.face_engine = engine()
-    app.state.field_keys = keys
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
-    ):
-        yield http
-
-
-@pytest.fixture
-def building_with_tenants(session: Session, keys: FieldKeys) -> dict[str, int]:
-    prop, bld, unit = add_portfolio(session)
-    obama = add_tenant(session, keys, prop, name="Obama", id_number=cn_id(1))
-    biden = add_tenant(session, keys, prop, name="Biden", id_number=cn_id(2))
-    lease = add_lease(session, unit, obama)
-    lease.status = LeaseStatus.ACTIVE
-    lease.end_date = (datetime.now(UTC) + timedelta(days=200)).date()
-    session.commit()
-    return {"building": bld.id, "obama": obama.id, "biden": biden.id}
-
-
 def _probe(name: str) -> np.ndarray:
     main = engine().analyze(photo(name), gates=ENROLLMENT_GATES).main
     assert main is not None
@@ -67,44 +39,67 @@ def _probe(name: str) -> np.ndarray:
     return main.embedding
 
 
+@dataclass
+class Face:
+    api: Api
+    obama: int  # P1's tenant, signed lease for 2026
+    biden: int  # another P1 tenant, no lease
+    building: int
+
+    async def put(self, tenant: int, photos: list[str], role: Role = Role.FRONT_DESK, **consent):
+        body = {"consent": {**CONSENT, **consent}, "photos": photos}
+        return await self.api.client.put(
+            f"/api/v1/tenants/{tenant}/face", json=body, headers=self.api.as_role(role)
+        )
+
+    async def get(self, path: str, role: Role = Role.MANAGER):
+        return await self.api.client.get(f"/api/v1{path}", headers=self.api.as_role(role))
+
+
+@pytest.fixture
+def face(api: Api, keys: FieldKeys) -> Face:
+    engine()  # fetch the models (and fail loudly) before the app loads them
+    site = api.world.sites["P1"]
+    with api.sessions() as s:
+        biden = add_tenant(
+            s, keys, s.get_one(Property, site.property_id), name="Biden", id_number=cn_id(77)
+        )
+        s.commit()
+        return Face(api, site.tenant_id, biden.id, site.building_id)
+
+
 async def test_enrolled_tenant_is_in_the_door_gallery_and_matches_other_photos(
-    api: httpx.AsyncClient, building_with_tenants: dict[str, int], session: Session, keys
+    face: Face, keys: FieldKeys
 ) -> None:
-    ids = building_with_tenants
-    r = await api.put(
-        f"/api/v1/tenants/{ids['obama']}/face",
-        json={"consent": CONSENT, "photos": [_jpeg(photo("obama.jpg"))]},
-    )
+    r = await face.put(face.obama, [_jpeg(photo("obama.jpg"))])
     assert r.status_code == 201, r.text
     assert r.json()["photos"] == 1
-    assert (await api.get(f"/api/v1/tenants/{ids['obama']}/face")).json()["consent_method"] == (
-        "paper form"
-    )
+    status = (await face.get(f"/tenants/{face.obama}/face", Role.TENANT)).json()
+    assert (status["enrolled"], status["consent_method"]) == (True, "paper form")
 
-    r = await api.get(f"/api/v1/buildings/{ids['building']}/face-gallery?door=front")
+    r = await face.get(f"/buildings/{face.building}/face-gallery?door=front")
     assert r.status_code == 200, r.text
     export = GalleryExport.model_validate(r.json())
-    assert [e.person_id for e in export.entries] == [f"tenant-{ids['obama']}"]
+    assert [e.person_id for e in export.entries] == [f"tenant-{face.obama}"]
     gallery = export.gallery()
     for name in ("obama2.jpg", "obama3.jpg"):
         match = gallery.match(_probe(name))
         assert match.score >= DEFAULT_THRESHOLD
         assert match.identity is not None
-        assert match.identity.valid_at(datetime.now(UTC))
+        assert match.identity.valid_at(WORLD_NOW)
     assert gallery.match(_probe("biden.jpg")).score < DEFAULT_THRESHOLD
 
-    # stored only encrypted, bound to the tenant
-    row = session.scalars(select(FaceEnrollment)).one()
-    plain = rules.unseal(keys, row)
-    assert plain.tobytes() not in row.embeddings_enc
-    with pytest.raises(DecryptionError):
-        decrypt(keys, row.embeddings_enc, context=f"face_enrollments:{ids['biden']}".encode())
+    with face.api.sessions() as s:
+        row = s.scalars(select(FaceEnrollment)).one()
+        plain = rules.unseal(keys, row)
+        assert plain.tobytes() not in row.embeddings_enc  # stored only encrypted
+        with pytest.raises(DecryptionError):  # and bound to its tenant
+            decrypt(keys, row.embeddings_enc, context=f"face_enrollments:{face.biden}".encode())
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.action.like("face.%")))
+        assert sorted(actions) == ["face.enroll", "face.gallery_export"]
 
 
-async def test_photos_are_refused_with_the_reason(
-    api: httpx.AsyncClient, building_with_tenants: dict[str, int]
-) -> None:
-    url = f"/api/v1/tenants/{building_with_tenants['biden']}/face"
+async def test_photos_are_refused_with_the_reason(face: Face) -> None:
     big = photo("obama2.jpg")
     tiny = cv2.resize(big, (big.shape[1] // 6, big.shape[0] // 6), interpolation=cv2.INTER_AREA)
     photos = [
@@ -114,7 +109,7 @@ async def test_photos_are_refused_with_the_reason(
         _jpeg(cv2.GaussianBlur(big, (0, 0), 6)),
         base64.b64encode(b"GIF89a not really").decode(),
     ]
-    r = await api.put(url, json={"consent": CONSENT, "photos": photos})
+    r = await face.put(face.biden, photos)
     assert r.status_code == 422
     assert r.headers["content-type"] == "application/problem+json"
     body = r.json()
@@ -126,38 +121,33 @@ async def test_photos_are_refused_with_the_reason(
         (5, "not_an_image"),
     ]
     assert "photo 2: 2 faces" in body["detail"]
-    assert (await api.get(url)).status_code == 404  # nothing stored
+    assert (await face.get(f"/tenants/{face.biden}/face")).json()["enrolled"] is False
 
-    r = await api.put(url, json={"consent": CONSENT, "photos": [_jpeg(photo("biden.jpg"))] * 6})
-    assert r.status_code == 422  # more than 5
-
-    r = await api.put(
-        url, json={"consent": {**CONSENT, "given": False}, "photos": [_jpeg(photo("biden.jpg"))]}
-    )
+    assert (await face.put(face.biden, [_jpeg(photo("biden.jpg"))] * 6)).status_code == 422
+    r = await face.put(face.biden, [_jpeg(photo("biden.jpg"))], given=False)
     assert r.status_code == 422
     assert "consent" in r.json()["detail"]
 
     mixed = [_jpeg(photo("obama.jpg")), _jpeg(photo("obama2.jpg")), _jpeg(photo("biden.jpg"))]
-    r = await api.put(url, json={"consent": CONSENT, "photos": mixed})
+    r = await face.put(face.biden, mixed)
     assert r.status_code == 422
     assert [(x["photo"], x["reason"]) for x in r.json()["refusals"]] == [(3, "different_person")]
 
 
-async def test_deleted_on_request_and_gone_from_the_gallery(
-    api: httpx.AsyncClient, building_with_tenants: dict[str, int]
-) -> None:
-    ids = building_with_tenants
-    url = f"/api/v1/tenants/{ids['obama']}/face"
+async def test_deleted_on_request_and_gone_from_the_gallery(face: Face) -> None:
     photos = [_jpeg(photo("obama.jpg")), _jpeg(photo("obama3.jpg"))]
-    assert (await api.put(url, json={"consent": CONSENT, "photos": photos})).status_code == 201
-    assert (await api.delete(url)).status_code == 204
-    assert (await api.get(url)).status_code == 404
-    assert (await api.delete(url)).status_code == 404
-    gallery = (await api.get(f"/api/v1/buildings/{ids['building']}/face-gallery")).json()
+    assert (await face.put(face.obama, photos)).status_code == 201
+    url = f"/api/v1/tenants/{face.obama}/face"
+    headers = face.api.as_role(Role.FRONT_DESK)
+    assert (await face.api.client.delete(url, headers=headers)).status_code == 204
+    assert (await face.get(f"/tenants/{face.obama}/face")).json()["enrolled"] is False
+    assert (await face.api.client.delete(url, headers=headers)).status_code == 204  # idempotent
+    gallery = (await face.get(f"/buildings/{face.building}/face-gallery")).json()
     assert gallery["entries"] == []
-    assert (
-        await api.put("/api/v1/tenants/999999/face", json={"consent": CONSENT, "photos": photos})
-    ).status_code == 404
+    # a maintenance user may not enroll anyone; a tenant may not export the gallery
+    assert (await face.put(face.obama, photos, Role.MAINTENANCE)).status_code == 403
+    r = await face.get(f"/buildings/{face.building}/face-gallery", Role.TENANT)
+    assert r.status_code == 403
 
 
 def test_enrollments_are_purged_when_access_ends(session: Session, keys: FieldKeys) -> None:
@@ -174,9 +164,8 @@ def test_enrollments_are_purged_when_access_ends(session: Session, keys: FieldKe
         rules.enroll(session, keys, tenant, vector, consent_at=now, consent_method="app", now=now)
     assert sorted(rules.purge_ended_access(session, now)) == sorted([leaving.id, never.id])
     session.commit()
-    left = session.scalars(select(FaceEnrollment.tenant_id)).all()
-    assert left == [staying.id]
-    # the lease ends on 2027-02-28 inclusive: the day after, access is over
+    assert session.scalars(select(FaceEnrollment.tenant_id)).all() == [staying.id]
+    # the lease ends 2027-02-28, inclusive: from the next midnight access is over
     assert rules.purge_ended_access(session, datetime(2027, 3, 1, 0, 0, 1, tzinfo=UTC)) == [
         staying.id
     ]
