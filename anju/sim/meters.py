@@ -27,6 +27,7 @@ from protocols.modbus.decode import encode_point
 from protocols.modbus.profile import DataType, FunctionCode, Point, Profile
 
 HOUR_S = 3600.0
+REFRESH_S = 0.5  # `anju sim meters`: registers refresh twice a second, like a real meter
 DAY_S = 86400.0
 SWING = 0.6  # the daily curve's swing around its mean
 # The exact integral of base * (1 + SWING * sin(2*pi*(t/DAY - PHASE))) needs this amplitude.
@@ -60,12 +61,15 @@ class SimMeter:
     exception_code: int = int(ExcCodes.DEVICE_FAILURE)
     slow_s: float = 0.5
     fault_replies: int | None = None  # the fault clears after this many replies (None: stays)
+    # A real meter refreshes its registers every second or so; 0 computes them on every read.
+    refresh_s: float = 0.0
     serial: str = ""
 
     def __post_init__(self) -> None:
         self.started = self.clock()
         self.serial = self.serial or f"SIM{self.unit_id:05d}"
         self._released = asyncio.Event()
+        self._image: dict[FunctionCode, tuple[object, dict[int, int]]] = {}
 
     def spend_fault(self) -> None:
         """One reply carried the fault; clear it when its count runs out."""
@@ -132,6 +136,17 @@ class SimMeter:
     # ---- register image --------------------------------------------------------------------
 
     def registers(self, function: FunctionCode, t: float) -> dict[int, int]:
+        if self.refresh_s > 0:
+            t -= t % self.refresh_s
+            key = (function, t, self.initial_kwh, self.started)
+            cached = self._image.get(function)
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            self._image[function] = (key, self._compute(function, t))
+            return self._image[function][1]
+        return self._compute(function, t)
+
+    def _compute(self, function: FunctionCode, t: float) -> dict[int, int]:
         words: dict[int, int] = {}
         for point in self.profile.points:
             if point.function is function:
@@ -223,7 +238,12 @@ def serial_server(meters: list[SimMeter], device: str, *, baud: int) -> ModbusSe
 
 
 def make_meters(
-    profile: Profile, count: int, clock: Callable[[], float], *, first_unit: int = 1
+    profile: Profile,
+    count: int,
+    clock: Callable[[], float],
+    *,
+    first_unit: int = 1,
+    refresh_s: float = 0.0,
 ) -> list[SimMeter]:
     """`count` meters with unit ids from `first_unit`, each with its own load and reading."""
     return [
@@ -233,6 +253,7 @@ def make_meters(
             clock=clock,
             base_w=300.0 + 40.0 * (i % 9),
             initial_kwh=1000.0 + 137.0 * i,
+            refresh_s=refresh_s,
         )
         for i in range(count)
     ]
@@ -294,7 +315,7 @@ async def serve_meters(
     """Serve until cancelled. `serial="pty"` makes a virtual line and tells `ready` its far end."""
     from anju.sim.serial import VirtualSerialLine  # noqa: PLC0415 - only serial runs need pty
 
-    meters = make_meters(profile, count, clock)
+    meters = make_meters(profile, count, clock, refresh_s=REFRESH_S)
     by_unit = {m.unit_id: m for m in meters}
     for spec in faults:
         if spec.unit_id not in by_unit:

@@ -2,7 +2,8 @@
 
 The simulator opens one end (`server_port`), a gateway or `anju edge read` the other
 (`client_port`), both as ordinary serial devices. With `baud` set the line is paced like the real
-one: half duplex, 11 bits per character, a chunk arrives when its last character would have.
+one: half duplex, 11 bits per character, a chunk arrives when its last character would have, and
+a request reaches the meter t3.5 later (how an RTU slave detects the end of a frame).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import os
 import tty
 from types import TracebackType
 
-from protocols.modbus.rtu import char_time_s
+from protocols.modbus.rtu import char_time_s, silent_interval_s
 
 READ_CHUNK = 4096
 
@@ -91,6 +92,10 @@ class VirtualSerialLine:
             return
         arrive = max(loop.time(), self._busy_until) + len(data) * char_time_s(self.baud)
         self._busy_until = arrive
+        if from_client:
+            # A meter knows a request has ended only after t3.5 of silence; the master's own
+            # gap before its next request is the poller's to keep.
+            arrive += silent_interval_s(self.baud)
         handle: asyncio.TimerHandle
         handle = loop.call_at(arrive, lambda: self._deliver(handle, dst, data, from_client))
         self._pending.add(handle)

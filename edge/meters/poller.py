@@ -29,6 +29,7 @@ from edge.meters.profiles import load_profile
 from protocols.modbus.errors import MeterConnectionError, MeterError, MeterTimeoutError
 from protocols.modbus.plan import ReadRequest, one_per_point, plan_profile
 from protocols.modbus.profile import Point, Profile
+from protocols.modbus.rtu import break_even_gap
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +96,13 @@ class BusPoller:
     def _meter(self, device: MeterDevice, plan: Plan, profiles: Mapping[str, Profile]) -> Meter:
         profile = profiles.get(device.profile) or load_profile(device.profile)
         if plan is Plan.MERGED:
+            max_gap = device.max_gap
+            if self._bus.serial is not None:
+                # On a slow line a long gap costs more than another request: cap it there.
+                gap = break_even_gap(self._bus.baud)
+                max_gap = gap if max_gap is None else min(max_gap, gap)
             reads = plan_profile(
-                device.unit_id,
-                profile,
-                max_registers=device.max_registers,
-                max_gap=device.max_gap,
+                device.unit_id, profile, max_registers=device.max_registers, max_gap=max_gap
             )
         else:
             reads = one_per_point(device.unit_id, profile.points)

@@ -20,3 +20,11 @@ def read_line_time_s(count: int, baud: int) -> float:
     """One FC03/FC04 read of `count` registers: request, reply and the two silent intervals."""
     chars = READ_REQUEST_BYTES + READ_REPLY_OVERHEAD + 2 * count
     return chars * char_time_s(baud) + 2 * silent_interval_s(baud)
+
+
+def break_even_gap(baud: int) -> int:
+    """Unused registers that cost as much line time as one more request: merge across fewer."""
+    extra_request = (
+        READ_REQUEST_BYTES + READ_REPLY_OVERHEAD + 2 * silent_interval_s(baud) / char_time_s(baud)
+    )
+    return int(extra_request // 2)

@@ -1,0 +1,283 @@
+"""Metering: requests per poll, values/s into the outbox, CPU and RSS at a 5 s poll, RTU line time.
+
+Every figure is set against a baseline from the same run: the one-request-per-point plan that other
+gateways use (the ThingsBoard IoT Gateway sends one request per configured point), or the
+theoretical line time for RTU. The simulated meters run in child processes (`anju sim meters`), so
+this process holds only the gateway side: pollers, pymodbus client, the SQLite outbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import resource
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psutil
+
+from anju.sim.meters import make_meters, serial_server
+from anju.sim.serial import VirtualSerialLine
+from edge.config import ModbusBus
+from edge.link.outbox import Outbox
+from edge.meters.poller import BusPoller, Plan
+from edge.meters.profiles import known_profiles, load_profile
+from protocols.modbus.plan import one_per_point, plan_profile
+from protocols.modbus.rtu import read_line_time_s
+
+METERS = 200
+SIM_PROCESSES = 2  # 100 meters per simulator process, each its own TCP host
+THROUGHPUT_S = 8.0
+IDLE_POLL_S = 5.0
+IDLE_CYCLES = 6
+RTU_METERS = 10
+RTU_BAUD = 9600
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def simulators(profile: str, count: int, processes: int) -> Iterator[list[int]]:
+    """`processes` child simulators with count/processes meters each; yields their ports."""
+    per = count // processes
+    ports = [free_port() for _ in range(processes)]
+    procs = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "anju",
+                "sim",
+                "meters",
+                "--profile",
+                profile,
+                "--count",
+                str(per),
+                "--port",
+                str(port),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        for port in ports
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            proc.stdout.readline()  # the banner: serving
+        yield ports
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=20)
+            if proc.stdout is not None:
+                proc.stdout.close()
+
+
+def tcp_bus(ports: list[int], per_host: int, profile: str, interval_s: float) -> ModbusBus:
+    devices = [
+        {"id": f"h{h}-u{u}", "unit_id": u, "profile": profile, "tcp": f"127.0.0.1:{port}"}
+        for h, port in enumerate(ports)
+        for u in range(1, per_host + 1)
+    ]
+    return ModbusBus.model_validate(
+        {
+            "name": "bench",
+            "tcp": f"127.0.0.1:{ports[0]}",
+            "poll_interval_s": interval_s,
+            "timeout_s": 2.0,
+            "devices": devices,
+        }
+    )
+
+
+def requests_per_poll() -> None:
+    print("requests per poll (merged plan vs one request per point):")
+    for name in known_profiles():
+        profile = load_profile(name)
+        merged = len(plan_profile(1, profile))
+        naive = len(one_per_point(1, profile.points))
+        print(
+            f"  {name:16s} {len(profile.points):3d} points: {merged} vs {naive}"
+            f"  ({naive / merged:.1f}x fewer)"
+        )
+
+
+async def throughput(
+    bus: ModbusBus, outbox: Outbox, plan: Plan, seconds: float
+) -> dict[str, float]:
+    poller = BusPoller(bus, outbox, now=utc_now, plan=plan)
+    values = polls = 0
+    try:
+        await poller.poll_once()  # connect and warm up
+        cpu0, t0 = cpu_s(), time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            values += await poller.poll_once(deadline_s=60)
+            polls += 1
+        wall, cpu = time.perf_counter() - t0, cpu_s() - cpu0
+    finally:
+        poller.close()
+    return {
+        "values_s": values / wall,
+        "values_cpu_s": values / cpu,
+        "cpu_pct": 100 * cpu / wall,
+        "requests_poll": poller.requests / (polls + 1),
+        "polls": polls,
+    }
+
+
+async def idle_profile(bus: ModbusBus, outbox: Outbox) -> dict[str, float]:
+    """Run the real loop at a 5 s poll; CPU overall, CPU between polls, and RSS."""
+    poller = BusPoller(bus, outbox, now=utc_now)
+    marks: list[tuple[str, float, float]] = []
+    original = poller.poll_once
+
+    async def poll_marked(*, deadline_s: float | None = None) -> int:
+        marks.append(("start", time.perf_counter(), cpu_s()))
+        n = await original(deadline_s=deadline_s)
+        marks.append(("end", time.perf_counter(), cpu_s()))
+        return n
+
+    poller.poll_once = poll_marked  # type: ignore[method-assign]
+    task = asyncio.create_task(poller.run(), name="bench-poller")
+    await asyncio.sleep(IDLE_POLL_S * IDLE_CYCLES + 0.5)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    first, last = marks[0], [m for m in marks if m[0] == "start"][-1]
+    busy = idle_wall = idle_cpu = 0.0
+    for (k1, t1, c1), (k2, t2, c2) in itertools.pairwise(marks):
+        if k1 == "end" and k2 == "start":
+            idle_wall += t2 - t1
+            idle_cpu += c2 - c1
+        elif k1 == "start":
+            busy += t2 - t1
+    return {
+        "cpu_pct": 100 * (last[2] - first[2]) / (last[1] - first[1]),
+        "idle_cpu_pct": 100 * idle_cpu / idle_wall,
+        "poll_s": busy / max(1, len(marks) // 2),
+        "rss_mb": psutil.Process().memory_info().rss / 2**20,
+    }
+
+
+async def rtu_line_time() -> dict[str, float]:
+    profile = load_profile("eastron-sdm120")
+    meters = make_meters(profile, RTU_METERS, time.time)
+    async with VirtualSerialLine(baud=RTU_BAUD) as line:
+        server = serial_server(meters, line.server_port, baud=RTU_BAUD)
+        await server.serve_forever(background=True)
+        bus = ModbusBus.model_validate(
+            {
+                "name": "rs485",
+                "serial": line.client_port,
+                "baud": RTU_BAUD,
+                "timeout_s": 1.0,
+                "devices": [
+                    {"id": f"m{m.unit_id}", "unit_id": m.unit_id, "profile": "eastron-sdm120"}
+                    for m in meters
+                ],
+            }
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            outbox = Outbox(Path(tmp) / "rtu.db")
+            poller = BusPoller(bus, outbox, now=utc_now)
+            reads = [r for meter in poller.meters for r in meter.reads]
+            try:
+                await poller.poll_once(deadline_s=30)  # open the port
+                times = []
+                for _ in range(3):
+                    t0 = time.perf_counter()
+                    await poller.poll_once(deadline_s=30)
+                    times.append(time.perf_counter() - t0)
+            finally:
+                poller.close()
+                outbox.close()
+        await server.shutdown()  # type: ignore[no-untyped-call]
+    naive = [r for m in meters for r in one_per_point(m.unit_id, profile.points)]
+    return {
+        "poll_s": min(times),
+        "bound_s": sum(read_line_time_s(r.count, RTU_BAUD) for r in reads),
+        "naive_bound_s": sum(read_line_time_s(r.count, RTU_BAUD) for r in naive),
+        "reads": len(reads),
+        "naive_reads": len(naive),
+    }
+
+
+async def run() -> None:
+    requests_per_poll()
+    per_host = METERS // SIM_PROCESSES
+    with (
+        simulators("eastron-sdm630", METERS, SIM_PROCESSES) as ports,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        outbox = Outbox(Path(tmp) / "bench.db")
+        try:
+            bus = tcp_bus(ports, per_host, "eastron-sdm630", interval_s=IDLE_POLL_S)
+            print(
+                f"\n{METERS} x SDM630 (18 points, FC04) on {SIM_PROCESSES} simulator processes,"
+                f" polled back to back for {THROUGHPUT_S:.0f} s:"
+            )
+            merged = await throughput(bus, outbox, Plan.MERGED, THROUGHPUT_S)
+            naive = await throughput(bus, outbox, Plan.PER_POINT, THROUGHPUT_S)
+            for label, r in (("merged", merged), ("one request per point", naive)):
+                print(
+                    f"  {label:22s} {r['values_s']:8.0f} values/s committed, "
+                    f"{r['requests_poll']:5.0f} requests/poll, gateway CPU {r['cpu_pct']:3.0f}%, "
+                    f"{r['values_cpu_s']:8.0f} values per CPU-second"
+                )
+            speed = merged["values_s"] / naive["values_s"]
+            work = merged["values_cpu_s"] / naive["values_cpu_s"]
+            print(f"  merged / one-per-point: {speed:.1f}x values/s, {work:.1f}x per CPU-second")
+            print(f"\n{METERS} meters at a {IDLE_POLL_S:.0f} s poll for {IDLE_CYCLES} cycles:")
+            idle = await idle_profile(bus, outbox)
+            print(
+                f"  gateway CPU {idle['cpu_pct']:.2f}% of one core on average,"
+                f" {idle['idle_cpu_pct']:.2f}% between polls; a poll takes {idle['poll_s']:.2f} s;"
+                f" RSS {idle['rss_mb']:.0f} MB"
+            )
+        finally:
+            outbox.close()
+    print(f"\nRTU: {RTU_METERS} x SDM120 on one paced {RTU_BAUD}-baud line (pty pair):")
+    rtu = await rtu_line_time()
+    poll_ms, bound_ms = rtu["poll_s"] * 1000, rtu["bound_s"] * 1000
+    print(
+        f"  full poll {poll_ms:.0f} ms for {rtu['reads']:.0f} reads; theoretical line time of"
+        f" those reads {bound_ms:.0f} ms -> {poll_ms / bound_ms:.2f}x the bound"
+    )
+    naive_ms = rtu["naive_bound_s"] * 1000
+    print(
+        f"  one request per point: {rtu['naive_reads']:.0f} reads, at least {naive_ms:.0f} ms"
+        f" on the wire ({naive_ms / poll_ms:.1f}x our measured poll)"
+    )
+
+
+def main() -> None:
+    asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()
