@@ -9,7 +9,6 @@ early, and an offline meter is only retried on backoff: one dead meter never sta
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -162,14 +161,23 @@ class BusPoller:
         async def poll_group(group: list[Meter]) -> None:
             async with gate:
                 for meter in group:
-                    records.extend(await self._poll_meter(meter))
+                    await self._poll_meter(meter, records)
                     pending.discard(meter.device.id)
 
-        deadline = self._bus.poll_interval_s if deadline_s is None else deadline_s
-        with contextlib.suppress(TimeoutError):
+        if deadline_s is None:
+            # The next poll is due; but always leave room for one meter's full attempt.
+            bus = self._bus
+            deadline_s = max(bus.poll_interval_s, bus.timeout_s * (bus.retries + 1))
+        deadline = deadline_s
+        try:
             async with asyncio.timeout(deadline), asyncio.TaskGroup() as tg:
                 for name, group in by_link.items():
                     tg.create_task(poll_group(group), name=f"poll-{self._bus.name}-{name}")
+        except TimeoutError:
+            # A cancel from outside that lands as the deadline fires must still stop us.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise asyncio.CancelledError from None
         if pending and not self._late:
             log.warning(
                 "[%s] cycle deadline %.1f s passed; not polled: %s",
@@ -183,8 +191,9 @@ class BusPoller:
             self._on_stored()
         return len(records)
 
-    async def _poll_meter(self, meter: Meter) -> list[dict[str, Any]]:
-        records: list[dict[str, Any]] = []
+    async def _poll_meter(self, meter: Meter, records: list[dict[str, Any]]) -> None:
+        """Read one meter, adding each read's readings to `records` as soon as it is decoded,
+        so a cycle cut short by its deadline still keeps what was read."""
         errors: list[MeterError] = []
         ok = retried = 0
         for request in meter.reads:
@@ -209,7 +218,6 @@ class BusPoller:
             ok += 1
             records.extend(self._records(meter, request, words))
         meter.health.record(self._clock(), ok_reads=ok, errors=errors, retried=retried)
-        return records
 
     def _records(
         self, meter: Meter, request: ReadRequest, words: list[int]
