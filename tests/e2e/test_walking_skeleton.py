@@ -74,7 +74,7 @@ async def test_reading_travels_from_meter_to_api(
                 {
                     "name": "bus-1",
                     "tcp": f"127.0.0.1:{modbus_port}",
-                    "poll_interval_s": 0.2,
+                    "poll_interval_s": 0.5,
                     "devices": [{"id": meter_id, "unit_id": 7, "profile": "eastron-sdm120"}],
                 }
             ],
