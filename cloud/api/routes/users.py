@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
 from cloud.api.deps import NowDep, SessionDep, guard, require_property, scoped_get
-from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, fetch_page
+from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.models import Role, Tenant, User, UserProperty
 from cloud.security import audit
@@ -117,7 +117,7 @@ def list_users(
 
 @router.put("/users/{user_id}/role")
 def set_role(
-    user_id: int, body: RoleIn, me: AdminPath, session: SessionDep, now: NowDep
+    user_id: PathId, body: RoleIn, me: AdminPath, session: SessionDep, now: NowDep
 ) -> UserOut:
     user = scoped_get(session, me, User, user_id)
     if user.id == me.user_id and body.role is not Role.ADMIN:
