@@ -20,7 +20,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -28,10 +27,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from cloud import migrate
-from cloud.db import make_engine, make_sessionmaker
+from cloud.db import make_engine, make_sessionmaker, scratch_schema
 from cloud.models import (
     Building,
     Lease,
@@ -253,17 +252,8 @@ def database(tmp: str) -> Iterator[str]:
     if not server:
         yield f"sqlite:///{Path(tmp) / 'api.db'}"
         return
-    schema = f"bench_{uuid.uuid4().hex[:10]}"
-    admin = make_engine(server)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in server else "?"
-    try:
-        yield f"{server}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with scratch_schema(server, prefix="bench") as url:
+        yield url
 
 
 def main() -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 
@@ -59,3 +62,22 @@ def refresh_statistics(engine: Engine) -> None:
     if engine.dialect.name == "sqlite":
         with engine.begin() as conn:
             conn.exec_driver_sql("ANALYZE")
+
+
+@contextmanager
+def scratch_schema(server_url: str, prefix: str = "t") -> Iterator[str]:
+    """A URL of `server_url` (PostgreSQL) whose search_path is a fresh schema, dropped after.
+
+    Tests and benchmarks use it to share one server without seeing each other's tables.
+    """
+    schema = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(server_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    sep = "&" if "?" in server_url else "?"
+    try:
+        yield f"{server_url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()

@@ -10,17 +10,15 @@ import asyncio
 import os
 import socket
 import threading
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
 
 from anju.broker import embedded_broker
 from cloud import migrate
-from cloud.db import make_engine
+from cloud.db import scratch_schema
 
 MQTT_URL = os.environ.get("ANJU_TEST_MQTT_URL")
 DATABASE_URL = os.environ.get("ANJU_TEST_DATABASE_URL")
@@ -102,18 +100,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield url
 
 
-@contextmanager
-def postgres_schema() -> Iterator[str]:
+def postgres_schema() -> AbstractContextManager[str]:
     """A URL of the test PostgreSQL server whose search_path is a fresh schema, dropped after."""
     assert DATABASE_URL is not None
-    schema = f"t_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(DATABASE_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    sep = "&" if "?" in DATABASE_URL else "?"
-    try:
-        yield f"{DATABASE_URL}{sep}options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    return scratch_schema(DATABASE_URL)
