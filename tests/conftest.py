@@ -7,6 +7,7 @@ ANJU_TEST_MQTT_URL / ANJU_TEST_DATABASE_URL are set, also against those servers.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import socket
 import threading
@@ -36,6 +37,8 @@ def free_port() -> int:
 def no_leaked_threads() -> Iterator[None]:
     before = set(threading.enumerate())
     yield
+    # Collect now, so an unclosed socket or connection warns in the test that leaked it.
+    gc.collect()
     leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
     for thread in leaked:
         thread.join(THREAD_GRACE_S)
