@@ -76,6 +76,7 @@ def _reading_rows(message: Telemetry) -> list[dict[str, Any]]:
             "unit": r.unit,
             "quality": r.quality.value,
             "ts": r.ts,
+            "text": r.text,
         }
         for r in message.readings
     ]

@@ -58,10 +58,12 @@ class Reading(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     meter_id: Mapped[str] = mapped_column(String(64))
     point: Mapped[str] = mapped_column(String(64))
-    value: Mapped[float] = mapped_column(Float(precision=53))
+    # A number in `value`, or text (a meter's serial, firmware) in `text`: one of the two.
+    value: Mapped[float | None] = mapped_column(Float(precision=53))
     unit: Mapped[str] = mapped_column(String(16), default="")
     quality: Mapped[str] = mapped_column(String(16), default="good")
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    text: Mapped[str | None] = mapped_column(String(256))
 
 
 class Event(Base):

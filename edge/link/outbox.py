@@ -26,6 +26,13 @@ DROP_CHUNK_ROWS = 2000
 _SQL_ROW_SIZE = "length(CAST(body AS BLOB)) + 24"  # the same as messages.record_size
 
 
+def _kind(kind: str) -> RecordKind:
+    try:
+        return RecordKind(kind)
+    except ValueError:
+        raise MessageError("invalid", f"unknown record kind {kind!r}") from None
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxRow:
     seq: int
@@ -79,19 +86,22 @@ class Outbox:
         Raises `MessageError` for an unknown kind or an invalid record (a caller's bug): nothing
         of the call is stored then.
         """
-        try:
-            record_kind = RecordKind(kind)
-        except ValueError:
-            raise MessageError("invalid", f"unknown record kind {kind!r}") from None
+        record_kind = _kind(kind)
         if not payloads:
             return []
-        bodies = encode_records(record_kind, payloads)
+        return self.append_json(record_kind, encode_records(record_kind, payloads))
+
+    def append_json(self, kind: RecordKind, bodies: Sequence[str]) -> list[int]:
+        """Store records already encoded by `protocols.mqtt.messages` (`encode_records` or a
+        `ReadingTemplate`), in one durable transaction; returns their `seq`s in order."""
+        if not bodies:
+            return []
         size = sum(record_size(b) for b in bodies)
         with self._tx():
             first = self._last_seq() + 1
             self._db.executemany(
                 "INSERT INTO outbox (seq, kind, body) VALUES (?, ?, ?)",
-                ((first + i, record_kind.value, b) for i, b in enumerate(bodies)),
+                ((first + i, kind.value, b) for i, b in enumerate(bodies)),
             )
             self._add("bytes", size)
             if self._budget is not None:

@@ -66,7 +66,7 @@ class Point(BaseModel):
     byte_order: Order = Order.BIG
     word_order: Order = Order.BIG
     scale: float = 1.0
-    unit: str = ""
+    unit: Annotated[str, Field(max_length=16)] = ""  # what a reading on the wire may carry
     # Digits of a counter's display: the value wraps to 0 at 10**digits (used for rollover).
     digits: Annotated[int | None, Field(ge=1, le=12)] = None
 

@@ -88,6 +88,19 @@ def test_a_declared_gap_advances_the_mark(sessions: sessionmaker[Session]) -> No
     assert store(sessions, telemetry("gw-a", 0, [501, 502])) == {"gw-a": 502}
 
 
+def test_text_readings_are_stored_beside_numbers(sessions: sessionmaker[Session]) -> None:
+    serial = msg.Reading(seq=2, meter="m-1", point="serial", text="SDM-1234", ts=TS)
+    batch = telemetry("gw-a", 0, [1]).model_copy(
+        update={"seq": 2, "readings": [*telemetry("gw-a", 0, [1]).readings, serial]}
+    )
+    assert store(sessions, batch) == {"gw-a": 2}
+    with sessions() as session:
+        rows = session.execute(
+            select(Reading.point, Reading.value, Reading.text).order_by(Reading.seq)
+        ).all()
+    assert [tuple(r) for r in rows] == [("energy", 0.1, None), ("serial", None, "SDM-1234")]
+
+
 def test_unknown_gateways_and_states(sessions: sessionmaker[Session]) -> None:
     state = msg.State(gateway_id="gw-a", seq=9, ts=TS, online=True, pending=4, dropped=2)
     old = msg.State(gateway_id="gw-a", seq=1, ts=TS - timedelta(hours=1), online=False)

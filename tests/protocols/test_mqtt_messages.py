@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -138,3 +139,75 @@ def test_flat_event_payloads_keep_every_field() -> None:
     (event,) = msg.decode(msg.Events, raw).events
     assert event.type == "door.decision"
     assert event.data == {"door": "front", "verdict": "grant", "score": 0.8}
+
+
+# ---- text readings and the poller's fast encoder --------------------------------------------
+
+
+def test_a_reading_carries_a_number_or_a_text_never_both() -> None:
+    (number, text) = msg.encode_records(
+        msg.RecordKind.READING,
+        [reading(1), {"meter": "m", "point": "serial", "text": "SDM-1234", "ts": TS}],
+    )
+    assert "text" not in json.loads(number)  # numeric readings: the bytes of before `text`
+    assert number == (
+        '{"meter":"m-1","point":"energy","value":0.5,"unit":"kWh",'
+        '"ts":"2026-03-01T08:00:00+00:00","quality":"good"}'
+    )
+    assert "value" not in json.loads(text)
+    raw = msg.encode_batch(
+        msg.RecordKind.READING, gateway_id="g", after=0, ts=TS, records=[(1, number), (2, text)]
+    )
+    decoded = msg.decode(msg.Telemetry, raw).readings
+    assert [(r.value, r.text) for r in decoded] == [(0.5, None), (None, "SDM-1234")]
+    for bad in ({**reading(1), "text": "x"}, {"meter": "m", "point": "p", "ts": TS}):
+        with pytest.raises(msg.MessageError, match="either"):
+            msg.encode_records(msg.RecordKind.READING, [bad])
+
+
+names = st.text(min_size=1, max_size=64)
+
+
+@given(
+    names,
+    names,
+    st.text(max_size=16),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.sampled_from(list(msg.Quality)),
+    st.text(max_size=msg.MAX_TEXT_CHARS),
+    st.datetimes(timezones=st.sampled_from([UTC, timezone(timedelta(hours=8))])),
+)
+def test_reading_template_stores_what_the_model_would(
+    meter: str,
+    point: str,
+    unit: str,
+    value: float,
+    quality: msg.Quality,
+    text: str,
+    ts: datetime,
+) -> None:
+    template = msg.ReadingTemplate(meter, point, unit)
+    at = msg.json_ts(ts)
+    base = {"meter": meter, "point": point, "unit": unit, "ts": ts, "quality": quality}
+    expected = msg.encode_records(
+        msg.RecordKind.READING, [{**base, "value": value}, {**base, "text": text}]
+    )
+    got = [template.number(value, at, quality), template.text(text, at, quality)]
+    assert [json.loads(g) for g in got] == [json.loads(e) for e in expected]
+    assert [msg.ReadingBody.model_validate_json(g) for g in got] == [
+        msg.ReadingBody.model_validate_json(e) for e in expected
+    ]
+
+
+def test_reading_template_refuses_what_the_model_refuses() -> None:
+    with pytest.raises(msg.MessageError, match="unit"):
+        msg.ReadingTemplate("m", "p", "u" * 17)
+    with pytest.raises(msg.MessageError, match="meter"):
+        msg.ReadingTemplate("", "p", "")
+    template = msg.ReadingTemplate("m", "p", "V")
+    with pytest.raises(msg.MessageError, match="finite"):
+        template.number(float("inf"), msg.json_ts(TS))
+    with pytest.raises(msg.MessageError, match="text"):
+        template.text("x" * (msg.MAX_TEXT_CHARS + 1), msg.json_ts(TS))
+    with pytest.raises(msg.MessageError, match="timezone"):
+        msg.json_ts(datetime(2026, 1, 1))  # noqa: DTZ001

@@ -18,7 +18,8 @@ router = APIRouter(tags=["readings"])
 
 class ReadingOut(BaseModel):
     point: str
-    value: float
+    value: float | None  # None for a text point: its reading is in `text`
+    text: str | None = None
     unit: str
     quality: str
     ts: datetime
@@ -53,6 +54,7 @@ def list_readings(
         ReadingOut(
             point=r.point,
             value=r.value,
+            text=r.text,
             unit=r.unit,
             quality=r.quality,
             ts=r.ts,

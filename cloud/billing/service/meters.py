@@ -54,6 +54,7 @@ class ReadingBook:
                 meter_filter,  # type: ignore[arg-type]
                 Reading.point == point,
                 Reading.quality == "good",
+                Reading.value.is_not(None),  # a text reading is no quantity
                 Reading.ts < at,
                 Reading.ts >= at - LOOKBACK,
             )
@@ -70,7 +71,7 @@ class ReadingBook:
                 ),
             )
         )
-        return {meter_id: quantity(value) for meter_id, value in rows}
+        return {meter_id: quantity(value) for meter_id, value in rows if value is not None}
 
 
 @dataclass(frozen=True, slots=True)

@@ -104,6 +104,7 @@ def _charge_meter(
             Reading.meter_id == meter.id,
             Reading.point == tariff.point,
             Reading.quality == "good",
+            Reading.value.is_not(None),  # a text reading is no quantity
             Reading.ts <= now,
         )
         .order_by(Reading.ts, Reading.id)
@@ -112,6 +113,8 @@ def _charge_meter(
         query = query.where(Reading.ts > datetime.fromisoformat(state["ts"]))
     count = 0
     for reading in session.scalars(query):
+        if reading.value is None:
+            continue
         value = quantity(reading.value)
         ts = utc(reading.ts)
         month = f"{ts.astimezone(BILLING_TZ):%Y-%m}"
