@@ -40,7 +40,7 @@ def sim() -> None:
     multiple=True,
     metavar="UNIT:KIND[:ARG]",
     help="Inject a fault: no-answer, exception[:CODE], corrupt, slow[:SECONDS], rollover, "
-    "swap[:AFTER_SECONDS]. Repeatable.",
+    "swap[:AFTER_SECONDS], max-span[:REGISTERS] (longer reads refused). Repeatable.",
 )
 def meters(
     profile: str,

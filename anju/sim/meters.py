@@ -64,6 +64,8 @@ class SimMeter:
     # A real meter refreshes its registers every second or so; 0 computes them on every read.
     refresh_s: float = 0.0
     serial: str = ""
+    # Reads of more registers than this are refused with exception 02, as some meters do.
+    max_span: int | None = None
 
     def __post_init__(self) -> None:
         self.started = self.clock()
@@ -164,7 +166,7 @@ class SimMeter:
             function_code: int,
             start_address: int,
             _address: int,
-            _count: int,
+            count: int,
             registers: list[int],
             set_values: list[int] | list[bool] | None,
         ) -> ExcCodes | None:
@@ -177,6 +179,8 @@ class SimMeter:
             if self.fault is Fault.EXCEPTION:
                 self.spend_fault()
                 return ExcCodes(self.exception_code)
+            if self.max_span is not None and count > self.max_span:
+                return ExcCodes.ILLEGAL_ADDRESS
             for addr, word in self.registers(FunctionCode(function_code), self.clock()).items():
                 registers[addr - start_address] = word
             return None
@@ -262,13 +266,14 @@ def make_meters(
 @dataclass(frozen=True)
 class FaultSpec:
     """`UNIT:KIND[:ARG]` from the command line, e.g. `3:no-answer`, `2:exception:6`,
-    `4:slow:2.5`, `5:corrupt`, `6:rollover`, `7:swap:30` (swap after 30 s)."""
+    `4:slow:2.5`, `5:corrupt`, `6:rollover`, `7:swap:30` (swap after 30 s), `8:max-span:20`
+    (reads of more than 20 registers refused with exception 02)."""
 
     unit_id: int
     kind: str
     arg: float | None = None
 
-    KINDS = (*(f.value for f in Fault if f is not Fault.NONE), "rollover", "swap")
+    KINDS = (*(f.value for f in Fault if f is not Fault.NONE), "rollover", "swap", "max-span")
 
     @classmethod
     def parse(cls, text: str) -> FaultSpec:
@@ -286,7 +291,9 @@ class FaultSpec:
 
     async def apply(self, meter: SimMeter) -> None:
         """Set the fault now; a swap waits `arg` seconds (default 30) first."""
-        if self.kind == "rollover":
+        if self.kind == "max-span":
+            meter.max_span = 20 if self.arg is None else int(self.arg)
+        elif self.kind == "rollover":
             meter.roll_over_soon(meter.clock(), margin_kwh=meter.base_w / 1000.0 / 60.0)
         elif self.kind == "swap":
             await asyncio.sleep(30.0 if self.arg is None else self.arg)

@@ -17,7 +17,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
 
 from edge.backoff import Backoff
 from edge.config import MeterDevice, ModbusBus
@@ -26,21 +25,23 @@ from edge.meters.health import MeterHealth
 from edge.meters.link import Link, serial_link, tcp_link
 from edge.meters.profiles import load_profile
 from protocols.modbus.errors import MeterConnectionError, MeterError, MeterTimeoutError
-from protocols.modbus.plan import ReadRequest, one_per_point, plan_profile
+from protocols.modbus.plan import (
+    ReadRequest,
+    one_per_point,
+    plan_profile,
+    refused_span,
+    split_read,
+)
 from protocols.modbus.profile import Point, Profile
 from protocols.modbus.rtu import break_even_gap
+from protocols.mqtt.messages import Quality, ReadingTemplate, RecordKind, json_ts
 
 log = logging.getLogger(__name__)
 
-OUTBOX_KIND = "reading"
-
-
-class Quality(StrEnum):
-    """Same words as the wire's Reading.quality."""
-
-    GOOD = "good"
-    UNCERTAIN = "uncertain"  # e.g. a counter ran backwards without wrapping (swap, glitch)
-    BAD = "bad"  # the meter sent NaN/inf; the value field is 0 and means nothing
+OUTBOX_KIND = RecordKind.READING
+# Quality (from the wire contract): `uncertain` when a counter ran backwards without wrapping
+# (swap, glitch); `bad` when the meter sent NaN/inf (the value is then 0 and means nothing).
+__all__ = ["BusPoller", "Plan", "Quality", "counter_quality"]
 
 
 class Plan(StrEnum):
@@ -55,6 +56,7 @@ class Meter:
     reads: tuple[ReadRequest, ...]
     link: Link
     health: MeterHealth
+    templates: dict[str, ReadingTemplate]  # by point name: the stored JSON of its readings
     counters: dict[str, float] = field(default_factory=dict)
 
 
@@ -89,11 +91,14 @@ class BusPoller:
         self._links: dict[str, Link] = {}
         self._late = False
         self._rand = rand
-        self.meters = [self._meter(d, plan, profiles or {}) for d in bus.devices]
+        known = dict(profiles or {})
+        self.meters = [self._meter(d, plan, known) for d in bus.devices]
         self.requests = 0
 
-    def _meter(self, device: MeterDevice, plan: Plan, profiles: Mapping[str, Profile]) -> Meter:
-        profile = profiles.get(device.profile) or load_profile(device.profile)
+    def _meter(self, device: MeterDevice, plan: Plan, profiles: dict[str, Profile]) -> Meter:
+        profile = profiles.get(device.profile)
+        if profile is None:  # one load per profile, not per device
+            profile = profiles[device.profile] = load_profile(device.profile)
         if plan is Plan.MERGED:
             max_gap = device.max_gap
             if self._bus.serial is not None:
@@ -111,7 +116,8 @@ class BusPoller:
             base=self._bus.poll_interval_s, cap=self._bus.backoff_cap_s, rand=self._rand
         )
         health = MeterHealth(label, offline_after=self._bus.offline_after, backoff=backoff)
-        return Meter(device, profile, reads, self._link_for(device), health)
+        templates = {p.name: ReadingTemplate(device.id, p.name, p.unit) for p in profile.points}
+        return Meter(device, profile, reads, self._link_for(device), health, templates)
 
     def _link_for(self, device: MeterDevice) -> Link:
         bus = self._bus
@@ -149,7 +155,7 @@ class BusPoller:
 
     async def poll_once(self, *, deadline_s: float | None = None) -> int:
         """One cycle over every due meter; returns how many readings went into the outbox."""
-        records: list[dict[str, Any]] = []
+        records: list[str] = []
         now = self._clock()
         by_link: dict[str, list[Meter]] = {}
         for meter in self.meters:
@@ -187,68 +193,107 @@ class BusPoller:
             )
         self._late = bool(pending)
         if records:
-            await asyncio.to_thread(self._outbox.append, OUTBOX_KIND, records)
+            await asyncio.to_thread(self._outbox.append_json, OUTBOX_KIND, records)
             self._on_stored()
         return len(records)
 
-    async def _poll_meter(self, meter: Meter, records: list[dict[str, Any]]) -> None:
+    async def _poll_meter(self, meter: Meter, records: list[str]) -> None:
         """Read one meter, adding each read's readings to `records` as soon as it is decoded,
         so a cycle cut short by its deadline still keeps what was read."""
-        errors: list[MeterError] = []
-        ok = retried = 0
+        poll = _MeterPoll()
+        plan: list[ReadRequest] = []
         for request in meter.reads:
-            words: list[int] | None = None
-            for attempt in range(self._bus.retries + 1):
-                self.requests += 1
-                try:
-                    words = await meter.link.read(request)
-                    break
-                except (MeterTimeoutError, MeterConnectionError) as exc:
-                    error: MeterError = exc
-                except MeterError as exc:
-                    error = exc
-                if attempt < self._bus.retries:
-                    retried += 1
-                else:
-                    errors.append(error)
-            if words is None:
-                if ok == 0 and isinstance(errors[-1], MeterTimeoutError | MeterConnectionError):
-                    break  # nobody there: do not spend a timeout on each remaining read
-                continue
-            ok += 1
-            records.extend(self._records(meter, request, words))
-        meter.health.record(self._clock(), ok_reads=ok, errors=errors, retried=retried)
+            if poll.gave_up:
+                plan.append(request)
+            else:
+                plan.extend(await self._read_into(meter, request, records, poll))
+        if len(plan) != len(meter.reads):
+            log.warning(
+                "[%s] refused merged reads; now %d reads per poll instead of %d: %s",
+                meter.health.label,
+                len(plan),
+                len(meter.reads),
+                " ".join(f"{r.function}:{r.address:#06x}+{r.count}" for r in plan),
+            )
+            meter.reads = tuple(plan)
+        meter.health.record(
+            self._clock(), ok_reads=poll.ok, errors=poll.errors, retried=poll.retried
+        )
 
-    def _records(
-        self, meter: Meter, request: ReadRequest, words: list[int]
-    ) -> list[dict[str, Any]]:
-        ts = self._now().isoformat()
-        out: list[dict[str, Any]] = []
+    async def _read_into(
+        self, meter: Meter, request: ReadRequest, records: list[str], poll: _MeterPoll
+    ) -> list[ReadRequest]:
+        """Read `request`; returns the reads that take its place in the meter's plan.
+
+        A merged read the meter refuses (illegal data address/value: unmapped registers inside,
+        or more than it serves at once) is split and the parts read at once. The split is kept
+        only if some part was read: a meter refusing every part has a profile problem, not a
+        span problem, and keeps its merged read.
+        """
+        got, tries = await self._read(meter, request)
+        poll.retried += tries
+        if not isinstance(got, MeterError):
+            poll.ok += 1
+            records.extend(self._records(meter, request, got))
+            return [request]
+        if refused_span(got, request):
+            before = poll.ok
+            parts: list[ReadRequest] = []
+            for part in split_read(request):
+                if poll.gave_up:
+                    parts.append(part)
+                else:
+                    parts.extend(await self._read_into(meter, part, records, poll))
+            return parts if poll.ok > before else [request]
+        poll.errors.append(got)
+        if poll.ok == 0 and isinstance(got, MeterTimeoutError | MeterConnectionError):
+            poll.gave_up = True  # nobody there: do not spend a timeout on each remaining read
+        return [request]
+
+    async def _read(self, meter: Meter, request: ReadRequest) -> tuple[list[int] | MeterError, int]:
+        """One read with its retries: (the words or the last error, retries used)."""
+        attempt = 0
+        while True:
+            self.requests += 1
+            try:
+                return await meter.link.read(request), attempt
+            except MeterError as exc:
+                if attempt == self._bus.retries or refused_span(exc, request):
+                    return exc, attempt
+            attempt += 1
+
+    def _records(self, meter: Meter, request: ReadRequest, words: list[int]) -> list[str]:
+        ts = json_ts(self._now())
+        templates = meter.templates
+        out: list[str] = []
         for point, decoded in request.values(words):
+            template = templates[point.name]
             if isinstance(decoded, str):
-                continue  # text (serial numbers, names) is for `anju edge read`, not telemetry
-            name, value, quality = point.name, decoded, Quality.GOOD
+                out.append(template.text(decoded, ts))
+                continue
+            value, quality = decoded, Quality.GOOD
             if not math.isfinite(value):
                 quality, value = Quality.BAD, 0.0
             elif point.digits is not None:
-                quality, why = counter_quality(point, meter.counters.get(name), value)
+                quality, why = counter_quality(point, meter.counters.get(point.name), value)
                 if why:
                     log.log(
                         logging.WARNING if quality is Quality.UNCERTAIN else logging.INFO,
                         "[%s] %s: %s",
                         meter.health.label,
-                        name,
+                        point.name,
                         why,
                     )
-                meter.counters[name] = value
-            out.append(
-                {
-                    "meter": meter.device.id,
-                    "point": name,
-                    "value": value,
-                    "unit": point.unit,
-                    "ts": ts,
-                    "quality": quality.value,
-                }
-            )
+                meter.counters[point.name] = value
+            out.append(template.number(value, ts, quality))
         return out
+
+
+@dataclass
+class _MeterPoll:
+    """What one meter's poll has gathered so far."""
+
+    ok: int = 0
+    retried: int = 0
+    errors: list[MeterError] = field(default_factory=list)
+    gave_up: bool = False

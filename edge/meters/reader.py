@@ -6,7 +6,7 @@ from typing import Any
 
 from edge.meters.link import Link
 from protocols.modbus.errors import MeterError
-from protocols.modbus.plan import plan_profile
+from protocols.modbus.plan import plan_profile, refused_span, split_read
 from protocols.modbus.profile import Profile
 
 
@@ -14,11 +14,17 @@ async def read_meter(link: Link, profile: Profile, unit_id: int) -> dict[str, An
     """Decoded values by point name, plus the errors of reads that failed."""
     values: dict[str, Any] = {}
     errors: list[dict[str, Any]] = []
-    reads = plan_profile(unit_id, profile)
-    for request in reads:
+    reads = list(plan_profile(unit_id, profile))
+    sent = 0
+    while reads:
+        request = reads.pop(0)
+        sent += 1
         try:
             words = await link.read(request)
         except MeterError as exc:
+            if refused_span(exc, request):  # the meter will not serve the span whole
+                reads[:0] = split_read(request)
+                continue
             errors.append(
                 {
                     "error": type(exc).__name__,
@@ -36,7 +42,7 @@ async def read_meter(link: Link, profile: Profile, unit_id: int) -> dict[str, An
         "model": profile.model,
         "link": link.name,
         "unit_id": unit_id,
-        "requests": len(reads),
+        "requests": sent,
         "values": values,
         "errors": errors,
     }

@@ -9,11 +9,13 @@ points give the same reads, whatever order the profile lists them in.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from protocols.modbus.decode import decode_point
+from protocols.modbus.errors import MeterError, MeterExceptionCodeError
 from protocols.modbus.profile import (
     DEFAULT_MAX_GAP,
     MAX_READ_REGISTERS,
@@ -51,6 +53,16 @@ class ReadRequest:
     address: int
     count: int
     points: tuple[Point, ...]
+    # Per point: (point, big-endian format or None, first word, end word), worked out once
+    # here instead of on every reply (the poll loop decodes thousands of values a second).
+    _decoders: tuple[tuple[Point, struct.Struct | None, int, int], ...] = field(
+        init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        base = self.address
+        decoders = tuple((p, _fast_format(p), p.address - base, p.end - base) for p in self.points)
+        object.__setattr__(self, "_decoders", decoders)
 
     @property
     def end(self) -> int:
@@ -60,16 +72,13 @@ class ReadRequest:
         """Each point of this read with its value, from the words the device returned."""
         if len(words) != self.count:
             raise ValueError(f"expected {self.count} registers, got {len(words)}")
-        base = self.address
         raw = _REGISTERS[self.count].pack(*words)  # one pack for the whole reply
         out: list[tuple[Point, float | str]] = []
-        for p in self.points:
-            fast = _fast_format(p)
+        for p, fast, start, end in self._decoders:
             if fast is None:
-                out.append((p, decode_point(p, words[p.address - base : p.end - base])))
+                out.append((p, decode_point(p, words[start:end])))
             else:
-                (value,) = fast.unpack_from(raw, 2 * (p.address - base))
-                out.append((p, float(value) * p.scale))
+                out.append((p, float(fast.unpack_from(raw, 2 * start)[0]) * p.scale))
         return out
 
     def decode(self, words: Sequence[int]) -> dict[str, float | str]:
@@ -150,3 +159,42 @@ def one_per_point(unit_id: int, points: Iterable[Point]) -> tuple[ReadRequest, .
         ReadRequest(unit_id, p.function, p.address, p.words, (p,))
         for p in sorted(points, key=lambda p: (p.function, p.address, p.name))
     )
+
+
+# Exception codes a meter gives for a span it will not read whole (unmapped registers inside it,
+# or more registers than it serves at once): the read is split, not retried.
+REFUSED_SPAN_CODES = frozenset({2, 3})  # illegal data address, illegal data value
+
+
+def refused_span(error: MeterError, request: ReadRequest) -> bool:
+    """A merged read the meter will not serve whole: worth splitting rather than retrying."""
+    return (
+        isinstance(error, MeterExceptionCodeError)
+        and error.code in REFUSED_SPAN_CODES
+        and len(request.points) > 1
+    )
+
+
+def split_read(request: ReadRequest) -> tuple[ReadRequest, ReadRequest]:
+    """Two reads covering the points of a read a meter refused.
+
+    The cut goes at the widest hole between points (a meter that refuses unmapped registers
+    is then asked only for mapped ones), the hole nearest the middle on a tie, and between two
+    adjacent points nearest the middle when there is no hole (a meter that serves fewer
+    registers at once gets ever shorter reads). Needs at least two points.
+    """
+    points = sorted(request.points, key=lambda p: (p.address, p.end, p.name))
+    if len(points) < 2:
+        raise ValueError("a read of one point cannot be split")
+    middle = request.address + request.count / 2
+    ends = list(itertools.accumulate((p.end for p in points), max))  # end of points[: i + 1]
+    cut = min(
+        range(1, len(points)),
+        key=lambda i: (ends[i - 1] - points[i].address, abs(points[i].address - middle)),
+    )
+    return _read_of(request, points[:cut]), _read_of(request, points[cut:])
+
+
+def _read_of(request: ReadRequest, points: list[Point]) -> ReadRequest:
+    start, end = points[0].address, max(p.end for p in points)
+    return ReadRequest(request.unit_id, request.function, start, end - start, tuple(points))

@@ -17,6 +17,7 @@ from anju.sim.serial import VirtualSerialLine
 from edge.config import ModbusBus
 from edge.link.outbox import Outbox
 from edge.meters.profiles import load_profile
+from protocols.modbus.profile import Profile
 from tests.conftest import free_port
 
 T0 = 1_750_000_000.0
@@ -95,9 +96,10 @@ async def tcp_meters() -> AsyncIterator[SimFactory]:
     """Start N simulated meters of a profile on a free TCP port; all stopped at teardown."""
     servers: list[Any] = []
 
-    async def start(profile: str, count: int, *, first_unit: int = 1) -> SimBus:
+    async def start(profile: str | Profile, count: int, *, first_unit: int = 1) -> SimBus:
         clock = SimClock()
-        meters = make_meters(load_profile(profile), count, clock, first_unit=first_unit)
+        loaded = load_profile(profile) if isinstance(profile, str) else profile
+        meters = make_meters(loaded, count, clock, first_unit=first_unit)
         port = free_port()
         server = tcp_server(meters, "127.0.0.1", port)
         await server.serve_forever(background=True)

@@ -71,6 +71,17 @@ def test_edge_read_over_tcp_prints_values_and_errors_as_json() -> None:
         assert "illegal data address" in out["errors"][0]["message"]
 
 
+def test_edge_read_splits_reads_a_meter_refuses() -> None:
+    port = free_port()
+    with sim("--profile", "eastron-sdm630", "--count", "1", "--port", str(port),
+             "--fault", "1:max-span:20"):  # fmt: skip
+        code, out = read("--profile", "eastron-sdm630", "--tcp", f"127.0.0.1:{port}", "--unit", "1")
+    assert code == 0, out
+    assert len(out["values"]) == 18
+    assert out["errors"] == []
+    assert out["requests"] == 6  # 2 refused, 4 read
+
+
 def test_edge_read_over_a_simulated_serial_line() -> None:
     with sim("--profile", "chint-ddsu666", "--count", "2", "--serial", "pty") as banner:
         device = banner.split(" on ")[1].split()[0]

@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.meters.profiles import load_profile
-from protocols.modbus.plan import ReadRequest, one_per_point, plan_bus, plan_profile, plan_reads
+from protocols.modbus.plan import (
+    ReadRequest,
+    one_per_point,
+    plan_bus,
+    plan_profile,
+    plan_reads,
+    split_read,
+)
 from protocols.modbus.profile import FunctionCode, Point
 
 
@@ -147,3 +154,35 @@ def test_bus_plan_never_merges_across_devices(
 @given(register_maps())
 def test_merged_never_needs_more_reads_than_one_per_point(points: list[Point]) -> None:
     assert len(plan_reads(1, points)) <= len(one_per_point(1, points))
+
+
+# ---- splitting a read a meter refused -----------------------------------------------------
+
+
+def test_split_cuts_at_the_widest_hole_then_near_the_middle() -> None:
+    (merged, _total) = plan_profile(1, load_profile("eastron-sdm630"))
+    first, rest = split_read(merged)
+    # 0x0012-0x0033 is the widest run of unmapped registers in 0x0000-0x004B
+    assert (first.address, first.end, rest.address, rest.end) == (0x0000, 0x0012, 0x0034, 0x004C)
+    phases_a, phases_b = split_read(first)  # nine adjacent floats: cut next to the middle
+    assert (phases_a.count, phases_b.count) == (8, 10)
+
+
+@given(register_maps(), st.data())
+@settings(max_examples=200, deadline=None)
+def test_split_parts_cover_the_read_exactly_and_are_shorter(
+    points: list[Point], data: st.DataObject
+) -> None:
+    reads = [r for r in plan_reads(7, points, max_gap=200) if len(r.points) > 1]
+    if not reads:
+        return
+    read = data.draw(st.sampled_from(reads))
+    parts = split_read(read)
+    check_plan(list(read.points), parts, read.count - 1, read.count)
+    assert parts[0].end <= parts[1].address  # in address order, not overlapping
+    assert {(p.unit_id, p.function) for p in parts} == {(read.unit_id, read.function)}
+    words = list(range(read.count))
+    assert {
+        **parts[0].decode(words[: parts[0].count]),
+        **parts[1].decode(words[parts[1].address - read.address : parts[1].end - read.address]),
+    } == read.decode(words)
