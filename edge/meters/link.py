@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import struct
 import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.pdu.register_message import (
+    ReadHoldingRegistersResponse,
+    ReadInputRegistersResponse,
+)
 
 from protocols.modbus.errors import (
     MeterConnectionError,
@@ -23,7 +28,7 @@ from protocols.modbus.errors import (
     MeterTimeoutError,
 )
 from protocols.modbus.plan import ReadRequest
-from protocols.modbus.profile import FunctionCode
+from protocols.modbus.profile import MAX_READ_REGISTERS, FunctionCode
 from protocols.modbus.rtu import silent_interval_s
 
 # pymodbus logs every timeout at ERROR; failures are translated here and the poller logs each
@@ -31,6 +36,26 @@ from protocols.modbus.rtu import silent_interval_s
 logging.getLogger("pymodbus.logging").setLevel(logging.CRITICAL)
 
 Trace = Callable[[bool, bytes], bytes]
+
+_WORDS = {n: struct.Struct(f">{n}H") for n in range(126)}
+
+
+def _decode_registers(pdu: ReadHoldingRegistersResponse, data: bytes) -> None:
+    """A FC03/FC04 reply decoded with one unpack: pymodbus unpacks it one register at a time,
+    which was the largest cost of a read after the socket itself (20 us for 76 registers)."""
+    count = data[0] // 2 if data else 0
+    if not data or data[0] >= len(data) or data[0] % 2 or count > MAX_READ_REGISTERS:
+        ReadHoldingRegistersResponse.decode(pdu, data)  # its own error for a bad byte count
+        return
+    pdu.registers = list(_WORDS[count].unpack_from(data, 1))
+
+
+class _FastHoldingRegisters(ReadHoldingRegistersResponse):
+    decode = _decode_registers
+
+
+class _FastInputRegisters(ReadInputRegistersResponse):
+    decode = _decode_registers
 
 
 class Link(Protocol):
@@ -54,6 +79,8 @@ class PymodbusLink:
     ) -> None:
         self.name = name
         self._client = make_client(self.trace_packet)
+        self._client.register(_FastHoldingRegisters)
+        self._client.register(_FastInputRegisters)
         self._gap_s = gap_s
         self._clock = clock
         self._lock = asyncio.Lock()
