@@ -39,9 +39,6 @@ from protocols.mqtt.messages import Quality, ReadingTemplate, RecordKind, json_t
 log = logging.getLogger(__name__)
 
 OUTBOX_KIND = RecordKind.READING
-# Quality (from the wire contract): `uncertain` when a counter ran backwards without wrapping
-# (swap, glitch); `bad` when the meter sent NaN/inf (the value is then 0 and means nothing).
-__all__ = ["BusPoller", "Plan", "Quality", "counter_quality"]
 
 
 class Plan(StrEnum):

@@ -49,8 +49,8 @@ class MessageError(AnjuError):
 
 class Quality(StrEnum):
     GOOD = "good"
-    UNCERTAIN = "uncertain"
-    BAD = "bad"
+    UNCERTAIN = "uncertain"  # e.g. a counter ran backwards without wrapping (swap, glitch)
+    BAD = "bad"  # the meter sent NaN/inf; the value is 0 and means nothing
 
 
 class RecordKind(StrEnum):
