@@ -23,7 +23,15 @@ def sim() -> None:
     help="Meters on the bus, unit ids 1..COUNT.",
 )
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=15020, show_default=True, help="Modbus TCP port.")
+@click.option(
+    "--port",
+    "ports",
+    multiple=True,
+    type=int,
+    default=[15020],
+    show_default=True,
+    help="Modbus TCP port. Repeat to serve several hosts (COUNT meters each) from one process.",
+)
 @click.option(
     "--serial",
     metavar="DEVICE|pty",
@@ -46,7 +54,7 @@ def meters(
     profile: str,
     count: int,
     host: str,
-    port: int,
+    ports: tuple[int, ...],
     serial: str | None,
     baud: int,
     line_timing: bool,
@@ -69,7 +77,7 @@ def meters(
             loaded,
             count,
             host=host,
-            port=port,
+            port=ports,
             serial=serial,
             baud=baud,
             line_timing=line_timing,

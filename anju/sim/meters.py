@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -311,7 +311,7 @@ async def serve_meters(
     count: int,
     *,
     host: str = "127.0.0.1",
-    port: int = 15020,
+    port: int | Sequence[int] = 15020,
     serial: str | None = None,
     baud: int = 9600,
     line_timing: bool = False,
@@ -319,36 +319,47 @@ async def serve_meters(
     clock: Callable[[], float] = time.time,
     ready: Callable[[str], None] = lambda _where: None,
 ) -> None:
-    """Serve until cancelled. `serial="pty"` makes a virtual line and tells `ready` its far end."""
+    """Serve until cancelled. `serial="pty"` makes a virtual line and tells `ready` its far end.
+
+    Over TCP, each port is one host (an RS-485-to-TCP converter) with its own `count` meters;
+    a fault applies to its unit id on every host. One process serving many hosts answers
+    faster than as many processes sharing a core (one event loop instead of a context switch
+    per request), which is how the benchmark keeps the simulator out of the way.
+    """
     from anju.sim.serial import VirtualSerialLine  # noqa: PLC0415 - only serial runs need pty
 
-    meters = make_meters(profile, count, clock, refresh_s=REFRESH_S)
-    by_unit = {m.unit_id: m for m in meters}
+    ports = [port] if isinstance(port, int) else list(port)
+    n_hosts = len(ports) if serial is None else 1  # a serial line is one bus
+    hosts = [make_meters(profile, count, clock, refresh_s=REFRESH_S) for _ in range(n_hosts)]
     for spec in faults:
-        if spec.unit_id not in by_unit:
+        if not 1 <= spec.unit_id <= count:
             raise ConfigError(f"fault for unit {spec.unit_id}: no such meter (1..{count})")
     line: VirtualSerialLine | None = None
-    server: ModbusTcpServer | ModbusSerialServer
+    servers: list[ModbusTcpServer | ModbusSerialServer]
     if serial is None:
-        server = tcp_server(meters, host, port)
-        where = f"modbus-tcp://{host}:{port}"
+        servers = [tcp_server(meters, host, p) for meters, p in zip(hosts, ports, strict=True)]
+        where = ", ".join(f"modbus-tcp://{host}:{p}" for p in ports)
     elif serial == "pty":
         line = VirtualSerialLine(baud=baud if line_timing else None)
         line.open()
-        server = serial_server(meters, line.server_port, baud=baud)
+        servers = [serial_server(hosts[0], line.server_port, baud=baud)]
         where = line.client_port
     else:
-        server = serial_server(meters, serial, baud=baud)
+        servers = [serial_server(hosts[0], serial, baud=baud)]
         where = serial
     try:
         async with asyncio.TaskGroup() as tg:
             for spec in faults:
-                tg.create_task(spec.apply(by_unit[spec.unit_id]), name=f"fault-{spec.unit_id}")
-            await server.serve_forever(background=True)
+                for meters in hosts:
+                    meter = meters[spec.unit_id - 1]
+                    tg.create_task(spec.apply(meter), name=f"fault-{spec.unit_id}")
+            for server in servers:
+                await server.serve_forever(background=True)
             ready(where)
             tg.create_task(asyncio.Event().wait(), name="sim-serve")
     finally:
-        await server.shutdown()  # type: ignore[no-untyped-call]
+        for server in servers:
+            await server.shutdown()  # type: ignore[no-untyped-call]
         if line is not None:
             line.close()
         await asyncio.sleep(0)

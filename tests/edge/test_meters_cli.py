@@ -71,6 +71,21 @@ def test_edge_read_over_tcp_prints_values_and_errors_as_json() -> None:
         assert "illegal data address" in out["errors"][0]["message"]
 
 
+def test_one_simulator_process_serves_several_hosts() -> None:
+    ports = [free_port(), free_port()]
+    with sim("--profile", "eastron-sdm120", "--count", "2", "--port", str(ports[0]),
+             "--port", str(ports[1]), "--fault", "2:exception:4") as banner:  # fmt: skip
+        assert all(f"127.0.0.1:{port}" in banner for port in ports)
+        for port in ports:
+            code, out = read("--profile", "eastron-sdm120", "--tcp", f"127.0.0.1:{port}",
+                             "--unit", "1")  # fmt: skip
+            assert code == 0, out
+            assert out["values"]["voltage"]["value"] == 230.0
+            code, out = read("--profile", "eastron-sdm120", "--tcp", f"127.0.0.1:{port}",
+                             "--unit", "2")  # fmt: skip
+            assert code == 1, "the fault is on unit 2 of every host"
+
+
 def test_edge_read_splits_reads_a_meter_refuses() -> None:
     port = free_port()
     with sim("--profile", "eastron-sdm630", "--count", "1", "--port", str(port),
