@@ -33,6 +33,7 @@ from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker, refresh_statistics
 from cloud.ingest.worker import IngestWorker
 from cloud.jobs.billing import JobSettings, billing_jobs
+from cloud.jobs.face import face_jobs
 from cloud.jobs.scheduler import run_forever
 from cloud.security.crypto import FieldKeys, load_field_keys
 from cloud.security.throttle import LoginThrottle
@@ -57,10 +58,11 @@ def utc_now() -> datetime:
 
 
 async def scheduler(app: FastAPI, jobs: JobSettings, clock: Callable[[], datetime]) -> None:
-    """Billing runs, late fees and reminders at their times (one instance per job and day)."""
+    """Billing runs, late fees, reminders and the face purge at their times (one instance
+    per job and day)."""
     await run_forever(
         app.state.sessions,
-        billing_jobs(jobs),
+        billing_jobs(jobs) + face_jobs(jobs),
         clock=clock,
         holder=f"{socket.gethostname()}:{os.getpid()}",
         tz=ZoneInfo(jobs.jobs_timezone),

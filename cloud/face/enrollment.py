@@ -12,6 +12,7 @@ import numpy as np
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from cloud.db import as_utc
 from cloud.models import FaceEnrollment, Lease, LeaseStatus, LeaseTenant, Tenant, Unit
 from cloud.security.crypto import FieldKeys, decrypt, encrypt
 from protocols.errors import AnjuError
@@ -198,17 +199,62 @@ def gallery_export(
     )
 
 
-def purge_ended_access(session: Session, now: datetime) -> list[int]:
-    """Delete the enrollments of everyone whose access has ended (no signed or active lease
-    reaching past `now`). Returns their tenant ids; the caller commits."""
-    windows = access_windows(session)
-    still = [tid for tid, (_, until) in windows.items() if until > now]
-    ended = session.scalars(
-        select(FaceEnrollment.tenant_id).where(FaceEnrollment.tenant_id.not_in(still))
-    ).all()
+# Leases that once gave access; the end of the last one starts the purge grace.
+_HELD_STATUSES = (*ACCESS_STATUSES, LeaseStatus.ENDED, LeaseStatus.TERMINATED)
+
+
+def _access_end(
+    status: LeaseStatus, end: date, terminated_on: date | None, closed_at: datetime | None
+) -> datetime:
+    """When a lease stops letting its people in: the day after its end date, or earlier for
+    a lease ended or terminated early (the day after the last day occupied, or its closing)."""
+    moment = _start(end) + timedelta(days=1)
+    if status in (LeaseStatus.ENDED, LeaseStatus.TERMINATED):
+        if terminated_on is not None:
+            moment = min(moment, _start(terminated_on) + timedelta(days=1))
+        if closed_at is not None:
+            moment = min(moment, closed_at)
+    return moment
+
+
+def last_access(session: Session) -> dict[int, datetime]:
+    """tenant id → when their last lease that gave access stops (or stopped) giving it."""
+    query = select(
+        Lease.primary_tenant_id,
+        LeaseTenant.tenant_id,
+        Lease.status,
+        Lease.end_date,
+        Lease.terminated_on,
+        Lease.closed_at,
+    ).join(LeaseTenant, LeaseTenant.lease_id == Lease.id, isouter=True)
+    ends: dict[int, datetime] = {}
+    for primary, co, status, end, terminated_on, closed_at in session.execute(
+        query.where(Lease.status.in_(_HELD_STATUSES))
+    ):
+        closed = None if closed_at is None else as_utc(closed_at)  # SQLite: naive UTC
+        moment = _access_end(status, end, terminated_on, closed)
+        for tid in {primary, co} - {None}:
+            ends[tid] = max(moment, ends.get(tid, moment))
+    return ends
+
+
+def purge_ended_access(
+    session: Session, now: datetime, grace: timedelta = timedelta(0)
+) -> list[int]:
+    """Delete the enrollments of everyone whose access ended at least `grace` ago. An
+    enrollment made after the access ended (or by someone who never had access, e.g. before
+    the lease is signed) gets its grace from its own creation. Returns the tenant ids; the
+    caller commits."""
+    ends = last_access(session)
+    enrolled = session.execute(select(FaceEnrollment.tenant_id, FaceEnrollment.created_at)).all()
+    ended = sorted(
+        tid
+        for tid, created in enrolled
+        if max(as_utc(created), ends.get(tid, as_utc(created))) + grace <= now
+    )
     if ended:
         session.execute(delete(FaceEnrollment).where(FaceEnrollment.tenant_id.in_(ended)))
-    return list(ended)
+    return ended
 
 
 def enrollment_of(session: Session, tenant_id: int) -> FaceEnrollment | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime, time
 
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -25,6 +26,9 @@ class JobSettings(BaseSettings):
     jobs_late_fees_at: time = time(1, 0)
     jobs_reminders_at: time = time(9, 0)
     jobs_timezone: str = "Asia/Shanghai"
+    jobs_face_purge_at: time = time(3, 0)
+    # Days an ended access keeps its face embeddings (a renewal's gap); 0 = purge at once.
+    jobs_face_purge_grace_days: int = Field(default=7, ge=0, le=365)
     smtp_host: str = ""
     smtp_port: int = 25
     smtp_sender: str = "anju@localhost"

@@ -159,6 +159,8 @@ def test_enrollments_are_purged_when_access_ends(session: Session, keys: FieldKe
     for tenant, status in ((staying, LeaseStatus.ACTIVE), (leaving, LeaseStatus.ENDED)):
         lease = add_lease(session, unit, tenant)
         lease.status = status
+        if status is LeaseStatus.ENDED:
+            lease.closed_at = now  # as the lease service records an end
     vector = _probe("obama.jpg")[None, :]
     for tenant in (staying, leaving, never):
         rules.enroll(session, keys, tenant, vector, consent_at=now, consent_method="app", now=now)
