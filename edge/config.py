@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from edge.door.config import DoorConfig
 from edge.yamlfile import load_yaml
 from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt.topics import check_gateway_id
@@ -144,6 +145,8 @@ class GatewayConfig(_Strict):
     store: StoreSettings = StoreSettings()
     link: LinkSettings = LinkSettings()
     buses: list[ModbusBus] = []
+    # Door cameras with face recognition; each needs the verified models (`anju models fetch`).
+    doors: list[DoorConfig] = []
 
     @field_validator("gateway_id")
     @classmethod
@@ -158,6 +161,9 @@ class GatewayConfig(_Strict):
         for bus in self.buses:
             if (bus.tcp is None) == (bus.serial is None):
                 raise ValueError(f"bus {bus.name!r}: set exactly one of 'tcp' or 'serial'")
+        door_ids = [door.id for door in self.doors]
+        if len(set(door_ids)) != len(door_ids):
+            raise ValueError("door ids must be unique")
         password = self.mqtt.password
         if (
             password is not None
@@ -171,10 +177,11 @@ class GatewayConfig(_Strict):
 
 
 def load_config(path: Path) -> GatewayConfig:
+    """Relative paths in the file (store, door galleries, folders, models) are relative to it."""
     config = load_yaml(GatewayConfig, path)
+    here = path.parent
     if not config.store.path.is_absolute():
-        store = config.store.model_copy(
-            update={"path": (path.parent / config.store.path).resolve()}
-        )
+        store = config.store.model_copy(update={"path": (here / config.store.path).resolve()})
         config = config.model_copy(update={"store": store})
-    return config
+    doors = [door.relative_to(here) for door in config.doors]
+    return config.model_copy(update={"doors": doors})

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 
 import cv2
@@ -21,9 +22,11 @@ import pytest
 from anju.models.fetch import fetch
 from edge.door.models import load_engine
 from protocols.errors import AnjuError
-from protocols.face.contract import ImageArray
+from protocols.face.contract import FloatArray, ImageArray, embedding_to_text
 from protocols.face.engine import FaceEngine
+from protocols.face.gallery import ExportEntry, GalleryExport, export_contract
 from protocols.face.models import default_models_dir
+from protocols.face.quality import ENROLLMENT_GATES
 
 PHOTO_SDIST = "face_recognition==1.3.0"
 PHOTOS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg")
@@ -124,3 +127,53 @@ def portrait_frame(name: str, *, face_px: int, x: int, y: int) -> ImageArray:
     crop = _portrait(name)
     # the crop is ~2.2 face widths across
     return place(crop, height=int(face_px * 2.2 * crop.shape[0] / crop.shape[1]), x=x, y=y)
+
+
+def approach(name: str, seed: int) -> list[ImageArray]:
+    """Six frames of one person walking up: growing, drifting across the frame."""
+    steps = [(100, 60, 30), (115, 120, 40), (130, 180, 50), (150, 240, 40), (165, 280, 30)]
+    steps.append((180, 300 + seed % 3 * 10, 20))
+    return [portrait_frame(name, face_px=px, x=x, y=y) for px, x, y in steps]
+
+
+def gap(seed: int, n: int = 6) -> list[ImageArray]:
+    return [empty_frame(seed * 100 + i) for i in range(n)]
+
+
+def door_stream(people: list[str]) -> list[ImageArray]:
+    """Empty frames, then each person's approach followed by empty frames (12 per person)."""
+    frames = gap(0, 3)
+    for i, name in enumerate(people, 1):
+        frames += approach(name, i) + gap(i)
+    return frames
+
+
+def write_frames(frames: list[ImageArray], folder: Path) -> Path:
+    """A folder-of-images camera."""
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
+    return folder
+
+
+def enrolled(name: str) -> FloatArray:
+    """The embedding enrollment makes of one photo."""
+    main = engine().analyze(photo(name), gates=ENROLLMENT_GATES).main
+    assert main is not None
+    assert main.embedding is not None
+    return main.embedding
+
+
+def gallery_file(path: Path, people: dict[str, str], door_id: str = "front") -> Path:
+    """The cloud's gallery export for a door, person id -> photo, written as JSON."""
+    export = GalleryExport(
+        door_id=door_id,
+        generated_at=datetime(2026, 1, 1, tzinfo=UTC),
+        contract=export_contract(),
+        entries=[
+            ExportEntry(person_id=who, embeddings=[embedding_to_text(enrolled(name))])
+            for who, name in people.items()
+        ],
+    )
+    path.write_text(export.model_dump_json())
+    return path

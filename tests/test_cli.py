@@ -89,6 +89,21 @@ def test_bad_gateway_config_names_the_key(tmp_path: Path) -> None:
     assert_one_line_error(result, "mqtt.keepalive_s", "greater than or equal to 5")
 
 
+def test_gateway_with_a_door_refuses_to_start_without_verified_models(tmp_path: Path) -> None:
+    (tmp_path / "cam").mkdir()
+    config = tmp_path / "gw.yaml"
+    config.write_text(
+        "gateway_id: gw-door\n"
+        "doors:\n"
+        "  - id: front\n"
+        "    source: cam\n"
+        "    gallery: gallery.json\n"
+        "    models_dir: no-models-here\n"
+    )
+    result = run_anju("edge", "run", "--config", str(config))
+    assert_one_line_error(result, "no-models-here", "anju models fetch")
+
+
 def test_placeholder_secret_refused_in_production(tmp_path: Path) -> None:
     result = run_anju(
         "cloud",

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,8 +23,17 @@ class Lock(Protocol):
 
 
 class SimulatedLock:
-    def __init__(self) -> None:
+    """Records (and logs) every unlock request instead of driving a lock."""
+
+    def __init__(self, name: str = "lock") -> None:
+        self.name = name
         self.requests: list[UnlockRequest] = []
 
     async def unlock(self, request: UnlockRequest) -> None:
         self.requests.append(request)
+        log.info(
+            "[%s] simulated lock: unlock for %s, held %.1f s",
+            self.name,
+            request.person_id,
+            request.hold_s,
+        )

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from pydantic import ValidationError
 
@@ -17,8 +17,10 @@ from edge.door.frames import FrameSource, open_source
 from edge.door.lock import Lock, UnlockRequest
 from edge.door.models import load_engine
 from edge.door.pipeline import EVENT_KIND, DoorPipeline
+from edge.door.snapshots import SnapshotStore, open_store
 from protocols.errors import ConfigError
 from protocols.face.confirm import Confirmer, Decision, Verdict
+from protocols.face.contract import FaceError, ImageArray
 from protocols.face.gallery import Gallery, GalleryExport
 
 log = logging.getLogger(__name__)
@@ -39,6 +41,7 @@ class DoorService:
         *,
         now: Callable[[], datetime],
         on_stored: Callable[[], None] = lambda: None,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self._config = config
         self._pipeline = pipeline
@@ -47,6 +50,7 @@ class DoorService:
         self._events = events
         self._now = now
         self._on_stored = on_stored
+        self._snapshots = snapshots
         self.frames = 0
         self.decisions: list[Decision] = []
 
@@ -66,11 +70,17 @@ class DoorService:
                     self._pipeline.process, frame, self._now()
                 )
                 if decision is not None:
-                    await self._act(decision, result.timings_ms)
+                    await self._act(decision, result.timings_ms, frame)
         finally:
             self._source.close()
 
-    async def _act(self, decision: Decision, timings_ms: dict[str, float]) -> None:
+    @property
+    def door_id(self) -> str:
+        return self._config.id
+
+    async def _act(
+        self, decision: Decision, timings_ms: dict[str, float], frame: ImageArray
+    ) -> None:
         door = self._config.id
         self.decisions.append(decision)
         if decision.verdict is Verdict.GRANT and decision.person_id is not None:
@@ -80,6 +90,8 @@ class DoorService:
                 )
             )
         event = self._pipeline.event(decision, timings_ms)
+        if self._snapshots is not None:
+            event["snapshot"] = await self._keep_snapshot(frame, decision.decided, event)
         await asyncio.to_thread(self._events.append, EVENT_KIND, [event])
         self._on_stored()
         log.info(
@@ -90,6 +102,18 @@ class DoorService:
             decision.person_id,
             decision.score,
         )
+
+    async def _keep_snapshot(
+        self, frame: ImageArray, decided: datetime, event: dict[str, Any]
+    ) -> str | None:
+        """The event still goes out if the snapshot cannot be written (disk full, ...)."""
+        assert self._snapshots is not None
+        meta = {k: event[k] for k in ("door", "verdict", "reason", "person_id", "score", "ts")}
+        try:
+            return await asyncio.to_thread(self._snapshots.keep, frame, decided, meta)
+        except (OSError, FaceError) as exc:
+            log.warning("[%s] snapshot not kept: %s", self._config.id, exc)
+            return None
 
 
 def load_gallery(path: Path) -> Gallery:
@@ -122,4 +146,5 @@ def create_door(
         events,
         now=now,
         on_stored=on_stored,
+        snapshots=open_store(config.snapshots, config.id, now=now),
     )

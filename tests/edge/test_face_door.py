@@ -22,43 +22,10 @@ from protocols.face.confirm import Confirmer
 from protocols.face.contract import DEFAULT_THRESHOLD
 from protocols.face.gallery import Gallery, Identity
 from protocols.face.models import EXPECTED_FILES, ModelsMissingError
-from protocols.face.quality import ENROLLMENT_GATES
-from tests.face_assets import empty_frame, engine, models_dir, photo, portrait_frame
+from tests.face_assets import door_stream, engine, enrolled, models_dir, write_frames
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 FRAME_S = 1 / 30
-
-
-def _enrolled(name: str) -> np.ndarray:
-    main = engine().analyze(photo(name), gates=ENROLLMENT_GATES).main
-    assert main is not None
-    assert main.embedding is not None
-    return main.embedding
-
-
-def _approach(name: str, seed: int) -> list[np.ndarray]:
-    """Six frames of one person walking up: growing, drifting across the frame."""
-    steps = [(100, 60, 30), (115, 120, 40), (130, 180, 50), (150, 240, 40), (165, 280, 30)]
-    steps.append((180, 300 + seed % 3 * 10, 20))
-    return [portrait_frame(name, face_px=px, x=x, y=y) for px, x, y in steps]
-
-
-def _gap(seed: int, n: int = 6) -> list[np.ndarray]:
-    return [empty_frame(seed * 100 + i) for i in range(n)]
-
-
-def _stream(people: list[str]) -> list[np.ndarray]:
-    frames = _gap(0, 3)
-    for i, name in enumerate(people, 1):
-        frames += _approach(name, i) + _gap(i)
-    return frames
-
-
-def _write(frames: list[np.ndarray], folder: Path) -> Path:
-    folder.mkdir()
-    for i, frame in enumerate(frames):
-        cv2.imwrite(str(folder / f"{i:04d}.png"), frame)
-    return folder
 
 
 def _clock():
@@ -73,7 +40,7 @@ async def _run_door(tmp_path: Path, gallery: Gallery, people: list[str]):
     )
     outbox = Outbox(tmp_path / "gw.db")
     lock = SimulatedLock()
-    source = FolderSource(_write(_stream(people), tmp_path / "frames"))
+    source = FolderSource(write_frames(door_stream(people), tmp_path / "frames"))
     service = DoorService(config, pipeline, source, lock, outbox, now=_clock())
     try:
         await service.run()
@@ -84,7 +51,7 @@ async def _run_door(tmp_path: Path, gallery: Gallery, people: list[str]):
 
 
 async def test_stream_yields_exactly_the_expected_grants_and_denials(tmp_path: Path) -> None:
-    gallery = Gallery([Identity("tenant-obama")], _enrolled("obama.jpg")[None, :])
+    gallery = Gallery([Identity("tenant-obama")], enrolled("obama.jpg")[None, :])
     service, lock, events = await _run_door(
         tmp_path, gallery, ["obama2.jpg", "biden.jpg", "obama3.jpg"]
     )
@@ -105,7 +72,7 @@ async def test_stream_yields_exactly_the_expected_grants_and_denials(tmp_path: P
 
 async def test_a_tenant_whose_access_ended_is_refused_offline(tmp_path: Path) -> None:
     ended = Identity("tenant-biden", valid_until=T0 - timedelta(days=1))
-    vectors = np.stack([_enrolled("obama.jpg"), _enrolled("biden.jpg")])
+    vectors = np.stack([enrolled("obama.jpg"), enrolled("biden.jpg")])
     gallery = Gallery([Identity("tenant-obama"), ended], vectors)
     _, lock, events = await _run_door(tmp_path, gallery, ["biden.jpg", "obama2.jpg"])
     assert [(e["verdict"], e["reason"], e["person_id"]) for e in events] == [
