@@ -10,7 +10,14 @@ import numpy as np
 
 from protocols.face import align, yunet
 from protocols.face.contract import RECOGNIZER, FloatArray, ImageArray, Runner, l2_normalise
-from protocols.face.quality import DOOR_GATES, Gates, Reject, check_crop, check_geometry, sharpness
+from protocols.face.quality import (
+    DOOR_GATES,
+    Gates,
+    Reject,
+    check_geometry,
+    check_sharpness,
+    sharpness,
+)
 
 RECOGNIZER_BATCH = 4  # crops per run; the converted recognizer takes any batch
 
@@ -94,7 +101,7 @@ class FaceEngine:
             if reject is None and len(crops) < embed_at_most:
                 crop = align.align(image_bgr, det.landmarks)
                 sharp = sharpness(crop)
-                reject = check_crop(crop, gates)
+                reject = check_sharpness(sharp, gates)
                 if reject is None:
                     crops.append((len(faces), crop))
                 faces.append(Face(det, reject, sharpness=sharp))

@@ -71,5 +71,5 @@ def check_geometry(detection: Detection, gates: Gates) -> Reject | None:
     return None
 
 
-def check_crop(aligned: ImageArray, gates: Gates) -> Reject | None:
-    return Reject.BLURRED if sharpness(aligned) < gates.min_sharpness else None
+def check_sharpness(value: float, gates: Gates) -> Reject | None:
+    return Reject.BLURRED if value < gates.min_sharpness else None
