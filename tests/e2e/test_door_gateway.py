@@ -44,9 +44,10 @@ async def test_door_decisions_reach_the_lock_and_the_cloud(
                 await wait_until(two_decisions, 30, "two door decisions in the database")
             finally:
                 await stop(gateway)
+        events = link.stored_events()
     finally:
         link.close()
-    stored = [data for _, kind, _, data in link.stored_events() if kind == "door.decision"]
+    stored = [data for _, kind, _, data in events if kind == "door.decision"]
     assert [(d["verdict"], d["reason"], d["person_id"]) for d in stored] == [
         ("grant", "match", "tenant-7"),
         ("deny", "unknown_face", None),
