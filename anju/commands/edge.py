@@ -20,7 +20,7 @@ def edge() -> None:
 )
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def run(config_path: Path, verbose: bool) -> None:
-    """Run the gateway: meter pollers, uplink and services from CONFIG."""
+    """Run the gateway: meter pollers, doors, uplink and services from CONFIG."""
     from anju.runner import run_until_signal, setup_logging
     from edge.config import load_config
     from edge.gateway import run_gateway
