@@ -1,7 +1,7 @@
 """Database side of ingest: plain functions over a session; the caller commits.
 
 `store_batch` takes everything a worker drained from the broker and writes it in one
-transaction: one multi-row INSERT … ON CONFLICT DO NOTHING per table, then each gateway's
+transaction: an idempotent bulk insert per table (`bulk`), then each gateway's
 contiguous high-water mark. The worker acknowledges those marks only after the commit.
 """
 
@@ -20,6 +20,7 @@ from sqlalchemy import Insert, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from cloud.ingest.bulk import insert_new_rows
 from cloud.models import Event, Gateway, Quarantine, Reading
 from protocols.mqtt.messages import Events, State, Telemetry
 
@@ -135,7 +136,7 @@ def store_batch(
             events.extend(_event_rows(message))
         spans[message.gateway_id].append((message.after, message.seq))
     offered = len(readings) + len(events)
-    result.stored = insert_counting_new(session, Reading.__table__, readings)  # type: ignore[arg-type]
+    result.stored = insert_new_rows(session, Reading.__table__, readings)  # type: ignore[arg-type]
     result.stored += insert_counting_new(session, Event.__table__, events)  # type: ignore[arg-type]
     result.duplicates = offered - result.stored
     for gid, gateway_spans in spans.items():
