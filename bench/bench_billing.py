@@ -288,7 +288,12 @@ def raw_inserts(session: Session, count: int) -> tuple[float, float]:
     return insert_s, time.perf_counter() - started
 
 
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
+    print(f"load average at start: {load()}")
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = make_engine(URL)
     with admin.begin() as conn:
@@ -311,10 +316,16 @@ def main() -> None:
         )
         started = time.perf_counter()
         invoices = 0
-        for pid in props:
+        for n, pid in enumerate(props, 1):
             with sessions() as session:
                 invoices += run_billing(session, pid, "2026-02", now=NOW).invoices_created
                 session.commit()
+            if n % 25 == 0 or n == len(props):
+                print(
+                    f"  {n}/{len(props)} properties, {invoices:,} invoices, "
+                    f"{time.perf_counter() - started:.1f} s",
+                    flush=True,
+                )
         run_s = time.perf_counter() - started
         with sessions() as session:
             lines = (session.scalar(select(func.count()).select_from(InvoiceLine)) or 0) - before
@@ -342,6 +353,7 @@ def main() -> None:
         with admin.begin() as conn:
             conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
         admin.dispose()
+        print(f"load average at end: {load()}")
 
 
 if __name__ == "__main__":

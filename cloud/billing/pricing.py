@@ -53,8 +53,13 @@ def check_tiers(tiers: Sequence[Tier]) -> None:
         raise BillingError("the last tier must be open-ended")
 
 
-def tiered(used: Decimal, tiers: Sequence[Tier], *, prior: Decimal = Decimal(0)) -> Priced:
-    check_tiers(tiers)  # cheap next to the pricing; callers may also cache checked tiers
+def tiered(
+    used: Decimal, tiers: Sequence[Tier], *, prior: Decimal = Decimal(0), checked: bool = False
+) -> Priced:
+    """`checked`: the caller already ran `check_tiers` on these tiers (a run prices thousands
+    of meters with one tariff)."""
+    if not checked:
+        check_tiers(tiers)
     if used < 0 or prior < 0:
         raise BillingError("usage must not be negative")
     lo_used, hi_used = prior, prior + used
@@ -84,4 +89,4 @@ def flat(used: Decimal, unit_price: Fraction) -> Priced:
 
 
 def _priced(parts: list[PricePart]) -> Priced:
-    return Priced(round_half_up(sum((p.cost for p in parts), Fraction(0))), tuple(parts))
+    return Priced(round_half_up(sum(p.cost for p in parts)), tuple(parts))

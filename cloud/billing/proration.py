@@ -32,8 +32,14 @@ class Proration(StrEnum):
     ANNUAL = "annual"  # monthly rent * 12 ÷ 365 per day used
 
 
+_MONTH_DAYS = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
 def days_in_month(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]
+    """calendar.monthrange without the weekday it also computes (a run calls this a lot)."""
+    if month == 2 and calendar.isleap(year):
+        return 29
+    return _MONTH_DAYS[month]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,9 +58,10 @@ class Anchor:
         """First day of rent month k (k may be negative)."""
         y, m = divmod(self.month - 1 + k, 12)
         year, month = self.year + y, m + 1
-        if self.day <= days_in_month(year, month):
+        days = days_in_month(year, month)
+        if self.day <= days:
             return date(year, month, self.day)
-        return date(year, month, 1) + timedelta(days=days_in_month(year, month))
+        return date(year, month, 1) + timedelta(days=days)
 
     def month_index(self, day: date) -> int:
         """The k whose rent month contains `day`."""
@@ -89,9 +96,12 @@ class MonthUse:
         return self.fraction == 1
 
 
+_WHOLE = Fraction(1)
+
+
 def fraction_of_month(method: Proration, days_used: int, days_in: int) -> Fraction:
     if days_used >= days_in:
-        return Fraction(1)
+        return _WHOLE
     if method is Proration.CALENDAR:
         return Fraction(days_used, days_in)
     if method is Proration.THIRTY_DAY:
@@ -130,5 +140,9 @@ def prorate(
         frac = fraction_of_month(method, days_used, days_in)
         months.append(MonthUse(m_start, m_end, day, used_end, frac))
         day, k = used_end + DAY, k + 1
-    total = sum((m.fraction for m in months), Fraction(0)) * monthly_rent
-    return Prorated(round_half_up(total), tuple(months))
+    # whole months stay integers; Fractions only for partial ones (a run prorates every lease)
+    partial = [m.fraction for m in months if m.fraction is not _WHOLE]
+    whole = (len(months) - len(partial)) * monthly_rent
+    if not partial:
+        return Prorated(whole, tuple(months))
+    return Prorated(round_half_up(whole + sum(partial) * monthly_rent), tuple(months))

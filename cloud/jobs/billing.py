@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date, datetime, time
+from time import monotonic
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +15,8 @@ from cloud.billing.service import fees, notify
 from cloud.billing.service.runs import run_billing
 from cloud.jobs.scheduler import Job
 from cloud.models import Property
+
+log = logging.getLogger(__name__)
 
 
 class JobSettings(BaseSettings):
@@ -53,8 +57,21 @@ def property_ids(session: Session) -> list[int]:
 
 def billing_jobs(settings: JobSettings) -> list[Job]:
     def monthly_run(session: Session, today: date, now: datetime) -> None:
-        for pid in property_ids(session):
-            run_billing(session, pid, f"{today:%Y-%m}", now=now)
+        """Property by property, each committed: a crash resumes where it stopped (the runs
+        are idempotent), and the log shows how far a long run has got."""
+        ids = property_ids(session)
+        started, lines = monotonic(), 0
+        for n, pid in enumerate(ids, 1):
+            lines += run_billing(session, pid, f"{today:%Y-%m}", now=now).lines_created
+            session.commit()
+            log.info(
+                "billing-run %s: %d/%d properties, %d lines for the period, %.1f s",
+                f"{today:%Y-%m}",
+                n,
+                len(ids),
+                lines,
+                monotonic() - started,
+            )
 
     def late_fees(session: Session, today: date, now: datetime) -> None:
         for pid in property_ids(session):

@@ -83,17 +83,33 @@ class MeterUsage:
 
 
 @dataclass(frozen=True, slots=True)
+class SubMeter:
+    """What billing needs of a submeter (a plain row: a run loads every meter of a property)."""
+
+    id: str
+    unit_id: int
+    utility: Utility
+    digits: int | None
+
+
+@dataclass(frozen=True, slots=True)
 class UnitMeters:
     """A unit's submeters of one utility, in installation order, with the swaps between them."""
 
-    meters: tuple[Meter, ...]
+    meters: tuple[SubMeter, ...]
     swaps: dict[str, MeterSwap]  # by old meter id
 
 
 def unit_meters(session: Session, property_id: int) -> dict[tuple[int, Utility], UnitMeters]:
-    meters = session.scalars(
-        select(Meter).where(Meter.property_id == property_id, Meter.unit_id.is_not(None))
-    ).all()
+    meters = [
+        SubMeter(meter_id, unit_id, utility, digits)
+        for meter_id, unit_id, utility, digits in session.execute(
+            select(Meter.id, Meter.unit_id, Meter.utility, Meter.digits)
+            .where(Meter.property_id == property_id, Meter.unit_id.is_not(None))
+            .order_by(Meter.id)
+        )
+        if unit_id is not None
+    ]
     ids = [m.id for m in meters]
     swaps = (
         {
@@ -104,9 +120,8 @@ def unit_meters(session: Session, property_id: int) -> dict[tuple[int, Utility],
         else {}
     )
     new_ids = {s.new_meter_id for s in swaps.values()}
-    by_unit: dict[tuple[int, Utility], list[Meter]] = {}
+    by_unit: dict[tuple[int, Utility], list[SubMeter]] = {}
     for m in meters:
-        assert m.unit_id is not None
         by_unit.setdefault((m.unit_id, m.utility), []).append(m)
     result = {}
     for key, group in by_unit.items():

@@ -30,6 +30,7 @@ from cloud.billing.service.accounts import CREDIT_NOTE, apply_credit, unapplied
 from cloud.billing.service.bulk import insert_rows
 from cloud.billing.service.meters import MeterUsage, ReadingBook, span_usage, unit_meters
 from cloud.billing.service.terms import (
+    LeaseRow,
     Month,
     day_after,
     day_start,
@@ -141,11 +142,18 @@ def run_billing(session: Session, property_id: int, period: str, *, now: datetim
         run.operator_cost_fen, run.utility_cost_fen = draft.operator_cost, draft.utility_cost
     run.flags = sorted(set(run.flags or []) | set(draft.flags))
     session.flush()
-    log.info("billing run %s %s: %d invoices, flags %s", property_id, month, invoices, draft.flags)
+    log.info(
+        "billing run %s %s: %d invoices, %d lines, %d flags",
+        property_id,
+        month,
+        invoices,
+        sum(len(v) for v in draft.lines.values()),
+        len(draft.flags),
+    )
     return run
 
 
-Span = tuple[Lease, date, date]  # a lease's days inside the usage month
+Span = tuple[LeaseRow, date, date]  # a lease's days inside the usage month
 
 
 class _Run:
@@ -154,16 +162,19 @@ class _Run:
         self.property_id = property_id
         self.month = month
         self.used = month.previous()
-        self.leases = session.scalars(
-            select(Lease)
-            .where(
-                Lease.property_id == property_id,
-                Lease.status.in_(BILLABLE),
-                Lease.start_date <= month.last,
-                Lease.end_date >= self.used.first,
+        self.leases = [
+            LeaseRow(*row)
+            for row in session.execute(
+                select(*LeaseRow.columns())
+                .where(
+                    Lease.property_id == property_id,
+                    Lease.status.in_(BILLABLE),
+                    Lease.start_date <= month.last,
+                    Lease.end_date >= self.used.first,
+                )
+                .order_by(Lease.id)
             )
-            .order_by(Lease.id)
-        ).all()
+        ]
         self.lease_q = select(Lease.id).where(Lease.property_id == property_id)
         self.existing = self._existing_keys()
         self.draft = _Draft()
@@ -230,7 +241,7 @@ class _Run:
                         due=p.due,
                     )
 
-    def _termination_credit(self, lease: Lease, end: date) -> None:
+    def _termination_credit(self, lease: LeaseRow, end: date) -> None:
         """Rent already billed for days after an early termination comes back as one credit."""
         done = self.session.scalar(
             select(InvoiceLine.id).where(
@@ -307,7 +318,14 @@ class _Run:
         self._common_area(tariffs)
 
     def _meter_line(
-        self, lease: Lease, *, start: date, end: date, utility: Utility, chain: Any, tariff: Tariff
+        self,
+        lease: LeaseRow,
+        *,
+        start: date,
+        end: date,
+        utility: Utility,
+        chain: Any,
+        tariff: Tariff,
     ) -> None:
         got: MeterUsage | None = None
         try:

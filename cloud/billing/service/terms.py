@@ -2,19 +2,19 @@
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from cloud.billing.errors import BillingError
 from cloud.billing.late_fees import FeeKind, FeeMode, LateFeePolicy
 from cloud.billing.money import price
 from cloud.billing.pricing import Priced, Tier, check_tiers, flat, tiered
-from cloud.billing.proration import Proration
+from cloud.billing.proration import Proration, days_in_month
 from cloud.billing.schedule import LeaseTerms
 from cloud.models import LateFeePolicyRow, Lease, Tariff, TariffKind
 from cloud.models import Proration as LeaseProration
@@ -29,12 +29,34 @@ PRORATION = {
 }
 
 
-def effective_end(lease: Lease) -> date:
+@dataclass(frozen=True, slots=True)
+class LeaseRow:
+    """The columns of a lease that billing reads, as a plain row (a run loads thousands)."""
+
+    id: int
+    unit_id: int
+    primary_tenant_id: int
+    occupant_count: int
+    start_date: date
+    end_date: date
+    terminated_on: date | None
+    rent_fen: int
+    deposit_fen: int
+    payment_cycle_months: int
+    due_days_before: int
+    proration: LeaseProration
+
+    @classmethod
+    def columns(cls) -> list[Any]:
+        return [getattr(Lease, name) for name in cls.__slots__]
+
+
+def effective_end(lease: Lease | LeaseRow) -> date:
     """The last day billed: the termination day for a lease ended early."""
     return lease.terminated_on if lease.terminated_on is not None else lease.end_date
 
 
-def lease_terms(lease: Lease) -> LeaseTerms | None:
+def lease_terms(lease: Lease | LeaseRow) -> LeaseTerms | None:
     """None when the lease never ran (terminated before its start)."""
     end = effective_end(lease)
     if end < lease.start_date:
@@ -89,7 +111,7 @@ class Month:
 
     @property
     def last(self) -> date:
-        return date(self.year, self.month, calendar.monthrange(self.year, self.month)[1])
+        return date(self.year, self.month, days_in_month(self.year, self.month))
 
     @property
     def days(self) -> int:
@@ -119,7 +141,7 @@ def tariff_price(tariff: Tariff, used: Decimal) -> Priced:
         return flat(used, price(rows[0]["price"]))
     if tariff.kind is TariffKind.TIERED:
         key = tuple((r["lower"], r.get("upper") or "", r["price"]) for r in rows)
-        return tiered(used, _tiers(key))
+        return tiered(used, _tiers(key), checked=True)
     raise BillingError("time-of-use tariffs are priced per zone register; use pricing.time_of_use")
 
 
