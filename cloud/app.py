@@ -20,6 +20,7 @@ from cloud.api.routes import (
     audit,
     auth,
     billing,
+    billing_rules,
     contracts,
     face,
     gateways,
@@ -49,6 +50,7 @@ ROUTERS = (
     readings,
     face,
     billing,
+    billing_rules,
     gateways,
 )
 

@@ -130,6 +130,24 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         "amount_fen": 1000, "reason": "scratched door"}]}),
     ("GET", "/reports/{name}"): lambda w, s: (f"/reports/ar-aging?property_id={s.property_id}",
         None),
+    ("GET", "/late-fee-policies"): lambda w, s: ("/late-fee-policies", None),
+    ("POST", "/late-fee-policies"): lambda w, s: ("/late-fee-policies", {
+        "property_id": s.property_id, "kind": "percent", "rate": "1/1000", "mode": "daily"}),
+    ("GET", "/late-fee-policies/{policy_id}"): lambda w, s: (
+        f"/late-fee-policies/{s.late_fee_policy_id}", None),
+    ("PUT", "/late-fee-policies/{policy_id}"): lambda w, s: (
+        f"/late-fee-policies/{s.late_fee_policy_id}", {"kind": "fixed", "amount_fen": 3000}),
+    ("DELETE", "/late-fee-policies/{policy_id}"): lambda w, s: (
+        f"/late-fee-policies/{s.late_fee_policy_id}", None),
+    ("GET", "/leases/{lease_id}/late-fee-policy"): lambda w, s: (
+        f"/leases/{s.lease_id}/late-fee-policy", None),
+    ("PUT", "/leases/{lease_id}/late-fee-policy"): lambda w, s: (
+        f"/leases/{s.lease_id}/late-fee-policy", {"kind": "fixed", "amount_fen": 2000}),
+    ("DELETE", "/leases/{lease_id}/late-fee-policy"): lambda w, s: (
+        f"/leases/{s.lease_id}/late-fee-policy", None),
+    ("GET", "/usage-holds"): lambda w, s: ("/usage-holds", None),
+    ("POST", "/usage-holds/{hold_id}/release"): lambda w, s: (
+        f"/usage-holds/{s.hold_id}/release", {"note": "new tenant moved in with a kiln"}),
     ("PUT", "/tenants/{tenant_id}/face"): lambda w, s: (f"/tenants/{s.tenant_id}/face",
         {"consent": {"given": True, "method": "paper form", "at": "2026-03-01T09:00:00Z"},
          "photos": [face_photo()]}),
@@ -243,6 +261,8 @@ def item_visible(role: Role, world: World, path: str, item: dict[str, Any]) -> b
             return item["lease_id"] == p1.lease_id
         return False
     allowed = {world.sites[s].property_id for s in visible_sides(role)}
+    if path == "/late-fee-policies" and item["property_id"] is None:  # the org's default
+        return item["org_id"] == p1.org_id
     if path == "/users":
         return item["id"] not in {world.sites["P3"].user_id}
     if path == "/properties":

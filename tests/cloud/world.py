@@ -19,6 +19,7 @@ from cloud.leases import service
 from cloud.models import (
     Building,
     Invoice,
+    LateFeePolicyRow,
     Lease,
     LeaseStatus,
     Meter,
@@ -30,6 +31,7 @@ from cloud.models import (
     TariffKind,
     Tenant,
     Unit,
+    UsageHold,
     User,
     UserProperty,
     Utility,
@@ -64,6 +66,9 @@ class Site:
     contract_sha256: str = ""  # of the English contract, filled in by tests that sign
     invoice_id: int = 0  # the lease's first bill, partly paid
     payment_id: int = 0
+    org_id: int = 0
+    late_fee_policy_id: int = 0  # the property's default
+    hold_id: int = 0  # a spike held for review
 
 
 @dataclass
@@ -142,6 +147,7 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
     lease.status = LeaseStatus.SIGNED
     manager = add_user(session, org, f"mgr-{name}", Role.MANAGER, [prop.id])
     site = Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id)
+    site.org_id = org.id
     add_billing(session, prop, lease, site)
     return site
 
@@ -157,6 +163,14 @@ def add_billing(session: Session, prop: Property, lease: Lease, site: Site) -> N
     run_billing(session, prop.id, "2026-01", now=NOW)
     site.invoice_id = session.scalars(select(Invoice.id).where(Invoice.lease_id == lease.id)).one()
     site.payment_id = accounts.record_payment(session, lease, 100000, received_at=NOW).id
+    policy = LateFeePolicyRow(org_id=prop.org_id, property_id=prop.id, kind="fixed",
+                              amount_fen=5000, grace_days=3)  # fmt: skip
+    hold = UsageHold(property_id=prop.id, lease_id=lease.id, meter_id=site.meter_id,
+                     period_start=date(2026, 2, 1), reason="usage 900 is 9.0x the baseline",
+                     quantity=Decimal(900), created_at=NOW)  # fmt: skip
+    session.add_all([policy, hold])
+    session.flush()
+    site.late_fee_policy_id, site.hold_id = policy.id, hold.id
 
 
 def build_world(session: Session, keys: FieldKeys) -> World:
@@ -170,6 +184,8 @@ def build_world(session: Session, keys: FieldKeys) -> World:
             "P3": add_site(session, keys, org_b, "P3", 3),
         }
     )
+    for org in (org_a, org_b):  # each organisation's default late fee
+        session.add(LateFeePolicyRow(org_id=org.id, kind="percent", rate="5/10000", mode="daily"))
     p1 = world.sites["P1"]
     for role in Role:
         user = add_user(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from enum import StrEnum
 
-from sqlalchemy import insert, select
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
-from cloud.billing.late_fees import LateFeePolicy, late_fee, most_specific
+from cloud.billing.late_fees import LateFeePolicy, late_fee
 from cloud.billing.money import yuan
 from cloud.billing.service import notify
 from cloud.billing.service.terms import policy
@@ -40,22 +41,60 @@ def overdue(session: Session, property_id: int, today: date) -> list[tuple[Invoi
     return [(invoice, lease) for invoice, lease in rows]
 
 
-def _policies(session: Session, property_id: int) -> tuple[dict[int, LateFeePolicy], Any, Any]:
-    prop = session.get(Property, property_id)
-    assert prop is not None
-    rows = session.scalars(
-        select(LateFeePolicyRow)
-        .where(LateFeePolicyRow.org_id == prop.org_id)
-        .order_by(LateFeePolicyRow.id)
-    ).all()
-    by_id = {r.id: policy(r) for r in rows}
-    # A row of this property without a lease pointing at it is the property's default; the
-    # newest wins. The organisation's default has no property.
-    prop_rows = [r for r in rows if r.property_id == property_id]
-    org_rows = [r for r in rows if r.property_id is None]
-    prop_default = by_id[prop_rows[-1].id] if prop_rows else None
-    org_default = by_id[org_rows[-1].id] if org_rows else None
-    return by_id, prop_default, org_default
+class Source(StrEnum):
+    """Where a lease's late-fee rule comes from (the most specific one set)."""
+
+    LEASE = "lease"
+    PROPERTY = "property"
+    ORG = "org"
+
+
+@dataclass(frozen=True, slots=True)
+class Policies:
+    """The late-fee policies of one property: by id (lease rules), its default, the org's.
+
+    A property's default is its newest policy that no lease points at (a lease's own rule is
+    stored with the lease's property but is not the property's default); the organisation's
+    default is its newest policy without a property.
+    """
+
+    by_id: dict[int, LateFeePolicyRow]
+    property_default: LateFeePolicyRow | None
+    org_default: LateFeePolicyRow | None
+
+    @classmethod
+    def load(cls, session: Session, property_id: int) -> Policies:
+        org_id = session.get_one(Property, property_id).org_id
+        rows = session.scalars(
+            select(LateFeePolicyRow)
+            .where(
+                LateFeePolicyRow.org_id == org_id,
+                or_(
+                    LateFeePolicyRow.property_id == property_id,
+                    LateFeePolicyRow.property_id.is_(None),
+                ),
+            )
+            .order_by(LateFeePolicyRow.id)
+        ).all()
+        lease_rules = set(
+            session.scalars(
+                select(Lease.late_fee_policy_id).where(
+                    Lease.late_fee_policy_id.in_([r.id for r in rows])
+                )
+            )
+        )
+        prop = [r for r in rows if r.property_id is not None and r.id not in lease_rules]
+        org = [r for r in rows if r.property_id is None]
+        return cls({r.id: r for r in rows}, prop[-1] if prop else None, org[-1] if org else None)
+
+    def for_lease(self, lease: Lease) -> tuple[LateFeePolicyRow, Source] | None:
+        """Most specific wins: the lease's own rule, else the property's, else the org's."""
+        found = [
+            (self.by_id.get(lease.late_fee_policy_id or 0), Source.LEASE),
+            (self.property_default, Source.PROPERTY),
+            (self.org_default, Source.ORG),
+        ]
+        return next(((row, src) for row, src in found if row is not None), None)
 
 
 def charge_late_fees(session: Session, property_id: int, *, today: date, now: datetime) -> int:
@@ -64,15 +103,17 @@ def charge_late_fees(session: Session, property_id: int, *, today: date, now: da
     The original invoice is never changed except its late-fee bookkeeping, and running twice on
     the same day charges nothing more.
     """
-    by_id, prop_default, org_default = _policies(session, property_id)
+    policies = Policies.load(session, property_id)
+    rules: dict[int, LateFeePolicy] = {}
     created = 0
     for invoice, lease in overdue(session, property_id, today):
         if invoice.number.startswith(LATE_FEE_PREFIX):
             continue  # no fees on fees
-        lease_policy = by_id.get(lease.late_fee_policy_id or 0)
-        rule = most_specific(lease_policy, prop_default, org_default)
-        if rule is None:
+        found = policies.for_lease(lease)
+        if found is None:
             continue
+        row = found[0]
+        rule = rules.get(row.id) or rules.setdefault(row.id, policy(row))
         fee = late_fee(
             rule,
             due=invoice.due_date,
