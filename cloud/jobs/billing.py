@@ -1,4 +1,5 @@
-"""The billing jobs: the monthly run, daily late fees, daily overdue reminders and sending."""
+"""The billing jobs: the monthly run, daily late fees, overdue reminders (and sending them),
+prepaid deduction."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.billing.service import fees, notify
+from cloud.billing.service import fees, notify, prepaid_accounts
 from cloud.billing.service.runs import run_billing
 from cloud.jobs.scheduler import Job
 from cloud.models import Property
@@ -29,6 +30,7 @@ class JobSettings(BaseSettings):
     jobs_billing_at: time = time(2, 0)
     jobs_late_fees_at: time = time(1, 0)
     jobs_reminders_at: time = time(9, 0)
+    jobs_prepaid_at: time = time(3, 0)
     jobs_timezone: str = "Asia/Shanghai"
     jobs_face_purge_at: time = time(3, 0)
     # Days an ended access keeps its face embeddings (a renewal's gap); 0 = purge at once.
@@ -84,8 +86,24 @@ def billing_jobs(settings: JobSettings) -> list[Job]:
         session.flush()
         notify.send_pending(session, now=now, smtp=smtp, addresses={})
 
+    def prepaid(session: Session, today: date, now: datetime) -> None:
+        """Deduct every prepaid account's new readings; each reading is charged once, so the
+        job is idempotent per day and catches up on days it missed."""
+        for pid in property_ids(session):
+            charged = prepaid_accounts.charge_readings(session, pid, now=now)
+            session.commit()
+            if charged.entries or charged.cutoff_leases:
+                log.info(
+                    "prepaid %s property %s: %d readings charged; cut-off candidates %s",
+                    today,
+                    pid,
+                    charged.entries,
+                    charged.cutoff_leases,
+                )
+
     return [
         Job("billing-run", settings.jobs_billing_at, monthly_run, settings.jobs_billing_day),
         Job("late-fees", settings.jobs_late_fees_at, late_fees),
         Job("overdue-reminders", settings.jobs_reminders_at, reminders),
+        Job("prepaid-deduction", settings.jobs_prepaid_at, prepaid),
     ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,6 +28,9 @@ from cloud.models import (
     Lease,
     LineKind,
     Notification,
+    PrepaidAccount,
+    PrepaidEntry,
+    TariffKind,
 )
 from cloud.security.crypto import development_keys
 from tests.cloud.billing.world import World
@@ -181,7 +185,7 @@ def test_the_monthly_billing_job_runs_every_property(database_url: str) -> None:
             session.commit()
         jobs = billing_jobs(JobSettings())
         ran = run_due(sessions, jobs, now=NOW, holder="a", tz=TZ)
-        assert ran == ["billing-run", "late-fees", "overdue-reminders"]
+        assert ran == ["billing-run", "late-fees", "overdue-reminders", "prepaid-deduction"]
         with sessions() as session:
             periods = session.scalars(
                 select(Invoice.number).where(Invoice.property_id == w.prop.id)
@@ -203,9 +207,72 @@ async def test_the_app_runs_the_scheduler_when_asked(
             for _ in range(200):  # the first tick runs at start-up; bounded wait for its commit
                 with make_sessionmaker(engine)() as s:
                     done = s.scalars(select(JobLock.name).where(JobLock.last_key != "")).all()
-                if len(done) == 4:
+                if len(done) == 5:
                     break
                 await asyncio.sleep(0.05)
-        assert sorted(done) == ["billing-run", "face-purge", "late-fees", "overdue-reminders"]
+        assert sorted(done) == [
+            "billing-run",
+            "face-purge",
+            "late-fees",
+            "overdue-reminders",
+            "prepaid-deduction",
+        ]
     finally:
         engine.dispose()
+
+
+def prepaid_world(session: Session) -> tuple[World, PrepaidAccount, str]:
+    w = World(session, "Prepaid Job Org")
+    unit = w.unit("P-101", "30")
+    meter = w.meter("e-p101", unit)
+    w.tariff([{"lower": "0", "upper": "", "price": "1.00"}], kind=TariffKind.FLAT)
+    lease = w.lease(unit, date(2026, 1, 1), date(2026, 12, 31), rent=100000)
+    account = PrepaidAccount(lease_id=lease.id, balance_fen=20000, last_readings={})
+    session.add(account)
+    for day, value in ((26, 100), (27, 130), (28, 150)):  # read before NOW (Mar 1, 10:00)
+        w.read(meter, date(2026, 2, day), value)
+    session.commit()
+    return w, account, meter.id
+
+
+def test_the_prepaid_job_deducts_each_reading_once_on_one_instance(database_url: str) -> None:
+    engines = [make_engine(database_url) for _ in range(2)]
+    job = next(j for j in billing_jobs(JobSettings()) if j.name == "prepaid-deduction")
+    barrier = threading.Barrier(2)
+    ran: list[list[str]] = []
+
+    def instance(n: int, now: datetime) -> None:
+        barrier.wait(timeout=10)
+        ran.append(run_due(make_sessionmaker(engines[n]), [job], now=now, holder=f"i{n}", tz=TZ))
+
+    def balance(sessions: Any, account_id: int) -> tuple[int, int]:
+        with sessions() as s:
+            entries = s.scalar(select(func.count()).where(PrepaidEntry.account_id == account_id))
+            return s.get_one(PrepaidAccount, account_id).balance_fen, entries or 0
+
+    try:
+        sessions = make_sessionmaker(engines[0])
+        with sessions() as session:
+            w, account, meter_id = prepaid_world(session)
+            account_id = account.id
+        threads = [threading.Thread(target=instance, args=(n, NOW)) for n in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert sorted(ran) == [[], ["prepaid-deduction"]]
+        # 100 -> 130 -> 150: 30 + 20 kWh at 1.00
+        assert balance(sessions, account_id) == (20000 - 5000, 2)
+        # later the same day: the job is done for today
+        assert run_due(sessions, [job], now=NOW + timedelta(hours=3), holder="i0", tz=TZ) == []
+        # the next day: only the new reading is charged
+        with sessions() as session:
+            w.s = session
+            w.read(meter_id, date(2026, 3, 1), 190)
+            session.commit()
+        next_day = NOW + timedelta(days=1)
+        assert run_due(sessions, [job], now=next_day, holder="i1", tz=TZ) == ["prepaid-deduction"]
+        assert balance(sessions, account_id) == (20000 - 9000, 3)
+    finally:
+        for e in engines:
+            e.dispose()
