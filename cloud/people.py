@@ -23,6 +23,7 @@ def new_tenant(
     id_doc_type: str = "cn_id",
     phone: str | None = None,
     bank_card: str | None = None,
+    email: str | None = None,
     external_ref: str | None = None,
 ) -> Tenant:
     """Validate, encrypt and add a tenant (raises pii.InvalidPiiError naming the field)."""
@@ -37,6 +38,7 @@ def new_tenant(
     pii.set_pii(tenant, keys, "id_number", id_number, doc_type=id_doc_type)
     pii.set_pii(tenant, keys, "phone", phone)
     pii.set_pii(tenant, keys, "bank_card", bank_card)
+    pii.set_pii(tenant, keys, "email", email)
     session.add(tenant)
     return tenant
 

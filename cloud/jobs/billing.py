@@ -16,6 +16,7 @@ from cloud.billing.service import fees, notify, prepaid_accounts
 from cloud.billing.service.runs import run_billing
 from cloud.jobs.scheduler import Job
 from cloud.models import Property
+from cloud.security.crypto import FieldKeys
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +41,7 @@ class JobSettings(BaseSettings):
     smtp_sender: str = "anju@localhost"
     smtp_username: str | None = None
     smtp_password: str | None = None
+    smtp_starttls: bool = False
 
     def smtp(self) -> notify.Smtp | None:
         if not self.smtp_host:
@@ -50,6 +52,7 @@ class JobSettings(BaseSettings):
             self.smtp_sender,
             self.smtp_username,
             self.smtp_password,
+            self.smtp_starttls,
         )
 
 
@@ -57,7 +60,9 @@ def property_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Property.id).order_by(Property.id)))
 
 
-def billing_jobs(settings: JobSettings) -> list[Job]:
+def billing_jobs(settings: JobSettings, keys: FieldKeys | None = None) -> list[Job]:
+    """`keys` decrypt tenants' email addresses for the reminders (none: in-app only)."""
+
     def monthly_run(session: Session, today: date, now: datetime) -> None:
         """Property by property, each committed: a crash resumes where it stopped (the runs
         are idempotent), and the log shows how far a long run has got."""
@@ -84,7 +89,7 @@ def billing_jobs(settings: JobSettings) -> list[Job]:
         for pid in property_ids(session):
             fees.queue_reminders(session, pid, today=today, now=now, email=smtp is not None)
         session.flush()
-        notify.send_pending(session, now=now, smtp=smtp, addresses={})
+        notify.send_pending(session, now=now, smtp=smtp, keys=keys)
 
     def prepaid(session: Session, today: date, now: datetime) -> None:
         """Deduct every prepaid account's new readings; each reading is charged once, so the

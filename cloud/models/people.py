@@ -36,6 +36,8 @@ class Tenant(Base):
     phone_bidx: Mapped[str | None] = mapped_column(String(64))
     bank_card_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     bank_card_bidx: Mapped[str | None] = mapped_column(String(64))
+    email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # where reminders go
+    email_bidx: Mapped[str | None] = mapped_column(String(64))
     # Import idempotency: the operator's id for this person in their old system.
     external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

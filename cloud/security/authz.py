@@ -61,8 +61,8 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
 }
 # Which personal numbers a role with TENANTS_REVEAL may see in full.
 REVEAL_FIELDS: dict[Role, frozenset[str]] = {
-    Role.ADMIN: frozenset({"id_number", "phone", "bank_card"}),
-    Role.MANAGER: frozenset({"id_number", "phone", "bank_card"}),
+    Role.ADMIN: frozenset({"id_number", "phone", "bank_card", "email"}),
+    Role.MANAGER: frozenset({"id_number", "phone", "bank_card", "email"}),
     Role.FINANCE: frozenset({"bank_card"}),  # refunds go to the card on file
 }
 

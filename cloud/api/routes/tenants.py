@@ -38,6 +38,7 @@ class TenantIn(BaseModel):
     id_number: str = Field(min_length=1, max_length=40)
     phone: str | None = Field(None, max_length=40)
     bank_card: str | None = Field(None, max_length=40)
+    email: str | None = Field(None, max_length=254)
     external_ref: str | None = Field(None, max_length=64)
 
 
@@ -49,11 +50,12 @@ class TenantOut(BaseModel):
     id_number: str  # masked
     phone: str | None  # masked
     bank_card: str | None  # masked
+    email: str | None = None  # masked
     created_at: datetime
 
 
 class RevealIn(BaseModel):
-    fields: list[pii.PiiField] = Field(min_length=1, max_length=3)
+    fields: list[pii.PiiField] = Field(min_length=1, max_length=4)
     reason: str = Field(min_length=3, max_length=500)
 
 
@@ -71,6 +73,7 @@ def tenant_out(tenant: Tenant, keys: FieldKeys) -> TenantOut:
         id_number=pii.masked(tenant, keys, "id_number") or "",
         phone=pii.masked(tenant, keys, "phone"),
         bank_card=pii.masked(tenant, keys, "bank_card"),
+        email=pii.masked(tenant, keys, "email"),
         created_at=tenant.created_at,
     )
 
