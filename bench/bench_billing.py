@@ -7,12 +7,15 @@ shares. Baseline, in the same process and database: a raw executemany INSERT of 
 lines as the runs created. Goal: the runs in <= 60 s.
 
 ANJU_BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) - a fresh schema is
-made and dropped; ANJU_BENCH_LEASES (default 100000) scales it down for a quick look.
+made and dropped; ANJU_BENCH_LEASES (default 100000) scales it down for a quick look;
+ANJU_BENCH_WORKERS (default 2, the monthly job's default) properties billed at once.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -23,11 +26,12 @@ from sqlalchemy.orm import Session
 
 from cloud import migrate
 from cloud.billing.service.bulk import insert_rows
-from cloud.billing.service.runs import run_billing
 from cloud.billing.service.terms import day_start
 from cloud.db import make_engine, make_sessionmaker
+from cloud.jobs.billing import run_month
 from cloud.models import (
     Base,
+    BillingRun,
     Building,
     Gateway,
     Invoice,
@@ -50,6 +54,7 @@ from cloud.models import (
 
 URL = os.environ.get("ANJU_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 LEASES = int(os.environ.get("ANJU_BENCH_LEASES", "100000"))
+WORKERS = int(os.environ.get("ANJU_BENCH_WORKERS", "2"))  # the job's default on PostgreSQL
 PER_PROPERTY = 1000
 NOW = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
 TIERS = [
@@ -294,6 +299,9 @@ def load() -> str:
 
 def main() -> None:
     print(f"load average at start: {load()}")
+    progress = logging.getLogger("cloud.jobs.billing")
+    progress.setLevel(logging.INFO)
+    progress.addHandler(logging.StreamHandler(sys.stdout))
     schema = f"bench_{uuid.uuid4().hex[:10]}"
     admin = make_engine(URL)
     with admin.begin() as conn:
@@ -314,21 +322,13 @@ def main() -> None:
             f"seeded {LEASES:,} leases in {len(props)} properties "
             f"in {time.perf_counter() - started:.1f} s"
         )
+        print(f"billing runs with {WORKERS} worker(s), as the monthly job runs them:")
         started = time.perf_counter()
-        invoices = 0
-        for n, pid in enumerate(props, 1):
-            with sessions() as session:
-                invoices += run_billing(session, pid, "2026-02", now=NOW).invoices_created
-                session.commit()
-            if n % 25 == 0 or n == len(props):
-                print(
-                    f"  {n}/{len(props)} properties, {invoices:,} invoices, "
-                    f"{time.perf_counter() - started:.1f} s",
-                    flush=True,
-                )
+        run_month(sessions, "2026-02", now=NOW, workers=WORKERS)
         run_s = time.perf_counter() - started
         with sessions() as session:
             lines = (session.scalar(select(func.count()).select_from(InvoiceLine)) or 0) - before
+            invoices = session.scalar(select(func.sum(BillingRun.invoices_created))) or 0
             kinds = dict(
                 session.execute(
                     select(InvoiceLine.kind, func.count())

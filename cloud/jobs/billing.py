@@ -4,18 +4,20 @@ prepaid deduction."""
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time
 from time import monotonic
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.billing.service import fees, notify, prepaid_accounts
 from cloud.billing.service.runs import run_billing
 from cloud.jobs.scheduler import Job
-from cloud.models import Property
+from cloud.models import BillingRun, Property
 from cloud.security.crypto import FieldKeys
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,7 @@ class JobSettings(BaseSettings):
 
     jobs_in_process: bool = False  # run the scheduler inside `anju cloud serve`
     jobs_billing_day: int = 1
+    jobs_billing_workers: int = 2  # properties billed at once (PostgreSQL; SQLite: 1)
     jobs_billing_at: time = time(2, 0)
     jobs_late_fees_at: time = time(1, 0)
     jobs_reminders_at: time = time(9, 0)
@@ -60,25 +63,57 @@ def property_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Property.id).order_by(Property.id)))
 
 
-def billing_jobs(settings: JobSettings, keys: FieldKeys | None = None) -> list[Job]:
-    """`keys` decrypt tenants' email addresses for the reminders (none: in-app only)."""
+def run_month(sessions: sessionmaker[Any], period: str, *, now: datetime, workers: int = 1) -> int:
+    """Every property's billing run for `period`, each in its own committed transaction (a
+    crash resumes where it stopped: the runs are idempotent), `workers` at a time; logs how far
+    it has got. Returns the lines created.
 
-    def monthly_run(session: Session, today: date, now: datetime) -> None:
-        """Property by property, each committed: a crash resumes where it stopped (the runs
-        are idempotent), and the log shows how far a long run has got."""
+    Threads are enough: a run spends about half its time waiting on the database (COPY, index
+    and foreign-key checks), when the other thread computes. SQLite takes one writer: 1 worker.
+    """
+    with sessions() as session:
         ids = property_ids(session)
-        started, lines = monotonic(), 0
-        for n, pid in enumerate(ids, 1):
-            lines += run_billing(session, pid, f"{today:%Y-%m}", now=now).lines_created
+
+    def one(property_id: int) -> int:
+        with sessions() as session:
+            before = session.scalar(
+                select(BillingRun.lines_created).where(
+                    BillingRun.property_id == property_id, BillingRun.period == period
+                )
+            )
+            lines = run_billing(session, property_id, period, now=now).lines_created
             session.commit()
-            log.info(
-                "billing-run %s: %d/%d properties, %d lines for the period, %.1f s",
-                f"{today:%Y-%m}",
+            return lines - (before or 0)
+
+    started, lines = monotonic(), 0
+    every = max(1, len(ids) // 20)  # about 20 progress lines however many properties
+    pool = ThreadPoolExecutor(max(1, workers), thread_name_prefix=f"billing-run-{period}")
+    try:
+        for n, created in enumerate(pool.map(one, ids), 1):
+            lines += created
+            log.log(
+                logging.INFO if n % every == 0 or n == len(ids) else logging.DEBUG,
+                "billing-run %s: %d/%d properties, %d lines, %.1f s",
+                period,
                 n,
                 len(ids),
                 lines,
                 monotonic() - started,
             )
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+    return lines
+
+
+def billing_jobs(settings: JobSettings, keys: FieldKeys | None = None) -> list[Job]:
+    """`keys` decrypt tenants' email addresses for the reminders (none: in-app only)."""
+
+    def monthly_run(session: Session, today: date, now: datetime) -> None:
+        bind = session.get_bind()
+        parallel = isinstance(bind, Engine) and bind.dialect.name == "postgresql"
+        workers = settings.jobs_billing_workers if parallel else 1
+        sessions = sessionmaker(bind, expire_on_commit=False)
+        run_month(sessions, f"{today:%Y-%m}", now=now, workers=workers)
 
     def late_fees(session: Session, today: date, now: datetime) -> None:
         for pid in property_ids(session):

@@ -33,7 +33,7 @@ from cloud.billing.errors import BillingError
 from cloud.billing.invoice_pdf import LANGUAGES, invoice_pdf
 from cloud.billing.service import accounts, reports, settlement
 from cloud.billing.service.runs import run_billing
-from cloud.billing.service.terms import BILLING_TZ, Month, tariff_price
+from cloud.billing.service.terms import BILLING_TZ, Month, tariff_price, tou_zones
 from cloud.contracts.fonts import find_fonts
 from cloud.models import (
     BillingRun,
@@ -74,9 +74,15 @@ def refused(exc: BillingError) -> ProblemError:
 
 
 class TierIn(BaseModel):
-    lower: Decimal = Field(ge=0)
+    """A tier (tiered, flat: one row from 0) or a time-of-use zone (zone, point, price)."""
+
+    lower: Decimal = Field(Decimal(0), ge=0)
     upper: Decimal | None = None
     price: Decimal = Field(ge=0, description="Yuan per unit.")
+    zone: str | None = Field(None, max_length=32, description="Time-of-use: the zone name.")
+    point: str | None = Field(
+        None, max_length=64, description="Time-of-use: the meter's register for this zone."
+    )
 
 
 class TariffIn(BaseModel):
@@ -124,11 +130,15 @@ def create_tariff(
     session: SessionDep,
 ) -> TariffOut:
     require_property(me, body.property_id)
-    tiers = [
-        {"lower": str(t.lower), "upper": "" if t.upper is None else str(t.upper),
-         "price": str(t.price)}
-        for t in body.tiers
-    ]  # fmt: skip
+    if body.kind is TariffKind.TIME_OF_USE:
+        tiers = [{"zone": t.zone or "", "point": t.point or "", "price": str(t.price)}
+                 for t in body.tiers]  # fmt: skip
+    else:
+        tiers = [
+            {"lower": str(t.lower), "upper": "" if t.upper is None else str(t.upper),
+             "price": str(t.price)}
+            for t in body.tiers
+        ]  # fmt: skip
     tariff = Tariff(
         property_id=body.property_id,
         utility=body.utility,
@@ -142,7 +152,10 @@ def create_tariff(
     )
     session.add(tariff)
     try:
-        tariff_price(tariff, Decimal(1))  # refuses tiers that do not chain from 0
+        if body.kind is TariffKind.TIME_OF_USE:
+            tou_zones(tariff)  # refuses zones without a register or with a duplicate
+        else:
+            tariff_price(tariff, Decimal(1))  # refuses tiers that do not chain from 0
         session.flush()
     except BillingError as exc:
         raise refused(exc) from None

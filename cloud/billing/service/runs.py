@@ -37,6 +37,8 @@ from cloud.billing.service.terms import (
     effective_end,
     lease_terms,
     tariff_price,
+    tou_price,
+    tou_zones,
 )
 from cloud.models import (
     Base,
@@ -154,6 +156,35 @@ def run_billing(session: Session, property_id: int, period: str, *, now: datetim
 
 
 Span = tuple[LeaseRow, date, date]  # a lease's days inside the usage month
+
+
+@dataclass(frozen=True, slots=True)
+class Measured:
+    """A unit's usage over a span: from one register (`single`) or per time-of-use zone."""
+
+    meter_id: str
+    quantity: Decimal
+    single: MeterUsage | None = None
+    zones: dict[str, MeterUsage] | None = None
+    rollover: bool = False
+    replaced: bool = False
+
+    @classmethod
+    def of(cls, got: MeterUsage) -> Measured:
+        return cls(got.meter_id, got.usage.quantity, got, None, got.usage.rollover,
+                   got.usage.replaced)  # fmt: skip
+
+    @classmethod
+    def of_zones(cls, zones: dict[str, MeterUsage]) -> Measured:
+        used = list(zones.values())
+        return cls(
+            used[0].meter_id,
+            sum((u.usage.quantity for u in used), Decimal(0)),
+            None,
+            zones,
+            any(u.usage.rollover for u in used),
+            any(u.usage.replaced for u in used),
+        )
 
 
 class _Run:
@@ -288,8 +319,9 @@ class _Run:
         self.chains = unit_meters(self.session, self.property_id)
         t0, t1 = day_start(self.used.first), day_after(self.used.last)
         for tariff in tariffs.values():
-            self.book.preload(tariff.point, t0)
-            self.book.preload(tariff.point, t1)
+            for point in self._points(tariff):
+                self.book.preload(point, t0)
+                self.book.preload(point, t1)
         self.holds = {
             (h.lease_id, h.meter_id, h.period_start): h
             for h in self.session.scalars(
@@ -327,18 +359,18 @@ class _Run:
         chain: Any,
         tariff: Tariff,
     ) -> None:
-        got: MeterUsage | None = None
+        got: Measured | None = None
         try:
-            got = self._usage(chain, tariff.point, start, end)
+            got = self._measure(chain, tariff, start, end)
             meter_id, reason = got.meter_id, ""
-            self.lease_usage[lease.id, utility] = got.usage.quantity
+            self.lease_usage[lease.id, utility] = got.quantity
         except ReadingRejectedError as exc:
             meter_id, reason = chain.meters[-1].id, str(exc)
         key = (lease.id, str(LineKind.UTILITY), meter_id, start)
         if key in self.existing or lease.id in self.prepaid:
             return
         hold = self.holds.get((lease.id, meter_id, start))
-        quantity = got.usage.quantity if got is not None else None
+        quantity = got.quantity if got is not None else None
         if hold is not None:
             if not hold.released:
                 return
@@ -347,12 +379,12 @@ class _Run:
         elif got is not None:
             days = Decimal((end - start).days + 1)
             check = spike_check(
-                got.usage.quantity / days,
+                got.quantity / days,
                 self.baselines.get((lease.id, meter_id)),
                 multiple=Decimal(tariff.spike_multiple),
             )
             if check.held:
-                reason = f"usage {got.usage.quantity} is {check.ratio:.1f}x the baseline"
+                reason = f"usage {got.quantity} is {check.ratio:.1f}x the baseline"
         if reason or quantity is None:
             self.session.add(
                 UsageHold(
@@ -367,8 +399,29 @@ class _Run:
             )
             self.draft.flags.append(f"held: lease {lease.id} meter {meter_id}: {reason}")
             return
-        priced = tariff_price(tariff, quantity)
-        how = got.usage.explanation if got is not None else "released hold"
+        if tariff.kind is TariffKind.TIME_OF_USE:
+            if got is None or got.zones is None or quantity != got.quantity:
+                self.draft.flags.append(
+                    f"not billed: lease {lease.id} meter {meter_id}: time-of-use usage is "
+                    "priced per zone register; a corrected total cannot be split into zones"
+                )
+                return
+            priced = tou_price(tariff, {z: u.usage.quantity for z, u in got.zones.items()})
+            how = " + ".join(f"{z} {u.usage.quantity}" for z, u in got.zones.items())
+        else:
+            priced = tariff_price(tariff, quantity)
+            how = got.single.usage.explanation if got and got.single else "released hold"
+        single = got.single if got is not None else None
+        detail: dict[str, Any] = {
+            "parts": [[p.label, str(p.quantity), str(p.price / 100)] for p in priced.parts],
+            "rollover": got.rollover if got else False,
+            "replaced": got.replaced if got else False,
+        }
+        if got is not None and got.zones is not None:
+            detail["zones"] = [
+                [zone, point, str(u.previous), str(u.current)]
+                for (zone, u), point in zip(got.zones.items(), self._points(tariff), strict=True)
+            ]
         self.draft.add(
             lease.id,
             kind=LineKind.UTILITY,
@@ -378,15 +431,25 @@ class _Run:
             description=f"{utility} meter {meter_id}: {how} = {quantity}",
             meter=meter_id,
             utility=str(utility),
-            previous_reading=got.previous if got is not None else None,
-            current_reading=got.current if got is not None else None,
+            previous_reading=single.previous if single is not None else None,
+            current_reading=single.current if single is not None else None,
             quantity=quantity,
-            detail={
-                "parts": [[p.label, str(p.quantity), str(p.price / 100)] for p in priced.parts],
-                "rollover": got.usage.rollover if got else False,
-                "replaced": got.usage.replaced if got else False,
-            },
+            detail=detail,
         )
+
+    @staticmethod
+    def _points(tariff: Tariff) -> list[str]:
+        """The reading points a tariff bills: one register, or one per time-of-use zone."""
+        if tariff.kind is TariffKind.TIME_OF_USE:
+            return [z.point for z in tou_zones(tariff)]
+        return [tariff.point]
+
+    def _measure(self, chain: Any, tariff: Tariff, start: date, end: date) -> Measured:
+        """A unit's usage over a span: its one register, or the sum of its zone registers."""
+        if tariff.kind is not TariffKind.TIME_OF_USE:
+            return Measured.of(self._usage(chain, tariff.point, start, end))
+        zones = {z.name: self._usage(chain, z.point, start, end) for z in tou_zones(tariff)}
+        return Measured.of_zones(zones)
 
     def _usage(self, chain: Any, point: str, start: date, end: date) -> MeterUsage:
         """span_usage, once per unit and span: common area re-reads every unit's month."""
@@ -408,7 +471,7 @@ class _Run:
             .where(Tariff.property_id == self.property_id, Tariff.effective_from <= self.used.first)
             .order_by(Tariff.effective_from)
         ).all()
-        return {t.utility: t for t in rows if t.kind is not TariffKind.TIME_OF_USE}
+        return {t.utility: t for t in rows}
 
     def _baselines(self) -> dict[tuple[int, str], Decimal]:
         """Average usage per day over the last three billed months, per lease and meter."""
@@ -457,12 +520,9 @@ class _Run:
                 after = self.book.at(master.id, tariff.point, t1)
                 master_used = usage(before, after, digits=master.digits).quantity
                 subs = [
-                    self._usage(
-                        self.chains[uid, master.utility],
-                        tariff.point,
-                        self.used.first,
-                        self.used.last,
-                    ).usage.quantity
+                    self._measure(
+                        self.chains[uid, master.utility], tariff, self.used.first, self.used.last
+                    ).quantity
                     for uid, _ in in_building
                     if (uid, master.utility) in self.chains
                 ]

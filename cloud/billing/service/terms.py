@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 from cloud.billing.errors import BillingError
 from cloud.billing.late_fees import FeeKind, FeeMode, LateFeePolicy
 from cloud.billing.money import price
-from cloud.billing.pricing import Priced, Tier, check_tiers, flat, tiered
+from cloud.billing.pricing import Priced, Tier, check_tiers, flat, tiered, time_of_use
 from cloud.billing.proration import Proration, days_in_month
 from cloud.billing.schedule import LeaseTerms
 from cloud.models import LateFeePolicyRow, Lease, Tariff, TariffKind
@@ -126,8 +126,10 @@ def utc(moment: datetime) -> datetime:
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
 
 
+@lru_cache(maxsize=4096)
 def day_start(day: date) -> datetime:
-    """The UTC instant a local billing day begins (readings before it belong to earlier days)."""
+    """The UTC instant a local billing day begins (readings before it belong to earlier days).
+    Cached: a run asks for the same few days for every lease."""
     return datetime.combine(day, time(0), BILLING_TZ).astimezone(UTC)
 
 
@@ -142,7 +144,36 @@ def tariff_price(tariff: Tariff, used: Decimal) -> Priced:
     if tariff.kind is TariffKind.TIERED:
         key = tuple((r["lower"], r.get("upper") or "", r["price"]) for r in rows)
         return tiered(used, _tiers(key), checked=True)
-    raise BillingError("time-of-use tariffs are priced per zone register; use pricing.time_of_use")
+    raise BillingError("time-of-use tariffs are priced per zone register; use tou_price")
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """A time-of-use zone: the meter's own register for it (a reading point) and its price."""
+
+    name: str
+    point: str
+    price: Fraction  # fen per unit
+
+
+def tou_zones(tariff: Tariff) -> tuple[Zone, ...]:
+    """The zones of a TIME_OF_USE tariff (rows {"zone", "point", "price"}), checked."""
+    try:
+        zones = tuple(Zone(r["zone"], r["point"], price(r["price"])) for r in tariff.tiers)
+    except KeyError as exc:
+        raise BillingError(f"a time-of-use zone needs zone, point and price (no {exc})") from None
+    names = [z.name for z in zones]
+    points = [z.point for z in zones]
+    if not zones or len(set(names)) != len(names) or len(set(points)) != len(points):
+        raise BillingError("time-of-use zones need distinct names and reading points")
+    if any(not z.name or not z.point for z in zones):
+        raise BillingError("a time-of-use zone needs a name and a reading point")
+    return zones
+
+
+def tou_price(tariff: Tariff, used: dict[str, Decimal]) -> Priced:
+    """Each zone's usage (by zone name) at its price."""
+    return time_of_use(used, {z.name: z.price for z in tou_zones(tariff)})
 
 
 @lru_cache(maxsize=256)

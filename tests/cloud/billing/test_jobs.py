@@ -17,10 +17,11 @@ from cloud.billing.service import accounts, fees, notify
 from cloud.billing.service.runs import run_billing
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
-from cloud.jobs.billing import JobSettings, billing_jobs
+from cloud.jobs.billing import JobSettings, billing_jobs, run_month
 from cloud.jobs.lock import try_acquire
 from cloud.jobs.scheduler import Job, run_due
 from cloud.models import (
+    BillingRun,
     Invoice,
     InvoiceLine,
     JobLock,
@@ -276,3 +277,27 @@ def test_the_prepaid_job_deducts_each_reading_once_on_one_instance(database_url:
     finally:
         for e in engines:
             e.dispose()
+
+
+def test_a_month_bills_every_property_once_with_parallel_workers(database_url: str) -> None:
+    engine = make_engine(database_url)
+    workers = 2 if engine.dialect.name == "postgresql" else 1  # SQLite: one writer
+    try:
+        sessions = make_sessionmaker(engine)
+        with sessions() as session:
+            for n in range(4):
+                w = World(session, f"Parallel Org {n}")
+                for u in range(3):
+                    w.lease(w.unit(f"Q-{u}", "30"), date(2026, 1, 1), date(2026, 12, 31),
+                            rent=100000 + u)  # fmt: skip
+            session.commit()
+        lines = run_month(sessions, "2026-02", now=NOW, workers=workers)
+        with sessions() as session:
+            stored = session.scalar(select(func.count()).select_from(InvoiceLine))
+            runs = session.scalars(select(func.count()).select_from(BillingRun)).one()
+        # deposit, January, February and March rent (due Feb 22) for 12 leases
+        assert lines == stored == 12 * 4
+        assert runs == 4
+        assert run_month(sessions, "2026-02", now=NOW, workers=workers) == 0
+    finally:
+        engine.dispose()
