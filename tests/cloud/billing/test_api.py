@@ -106,3 +106,31 @@ async def test_reports_as_json_and_csv(api: Api) -> None:
     assert "租客1" in lines[1]
     other = api.world.sites["P2"].property_id
     assert (await get(api, Role.FINANCE, "/reports/ar-aging", property_id=other)).status_code == 404
+
+
+async def test_a_time_of_use_tariff_names_a_register_per_zone(api: Api) -> None:
+    pid = api.world.sites["P1"].property_id
+    body: dict[str, Any] = {
+        "property_id": pid,
+        "utility": "electricity",
+        "effective_from": "2026-07-01",
+        "kind": "time_of_use",
+        "tiers": [
+            {"zone": "peak", "point": "import_peak", "price": "1.00"},
+            {"zone": "valley", "point": "import_valley", "price": "0.30"},
+        ],
+    }
+    made = await post(api, Role.MANAGER, "/tariffs", body)
+    assert made.status_code == 201, made.text
+    assert made.json()["tiers"] == [
+        {"zone": "peak", "point": "import_peak", "price": "1.00"},
+        {"zone": "valley", "point": "import_valley", "price": "0.30"},
+    ]
+    same_register = [{"zone": "peak", "point": "p", "price": "1"}, {"zone": "flat", "point": "p",
+                     "price": "0.5"}]  # fmt: skip
+    no_register = [{"zone": "peak", "price": "1"}]
+    for tiers in (same_register, no_register):
+        bad = await post(
+            api, Role.MANAGER, "/tariffs", {**body, "effective_from": "2026-08-01", "tiers": tiers}
+        )
+        assert bad.status_code == 422, tiers

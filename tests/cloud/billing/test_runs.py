@@ -11,7 +11,16 @@ from sqlalchemy.orm import Session
 from cloud.billing.errors import BillingError
 from cloud.billing.service import accounts
 from cloud.billing.service.runs import run_billing
-from cloud.models import Invoice, InvoiceLine, InvoiceStatus, Lease, LineKind, Payment
+from cloud.models import (
+    Invoice,
+    InvoiceLine,
+    InvoiceStatus,
+    Lease,
+    LineKind,
+    Payment,
+    TariffKind,
+    UsageHold,
+)
 from tests.cloud.billing.world import World
 
 NOW = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
@@ -163,3 +172,47 @@ def test_payments_partial_over_and_reversed(
     with pytest.raises(BillingError, match="already reversed"):
         accounts.reverse_payment(session, first, at=NOW, note="again")
     assert session.scalar(select(func.sum(Payment.amount_fen))) == 600000
+
+
+TOU = [
+    {"zone": "peak", "point": "import_peak", "price": "1.00"},
+    {"zone": "valley", "point": "import_valley", "price": "0.30"},
+]
+
+
+def test_time_of_use_prices_each_zone_register(session: Session) -> None:
+    """peak 100 -> 220 and valley 50 -> 130: 120 x 1.00 + 80 x 0.30 = 144.00; a unit whose
+    meter never sent its valley register is held, not guessed."""
+    w = World(session, "TOU Org")
+    a, b = w.unit("T-1", "40"), w.unit("T-2", "40")
+    ma, mb = w.meter("e-t1", a), w.meter("e-t2", b)
+    master = w.meter("e-tmaster", digits=7)
+    w.tariff(TOU, kind=TariffKind.TIME_OF_USE, common_price="0.50", common_basis="equal")
+    lease_a = w.lease(a, date(2026, 1, 1), date(2026, 12, 31), rent=100000)
+    lease_b = w.lease(b, date(2026, 1, 1), date(2026, 12, 31), rent=100000)
+    for meter in (ma, mb):
+        w.read(meter, date(2026, 1, 1), 100, "import_peak")
+        w.read(meter, date(2026, 2, 1), 220, "import_peak")
+    w.read(ma, date(2026, 1, 1), 50, "import_valley")  # T-2's meter never sent this register
+    w.read(ma, date(2026, 2, 1), 130, "import_valley")
+    w.read(master, date(2026, 1, 1), 1000)  # the master's total register
+    w.read(master, date(2026, 2, 1), 1500)
+    session.flush()
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    (line,) = lines(session, lease_a, LineKind.UTILITY)
+    assert (line.amount_fen, line.quantity) == (14400, 200)
+    assert line.description == "electricity meter e-t1: peak 120.0 + valley 80.0 = 200.0"
+    assert line.detail["parts"] == [["peak", "120.0", "1"], ["valley", "80.0", "3/10"]]
+    assert line.detail["zones"] == [
+        ["peak", "import_peak", "100.0", "220.0"],
+        ["valley", "import_valley", "50.0", "130.0"],
+    ]
+    assert lines(session, lease_b, LineKind.UTILITY) == []
+    assert any(f"lease {lease_b.id} meter e-t2" in f for f in run.flags)
+    hold = session.scalars(select(UsageHold).where(UsageHold.lease_id == lease_b.id)).one()
+    assert "import_valley" in hold.reason
+    # common area needs every submeter's usage: with T-2 unreadable it is flagged, not billed
+    assert lines(session, lease_a, LineKind.COMMON_AREA) == []
+    assert any("common area e-tmaster not billed" in f for f in run.flags)
+    again = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    assert again.lines_created == run.lines_created

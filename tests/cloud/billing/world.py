@@ -149,7 +149,9 @@ class World:
         self.s.flush()
         return tariff
 
-    def read(self, meter: Meter | str, day: date, value: float) -> None:
+    def read(
+        self, meter: Meter | str, day: date, value: float, point: str = "import_energy"
+    ) -> None:
         """A reading one minute before local midnight starting `day` (so it counts for `day`)."""
         meter_id = meter if isinstance(meter, str) else meter.id
         self.s.add(
@@ -157,7 +159,7 @@ class World:
                 gateway_id=GATEWAY,
                 seq=next(self.seq),
                 meter_id=meter_id,
-                point="import_energy",
+                point=point,
                 value=value,
                 unit="kWh",
                 ts=day_start(day) - timedelta(minutes=1),
