@@ -622,7 +622,7 @@ class _Run:
         counts: dict[int, int] = dict(
             self.session.execute(
                 select(Invoice.lease_id, func.count())
-                .where(Invoice.run_id == run.id)
+                .where(Invoice.property_id == self.property_id, Invoice.run_id == run.id)
                 .group_by(Invoice.lease_id)
             ).all()
         )
@@ -653,7 +653,11 @@ class _Run:
         insert_rows(self.session, TABLES["invoices"], rows)
         by_number = dict(
             self.session.execute(
-                select(Invoice.number, Invoice.id).where(Invoice.run_id == run.id)
+                select(Invoice.number, Invoice.id).where(
+                    # the property narrows it through an index: run_id has none
+                    Invoice.property_id == self.property_id,
+                    Invoice.run_id == run.id,
+                )
             ).all()
         )
         ids = [(by_number[r["number"]], r["lease_id"]) for r in rows]
