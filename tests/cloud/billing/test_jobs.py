@@ -301,3 +301,28 @@ def test_a_month_bills_every_property_once_with_parallel_workers(database_url: s
         assert run_month(sessions, "2026-02", now=NOW, workers=workers) == 0
     finally:
         engine.dispose()
+
+
+def test_a_leases_own_late_fee_rule_beats_the_property_default(session: Session) -> None:
+    w, invoice = overdue_world(session)
+    prop_rule = LateFeePolicyRow(
+        org_id=w.org.id, property_id=w.prop.id, kind="fixed", amount_fen=5000
+    )
+    own = LateFeePolicyRow(org_id=w.org.id, property_id=w.prop.id, kind="fixed", amount_fen=777)
+    session.add_all([prop_rule, own])
+    session.flush()
+    lease = session.get_one(Lease, invoice.lease_id)
+    lease.late_fee_policy_id = own.id
+    other_unit = w.unit("B-202", "40")
+    other = w.lease(other_unit, date(2026, 1, 1), date(2026, 12, 31), rent=100000, deposit=0)
+    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    fees.charge_late_fees(session, w.prop.id, today=date(2026, 1, 10), now=NOW)
+    charged = dict(
+        session.execute(
+            select(InvoiceLine.lease_id, InvoiceLine.amount_fen).where(
+                InvoiceLine.kind == LineKind.LATE_FEE
+            )
+        ).all()
+    )
+    # the newer rule belongs to a lease, so it is not the property's default for the other lease
+    assert charged == {lease.id: 777, other.id: 5000}
