@@ -42,6 +42,8 @@ class DoorConfig(_Strict):
     # rtsp://…, usb:N, a video file or a folder of images
     source: str
     gallery: Path  # the cloud's gallery export for this door (JSON)
+    # The gallery file is reloaded when it changes; this is how often the door looks.
+    gallery_check_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     models_dir: Path | None = None  # default: ANJU_MODELS_DIR or ~/.cache/anju/models
     # The lock seam; the BLE driver is a later issue, until then a simulator that logs requests.
     lock: Literal["simulated"] = "simulated"

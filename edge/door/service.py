@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -42,6 +43,7 @@ class DoorService:
         now: Callable[[], datetime],
         on_stored: Callable[[], None] = lambda: None,
         snapshots: SnapshotStore | None = None,
+        gallery_file: GalleryFile | None = None,
     ) -> None:
         self._config = config
         self._pipeline = pipeline
@@ -51,6 +53,7 @@ class DoorService:
         self._now = now
         self._on_stored = on_stored
         self._snapshots = snapshots
+        self._gallery_file = gallery_file
         self.frames = 0
         self.decisions: list[Decision] = []
 
@@ -61,6 +64,11 @@ class DoorService:
         log.info("[%s] door running, %d enrolled rows", door, len(self._pipeline.gallery))
         try:
             while not self._source.ended:
+                if self._gallery_file is not None and self._gallery_file.due():
+                    fresh = await asyncio.to_thread(self._gallery_file.reload)
+                    if fresh is not None:
+                        self._pipeline.gallery = fresh  # between frames: no run is using it
+                        log.info("[%s] gallery reloaded, %d enrolled rows", door, len(fresh))
                 frame = await asyncio.to_thread(self._source.read)
                 if frame is None:
                     await asyncio.sleep(idle_s)
@@ -116,6 +124,51 @@ class DoorService:
             return None
 
 
+class GalleryFile:
+    """The door's gallery export on disk, reloaded when it changes (a new export copied in by
+    the access-list sync or by hand), looked at no more often than every `every_s`. A file
+    that does not load leaves the door on the gallery it has."""
+
+    def __init__(
+        self, path: Path, *, every_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.path = path
+        self._every_s = every_s
+        self._clock = clock
+        self._stamp = self._stat()
+        self._next = clock() + every_s
+        self._failing = False
+
+    def _stat(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except OSError:
+            return None
+        return st.st_mtime_ns, st.st_size
+
+    def due(self) -> bool:
+        return self._clock() >= self._next
+
+    def reload(self) -> Gallery | None:
+        """The new gallery if the file changed and loads; None otherwise."""
+        self._next = self._clock() + self._every_s
+        stamp = self._stat()
+        if stamp is None or stamp == self._stamp:
+            return None
+        self._stamp = stamp
+        try:
+            gallery = load_gallery(self.path)
+        except (ConfigError, FaceError, ValueError) as exc:
+            if not self._failing:
+                log.warning(
+                    "gallery %s changed but does not load; keeping the old: %s", self.path, exc
+                )
+            self._failing = True
+            return None
+        self._failing = False
+        return gallery
+
+
 def load_gallery(path: Path) -> Gallery:
     try:
         return GalleryExport.model_validate_json(path.read_bytes()).gallery()
@@ -147,4 +200,5 @@ def create_door(
         now=now,
         on_stored=on_stored,
         snapshots=open_store(config.snapshots, config.id, now=now),
+        gallery_file=GalleryFile(config.gallery, every_s=config.gallery_check_s),
     )

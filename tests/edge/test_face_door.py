@@ -3,7 +3,9 @@ outbox and a recording lock; the frame sources; and refusal without verified mod
 
 from __future__ import annotations
 
+import logging
 import shutil
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -16,13 +18,20 @@ from edge.door.config import DoorConfig
 from edge.door.frames import CaptureSource, FolderSource, open_source
 from edge.door.lock import SimulatedLock
 from edge.door.pipeline import EVENT_KIND, DoorPipeline
-from edge.door.service import DoorService, create_door
+from edge.door.service import DoorService, GalleryFile, create_door, load_gallery
 from edge.link.outbox import Outbox
 from protocols.face.confirm import Confirmer
 from protocols.face.contract import DEFAULT_THRESHOLD
 from protocols.face.gallery import Gallery, Identity
 from protocols.face.models import EXPECTED_FILES, ModelsMissingError
-from tests.face_assets import door_stream, engine, enrolled, models_dir, write_frames
+from tests.face_assets import (
+    door_stream,
+    engine,
+    enrolled,
+    gallery_file,
+    models_dir,
+    write_frames,
+)
 
 T0 = datetime(2026, 11, 25, 8, 0, tzinfo=UTC)
 FRAME_S = 1 / 30
@@ -142,3 +151,76 @@ def test_missing_camera_keeps_retrying(tmp_path: Path) -> None:
         assert source.read() is None
     assert source.opens == 3
     assert not source.ended
+
+
+def test_gallery_file_reloads_when_it_changes_and_keeps_the_old_on_a_bad_file(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = gallery_file(tmp_path / "g.json", {"tenant-biden": "biden.jpg"})
+    now = [0.0]
+    watch = GalleryFile(path, every_s=10, clock=lambda: now[0])
+    assert not watch.due()
+    now[0] = 10.0
+    assert watch.due()
+    assert watch.reload() is None  # unchanged
+    assert not watch.due()
+    gallery_file(path, {"tenant-biden": "biden.jpg", "tenant-obama": "obama.jpg"})
+    now[0] = 20.0
+    fresh = watch.reload()
+    assert fresh is not None
+    assert len(fresh) == 2
+    for _ in range(2):
+        path.write_text(path.read_text()[:-20] + " " * 25)  # cut short: not an export
+        now[0] += 10
+        with caplog.at_level(logging.WARNING):
+            assert watch.reload() is None
+    assert len([r for r in caplog.records if "keeping the old" in r.message]) == 1
+
+
+class _Rewriting:
+    """A folder camera that replaces the door's gallery file after frame `at`."""
+
+    def __init__(self, source: FolderSource, at: int, rewrite: Callable[[], object]) -> None:
+        self._source, self._at, self._rewrite, self._n = source, at, rewrite, 0
+
+    @property
+    def ended(self) -> bool:
+        return self._source.ended
+
+    def read(self) -> np.ndarray | None:
+        self._n += 1
+        if self._n == self._at:
+            self._rewrite()
+        return self._source.read()
+
+    def close(self) -> None:
+        self._source.close()
+
+
+async def test_a_new_gallery_export_takes_effect_without_a_restart(tmp_path: Path) -> None:
+    path = gallery_file(tmp_path / "g.json", {"tenant-biden": "biden.jpg"})
+    config = DoorConfig(id="front", source=str(tmp_path / "frames"), gallery=path)
+    pipeline = DoorPipeline(
+        "front", engine(), load_gallery(path), Confirmer(threshold=DEFAULT_THRESHOLD)
+    )
+    frames = write_frames(door_stream(["obama2.jpg", "obama3.jpg"]), tmp_path / "frames")
+    # after the first approach (3 empty + 12 frames): tenant-obama is enrolled
+    source = _Rewriting(
+        FolderSource(frames), 16, lambda: gallery_file(path, {"tenant-obama": "obama.jpg"})
+    )
+    outbox = Outbox(tmp_path / "gw.db")
+    lock = SimulatedLock()
+    watch = GalleryFile(path, every_s=1e-9)  # look before every frame
+    try:
+        service = DoorService(
+            config, pipeline, source, lock, outbox, now=_clock(), gallery_file=watch
+        )
+        await service.run()
+        events = [row.payload for row in outbox.pending() if row.kind == EVENT_KIND]
+    finally:
+        outbox.close()
+    assert [(e["verdict"], e["person_id"]) for e in events] == [
+        ("deny", None),
+        ("grant", "tenant-obama"),
+    ]
+    assert [r.person_id for r in lock.requests] == ["tenant-obama"]
