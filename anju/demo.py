@@ -60,15 +60,17 @@ class Child:
     process: asyncio.subprocess.Process
 
 
-def seeded_meter_ids(database_url: str, count: int) -> list[str]:
-    """The first electricity submeters of the seeded portfolio: the ones the simulator plays."""
+def seeded_meters(database_url: str, count: int) -> tuple[list[str], int | None]:
+    """The first electricity submeters of the seeded portfolio (the ones the simulator plays),
+    and the property of the first: the demo gateway is placed there."""
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            query = select(Meter.id).where(Meter.profile == SIM_PROFILE).order_by(Meter.id)
-            return list(conn.scalars(query.limit(count)))
+            query = select(Meter.id, Meter.property_id).where(Meter.profile == SIM_PROFILE)
+            rows = conn.execute(query.order_by(Meter.id).limit(count)).all()
     finally:
         engine.dispose()
+    return [r.id for r in rows], (rows[0].property_id if rows else None)
 
 
 def gateway_config(
@@ -161,8 +163,8 @@ class Demo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self._once("cloud", "migrate")
         await self._once("cloud", "seed-demo")
-        self.meter_ids = await asyncio.to_thread(
-            seeded_meter_ids, self.env["ANJU_DATABASE_URL"], DEMO_METERS
+        self.meter_ids, property_id = await asyncio.to_thread(
+            seeded_meters, self.env["ANJU_DATABASE_URL"], DEMO_METERS
         )
         if not self.meter_ids:
             raise AnjuError(f"the demo portfolio has no {SIM_PROFILE} meters to simulate")
@@ -173,8 +175,9 @@ class Demo:
         )  # fmt: skip
         config_path.write_text(yaml.safe_dump(config))
         await self._once(
-            "cloud", "gateway", "add", self.gateway_id, "--name", "Demo building", "--no-credential"
-        )
+            "cloud", "gateway", "add", self.gateway_id, "--name", "Demo building",
+            "--property", str(property_id), "--no-credential",
+        )  # fmt: skip
         if self.servers.mqtt_url is None:
             await self._spawn("broker", "broker", "--port", str(self.ports.broker))
         await self._spawn("cloud", "cloud", "serve", "--no-migrate")

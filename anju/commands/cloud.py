@@ -80,20 +80,30 @@ def gateway() -> None:
 @gateway.command("add")
 @click.argument("gateway_id")
 @click.option("--name", default="", help="A name for people (building, floor).")
-@click.option("--building", default="", help="The building the gateway serves.")
+@click.option("--building", default="", help="The building the gateway serves (a label).")
+@click.option(
+    "--property",
+    "property_id",
+    type=click.IntRange(min=1),
+    default=None,
+    help="The property (id) it serves: staff of that property see it in the API.",
+)
 @click.option(
     "--credential/--no-credential",
     default=True,
     show_default=True,
     help="Generate a new MQTT password for the gateway (printed once, stored hashed).",
 )
-def gateway_add(gateway_id: str, name: str, building: str, credential: bool) -> None:
+def gateway_add(
+    gateway_id: str, name: str, building: str, property_id: int | None, credential: bool
+) -> None:
     """Register GATEWAY_ID so the cloud accepts its uplink (again: update it)."""
     import secrets
 
     from cloud.config import load_settings
     from cloud.db import make_engine, make_sessionmaker
     from cloud.ingest.store import register_gateway
+    from cloud.models import Property
     from protocols.mqtt.topics import check_gateway_id
 
     settings = load_settings()
@@ -101,8 +111,15 @@ def gateway_add(gateway_id: str, name: str, building: str, credential: bool) -> 
     engine = make_engine(settings.effective_database_url)
     try:
         with make_sessionmaker(engine).begin() as session:
+            if property_id is not None and session.get(Property, property_id) is None:
+                raise click.BadParameter(f"no property {property_id}", param_hint="--property")
             register_gateway(
-                session, check_gateway_id(gateway_id), name, building=building, credential=password
+                session,
+                check_gateway_id(gateway_id),
+                name,
+                building=building,
+                property_id=property_id,
+                credential=password,
             )
     finally:
         engine.dispose()

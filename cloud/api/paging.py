@@ -1,4 +1,7 @@
-"""Keyset pagination (`?after=<id>&limit=N` → `next_after`, None on the last page) and id types."""
+"""Keyset pagination (`?after=<id>&limit=N` → `next_after`, None on the last page) and id types.
+
+Integer ids page with `Page`; records keyed by a string (meters, gateways) with `KeyPage`.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import Session
 
 T = TypeVar("T")
+K = TypeVar("K", int, str)
 LimitQ = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 AfterQ = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Rows with id > after.")]
 
@@ -17,6 +21,16 @@ AfterQ = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Rows with 
 class Page(BaseModel, Generic[T]):
     items: list[T]
     next_after: int | None
+
+
+class KeyPage(BaseModel, Generic[T]):
+    """A page of records keyed by a string id: send `next_after` back as `after`."""
+
+    items: list[T]
+    next_after: str | None
+
+
+KeyAfterQ = Annotated[str | None, Query(max_length=64, description="Rows with id > after.")]
 
 
 def starts_with(session: Session, column: Any, prefix: str) -> Any:
@@ -29,8 +43,8 @@ def starts_with(session: Session, column: Any, prefix: str) -> Any:
 
 
 def fetch_page(
-    session: Session, query: Select[Any], id_column: Any, after: int | None, limit: int
-) -> tuple[list[Any], int | None]:
+    session: Session, query: Select[Any], id_column: Any, after: K | None, limit: int
+) -> tuple[list[Any], K | None]:
     """Rows ordered by id after the cursor; one extra row tells whether a next page exists."""
     if after is not None:
         query = query.where(id_column > after)

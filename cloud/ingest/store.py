@@ -217,14 +217,17 @@ def register_gateway(
     name: str = "",
     *,
     building: str = "",
+    property_id: int | None = None,
     credential: str | None = None,
 ) -> Gateway:
-    """Create or update a gateway; a given credential replaces the stored hash."""
+    """Create or update a gateway; a given credential replaces the stored hash, a given property
+    places it there (the API scopes gateways by property)."""
     gateway = session.get(Gateway, gateway_id)
     if gateway is None:
         gateway = Gateway(
             id=gateway_id,
             name=name or gateway_id,
+            property_id=property_id,
             building=building,
             credential_hash="",
             stored_seq=0,
@@ -237,6 +240,7 @@ def register_gateway(
     else:
         gateway.name = name or gateway.name
         gateway.building = building or gateway.building
+        gateway.property_id = property_id or gateway.property_id
     if credential is not None:
         gateway.credential_hash = hash_credential(credential)
     return gateway

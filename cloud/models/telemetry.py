@@ -30,7 +30,11 @@ class Gateway(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     name: Mapped[str] = mapped_column(String(200), default="")
-    building: Mapped[str] = mapped_column(String(200), default="")
+    # The property it serves: what scopes it in the API (None: not yet placed; CLI only).
+    property_id: Mapped[int | None] = mapped_column(
+        ForeignKey("properties.id", name="fk_gateways_property_id"), index=True
+    )
+    building: Mapped[str] = mapped_column(String(200), default="")  # a label for people
     # scrypt hash of the gateway's MQTT password (the broker's auth checks it; never the secret)
     credential_hash: Mapped[str] = mapped_column(String(200), default="")
     # Contiguous high-water mark: every uplink record with seq <= stored_seq is stored.

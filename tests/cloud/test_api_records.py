@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from cloud.ingest.store import register_gateway
 from cloud.models import AuditEvent, Role, Unit, UnitStatus
 from tests.cloud.conftest import Api
 from tests.cloud.world import cn_id
@@ -172,3 +173,21 @@ async def test_units_page_filter_and_search(api: Api) -> None:
     dup = await post(api, Role.MANAGER, "/units", {"building_id": site.building_id,
                      "code": "B-000", "floor": 2, "area_m2": "20", "base_rent_fen": 1})  # fmt: skip
     assert dup.status_code == 409
+
+
+async def test_gateways_are_seen_by_the_staff_of_their_property_only(api: Api) -> None:
+    with api.sessions.begin() as s:
+        register_gateway(s, "gw-unplaced", "in a box")
+    p1 = api.world.sites["P1"]
+    page = (await get(api, Role.ADMIN, "/gateways")).json()
+    assert [g["id"] for g in page["items"]] == ["gw-P1", "gw-P2"]  # org A's, placed
+    assert page["items"][0]["property_id"] == p1.property_id
+    one = (await get(api, Role.ADMIN, "/gateways", limit=1)).json()
+    assert (one["next_after"], [g["id"] for g in one["items"]]) == ("gw-P1", ["gw-P1"])
+    after = (await get(api, Role.ADMIN, "/gateways", after="gw-P1")).json()
+    assert [g["id"] for g in after["items"]] == ["gw-P2"]
+    assert after["next_after"] is None
+    assert (await get(api, Role.INSTALLER, "/gateways/gw-P1")).status_code == 200
+    assert (await get(api, Role.INSTALLER, "/gateways/gw-P2")).status_code == 404
+    assert (await get(api, Role.ADMIN, "/gateways/gw-unplaced")).status_code == 404
+    assert (await get(api, Role.TENANT, "/gateways")).status_code == 403

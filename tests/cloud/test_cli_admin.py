@@ -12,7 +12,17 @@ from anju.cli import cli
 from cloud.app import field_keys_for
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
-from cloud.models import Lease, LeaseStatus, Meter, Tenant, Unit, User
+from cloud.models import (
+    Gateway,
+    Lease,
+    LeaseStatus,
+    Meter,
+    Organisation,
+    Property,
+    Tenant,
+    Unit,
+    User,
+)
 from cloud.security import crypto, pii
 from tests.cloud.world import cn_id
 
@@ -173,3 +183,28 @@ def test_import_wrong_header_is_one_clear_line(env: dict[str, str], tmp_path: Pa
     r = run(env, "import", "units", str(path))
     assert r.exit_code == 1
     assert "missing column(s): area_m2, base_rent, code, floor" in r.output
+
+
+def test_gateway_add_places_it_in_a_property(env: dict[str, str]) -> None:
+    url = env["ANJU_DATABASE_URL"]
+    r = run(env, "gateway", "add", "gw-x", "--property", "999", "--no-credential")
+    assert r.exit_code == 2
+    assert "no property 999" in r.output
+    assert count(url, model=Gateway) == 0
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine).begin() as s:
+            org = Organisation(name="Acme")
+            s.add(org)
+            s.flush()
+            prop = Property(org_id=org.id, name="East")
+            s.add(prop)
+            s.flush()
+            property_id = prop.id
+    finally:
+        engine.dispose()
+    r = run(env, "gateway", "add", "gw-x", "--property", str(property_id), "--no-credential")
+    assert r.exit_code == 0, r.output
+    r = run(env, "gateway", "add", "gw-x", "--name", "renamed", "--no-credential")
+    assert r.exit_code == 0, r.output  # updating the name keeps the property
+    assert count(url, Gateway.property_id == property_id, model=Gateway) == 1

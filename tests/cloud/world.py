@@ -18,6 +18,7 @@ from cloud.billing.service.runs import run_billing
 from cloud.leases import service
 from cloud.models import (
     Building,
+    Gateway,
     Invoice,
     LateFeePolicyRow,
     Lease,
@@ -63,6 +64,7 @@ class Site:
     tenant_id: int
     lease_id: int
     user_id: int  # a manager there (target for role changes)
+    gateway_id: str = ""  # the gateway placed in this property
     contract_sha256: str = ""  # of the English contract, filled in by tests that sign
     invoice_id: int = 0  # the lease's first bill, partly paid
     payment_id: int = 0
@@ -134,6 +136,8 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
         profile="eastron-sdm120",
     )
     session.add(meter)
+    gateway = Gateway(id=f"gw-{name}", name=f"{name} gateway", property_id=prop.id)
+    session.add(gateway)
     tenant = new_tenant(
         session, keys, prop, name=f"租客{n}", id_number=cn_id(n), now=NOW,
         phone=f"1380013800{n}", bank_card=f"622202020011223344{n}",
@@ -146,7 +150,7 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
     lease = service.create_lease(session, unit, tenant.id, terms, NOW)
     lease.status = LeaseStatus.SIGNED
     manager = add_user(session, org, f"mgr-{name}", Role.MANAGER, [prop.id])
-    site = Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id)
+    site = Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id, gateway.id)
     site.org_id = org.id
     add_billing(session, prop, lease, site)
     return site

@@ -1,17 +1,21 @@
-"""The gateway registry (read side) and the ingest counters for Prometheus."""
+"""The gateway registry (read side, scoped by the property a gateway serves) and the ingest
+counters for Prometheus. A gateway not yet placed in a property is seen only through the CLI."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
-from cloud.api.deps import SessionDep
-from cloud.api.problems import ProblemError
+from cloud.api.deps import SessionDep, guard, scoped_get
+from cloud.api.paging import KeyAfterQ, KeyPage, LimitQ, fetch_page
+from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.models import Gateway
+from cloud.security.authz import Permission, Principal
 
 router = APIRouter(tags=["gateways"])
 metrics_router = APIRouter(tags=["operations"])
@@ -20,6 +24,7 @@ metrics_router = APIRouter(tags=["operations"])
 class GatewayOut(BaseModel):
     id: str
     name: str
+    property_id: int | None
     building: str
     online: bool
     last_seen: datetime | None
@@ -32,6 +37,7 @@ class GatewayOut(BaseModel):
         return cls(
             id=g.id,
             name=g.name,
+            property_id=g.property_id,
             building=g.building,
             online=g.online,
             last_seen=g.last_seen,
@@ -42,16 +48,25 @@ class GatewayOut(BaseModel):
 
 
 @router.get("/gateways")
-def list_gateways(session: SessionDep) -> list[GatewayOut]:
-    return [GatewayOut.of(g) for g in session.scalars(select(Gateway).order_by(Gateway.id))]
+def list_gateways(
+    me: Annotated[Principal, guard(Permission.METERS_READ, "list")],
+    session: SessionDep,
+    property_id: PropertyQ = None,
+    after: KeyAfterQ = None,
+    limit: LimitQ = 50,
+) -> KeyPage[GatewayOut]:
+    query = select(Gateway).where(scope_filter(me, Gateway.property_id, property_id))
+    rows, nxt = fetch_page(session, query, Gateway.id, after, limit)
+    return KeyPage(items=[GatewayOut.of(g) for g in rows], next_after=nxt)
 
 
 @router.get("/gateways/{gateway_id}")
-def get_gateway(gateway_id: str, session: SessionDep) -> GatewayOut:
-    gateway = session.get(Gateway, gateway_id)
-    if gateway is None:
-        raise ProblemError(404, f"no gateway {gateway_id!r}")
-    return GatewayOut.of(gateway)
+def get_gateway(
+    gateway_id: Annotated[str, Path(max_length=64)],
+    me: Annotated[Principal, guard(Permission.METERS_READ, "path")],
+    session: SessionDep,
+) -> GatewayOut:
+    return GatewayOut.of(scoped_get(session, me, Gateway, gateway_id))
 
 
 @metrics_router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)
