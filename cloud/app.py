@@ -37,7 +37,6 @@ from cloud.jobs.billing import JobSettings, billing_jobs
 from cloud.jobs.face import face_jobs
 from cloud.jobs.scheduler import run_forever
 from cloud.security.crypto import FieldKeys, load_field_keys
-from cloud.security.throttle import LoginThrottle
 
 ROUTERS = (
     auth,
@@ -118,7 +117,6 @@ def create_app(
     app.state.settings = settings
     app.state.keys = keys if keys is not None else field_keys_for(settings)
     app.state.clock = clock
-    app.state.throttle = LoginThrottle()
     install_problem_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -2,7 +2,7 @@
 
 from cloud.db import Base
 from cloud.models.audit import AuditEvent
-from cloud.models.auth import AuthToken, Role, User, UserProperty
+from cloud.models.auth import AuthToken, LoginAttempt, Role, User, UserProperty
 from cloud.models.billing import (
     BillingRun,
     DepositSettlementRow,
@@ -57,6 +57,7 @@ __all__ = [
     "LeaseStatus",
     "LeaseTenant",
     "LineKind",
+    "LoginAttempt",
     "Meter",
     "MeterKind",
     "MeterSwap",

@@ -1,11 +1,12 @@
-"""Users, their role and properties, and login tokens (stored only as SHA-256 hashes)."""
+"""Users, their role and properties, login tokens (stored only as SHA-256 hashes), and the
+login attempts the throttle counts (in the database, so every API process sees the same)."""
 
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db import Base
@@ -34,6 +35,7 @@ class User(Base):
     # For role=tenant: the person this login belongs to.
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"))
     active: Mapped[bool] = mapped_column(default=True)
+    # Tries counted against the account since the last success or lock (cloud.security.throttle).
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
@@ -61,3 +63,19 @@ class AuthToken(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     revoked: Mapped[bool] = mapped_column(default=False)
+
+
+class LoginAttempt(Base):
+    """One login attempt from a client address, kept while it is inside the throttle's window."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_ip_ts", "ip", "ts"),
+        Index("ix_login_attempts_ts", "ts"),
+    )
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
+    )
+    ip: Mapped[str] = mapped_column(String(64))
+    ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))

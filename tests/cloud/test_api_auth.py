@@ -2,21 +2,57 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from datetime import timedelta
 
-from sqlalchemy import select
+import httpx
+import pytest
+from sqlalchemy import func, select
 
 from cloud.api.deps import SESSION_COOKIE
-from cloud.models import AuditEvent, Role
+from cloud.app import create_app
+from cloud.config import Settings
+from cloud.models import AuditEvent, LoginAttempt, Role
+from cloud.security.crypto import FieldKeys
 from tests.cloud.conftest import Api
 from tests.cloud.world import PASSWORD
 
+Client = Api | httpx.AsyncClient
 
-async def login(api: Api, username: str, password: str = PASSWORD, kind: str = "bearer") -> int:
-    r = await api.client.post(
+
+async def login(api: Client, username: str, password: str = PASSWORD, kind: str = "bearer") -> int:
+    client = api.client if isinstance(api, Api) else api
+    r = await client.post(
         "/api/v1/auth/login", json={"username": username, "password": password, "kind": kind}
     )
     return r.status_code
+
+
+@pytest.fixture
+async def twin(api: Api, keys: FieldKeys) -> AsyncIterator[httpx.AsyncClient]:
+    """A second API instance on the same database, as a second process would be; requests come
+    from the same address as `api`'s."""
+    settings = Settings(env="development", ingest_in_process=False)
+    app = create_app(settings, sessions=api.sessions, keys=keys, clock=api.clock)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("198.51.100.7", 4001)),
+            base_url="http://anju.test",
+        ) as client,
+    ):
+        yield client
+
+
+def audit_outcomes(api: Api, username: str) -> list[tuple[str, str]]:
+    with api.sessions() as s:
+        rows = s.execute(
+            select(AuditEvent.action, AuditEvent.outcome)
+            .where(AuditEvent.username == username)
+            .order_by(AuditEvent.id)
+        )
+        return [(a, o) for a, o in rows]
 
 
 async def test_bearer_login_and_me(api: Api) -> None:
@@ -91,3 +127,45 @@ async def test_unknown_user_and_wrong_password_look_the_same(api: Api) -> None:
     )
     assert a.status_code == b.status_code == 401
     assert a.json()["detail"] == b.json()["detail"]
+
+
+async def test_lockout_holds_across_two_instances(api: Api, twin: httpx.AsyncClient) -> None:
+    for i in range(5):
+        assert await login(api if i % 2 else twin, "user-manager", "wrong password!") == 401
+    assert await login(twin, "user-manager") == 403
+    assert await login(api, "user-manager") == 403
+    api.clock.now += timedelta(minutes=16)
+    assert await login(twin, "user-manager") == 200
+    outcomes = audit_outcomes(api, "user-manager")
+    assert outcomes.count(("auth.login", "failed")) == 5
+    assert outcomes.count(("auth.lockout", "ok")) == 1
+    assert outcomes.count(("auth.login", "locked")) == 2
+
+
+async def test_address_limit_is_shared_by_two_instances(api: Api, twin: httpx.AsyncClient) -> None:
+    codes = [await login(api if i % 2 else twin, f"nobody-{i}", "x") for i in range(10)]
+    assert codes == [401] * 10
+    r = await api.client.post("/api/v1/auth/login", json={"username": "a", "password": "x"})
+    assert r.status_code == 429
+    assert r.headers["content-type"] == "application/problem+json"
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    assert await login(twin, "user-admin") == 429
+    api.clock.now += timedelta(minutes=1, seconds=1)
+    assert await login(twin, "user-admin") == 200
+    with api.sessions() as s:  # attempts that left the window are forgotten
+        assert s.scalar(select(func.count()).select_from(LoginAttempt)) == 1
+
+
+async def test_a_burst_of_guesses_gets_at_most_five_password_checks(
+    api: Api, twin: httpx.AsyncClient
+) -> None:
+    """Concurrent wrong guesses on two instances: the try count is taken in the database before
+    the password check, so no more than five passwords are ever checked."""
+    clients = [api.client, twin] * 4
+    codes = await asyncio.gather(*(login(c, "user-finance", "wrong password!") for c in clients))
+    assert sorted(set(codes)) <= [401, 403]
+    assert 1 <= codes.count(401) <= 5
+    outcomes = audit_outcomes(api, "user-finance")
+    assert outcomes.count(("auth.login", "failed")) == codes.count(401)
+    assert ("auth.lockout", "ok") in outcomes
+    assert await login(twin, "user-finance") == 403  # locked, even with the right password

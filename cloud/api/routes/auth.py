@@ -18,12 +18,10 @@ from cloud.api.deps import (
     guard,
 )
 from cloud.api.problems import ProblemError
-from cloud.db import as_utc
 from cloud.models import AuthToken, User
-from cloud.security import audit, tokens
+from cloud.security import audit, throttle, tokens
 from cloud.security.authz import ROLE_PERMISSIONS, Permission, Principal
 from cloud.security.passwords import hash_password, needs_rehash, verify_password
-from cloud.security.throttle import LOCKOUT_AFTER_FAILURES, LOCKOUT_FOR
 
 router = APIRouter(tags=["auth"])
 
@@ -53,76 +51,43 @@ class MeOut(BaseModel):
 def login(
     body: LoginIn, request: Request, response: Response, session: SessionDep, now: NowDep
 ) -> LoginOut:
-    """Rate-limited per client address; an account locks after repeated failures."""
+    """Rate-limited per client address; an account locks after repeated failures. Both
+    counters are in the database, so they hold across API processes (cloud.security.throttle)."""
     ip = client_ip(request)
-    throttle = request.app.state.throttle
-    if not throttle.allow(ip, now):
+    attempt = throttle.record_attempt(session, ip, now)
+    session.commit()
+    wait = throttle.seconds_to_wait(session, attempt, now)
+    if wait:
+        session.delete(attempt)  # a refused attempt does not extend the window
+        session.commit()
         raise ProblemError(
             429,
             "too many login attempts from this address; wait and retry",
-            headers={"Retry-After": str(throttle.retry_after(ip, now))},
+            headers={"Retry-After": str(wait)},
         )
     user = session.scalar(select(User).where(User.username == body.username))
-    if user is not None and user.locked_until is not None and as_utc(user.locked_until) > now:
-        audit.record(
-            session,
-            None,
-            "auth.login",
-            now,
-            username=body.username,
-            ip=ip,
-            user_id=user.id,
-            outcome="locked",
-        )
+    try_number = None if user is None else throttle.count_try(session, user.id, now)
+    session.commit()  # other processes see this try before the (slow) password check
+    if user is not None and not throttle.may_check_password(try_number):
+        if try_number is not None:  # a burst beyond the limit: lock now
+            throttle.lock(session, user.id, now)
+            _audit_login(session, now, body.username, ip, user, "auth.lockout", "ok")
+        _audit_login(session, now, body.username, ip, user, "auth.login", "locked")
         session.commit()
         raise ProblemError(403, "account locked after repeated failures; try again later")
     ok = verify_password(user.password_hash if user else None, body.password)
-    if user is None or not ok or not user.active:
-        if user is not None:
-            user.failed_logins += 1
-            if user.failed_logins >= LOCKOUT_AFTER_FAILURES:
-                user.locked_until = now + LOCKOUT_FOR
-                user.failed_logins = 0
-                audit.record(
-                    session,
-                    None,
-                    "auth.lockout",
-                    now,
-                    username=body.username,
-                    ip=ip,
-                    user_id=user.id,
-                    target_type="user",
-                    target_id=user.id,
-                )
-        audit.record(
-            session,
-            None,
-            "auth.login",
-            now,
-            username=body.username,
-            ip=ip,
-            user_id=user.id if user else None,
-            outcome="failed",
-        )
+    if user is None or try_number is None or not ok or not user.active:
+        if user is not None and try_number is not None and throttle.locks_on_failure(try_number):
+            throttle.lock(session, user.id, now)
+            _audit_login(session, now, body.username, ip, user, "auth.lockout", "ok")
+        _audit_login(session, now, body.username, ip, user, "auth.login", "failed")
         session.commit()
         raise ProblemError(401, "wrong username or password")
-    user.failed_logins = 0
-    user.locked_until = None
+    throttle.reset(session, user.id)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(body.password)
     token, expires = tokens.issue(session, user.id, body.kind, now)
-    audit.record(
-        session,
-        None,
-        "auth.login",
-        now,
-        username=user.username,
-        ip=ip,
-        user_id=user.id,
-        target_type="user",
-        target_id=user.id,
-        detail={"kind": body.kind},
-    )
+    _audit_login(session, now, user.username, ip, user, "auth.login", "ok", kind=body.kind)
     session.commit()
     if body.kind == "session":
         response.set_cookie(
@@ -136,6 +101,31 @@ def login(
         )
         return LoginOut(kind="session", token=None, expires_at=expires)
     return LoginOut(kind="bearer", token=token, expires_at=expires)
+
+
+def _audit_login(
+    session: SessionDep,
+    now: datetime,
+    username: str,
+    ip: str,
+    user: User | None,
+    action: str,
+    outcome: str,
+    **detail: str,
+) -> None:
+    audit.record(
+        session,
+        None,
+        action,
+        now,
+        username=username,
+        ip=ip,
+        user_id=user.id if user else None,
+        target_type="user" if user else "",
+        target_id=user.id if user else "",
+        outcome=outcome,
+        detail=detail,
+    )
 
 
 @router.post("/auth/logout", status_code=204)
