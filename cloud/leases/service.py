@@ -1,4 +1,5 @@
-"""Lease records over a session: create, step through the lifecycle, renew. The caller commits.
+"""Lease records over a session: create, edit a draft's terms, step through the lifecycle,
+renew. The caller commits.
 
 The rules themselves are in `lifecycle` (pure); this applies them to rows and keeps the unit's
 status in step.
@@ -6,8 +7,10 @@ status in step.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -19,16 +22,39 @@ from cloud.leases.lifecycle import (
     next_status,
     renewal_period,
 )
-from cloud.models import Lease, LeaseStatus, LeaseTenant, Proration, Unit, UnitStatus
+from cloud.models import (
+    LateFeePolicyRow,
+    Lease,
+    LeaseStatus,
+    LeaseTenant,
+    Property,
+    Proration,
+    Unit,
+    UnitStatus,
+)
 from protocols.errors import AnjuError
 
 HOLDING = (LeaseStatus.SIGNED, LeaseStatus.ACTIVE)  # statuses that hold a unit for a period
 # Jianfanggui (2021) No. 2: over 3 months' rent or 1 month's deposit at once -> supervised account
 SUPERVISED_MAX_CYCLE_MONTHS = 3
+PAYMENT_CYCLES = (1, 2, 3, 6, 12)
+# Terms are agreed at signing; after that they change only by renewal (a new, linked lease).
+TERMS_EDITABLE = frozenset({LeaseStatus.DRAFT})
 
 
 class LeaseConflictError(AnjuError):
-    pass
+    """Terms that cannot stand (the API answers 422)."""
+
+
+class TermsLockedError(AnjuError):
+    """A signed (or later) lease's terms cannot be edited (the API answers 409)."""
+
+    def __init__(self, status: LeaseStatus) -> None:
+        super().__init__(
+            f"the terms of a {status} lease are fixed; change them by renewal "
+            "(POST /leases/{id}/renewals) or edit a draft"
+        )
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -51,6 +77,48 @@ def needs_supervised_account(lease: Lease) -> bool:
     )
 
 
+def check_terms(session: Session, property_id: int, terms: Terms) -> None:
+    """LeaseConflictError unless the terms can stand on a lease of `property_id`."""
+    if terms.end_date <= terms.start_date:
+        raise LeaseConflictError("end_date must be after start_date")
+    if terms.payment_cycle_months not in PAYMENT_CYCLES:
+        raise LeaseConflictError("payment_cycle_months must be 1, 2, 3, 6 or 12")
+    if terms.late_fee_policy_id is not None:
+        policy = session.get(LateFeePolicyRow, terms.late_fee_policy_id)
+        prop = session.get_one(Property, property_id)
+        if (
+            policy is None
+            or policy.org_id != prop.org_id
+            or policy.property_id not in (None, property_id)
+        ):
+            raise LeaseConflictError(
+                f"no late-fee policy {terms.late_fee_policy_id} for this property"
+            )
+
+
+def terms_of(lease: Lease) -> Terms:
+    return Terms(**{name: getattr(lease, name) for name in Terms.__dataclass_fields__})
+
+
+def edit_terms(
+    session: Session, lease: Lease, changes: Mapping[str, Any]
+) -> dict[str, tuple[object, object]]:
+    """Change a draft lease's terms; returns {field: (old, new)} for what really changed.
+
+    TermsLockedError once the lease is signed; LeaseConflictError for terms that cannot stand.
+    """
+    if lease.status not in TERMS_EDITABLE:
+        raise TermsLockedError(lease.status)
+    old = terms_of(lease)
+    new = replace(old, **changes)
+    check_terms(session, lease.property_id, new)
+    before, after = asdict(old), asdict(new)
+    diff = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
+    for name, (_, value) in diff.items():
+        setattr(lease, name, value)
+    return diff
+
+
 def create_lease(
     session: Session,
     unit: Unit,
@@ -62,8 +130,7 @@ def create_lease(
     renewed_from_id: int | None = None,
     external_ref: str | None = None,
 ) -> Lease:
-    if terms.end_date <= terms.start_date:
-        raise LeaseConflictError("end_date must be after start_date")
+    check_terms(session, unit.property_id, terms)
     lease = Lease(
         property_id=unit.property_id,
         unit_id=unit.id,

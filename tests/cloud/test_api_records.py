@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 
 from cloud.ingest.store import register_gateway
-from cloud.models import AuditEvent, Role, Unit, UnitStatus
+from cloud.models import AuditEvent, LateFeePolicyRow, Property, Role, Unit, UnitStatus
 from tests.cloud.conftest import Api
 from tests.cloud.world import cn_id
 
@@ -23,6 +23,10 @@ NEW_TENANT = {
 
 async def post(api: Api, role: Role, path: str, body: dict[str, Any]) -> Any:
     return await api.client.post(f"/api/v1{path}", json=body, headers=api.as_role(role))
+
+
+async def patch(api: Api, role: Role, path: str, body: dict[str, Any]) -> Any:
+    return await api.client.patch(f"/api/v1{path}", json=body, headers=api.as_role(role))
 
 
 async def get(api: Api, role: Role, path: str, **params: Any) -> Any:
@@ -128,7 +132,7 @@ async def test_lease_lifecycle_through_the_api(api: Api) -> None:
         assert s.get_one(Unit, unit.json()["id"]).status is UnitStatus.VACANT
     # The tenant sees their leases, but not the other party's list of leases elsewhere.
     mine = (await get(api, Role.TENANT, "/leases")).json()["items"]
-    assert {x["id"] for x in mine} == {site.lease_id, lid}
+    assert {x["id"] for x in mine} == {site.lease_id, site.draft_lease_id, lid}
 
 
 async def test_double_let_is_refused_and_renewal_links(api: Api) -> None:
@@ -191,3 +195,77 @@ async def test_gateways_are_seen_by_the_staff_of_their_property_only(api: Api) -
     assert (await get(api, Role.INSTALLER, "/gateways/gw-P2")).status_code == 404
     assert (await get(api, Role.ADMIN, "/gateways/gw-unplaced")).status_code == 404
     assert (await get(api, Role.TENANT, "/gateways")).status_code == 403
+
+
+async def test_draft_terms_are_edited_validated_and_audited(api: Api) -> None:
+    site, other = api.world.sites["P1"], api.world.sites["P3"]
+    path = f"/leases/{site.draft_lease_id}"
+    r = await patch(api, Role.FRONT_DESK, path, {"rent_fen": 210000, "payment_cycle_months": 6,
+                    "end_date": "2027-06-30", "proration": "thirty_day"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    lease = r.json()
+    assert (lease["rent_fen"], lease["payment_cycle_months"]) == (210000, 6)
+    assert (lease["end_date"], lease["proration"]) == ("2027-06-30", "thirty_day")
+    assert lease["needs_supervised_account"]  # six months at once
+    assert lease["status"] == "draft"
+    with api.sessions() as s:
+        edit = s.scalars(select(AuditEvent).where(AuditEvent.action == "lease.edit")).one()
+    assert json.loads(edit.detail) == {
+        "end_date": ["2027-12-31", "2027-06-30"],
+        "payment_cycle_months": [3, 6],
+        "proration": ["calendar_days", "thirty_day"],
+        "rent_fen": [200000, 210000],
+    }
+    assert (edit.target_id, edit.property_id) == (str(site.draft_lease_id), site.property_id)
+    refused = {
+        "end before start": {"end_date": "2026-12-31"},
+        "cycle": {"payment_cycle_months": 4},
+        "nothing": {},
+        "null rent": {"rent_fen": None},
+        "unknown term": {"unit_id": other.unit_id},
+        "late-fee rule (billing's own route)": {"late_fee_policy_id": 1},
+        "negative deposit": {"deposit_fen": -1},
+    }
+    for why, body in refused.items():
+        r = await patch(api, Role.FRONT_DESK, path, body)
+        assert r.status_code == 422, why
+        assert r.headers["content-type"] == "application/problem+json", why
+    r = await patch(api, Role.MANAGER, path, {"rent_fen": 210000})
+    assert r.status_code == 200  # nothing changed: nothing audited
+    with api.sessions() as s:
+        edits = s.scalars(select(AuditEvent.id).where(AuditEvent.action == "lease.edit")).all()
+    assert len(edits) == 1
+
+
+async def test_a_new_lease_names_only_its_organisations_late_fee_policy(api: Api) -> None:
+    site, other = api.world.sites["P1"], api.world.sites["P3"]
+    with api.sessions.begin() as s:
+        foreign = LateFeePolicyRow(org_id=s.get_one(Property, other.property_id).org_id,
+                                   property_id=None, kind="fixed", amount_fen=500)  # fmt: skip
+        s.add(foreign)
+    body = {"unit_id": site.unit_id, "primary_tenant_id": site.tenant_id, "rent_fen": 1,
+            "deposit_fen": 1, "start_date": "2028-01-01", "end_date": "2028-12-31",
+            "late_fee_policy_id": foreign.id}  # fmt: skip
+    r = await post(api, Role.MANAGER, "/leases", body)
+    assert r.status_code == 422
+    assert "late-fee policy" in r.json()["detail"]
+
+
+async def test_signed_lease_terms_are_fixed(api: Api) -> None:
+    site = api.world.sites["P1"]
+    before = (await get(api, Role.MANAGER, f"/leases/{site.lease_id}")).json()
+    r = await patch(api, Role.MANAGER, f"/leases/{site.lease_id}", {"rent_fen": 1})
+    assert r.status_code == 409
+    assert r.headers["content-type"] == "application/problem+json"
+    problem = r.json()
+    assert problem["lease_status"] == "signed"
+    assert "renewal" in problem["detail"]
+    assert "renew" in problem["allowed_actions"]
+    assert (await get(api, Role.MANAGER, f"/leases/{site.lease_id}")).json() == before
+    # Signing a draft (next year's: no overlap) fixes its terms too.
+    draft = f"/leases/{site.draft_lease_id}"
+    r = await post(api, Role.MANAGER, f"{draft}/transitions", {"action": "sign"})
+    assert r.json()["status"] == "signed", r.text
+    assert (await patch(api, Role.MANAGER, draft, {"rent_fen": 1})).status_code == 409
+    with api.sessions() as s:
+        assert s.scalar(select(AuditEvent.id).where(AuditEvent.action == "lease.edit")) is None

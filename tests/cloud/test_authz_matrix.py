@@ -93,6 +93,8 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         "primary_tenant_id": s.tenant_id, "start_date": "2027-01-01",
         "end_date": "2027-06-30", "rent_fen": 1, "deposit_fen": 1}),
     ("GET", "/leases/{lease_id}"): lambda w, s: (f"/leases/{s.lease_id}", None),
+    ("PATCH", "/leases/{lease_id}"): lambda w, s: (f"/leases/{s.draft_lease_id}",
+        {"rent_fen": 210000}),
     ("POST", "/leases/{lease_id}/transitions"): lambda w, s: (
         f"/leases/{s.lease_id}/transitions", {"action": "activate"}),
     ("POST", "/leases/{lease_id}/renewals"): lambda w, s: (f"/leases/{s.lease_id}/renewals",

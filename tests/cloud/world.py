@@ -6,7 +6,7 @@ all of org A. The tenant user is the primary tenant of P1's lease.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
@@ -65,6 +65,7 @@ class Site:
     lease_id: int
     user_id: int  # a manager there (target for role changes)
     gateway_id: str = ""  # the gateway placed in this property
+    draft_lease_id: int = 0  # next year's lease on the same unit, not yet signed
     contract_sha256: str = ""  # of the English contract, filled in by tests that sign
     invoice_id: int = 0  # the lease's first bill, partly paid
     payment_id: int = 0
@@ -149,9 +150,11 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
     )  # fmt: skip
     lease = service.create_lease(session, unit, tenant.id, terms, NOW)
     lease.status = LeaseStatus.SIGNED
+    next_year = replace(terms, start_date=date(2027, 1, 1), end_date=date(2027, 12, 31))
+    draft = service.create_lease(session, unit, tenant.id, next_year, NOW)
     manager = add_user(session, org, f"mgr-{name}", Role.MANAGER, [prop.id])
-    site = Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id, gateway.id)
-    site.org_id = org.id
+    site = Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id, gateway.id,
+                draft_lease_id=draft.id, org_id=org.id)  # fmt: skip
     add_billing(session, prop, lease, site)
     return site
 

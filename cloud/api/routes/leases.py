@@ -1,4 +1,5 @@
-"""Leases: create, list (a tenant sees only their own), lifecycle steps, renewal."""
+"""Leases: create, list (a tenant sees only their own), edit a draft's terms, lifecycle steps,
+renewal."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Annotated
 from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -75,6 +76,22 @@ class LeaseOut(BaseModel):
     needs_supervised_account: bool
 
 
+class TermsPatch(BaseModel):
+    """A draft lease's terms; fields left out stay as they are. The lease's own late-fee rule is
+    billing's (`/leases/{id}/late-fee-policy`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_date: date | None = None
+    end_date: date | None = None
+    rent_fen: Fen | None = None
+    deposit_fen: Fen | None = None
+    payment_cycle_months: int | None = Field(None, description="1, 2, 3, 6 or 12")
+    due_days_before: int | None = Field(None, ge=0, le=60)
+    proration: Proration | None = None
+    occupant_count: int | None = Field(None, ge=1, le=50)
+
+
 class TransitionIn(BaseModel):
     action: Action
     terminated_on: date | None = None
@@ -130,6 +147,11 @@ def lease_out(session: Session, lease: Lease, co: list[int] | None = None) -> Le
     )
 
 
+def plain(value: object) -> object:
+    """A term's value for the audit record's JSON."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
 def local_today(request: Request, now: datetime) -> date:
     return now.astimezone(ZoneInfo(request.app.state.settings.timezone)).date()
 
@@ -173,8 +195,6 @@ def create_lease(
     unit = scoped_get(session, me, Unit, body.unit_id)
     for tid in {body.primary_tenant_id, *body.co_tenant_ids}:
         scoped_get(session, me, Tenant, tid)
-    if body.payment_cycle_months not in (1, 2, 3, 6, 12):
-        raise ProblemError(422, "payment_cycle_months must be 1, 2, 3, 6 or 12")
     terms = service.Terms(
         **body.model_dump(exclude={"unit_id", "primary_tenant_id", "co_tenant_ids", "external_ref"})
     )
@@ -211,6 +231,47 @@ def get_lease(
     session: SessionDep,
 ) -> LeaseOut:
     return lease_out(session, scoped_get(session, me, Lease, lease_id))
+
+
+@router.patch("/leases/{lease_id}", responses={409: {}, 422: {}})
+def edit_terms(
+    lease_id: PathId,
+    body: TermsPatch,
+    me: Annotated[Principal, guard(P.LEASES_WRITE, "path")],
+    session: SessionDep,
+    now: NowDep,
+) -> LeaseOut:
+    """Edit a draft's terms. A signed or later lease refuses (409): its terms change by renewal."""
+    lease = scoped_get(session, me, Lease, lease_id)
+    changes = body.model_dump(exclude_unset=True)
+    if not changes:
+        raise ProblemError(422, "name at least one term to change")
+    if nulls := sorted(k for k, v in changes.items() if v is None):
+        raise ProblemError(422, f"{', '.join(nulls)} cannot be null")
+    try:
+        diff = service.edit_terms(session, lease, changes)
+    except service.TermsLockedError as exc:
+        raise ProblemError(
+            409,
+            str(exc),
+            lease_status=str(lease.status),
+            allowed_actions=[str(a) for a in allowed_actions(lease.status)],
+        ) from None
+    except service.LeaseConflictError as exc:
+        raise ProblemError(422, str(exc)) from None
+    if diff:
+        audit.record(
+            session,
+            me,
+            "lease.edit",
+            now,
+            target_type="lease",
+            target_id=lease.id,
+            property_id=lease.property_id,
+            detail={k: [plain(old), plain(new)] for k, (old, new) in diff.items()},
+        )
+    session.commit()
+    return lease_out(session, lease)
 
 
 @router.post("/leases/{lease_id}/transitions")
