@@ -141,9 +141,8 @@ M = TypeVar("M")
 def scoped_get(session: Session, me: Principal, model: type[M], ident: object) -> M:
     """Load a row the principal may see, else 404 (foreign rows are indistinguishable)."""
     obj = session.get(model, ident)
-    kind = getattr(model, "__tablename__", "record").rstrip("s")
     if obj is None or not visible(session, me, obj):
-        raise not_found(kind, ident)
+        raise not_found(audit.kind_of(model), ident)
     return obj
 
 

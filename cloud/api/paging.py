@@ -1,13 +1,16 @@
 """Keyset pagination (`?after=<id>&limit=N` → `next_after`, None on the last page) and id types.
 
 Integer ids page with `Page`; records keyed by a string (meters, gateways) with `KeyPage`.
+A list route takes `page: PageQ` (`KeyPageQ`) and answers with `page_of` (`fetch_page`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import Path, Query
+from fastapi import Depends, Path, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Select
 from sqlalchemy.orm import Session
@@ -16,6 +19,27 @@ T = TypeVar("T")
 K = TypeVar("K", int, str)
 LimitQ = Annotated[int, Query(ge=1, le=200, description="Page size.")]
 AfterQ = Annotated[int | None, Query(ge=0, le=2**31 - 1, description="Rows with id > after.")]
+KeyAfterQ = Annotated[str | None, Query(max_length=64, description="Rows with id > after.")]
+
+
+@dataclass(frozen=True)
+class PageQuery:
+    """`?after=<id>&limit=N` of a list route."""
+
+    after: AfterQ = None
+    limit: LimitQ = 50
+
+
+@dataclass(frozen=True)
+class KeyPageQuery:
+    """`?after=<string id>&limit=N` of a list of records keyed by a string."""
+
+    after: KeyAfterQ = None
+    limit: LimitQ = 50
+
+
+PageQ = Annotated[PageQuery, Depends()]
+KeyPageQ = Annotated[KeyPageQuery, Depends()]
 
 
 class Page(BaseModel, Generic[T]):
@@ -28,9 +52,6 @@ class KeyPage(BaseModel, Generic[T]):
 
     items: list[T]
     next_after: str | None
-
-
-KeyAfterQ = Annotated[str | None, Query(max_length=64, description="Rows with id > after.")]
 
 
 def starts_with(session: Session, column: Any, prefix: str) -> Any:
@@ -52,6 +73,18 @@ def fetch_page(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (rows[-1].id if more else None)
+
+
+def page_of(
+    session: Session,
+    query: Select[Any],
+    id_column: Any,
+    page: PageQuery,
+    out: Callable[[Any], T],
+) -> Page[T]:
+    """The list route's answer: one page of `query` by id, each row through `out`."""
+    rows, nxt = fetch_page(session, query, id_column, page.after, page.limit)
+    return Page(items=[out(r) for r in rows], next_after=nxt)
 
 
 MAX_ID = 2**31 - 1  # ids are 32-bit on every database we run; larger ones are simply invalid

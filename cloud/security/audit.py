@@ -42,3 +42,32 @@ def record(
     )
     session.add(event)
     return event
+
+
+def kind_of(record: object) -> str:
+    """A record's kind as audit targets and 404s name it: its table name, singular."""
+    return str(getattr(record, "__tablename__", "record")).removesuffix("s")
+
+
+def about(
+    session: Session,
+    who: Principal,
+    action: str,
+    now: datetime,
+    target: Any,
+    *,
+    outcome: str = "ok",
+    detail: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """An event about one record: its kind, id and property come from the row."""
+    return record(
+        session,
+        who,
+        action,
+        now,
+        target_type=kind_of(target),
+        target_id=target.id,
+        property_id=getattr(target, "property_id", None),
+        outcome=outcome,
+        detail=detail,
+    )

@@ -10,7 +10,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from sqlalchemy import select
 
 from cloud.api.deps import SessionDep, guard
-from cloud.api.paging import AfterQ, LimitQ, Page, fetch_page
+from cloud.api.paging import Page, PageQ, page_of
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.models import AuditEvent, Role, User
 from cloud.security.authz import Permission, Principal
@@ -38,11 +38,10 @@ class AuditOut(BaseModel):
 def list_audit(
     me: Annotated[Principal, guard(Permission.AUDIT_READ, "list")],
     session: SessionDep,
+    page: PageQ,
     property_id: PropertyQ = None,
     action: Annotated[str | None, Query(max_length=64)] = None,
     since: AwareDatetime | None = None,
-    after: AfterQ = None,
-    limit: LimitQ = 50,
 ) -> Page[AuditOut]:
     """Events about the caller's properties; an admin also sees the organisation's users'
     property-less events (logins, role changes)."""
@@ -55,5 +54,4 @@ def list_audit(
         query = query.where(AuditEvent.action == action)
     if since:
         query = query.where(AuditEvent.ts >= since)
-    rows, nxt = fetch_page(session, query, AuditEvent.id, after, limit)
-    return Page(items=[AuditOut.model_validate(r) for r in rows], next_after=nxt)
+    return page_of(session, query, AuditEvent.id, page, AuditOut.model_validate)

@@ -120,16 +120,8 @@ def sign_contract(
     )
     session.add(record)
     session.flush()
-    audit.record(
-        session,
-        me,
-        "lease.contract_signed",
-        now,
-        target_type="lease",
-        target_id=lease.id,
-        property_id=lease.property_id,
-        detail={"sha256": current, "language": body.language},
-    )
+    detail = {"sha256": current, "language": body.language}
+    audit.about(session, me, "lease.contract_signed", now, lease, detail=detail)
     session.commit()
     return SignatureOut.model_validate(record)
 

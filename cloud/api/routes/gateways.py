@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from sqlalchemy import select
 
 from cloud.api.deps import SessionDep, guard, scoped_get
-from cloud.api.paging import KeyAfterQ, KeyPage, LimitQ, fetch_page
+from cloud.api.paging import KeyPage, KeyPageQ, fetch_page
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.models import Gateway
 from cloud.security.authz import Permission, Principal
@@ -51,12 +51,11 @@ class GatewayOut(BaseModel):
 def list_gateways(
     me: Annotated[Principal, guard(Permission.METERS_READ, "list")],
     session: SessionDep,
+    page: KeyPageQ,
     property_id: PropertyQ = None,
-    after: KeyAfterQ = None,
-    limit: LimitQ = 50,
 ) -> KeyPage[GatewayOut]:
     query = select(Gateway).where(scope_filter(me, Gateway.property_id, property_id))
-    rows, nxt = fetch_page(session, query, Gateway.id, after, limit)
+    rows, nxt = fetch_page(session, query, Gateway.id, page.after, page.limit)
     return KeyPage(items=[GatewayOut.of(g) for g in rows], next_after=nxt)
 
 

@@ -20,7 +20,7 @@ from cloud.api.deps import (
     scoped_get,
     tenant_lease_filter,
 )
-from cloud.api.paging import MAX_ID, AfterQ, BodyId, IdQ, LimitQ, Page, PathId, fetch_page
+from cloud.api.paging import MAX_ID, BodyId, IdQ, Page, PageQ, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.leases import service
@@ -31,6 +31,10 @@ from cloud.security.authz import Permission, Principal
 
 router = APIRouter(tags=["leases"])
 P = Permission
+ReadList = Annotated[Principal, guard(P.LEASES_READ, "list")]
+WriteBody = Annotated[Principal, guard(P.LEASES_WRITE, "body")]
+ReadPath = Annotated[Principal, guard(P.LEASES_READ, "path")]
+WritePath = Annotated[Principal, guard(P.LEASES_WRITE, "path")]
 Fen = Annotated[int, Field(ge=0, le=2_000_000_000)]
 
 
@@ -158,16 +162,15 @@ def local_today(request: Request, now: datetime) -> date:
 
 @router.get("/leases")
 def list_leases(
-    me: Annotated[Principal, guard(P.LEASES_READ, "list")],
+    me: ReadList,
     session: SessionDep,
+    page: PageQ,
     property_id: PropertyQ = None,
     status: LeaseStatus | None = None,
     unit_id: IdQ = None,
     tenant_id: Annotated[
         int | None, Query(ge=1, le=MAX_ID, description="Primary or co-tenant.")
     ] = None,
-    after: AfterQ = None,
-    limit: LimitQ = 50,
 ) -> Page[LeaseOut]:
     query = select(Lease)
     if me.is_tenant:
@@ -180,7 +183,7 @@ def list_leases(
         query = query.where(Lease.unit_id == unit_id)
     if tenant_id is not None:
         query = query.where(tenant_lease_filter(tenant_id))
-    rows, nxt = fetch_page(session, query, Lease.id, after, limit)
+    rows, nxt = fetch_page(session, query, Lease.id, page.after, page.limit)
     co = co_tenants_of(session, [x.id for x in rows])
     return Page(items=[lease_out(session, x, co[x.id]) for x in rows], next_after=nxt)
 
@@ -188,7 +191,7 @@ def list_leases(
 @router.post("/leases", status_code=201)
 def create_lease(
     body: LeaseIn,
-    me: Annotated[Principal, guard(P.LEASES_WRITE, "body")],
+    me: WriteBody,
     session: SessionDep,
     now: NowDep,
 ) -> LeaseOut:
@@ -211,15 +214,7 @@ def create_lease(
     except service.LeaseConflictError as exc:
         raise ProblemError(422, str(exc)) from None
     flush_or_conflict(session, f"external_ref {body.external_ref!r} exists")
-    audit.record(
-        session,
-        me,
-        "lease.create",
-        now,
-        target_type="lease",
-        target_id=lease.id,
-        property_id=lease.property_id,
-    )
+    audit.about(session, me, "lease.create", now, lease)
     session.commit()
     return lease_out(session, lease)
 
@@ -227,7 +222,7 @@ def create_lease(
 @router.get("/leases/{lease_id}")
 def get_lease(
     lease_id: PathId,
-    me: Annotated[Principal, guard(P.LEASES_READ, "path")],
+    me: ReadPath,
     session: SessionDep,
 ) -> LeaseOut:
     return lease_out(session, scoped_get(session, me, Lease, lease_id))
@@ -237,7 +232,7 @@ def get_lease(
 def edit_terms(
     lease_id: PathId,
     body: TermsPatch,
-    me: Annotated[Principal, guard(P.LEASES_WRITE, "path")],
+    me: WritePath,
     session: SessionDep,
     now: NowDep,
 ) -> LeaseOut:
@@ -260,16 +255,8 @@ def edit_terms(
     except service.LeaseConflictError as exc:
         raise ProblemError(422, str(exc)) from None
     if diff:
-        audit.record(
-            session,
-            me,
-            "lease.edit",
-            now,
-            target_type="lease",
-            target_id=lease.id,
-            property_id=lease.property_id,
-            detail={k: [plain(old), plain(new)] for k, (old, new) in diff.items()},
-        )
+        detail = {k: [plain(old), plain(new)] for k, (old, new) in diff.items()}
+        audit.about(session, me, "lease.edit", now, lease, detail=detail)
     session.commit()
     return lease_out(session, lease)
 
@@ -279,7 +266,7 @@ def transition(
     lease_id: PathId,
     body: TransitionIn,
     request: Request,
-    me: Annotated[Principal, guard(P.LEASES_WRITE, "path")],
+    me: WritePath,
     session: SessionDep,
     now: NowDep,
 ) -> LeaseOut:
@@ -302,16 +289,8 @@ def transition(
         raise ProblemError(
             409, str(exc), allowed_actions=[str(a) for a in allowed_actions(lease.status)]
         ) from None
-    audit.record(
-        session,
-        me,
-        f"lease.{body.action}",
-        now,
-        target_type="lease",
-        target_id=lease.id,
-        property_id=lease.property_id,
-        detail={"from": before, "to": lease.status, "reason": body.reason},
-    )
+    detail = {"from": before, "to": lease.status, "reason": body.reason}
+    audit.about(session, me, f"lease.{body.action}", now, lease, detail=detail)
     session.commit()
     return lease_out(session, lease)
 
@@ -320,7 +299,7 @@ def transition(
 def renew(
     lease_id: PathId,
     body: RenewalIn,
-    me: Annotated[Principal, guard(P.LEASES_WRITE, "path")],
+    me: WritePath,
     session: SessionDep,
     now: NowDep,
 ) -> LeaseOut:
@@ -330,15 +309,6 @@ def renew(
         new = service.renew(session, lease, body.months, now, rent_fen=body.rent_fen)
     except IllegalTransitionError as exc:
         raise ProblemError(409, str(exc)) from None
-    audit.record(
-        session,
-        me,
-        "lease.renew",
-        now,
-        target_type="lease",
-        target_id=new.id,
-        property_id=new.property_id,
-        detail={"renewed_from": lease.id},
-    )
+    audit.about(session, me, "lease.renew", now, new, detail={"renewed_from": lease.id})
     session.commit()
     return lease_out(session, new)

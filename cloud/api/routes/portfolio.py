@@ -12,13 +12,15 @@ from sqlalchemy import select
 from cloud.api.deps import SessionDep, flush_or_conflict, guard, require_property, scoped_get
 from cloud.api.paging import (
     MAX_ID,
-    AfterQ,
     BodyId,
     IdQ,
-    LimitQ,
+    KeyPage,
+    KeyPageQ,
     Page,
+    PageQ,
     PathId,
     fetch_page,
+    page_of,
     starts_with,
 )
 from cloud.api.problems import ProblemError
@@ -115,13 +117,6 @@ class MeterOut(Orm):
     digits: int | None
 
 
-class MeterPage(BaseModel):
-    """Meters page by their string id: send `next_after` back as `after`."""
-
-    items: list[MeterOut]
-    next_after: str | None
-
-
 def scope_filter(me: Principal, column: Any, property_id: int | None) -> Any:
     """The WHERE for list routes: the caller's properties, or the one asked for if visible."""
     if property_id is not None:
@@ -134,12 +129,9 @@ def scope_filter(me: Principal, column: Any, property_id: int | None) -> Any:
 
 
 @router.get("/properties")
-def list_properties(
-    me: ReadList, session: SessionDep, after: AfterQ = None, limit: LimitQ = 50
-) -> Page[PropertyOut]:
+def list_properties(me: ReadList, session: SessionDep, page: PageQ) -> Page[PropertyOut]:
     query = select(Property).where(scope_filter(me, Property.id, None))
-    rows, nxt = fetch_page(session, query, Property.id, after, limit)
-    return Page(items=[PropertyOut.model_validate(r) for r in rows], next_after=nxt)
+    return page_of(session, query, Property.id, page, PropertyOut.model_validate)
 
 
 @router.post("/properties", status_code=201)
@@ -165,15 +157,10 @@ def get_property(property_id: PathId, me: ReadPath, session: SessionDep) -> Prop
 
 @router.get("/buildings")
 def list_buildings(
-    me: ReadList,
-    session: SessionDep,
-    property_id: PropertyQ = None,
-    after: AfterQ = None,
-    limit: LimitQ = 50,
+    me: ReadList, session: SessionDep, page: PageQ, property_id: PropertyQ = None
 ) -> Page[BuildingOut]:
     query = select(Building).where(scope_filter(me, Building.property_id, property_id))
-    rows, nxt = fetch_page(session, query, Building.id, after, limit)
-    return Page(items=[BuildingOut.model_validate(r) for r in rows], next_after=nxt)
+    return page_of(session, query, Building.id, page, BuildingOut.model_validate)
 
 
 @router.post("/buildings", status_code=201)
@@ -193,12 +180,11 @@ def create_building(body: BuildingIn, me: WriteBody, session: SessionDep) -> Bui
 def list_units(
     me: ReadList,
     session: SessionDep,
+    page: PageQ,
     property_id: PropertyQ = None,
     building_id: IdQ = None,
     status: UnitStatus | None = None,
     q: Annotated[str | None, Query(max_length=32, description="Unit code prefix.")] = None,
-    after: AfterQ = None,
-    limit: LimitQ = 50,
 ) -> Page[UnitOut]:
     query = select(Unit).where(scope_filter(me, Unit.property_id, property_id))
     if building_id is not None:
@@ -207,8 +193,7 @@ def list_units(
         query = query.where(Unit.status == status)
     if q:
         query = query.where(starts_with(session, Unit.code, q))
-    rows, nxt = fetch_page(session, query, Unit.id, after, limit)
-    return Page(items=[UnitOut.model_validate(r) for r in rows], next_after=nxt)
+    return page_of(session, query, Unit.id, page, UnitOut.model_validate)
 
 
 @router.post("/units", status_code=201)
@@ -242,22 +227,18 @@ def update_unit(unit_id: PathId, body: UnitPatch, me: WritePath, session: Sessio
 def list_meters(
     me: Annotated[Principal, guard(P.METERS_READ, "list")],
     session: SessionDep,
+    page: KeyPageQ,
     property_id: PropertyQ = None,
     unit_id: IdQ = None,
     utility: Utility | None = None,
-    after: Annotated[str | None, Query(max_length=64, description="Meter id cursor.")] = None,
-    limit: LimitQ = 50,
-) -> MeterPage:
+) -> KeyPage[MeterOut]:
     query = select(Meter).where(scope_filter(me, Meter.property_id, property_id))
     if unit_id is not None:
         query = query.where(Meter.unit_id == unit_id)
     if utility is not None:
         query = query.where(Meter.utility == utility)
-    if after is not None:
-        query = query.where(Meter.id > after)
-    rows = list(session.scalars(query.order_by(Meter.id).limit(limit + 1)))
-    items = [MeterOut.model_validate(r) for r in rows[:limit]]
-    return MeterPage(items=items, next_after=items[-1].id if len(rows) > limit else None)
+    rows, nxt = fetch_page(session, query, Meter.id, page.after, page.limit)
+    return KeyPage(items=[MeterOut.model_validate(r) for r in rows], next_after=nxt)
 
 
 @router.post("/meters", status_code=201)

@@ -18,7 +18,7 @@ from cloud.api.deps import (
     require_property,
     scoped_get,
 )
-from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, PathId, fetch_page, starts_with
+from cloud.api.paging import BodyId, Page, PageQ, PathId, page_of, starts_with
 from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.models import Property, Tenant
@@ -29,6 +29,10 @@ from cloud.security.crypto import FieldKeys
 
 router = APIRouter(tags=["tenants"])
 P = Permission
+ReadList = Annotated[Principal, guard(P.TENANTS_READ, "list")]
+WriteBody = Annotated[Principal, guard(P.TENANTS_WRITE, "body")]
+ReadPath = Annotated[Principal, guard(P.TENANTS_READ, "path")]
+RevealPath = Annotated[Principal, guard(P.TENANTS_REVEAL, "path")]
 
 
 class TenantIn(BaseModel):
@@ -87,15 +91,14 @@ def _index(keys: FieldKeys, field: pii.PiiField, value: str) -> str:
 
 @router.get("/tenants")
 def list_tenants(
-    me: Annotated[Principal, guard(P.TENANTS_READ, "list")],
+    me: ReadList,
     session: SessionDep,
     keys: KeysDep,
+    page: PageQ,
     property_id: PropertyQ = None,
     q: Annotated[str | None, Query(max_length=100, description="Name prefix.")] = None,
     id_number: Annotated[str | None, Query(max_length=40, description="Exact match.")] = None,
     phone: Annotated[str | None, Query(max_length=40, description="Exact match.")] = None,
-    after: AfterQ = None,
-    limit: LimitQ = 50,
 ) -> Page[TenantOut]:
     query = select(Tenant)
     if me.is_tenant:
@@ -108,14 +111,13 @@ def list_tenants(
         query = query.where(Tenant.id_number_bidx == _index(keys, "id_number", id_number))
     if phone:
         query = query.where(Tenant.phone_bidx == _index(keys, "phone", phone))
-    rows, nxt = fetch_page(session, query, Tenant.id, after, limit)
-    return Page(items=[tenant_out(t, keys) for t in rows], next_after=nxt)
+    return page_of(session, query, Tenant.id, page, lambda t: tenant_out(t, keys))
 
 
 @router.post("/tenants", status_code=201)
 def create_tenant(
     body: TenantIn,
-    me: Annotated[Principal, guard(P.TENANTS_WRITE, "body")],
+    me: WriteBody,
     session: SessionDep,
     keys: KeysDep,
     now: NowDep,
@@ -129,15 +131,7 @@ def create_tenant(
     except pii.InvalidPiiError as exc:
         raise ProblemError(422, str(exc), field=exc.field) from None
     flush_or_conflict(session, f"external_ref {body.external_ref!r} exists")
-    audit.record(
-        session,
-        me,
-        "tenant.create",
-        now,
-        target_type="tenant",
-        target_id=tenant.id,
-        property_id=prop.id,
-    )
+    audit.about(session, me, "tenant.create", now, tenant)
     session.commit()
     return tenant_out(tenant, keys)
 
@@ -145,7 +139,7 @@ def create_tenant(
 @router.get("/tenants/{tenant_id}")
 def get_tenant(
     tenant_id: PathId,
-    me: Annotated[Principal, guard(P.TENANTS_READ, "path")],
+    me: ReadPath,
     session: SessionDep,
     keys: KeysDep,
 ) -> TenantOut:
@@ -156,7 +150,7 @@ def get_tenant(
 def reveal(
     tenant_id: PathId,
     body: RevealIn,
-    me: Annotated[Principal, guard(P.TENANTS_REVEAL, "path")],
+    me: RevealPath,
     session: SessionDep,
     keys: KeysDep,
     now: NowDep,
@@ -166,17 +160,8 @@ def reveal(
     fields = sorted(set(body.fields))
     refused = [f for f in fields if f not in REVEAL_FIELDS.get(me.role, frozenset())]
     detail = {"fields": fields, "reason": body.reason}
-    audit.record(
-        session,
-        me,
-        "tenant.reveal",
-        now,
-        target_type="tenant",
-        target_id=tenant.id,
-        property_id=tenant.property_id,
-        outcome="denied" if refused else "ok",
-        detail=detail,
-    )
+    outcome = "denied" if refused else "ok"
+    audit.about(session, me, "tenant.reveal", now, tenant, outcome=outcome, detail=detail)
     session.commit()
     if refused:
         raise ProblemError(403, f"role {me.role} may not reveal {', '.join(refused)}")

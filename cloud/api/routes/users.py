@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
 from cloud.api.deps import NowDep, SessionDep, guard, require_property, scoped_get
-from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, PathId, fetch_page
+from cloud.api.paging import BodyId, Page, PageQ, PathId, page_of
 from cloud.api.problems import ProblemError
 from cloud.models import Role, Tenant, User, UserProperty
 from cloud.security import audit
@@ -93,26 +93,16 @@ def create_user(body: UserIn, me: AdminBody, session: SessionDep, now: NowDep) -
     session.add(user)
     session.flush()
     session.add_all(UserProperty(user_id=user.id, property_id=p) for p in set(body.property_ids))
-    audit.record(
-        session,
-        me,
-        "user.create",
-        now,
-        target_type="user",
-        target_id=user.id,
-        detail={"role": body.role, "property_ids": sorted(set(body.property_ids))},
-    )
+    detail = {"role": body.role, "property_ids": sorted(set(body.property_ids))}
+    audit.about(session, me, "user.create", now, user, detail=detail)
     session.commit()
     return user_out(session, user)
 
 
 @router.get("/users")
-def list_users(
-    me: Admin, session: SessionDep, after: AfterQ = None, limit: LimitQ = 50
-) -> Page[UserOut]:
+def list_users(me: Admin, session: SessionDep, page: PageQ) -> Page[UserOut]:
     query = select(User).where(User.org_id == me.org_id)
-    rows, next_after = fetch_page(session, query, User.id, after, limit)
-    return Page(items=[user_out(session, u) for u in rows], next_after=next_after)
+    return page_of(session, query, User.id, page, lambda u: user_out(session, u))
 
 
 @router.put("/users/{user_id}/role")
@@ -127,17 +117,8 @@ def set_role(
     user.role = body.role
     session.execute(delete(UserProperty).where(UserProperty.user_id == user.id))
     session.add_all(UserProperty(user_id=user.id, property_id=p) for p in set(body.property_ids))
-    audit.record(
-        session,
-        me,
-        "user.role",
-        now,
-        target_type="user",
-        target_id=user.id,
-        detail={
-            "from": {"role": before.role, "property_ids": before.property_ids},
-            "to": {"role": body.role, "property_ids": sorted(set(body.property_ids))},
-        },
-    )
+    after = {"role": body.role, "property_ids": sorted(set(body.property_ids))}
+    detail = {"from": {"role": before.role, "property_ids": before.property_ids}, "to": after}
+    audit.about(session, me, "user.role", now, user, detail=detail)
     session.commit()
     return user_out(session, user)
