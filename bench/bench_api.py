@@ -227,6 +227,9 @@ async def run(base: str, token: str, phones: list[str]) -> None:
         "leases active page": [
             f"/api/v1/leases?status=active&after={rng.randrange(40000)}" for _ in range(n)
         ],
+        "leases of a tenant": [
+            f"/api/v1/leases?tenant_id={rng.randrange(1, TENANTS + 1)}" for _ in range(n)
+        ],
     }
     headers = {"Authorization": f"Bearer {token}"}
     limits = httpx.Limits(max_connections=CONCURRENCY)
@@ -257,6 +260,7 @@ def database(tmp: str) -> Iterator[str]:
 
 
 def main() -> None:
+    print(f"  load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="anju-bench-api-") as tmp, database(tmp) as url:
         t0 = time.perf_counter()
         migrate.upgrade(url)
@@ -297,6 +301,7 @@ def main() -> None:
             except subprocess.TimeoutExpired:
                 server.kill()
                 server.wait()
+    print(f"  load average at end: {os.getloadavg()}", flush=True)
 
 
 if __name__ == "__main__":
