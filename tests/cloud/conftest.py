@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.app import create_app
@@ -129,13 +131,20 @@ async def api(database_url: str, keys: FieldKeys) -> AsyncIterator[Api]:
     settings = Settings(env="development", database_url=database_url, ingest_in_process=False)
     app = create_app(settings, sessions=sessions, keys=keys, clock=clock)
     try:
-        async with (
-            app.router.lifespan_context(app),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app, client=("198.51.100.7", 4000)),
-                base_url="http://anju.test",
-            ) as client,
-        ):
+        async with serve(app) as client:
             yield Api(client, world, clock, sessions)
     finally:
         engine.dispose()
+
+
+@asynccontextmanager
+async def serve(app: FastAPI, port: int = 4000) -> AsyncIterator[httpx.AsyncClient]:
+    """The app's lifespan, and a client whose requests come from 198.51.100.7:`port`."""
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app, client=("198.51.100.7", port)),
+            base_url="http://anju.test",
+        ) as client,
+    ):
+        yield client

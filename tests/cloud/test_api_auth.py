@@ -15,7 +15,7 @@ from cloud.app import create_app
 from cloud.config import Settings
 from cloud.models import AuditEvent, LoginAttempt, Role
 from cloud.security.crypto import FieldKeys
-from tests.cloud.conftest import Api
+from tests.cloud.conftest import Api, serve
 from tests.cloud.world import PASSWORD
 
 Client = Api | httpx.AsyncClient
@@ -35,13 +35,7 @@ async def twin(api: Api, keys: FieldKeys) -> AsyncIterator[httpx.AsyncClient]:
     from the same address as `api`'s."""
     settings = Settings(env="development", ingest_in_process=False)
     app = create_app(settings, sessions=api.sessions, keys=keys, clock=api.clock)
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=("198.51.100.7", 4001)),
-            base_url="http://anju.test",
-        ) as client,
-    ):
+    async with serve(app, port=4001) as client:
         yield client
 
 
