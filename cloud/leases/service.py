@@ -27,7 +27,6 @@ from cloud.models import (
     Lease,
     LeaseStatus,
     LeaseTenant,
-    Property,
     Proration,
     Unit,
     UnitStatus,
@@ -77,23 +76,12 @@ def needs_supervised_account(lease: Lease) -> bool:
     )
 
 
-def check_terms(session: Session, property_id: int, terms: Terms) -> None:
-    """LeaseConflictError unless the terms can stand on a lease of `property_id`."""
+def check_terms(terms: Terms) -> None:
+    """LeaseConflictError unless the terms can stand."""
     if terms.end_date <= terms.start_date:
         raise LeaseConflictError("end_date must be after start_date")
     if terms.payment_cycle_months not in PAYMENT_CYCLES:
         raise LeaseConflictError("payment_cycle_months must be 1, 2, 3, 6 or 12")
-    if terms.late_fee_policy_id is not None:
-        policy = session.get(LateFeePolicyRow, terms.late_fee_policy_id)
-        prop = session.get_one(Property, property_id)
-        if (
-            policy is None
-            or policy.org_id != prop.org_id
-            or policy.property_id not in (None, property_id)
-        ):
-            raise LeaseConflictError(
-                f"no late-fee policy {terms.late_fee_policy_id} for this property"
-            )
 
 
 def terms_of(lease: Lease) -> Terms:
@@ -111,7 +99,7 @@ def edit_terms(
         raise TermsLockedError(lease.status)
     old = terms_of(lease)
     new = replace(old, **changes)
-    check_terms(session, lease.property_id, new)
+    check_terms(new)
     before, after = asdict(old), asdict(new)
     diff = {k: (before[k], after[k]) for k in before if before[k] != after[k]}
     for name, (_, value) in diff.items():
@@ -130,7 +118,7 @@ def create_lease(
     renewed_from_id: int | None = None,
     external_ref: str | None = None,
 ) -> Lease:
-    check_terms(session, unit.property_id, terms)
+    check_terms(terms)
     lease = Lease(
         property_id=unit.property_id,
         unit_id=unit.id,
@@ -211,6 +199,22 @@ def holding_lease(session: Session, unit_id: int) -> Lease | None:
     )
 
 
+RULE_COLUMNS = ("org_id", "property_id", "kind", "amount_fen", "rate", "mode", "grace_days",
+                "cap_fen", "min_balance_fen")  # fmt: skip
+
+
+def own_rule_copy(session: Session, policy_id: int | None) -> int | None:
+    """A copy of a lease's own late-fee rule for its renewal: a lease's rule is its own (billing
+    replaces or deletes it with the lease, and a rule no lease names is the property's default)."""
+    rule = session.get(LateFeePolicyRow, policy_id) if policy_id is not None else None
+    if rule is None:
+        return None
+    copy = LateFeePolicyRow(**{c: getattr(rule, c) for c in RULE_COLUMNS})
+    session.add(copy)
+    session.flush()
+    return copy.id
+
+
 def renew(
     session: Session, lease: Lease, months: int, now: datetime, *, rent_fen: int | None = None
 ) -> Lease:
@@ -235,7 +239,7 @@ def renew(
         due_days_before=lease.due_days_before,
         proration=lease.proration,
         occupant_count=lease.occupant_count,
-        late_fee_policy_id=lease.late_fee_policy_id,
+        late_fee_policy_id=own_rule_copy(session, lease.late_fee_policy_id),
     )
     unit = session.get_one(Unit, lease.unit_id)
     return create_lease(

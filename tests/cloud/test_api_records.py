@@ -9,7 +9,15 @@ from typing import Any
 from sqlalchemy import select
 
 from cloud.ingest.store import register_gateway
-from cloud.models import AuditEvent, LateFeePolicyRow, Property, Role, Unit, UnitStatus
+from cloud.models import (
+    AuditEvent,
+    LateFeePolicyRow,
+    Lease,
+    Property,
+    Role,
+    Unit,
+    UnitStatus,
+)
 from tests.cloud.conftest import Api
 from tests.cloud.world import cn_id
 
@@ -237,18 +245,27 @@ async def test_draft_terms_are_edited_validated_and_audited(api: Api) -> None:
     assert len(edits) == 1
 
 
-async def test_a_new_lease_names_only_its_organisations_late_fee_policy(api: Api) -> None:
-    site, other = api.world.sites["P1"], api.world.sites["P3"]
-    with api.sessions.begin() as s:
-        foreign = LateFeePolicyRow(org_id=s.get_one(Property, other.property_id).org_id,
-                                   property_id=None, kind="fixed", amount_fen=500)  # fmt: skip
-        s.add(foreign)
+async def test_a_lease_own_late_fee_rule_is_billings_and_a_renewal_gets_a_copy(api: Api) -> None:
+    site = api.world.sites["P1"]
     body = {"unit_id": site.unit_id, "primary_tenant_id": site.tenant_id, "rent_fen": 1,
             "deposit_fen": 1, "start_date": "2028-01-01", "end_date": "2028-12-31",
-            "late_fee_policy_id": foreign.id}  # fmt: skip
+            "late_fee_policy_id": site.late_fee_policy_id}  # fmt: skip
     r = await post(api, Role.MANAGER, "/leases", body)
-    assert r.status_code == 422
-    assert "late-fee policy" in r.json()["detail"]
+    assert r.status_code == 422  # naming the property's default would make it this lease's
+    with api.sessions.begin() as s:
+        prop = s.get_one(Property, site.property_id)
+        rule = LateFeePolicyRow(org_id=prop.org_id, property_id=prop.id, kind="fixed",
+                                amount_fen=700, grace_days=3)  # fmt: skip
+        s.add(rule)
+        s.flush()
+        s.get_one(Lease, site.lease_id).late_fee_policy_id = rule.id
+    r = await post(api, Role.MANAGER, f"/leases/{site.lease_id}/renewals", {"months": 6})
+    assert r.status_code == 201, r.text
+    copied = r.json()["late_fee_policy_id"]
+    assert copied not in (None, rule.id)
+    with api.sessions() as s:
+        copy = s.get_one(LateFeePolicyRow, copied)
+        assert (copy.kind, copy.amount_fen, copy.grace_days) == ("fixed", 700, 3)
 
 
 async def test_signed_lease_terms_are_fixed(api: Api) -> None:

@@ -39,6 +39,11 @@ Fen = Annotated[int, Field(ge=0, le=2_000_000_000)]
 
 
 class LeaseIn(BaseModel):
+    """A new draft lease. Its own late-fee rule, if any, is billing's to set
+    (`PUT /leases/{id}/late-fee-policy`); until then the property's or organisation's applies."""
+
+    model_config = ConfigDict(extra="forbid")
+
     unit_id: BodyId
     primary_tenant_id: BodyId
     co_tenant_ids: list[BodyId] = Field(default_factory=list, max_length=20)
@@ -50,7 +55,6 @@ class LeaseIn(BaseModel):
     payment_cycle_months: int = Field(1, description="1, 2, 3, 6 or 12")
     due_days_before: int = Field(7, ge=0, le=60)
     proration: Proration = Proration.CALENDAR_DAYS
-    late_fee_policy_id: BodyId | None = None
     external_ref: str | None = Field(None, max_length=64)
 
 
