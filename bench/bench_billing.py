@@ -8,7 +8,7 @@ lines as the runs created. Goal: the runs in <= 60 s.
 
 ANJU_BENCH_DATABASE_URL (default postgresql://postgres@127.0.0.1:5432/test) - a fresh schema is
 made and dropped; ANJU_BENCH_LEASES (default 100000) scales it down for a quick look;
-ANJU_BENCH_WORKERS (default 2, the monthly job's default) properties billed at once.
+ANJU_BENCH_WORKERS (default 1, the monthly job's default) properties billed at once.
 """
 
 from __future__ import annotations
@@ -54,7 +54,7 @@ from cloud.models import (
 
 URL = os.environ.get("ANJU_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 LEASES = int(os.environ.get("ANJU_BENCH_LEASES", "100000"))
-WORKERS = int(os.environ.get("ANJU_BENCH_WORKERS", "2"))  # the job's default on PostgreSQL
+WORKERS = int(os.environ.get("ANJU_BENCH_WORKERS", "1"))  # the job's default
 PER_PROPERTY = 1000
 NOW = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
 TIERS = [
