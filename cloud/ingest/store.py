@@ -1,8 +1,8 @@
 """Database side of ingest: plain functions over a session; the caller commits.
 
 `store_batch` takes everything a worker drained from the broker and writes it in one
-transaction: an idempotent bulk insert per table (`bulk`), then each gateway's
-contiguous high-water mark. The worker acknowledges those marks only after the commit.
+transaction: an idempotent bulk insert per table (`bulk`), then the contiguous high-water
+mark of each gateway store epoch. The worker acknowledges those marks only after the commit.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cloud.ingest.bulk import insert_new_rows
-from cloud.models import Event, Gateway, Quarantine, Reading
+from cloud.models import Event, Gateway, GatewayEpoch, Quarantine, Reading
 from protocols.mqtt.messages import Events, State, Telemetry
 
 Batch = Telemetry | Events
+Span = tuple[int, int]  # (after, seq]: every record of the span that exists is stored
+MAX_SPANS = 1000  # spans remembered beyond a mark; the highest beyond it wait for a resend
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,8 @@ class Reject:
 
 @dataclass
 class StoreResult:
-    acks: dict[str, int] = field(default_factory=dict)  # gateway -> stored_seq after commit
+    # (gateway, epoch) -> stored_seq after commit
+    acks: dict[tuple[str, int], int] = field(default_factory=dict)
     stored: int = 0
     duplicates: int = 0
     rejects: list[Reject] = field(default_factory=list)
@@ -66,10 +69,11 @@ def insert_counting_new(session: Session, table: Table, rows: list[dict[str, Any
 
 
 def _reading_rows(message: Telemetry) -> list[dict[str, Any]]:
-    gid = message.gateway_id
+    gid, epoch = message.gateway_id, message.epoch
     return [
         {
             "gateway_id": gid,
+            "epoch": epoch,
             "seq": r.seq,
             "meter_id": r.meter,
             "point": r.point,
@@ -84,10 +88,11 @@ def _reading_rows(message: Telemetry) -> list[dict[str, Any]]:
 
 
 def _event_rows(message: Events) -> list[dict[str, Any]]:
-    gid = message.gateway_id
+    gid, epoch = message.gateway_id, message.epoch
     return [
         {
             "gateway_id": gid,
+            "epoch": epoch,
             "seq": e.seq,
             "type": e.type,
             "source": e.source,
@@ -98,13 +103,18 @@ def _event_rows(message: Events) -> list[dict[str, Any]]:
     ]
 
 
-def advance(stored_seq: int, spans: Sequence[tuple[int, int]]) -> int:
-    """Move a contiguous high-water mark across spans `(after, seq]` that touch it."""
+def advance(stored_seq: int, spans: Sequence[Span]) -> tuple[int, list[Span]]:
+    """Move a contiguous high-water mark across the stored spans `(after, seq]` that touch it;
+    return it with the spans still beyond it, merged where they touch each other."""
+    beyond: list[Span] = []
     for after, seq in sorted(spans):
-        if after > stored_seq:
-            break
-        stored_seq = max(stored_seq, seq)
-    return stored_seq
+        if after <= stored_seq:
+            stored_seq = max(stored_seq, seq)
+        elif beyond and after <= beyond[-1][1]:
+            beyond[-1] = (beyond[-1][0], max(beyond[-1][1], seq))
+        else:
+            beyond.append((after, seq))
+    return stored_seq, beyond[:MAX_SPANS]
 
 
 def store_batch(
@@ -123,9 +133,10 @@ def store_batch(
             select(Gateway).where(Gateway.id.in_(gids)).order_by(Gateway.id).with_for_update()
         )
     }
+    epochs = _epochs(session, gateways)
     readings: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    spans: dict[tuple[str, int], list[Span]] = defaultdict(list)
     for topic_name, message in batches:
         if message.gateway_id not in gateways:
             result.rejects.append(_unknown(topic_name, message))
@@ -134,22 +145,29 @@ def store_batch(
             readings.extend(_reading_rows(message))
         else:
             events.extend(_event_rows(message))
-        spans[message.gateway_id].append((message.after, message.seq))
+        spans[message.gateway_id, message.epoch].append((message.after, message.seq))
     offered = len(readings) + len(events)
     result.stored = insert_new_rows(session, Reading.__table__, readings)  # type: ignore[arg-type]
     result.stored += insert_counting_new(session, Event.__table__, events)  # type: ignore[arg-type]
     result.duplicates = offered - result.stored
-    for gid, gateway_spans in spans.items():
+    for (gid, epoch), new_spans in spans.items():
         gateway = gateways[gid]
-        gateway.stored_seq = advance(gateway.stored_seq, gateway_spans)
+        mark = _epoch(session, epochs, gateway, epoch, received)
+        mark.stored_seq, beyond = advance(
+            mark.stored_seq, [*((a, b) for a, b in mark.spans), *new_spans]
+        )
+        mark.spans = [list(s) for s in beyond]
+        if epoch == gateway.epoch:
+            gateway.stored_seq = mark.stored_seq
         gateway.last_seen = received
-        result.acks[gid] = gateway.stored_seq
+        result.acks[gid, epoch] = mark.stored_seq
     for topic_name, state in states:
         known = gateways.get(state.gateway_id)
         if known is None:
             result.rejects.append(_unknown(topic_name, state))
         elif known.state_ts is None or state.ts >= _aware(known.state_ts):
             gateway = known
+            _epoch(session, epochs, gateway, state.epoch, received)
             gateway.online = state.online
             gateway.state_ts = state.ts
             gateway.pending = state.pending
@@ -158,6 +176,35 @@ def store_batch(
             gateway.last_seen = received
     quarantine(session, result.rejects, received)
     return result
+
+
+def _epochs(session: Session, gateways: dict[str, Gateway]) -> dict[tuple[str, int], GatewayEpoch]:
+    """The marks of every epoch of these gateways (a handful each: one per store wipe)."""
+    rows = session.scalars(select(GatewayEpoch).where(GatewayEpoch.gateway_id.in_(list(gateways))))
+    return {(e.gateway_id, e.epoch): e for e in rows}
+
+
+def _epoch(
+    session: Session,
+    epochs: dict[tuple[str, int], GatewayEpoch],
+    gateway: Gateway,
+    epoch: int,
+    received: datetime,
+) -> GatewayEpoch:
+    """The mark of one epoch; an epoch not seen before is a new store, and becomes current.
+
+    The caller holds the gateway's row lock, so two workers never create the same epoch.
+    """
+    mark = epochs.get((gateway.id, epoch))
+    if mark is None:
+        mark = GatewayEpoch(
+            gateway_id=gateway.id, epoch=epoch, stored_seq=0, spans=[], first_seen=received
+        )
+        session.add(mark)
+        epochs[gateway.id, epoch] = mark
+        gateway.epoch = epoch
+        gateway.stored_seq = 0
+    return mark
 
 
 def _aware(value: datetime) -> datetime:
@@ -230,6 +277,7 @@ def register_gateway(
             property_id=property_id,
             building=building,
             credential_hash="",
+            epoch=0,
             stored_seq=0,
             online=False,
             pending=0,

@@ -172,8 +172,14 @@ class IngestWorker:
         if batches:
             newest = max(m.ts for _, m in batches)
             self.metrics.lag_seconds = max(0.0, (self._now() - newest).total_seconds())
-        for gid, stored_seq in result.acks.items():
-            ack = msg.Ack(gateway_id=gid, seq=stored_seq, ts=self._now(), stored_seq=stored_seq)
+        for (gid, epoch), stored_seq in result.acks.items():
+            ack = msg.Ack(
+                gateway_id=gid,
+                epoch=epoch,
+                seq=stored_seq,
+                ts=self._now(),
+                stored_seq=stored_seq,
+            )
             await client.publish(topic(gid, Kind.ACK), msg.encode(ack), qos=1)
             self.metrics.acks += 1
 

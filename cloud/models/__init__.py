@@ -35,7 +35,7 @@ from cloud.models.portfolio import (
     UnitStatus,
     Utility,
 )
-from cloud.models.telemetry import Event, Gateway, Quarantine, Reading
+from cloud.models.telemetry import Event, Gateway, GatewayEpoch, Quarantine, Reading
 
 __all__ = [
     "AuditEvent",
@@ -48,6 +48,7 @@ __all__ = [
     "Event",
     "FaceEnrollment",
     "Gateway",
+    "GatewayEpoch",
     "Invoice",
     "InvoiceLine",
     "InvoiceStatus",

@@ -1,6 +1,8 @@
-"""Gateways and what they send: readings and events (idempotent on gateway + seq), rejects.
+"""Gateways and what they send: readings and events (idempotent on gateway + epoch + seq),
+rejects.
 
-Readings and events share the gateway's one `seq` space, so `Gateway.stored_seq` covers both.
+Readings and events share the gateway's one `seq` space per store `epoch` (a wiped gateway
+store starts a new epoch at seq 1), so one mark per epoch covers both.
 """
 
 from __future__ import annotations
@@ -37,7 +39,8 @@ class Gateway(Base):
     building: Mapped[str] = mapped_column(String(200), default="")  # a label for people
     # scrypt hash of the gateway's MQTT password (the broker's auth checks it; never the secret)
     credential_hash: Mapped[str] = mapped_column(String(200), default="")
-    # Contiguous high-water mark: every uplink record with seq <= stored_seq is stored.
+    # The newest store epoch seen from this gateway, and its mark (a copy of its GatewayEpoch).
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
     stored_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     last_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # From the gateway's retained state (its Will says offline when the link dies).
@@ -48,10 +51,25 @@ class Gateway(Base):
     dropped_upto: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
+class GatewayEpoch(Base):
+    """Ingest's marks for one incarnation of a gateway's store."""
+
+    __tablename__ = "gateway_epochs"
+
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id"), primary_key=True)
+    epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Contiguous high-water mark: every uplink record of this epoch with seq <= it is stored.
+    stored_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # Spans `[after, seq]` stored beyond the mark (delivered out of order), merged; the mark
+    # crosses them as soon as the gap before them is filled, without waiting for a resend.
+    spans: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
+    first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Reading(Base):
     __tablename__ = "readings"
     __table_args__ = (
-        UniqueConstraint("gateway_id", "seq", name="uq_readings_gateway_seq"),
+        UniqueConstraint("gateway_id", "epoch", "seq", name="uq_readings_gateway_epoch_seq"),
         Index("ix_readings_meter_ts", "meter_id", "ts"),
     )
 
@@ -59,6 +77,7 @@ class Reading(Base):
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
     )
     gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id"), index=False)
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
     seq: Mapped[int] = mapped_column(BigInteger)
     meter_id: Mapped[str] = mapped_column(String(64))
     point: Mapped[str] = mapped_column(String(64))
@@ -75,7 +94,7 @@ class Event(Base):
 
     __tablename__ = "events"
     __table_args__ = (
-        UniqueConstraint("gateway_id", "seq", name="uq_events_gateway_seq"),
+        UniqueConstraint("gateway_id", "epoch", "seq", name="uq_events_gateway_epoch_seq"),
         Index("ix_events_source_ts", "source", "ts"),
     )
 
@@ -83,6 +102,7 @@ class Event(Base):
         BigInteger().with_variant(Integer(), "sqlite"), primary_key=True
     )
     gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id"))
+    epoch: Mapped[int] = mapped_column(BigInteger, default=0)
     seq: Mapped[int] = mapped_column(BigInteger)
     type: Mapped[str] = mapped_column(String(64))
     source: Mapped[str] = mapped_column(String(64))

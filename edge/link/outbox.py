@@ -5,6 +5,10 @@ restarts and deletions). A row leaves only when the cloud says it has stored tha
 the disk budget forces the oldest rows out; those are counted in `meta` and reported in the
 gateway's state, never dropped silently.
 
+A new store draws a random `epoch` (kept in `meta`). If the store is wiped, seqs start again
+at 1 under a new epoch, and the cloud, which keys on `(gateway, epoch, seq)`, stores them as
+new records instead of discarding them as duplicates. A store from before epochs keeps 0.
+
 Calls block on disk: the asyncio side runs them with `asyncio.to_thread`. One lock serialises
 them, since a sqlite3 connection must not interleave transactions from two threads.
 """
@@ -12,6 +16,7 @@ them, since a sqlite3 connection must not interleave transactions from two threa
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
@@ -20,7 +25,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from protocols.mqtt.messages import MessageError, RecordKind, encode_records, record_size
+from protocols.mqtt.messages import (
+    MAX_EPOCH,
+    MessageError,
+    RecordKind,
+    encode_records,
+    record_size,
+)
 
 DROP_CHUNK_ROWS = 2000
 _SQL_ROW_SIZE = "length(CAST(body AS BLOB)) + 24"  # the same as messages.record_size
@@ -66,6 +77,9 @@ class Outbox:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
         with self._tx():
+            existing = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
+            ).fetchone()
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS outbox ("
                 " seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, body TEXT NOT NULL)"
@@ -75,6 +89,9 @@ class Outbox:
             )
             for key in ("bytes", "acked_seq", "dropped", "dropped_upto"):
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, 0)", (key,))
+            new_epoch = 0 if existing else secrets.randbelow(MAX_EPOCH) + 1
+            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch,))
+            self.epoch = self._meta("epoch")
 
     def close(self) -> None:
         with self._lock:

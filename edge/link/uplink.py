@@ -64,6 +64,7 @@ class Uplink:
         stats = await asyncio.to_thread(self._outbox.stats)
         return msg.State(
             gateway_id=self._config.gateway_id,
+            epoch=self._outbox.epoch,
             seq=stats.last_seq,
             ts=self._now(),
             online=online,
@@ -162,7 +163,14 @@ class Uplink:
             except msg.MessageError as exc:
                 log.warning("[%s] ignoring bad ack: %s", gid, exc)
                 continue
-            if ack.gateway_id != gid or ack.stored_seq <= self.acked_seq:
+            if ack.gateway_id != gid:
+                continue
+            if ack.epoch != self._outbox.epoch:
+                # For the store this one replaced (the broker kept it in our session): its seqs
+                # are not ours, and deleting by them would drop records never sent.
+                log.info("[%s] ignoring an ack of epoch %d", gid, ack.epoch)
+                continue
+            if ack.stored_seq <= self.acked_seq:
                 continue
             await asyncio.to_thread(self._outbox.acknowledge, ack.stored_seq)
             self.acked_seq = ack.stored_seq
@@ -220,6 +228,7 @@ class Uplink:
             after=self._sent_upto,
             ts=self._now(),
             records=[(r.seq, r.body) for r in rows],
+            epoch=self._outbox.epoch,
         )
         if self._sent_upto == self.acked_seq:
             self._last_progress = self._monotonic()  # the ack timer starts with the first send

@@ -5,6 +5,11 @@ carries records of one kind in ascending `seq` and declares `after`: every seq i
 `(after, seq]` is either in this message or does not exist (deliberately dropped by the
 gateway, or never written). The cloud may therefore advance its contiguous high-water mark from
 `h` to the message's `seq` whenever `after <= h`, whatever kinds came before.
+
+Seqs count within an `epoch`: a random id the gateway's store draws when it is created. A
+gateway whose store was wiped starts again at seq 1 under a new epoch, so the cloud keys
+records and acknowledgements on `(gateway_id, epoch, seq)` and never takes the new records
+for resends of the old ones. Epoch 0 is a store made before epochs existed.
 """
 
 from __future__ import annotations
@@ -74,6 +79,9 @@ class _Model(BaseModel):
 
 
 Seq = Annotated[int, Field(ge=1)]
+# A signed 64-bit column on both sides (SQLite INTEGER, PostgreSQL BIGINT).
+MAX_EPOCH = 2**63 - 1
+Epoch = Annotated[int, Field(ge=0, le=MAX_EPOCH)]
 Name = Annotated[str, Field(min_length=1, max_length=64)]
 
 
@@ -148,6 +156,7 @@ RECORD_BODIES: dict[RecordKind, type[ReadingBody] | type[EventBody]] = {
 class _Envelope(_Model):
     schema_: Annotated[Literal[1], Field(alias="schema")] = 1
     gateway_id: str
+    epoch: Epoch = 0
     seq: Annotated[int, Field(ge=0)]
     ts: AwareDatetime
 
@@ -203,7 +212,7 @@ class State(_Envelope):
 
 
 class Ack(_Envelope):
-    """Cloud → gateway: every uplink record with `seq <= stored_seq` is stored."""
+    """Cloud → gateway: every uplink record of `epoch` with `seq <= stored_seq` is stored."""
 
     stored_seq: Annotated[int, Field(ge=0)]
 
@@ -322,6 +331,7 @@ def encode_batch(
     after: int,
     ts: datetime,
     records: Sequence[tuple[int, str]],
+    epoch: int = 0,
 ) -> bytes:
     """Build a Telemetry/Events payload from `(seq, body_json)` rows without re-validating.
 
@@ -334,6 +344,7 @@ def encode_batch(
         {
             "schema": SCHEMA_VERSION,
             "gateway_id": gateway_id,
+            "epoch": epoch,
             "seq": records[-1][0],
             "ts": _utc(ts).isoformat(),
             "after": after,

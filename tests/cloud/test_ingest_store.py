@@ -17,7 +17,7 @@ from cloud.ingest.store import (
     store_batch,
     verify_credential,
 )
-from cloud.models import Gateway, Quarantine, Reading
+from cloud.models import Gateway, GatewayEpoch, Quarantine, Reading
 from protocols.mqtt import messages as msg
 
 TS = datetime(2026, 3, 1, tzinfo=UTC)
@@ -34,9 +34,10 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def telemetry(gid: str, after: int, seqs: list[int]) -> msg.Telemetry:
+def telemetry(gid: str, after: int, seqs: list[int], epoch: int = 0) -> msg.Telemetry:
     return msg.Telemetry(
         gateway_id=gid,
+        epoch=epoch,
         seq=seqs[-1],
         ts=TS,
         after=after,
@@ -50,17 +51,66 @@ def telemetry(gid: str, after: int, seqs: list[int]) -> msg.Telemetry:
 
 
 def store(maker: sessionmaker[Session], *batches: msg.Telemetry) -> dict[str, int]:
+    """Store in one transaction; the acks of epoch 0 by gateway."""
     with maker.begin() as session:
         result = store_batch(session, [("t", b) for b in batches], [], TS)
-    return result.acks
+    assert all(epoch == 0 for _, epoch in result.acks)
+    return {gid: seq for (gid, _), seq in result.acks.items()}
 
 
-def test_advance_moves_only_across_touching_spans() -> None:
-    assert advance(0, [(0, 10), (10, 20)]) == 20
-    assert advance(0, [(10, 20), (0, 10)]) == 20
-    assert advance(0, [(11, 20)]) == 0
-    assert advance(15, [(0, 10), (12, 30)]) == 30
-    assert advance(5, []) == 5
+def test_advance_moves_across_touching_spans_and_keeps_the_others() -> None:
+    assert advance(0, [(0, 10), (10, 20)]) == (20, [])
+    assert advance(0, [(10, 20), (0, 10)]) == (20, [])
+    assert advance(0, [(11, 20)]) == (0, [(11, 20)])
+    assert advance(15, [(0, 10), (12, 30)]) == (30, [])
+    assert advance(5, []) == (5, [])
+    # spans beyond the mark are merged where they touch or overlap
+    assert advance(0, [(40, 50), (20, 30), (30, 35), (25, 32)]) == (0, [(20, 35), (40, 50)])
+
+
+def test_a_span_stored_out_of_order_is_acked_when_the_gap_fills(
+    sessions: sessionmaker[Session],
+) -> None:
+    """Two workers of a shared subscription commit (10, 20] before (0, 10]: the second
+    commit acknowledges both, with no resend of (10, 20]."""
+    assert store(sessions, telemetry("gw-a", 10, [15, 20])) == {"gw-a": 0}
+    assert store(sessions, telemetry("gw-a", 30, [31])) == {"gw-a": 0}
+    assert store(sessions, telemetry("gw-a", 0, [3, 10])) == {"gw-a": 20}
+    assert store(sessions, telemetry("gw-a", 20, [25, 30])) == {"gw-a": 31}
+    with sessions() as session:
+        mark = session.get(GatewayEpoch, ("gw-a", 0))
+        assert mark is not None
+        assert (mark.stored_seq, mark.spans) == (31, [])
+
+
+def test_a_wiped_store_starts_a_new_epoch_whose_records_are_new(
+    sessions: sessionmaker[Session],
+) -> None:
+    old, new = 7, 2**63 - 1
+    with sessions.begin() as session:
+        first = store_batch(session, [("t", telemetry("gw-a", 0, [1, 2, 3], epoch=old))], [], TS)
+    assert first.acks == {("gw-a", old): 3}
+    # the same seqs from a fresh store, then a late resend from the old one
+    with sessions.begin() as session:
+        second = store_batch(
+            session,
+            [
+                ("t", telemetry("gw-a", 0, [1, 2], epoch=new)),
+                ("t", telemetry("gw-a", 0, [1, 2, 3], epoch=old)),
+            ],
+            [],
+            TS,
+        )
+    assert (second.stored, second.duplicates) == (2, 3)
+    assert second.acks == {("gw-a", old): 3, ("gw-a", new): 2}
+    with sessions() as session:
+        gateway = session.get(Gateway, "gw-a")
+        assert gateway is not None
+        assert (gateway.epoch, gateway.stored_seq) == (new, 2), "the newest epoch is current"
+        rows = session.execute(
+            select(Reading.epoch, Reading.seq).where(Reading.gateway_id == "gw-a")
+        ).all()
+        assert sorted(rows) == [(old, 1), (old, 2), (old, 3), (new, 1), (new, 2)]
 
 
 def test_duplicates_are_ignored_and_gaps_hold_the_mark(sessions: sessionmaker[Session]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import threading
 from datetime import UTC, datetime
 from pathlib import Path
@@ -106,5 +107,42 @@ def test_appends_from_many_threads_get_distinct_seqs(tmp_path: Path) -> None:
         t.join()
     try:
         assert sorted(seqs) == list(range(1, 401))
+    finally:
+        box.close()
+
+
+def test_a_new_store_draws_an_epoch_that_survives_restarts(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "gw.db")
+    epoch = box.epoch
+    box.append("reading", readings(2))
+    box.close()
+    assert epoch > 0
+    box = Outbox(tmp_path / "gw.db")
+    try:
+        assert box.epoch == epoch
+    finally:
+        box.close()
+    for name in ("gw.db", "gw.db-wal", "gw.db-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    box = Outbox(tmp_path / "gw.db")  # wiped: seqs start again, under another epoch
+    try:
+        assert box.append("reading", readings(1)) == [1]
+        assert box.epoch not in (0, epoch)
+    finally:
+        box.close()
+
+
+def test_a_store_from_before_epochs_keeps_epoch_zero(tmp_path: Path) -> None:
+    """Its seqs go on from what the cloud already has under epoch 0."""
+    box = Outbox(tmp_path / "gw.db")
+    box.append("reading", readings(3))
+    box.close()
+    with sqlite3.connect(tmp_path / "gw.db") as db:
+        db.execute("DELETE FROM meta WHERE key = 'epoch'")
+    db.close()
+    box = Outbox(tmp_path / "gw.db")
+    try:
+        assert box.epoch == 0
+        assert box.append("reading", readings(1)) == [4]
     finally:
         box.close()
