@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 from sqlalchemy import Engine, select
 
 from cloud.config import Settings
@@ -26,6 +27,18 @@ from tests.conftest import mqtt_protocol
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Row = tuple[int, str, str, float, datetime]
+
+
+def mqtt_client(url: str, identifier: str) -> aiomqtt.Client:
+    """A plain client, for a test that publishes or listens as a gateway or the cloud would."""
+    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+    v5 = mqtt_protocol(url) == "5"
+    return aiomqtt.Client(
+        host,
+        int(port),
+        identifier=identifier,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+    )
 
 
 def utc(value: datetime) -> datetime:

@@ -7,19 +7,18 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiomqtt
 import pytest
 from sqlalchemy import select
 
 from cloud.models import Reading
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
-from tests.conftest import mqtt_protocol
 from tests.e2e.link_harness import (
     Link,
     Row,
     as_rows,
     assert_same,
+    mqtt_client,
     reading_payloads,
     utc,
     wait_until,
@@ -63,17 +62,6 @@ def _stored_by_epoch(link: Link) -> dict[int, list[Row]]:
     return out
 
 
-def _client(url: str, identifier: str) -> aiomqtt.Client:
-    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
-    v5 = mqtt_protocol(url) == "5"
-    return aiomqtt.Client(
-        host,
-        int(port),
-        identifier=identifier,
-        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-    )
-
-
 async def test_wiped_store_restarts_at_seq_1_and_its_records_are_stored(link: Link) -> None:
     outbox = link.open_outbox()
     old_epoch = outbox.epoch
@@ -111,7 +99,7 @@ async def test_an_ack_for_the_wiped_store_deletes_nothing(link: Link) -> None:
     )
     async with link.uplink() as uplink:
         await asyncio.wait_for(uplink.connected.wait(), 10)
-        async with _client(link.mqtt_url, f"test-{link.gateway_id}") as client:
+        async with mqtt_client(link.mqtt_url, f"test-{link.gateway_id}") as client:
             await client.publish(topic(link.gateway_id, Kind.ACK), msg.encode(stale), qos=1)
             mine = stale.model_copy(update={"epoch": outbox.epoch, "seq": 100, "stored_seq": 100})
             await client.publish(topic(link.gateway_id, Kind.ACK), msg.encode(mine), qos=1)
@@ -141,7 +129,7 @@ async def test_a_span_stored_before_the_gap_is_acked_without_a_resend(link: Link
         )
 
     acks: list[int] = []
-    async with link.ingest(), _client(link.mqtt_url, f"test-{gid}") as client:
+    async with link.ingest(), mqtt_client(link.mqtt_url, f"test-{gid}") as client:
         await client.subscribe(topic(gid, Kind.ACK), qos=1)
 
         async def acked(upto: int) -> bool:

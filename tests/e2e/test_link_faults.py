@@ -9,7 +9,6 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-import aiomqtt
 import pytest
 from sqlalchemy import select, text
 
@@ -19,8 +18,15 @@ from cloud.ingest.worker import IngestWorker
 from cloud.models import Quarantine
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
-from tests.conftest import MQTT_URL, free_port, mqtt_protocol
-from tests.e2e.link_harness import Link, as_rows, assert_same, reading_payloads, wait_until
+from tests.conftest import MQTT_URL, free_port
+from tests.e2e.link_harness import (
+    Link,
+    as_rows,
+    assert_same,
+    mqtt_client,
+    reading_payloads,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -88,7 +94,7 @@ async def test_duplicate_out_of_order_and_malformed_deliveries(link: Link) -> No
     sequence = [c, a, b"{not json", a, bad_schema, b'{"schema":1}', b, c]
     acks: list[int] = []
     async with link.ingest() as worker:
-        async with _client(link.mqtt_url, f"test-{gid}") as client:
+        async with mqtt_client(link.mqtt_url, f"test-{gid}") as client:
             await client.subscribe(topic(gid, Kind.ACK), qos=1)
             for payload in sequence:
                 await client.publish(topic(gid, Kind.TELEMETRY), payload, qos=1)
@@ -134,7 +140,7 @@ async def test_unregistered_gateway_is_refused(link: Link) -> None:
                 )
             )
 
-    async with link.ingest(), _client(link.mqtt_url, f"test-{stranger}") as client:
+    async with link.ingest(), mqtt_client(link.mqtt_url, f"test-{stranger}") as client:
         await client.publish(topic(stranger, Kind.TELEMETRY), payload, qos=1)
         await wait_until(_async(found), 10, "the stranger to be quarantined")
     assert found() == ["unknown_gateway"]
@@ -283,7 +289,7 @@ async def test_broker_restarted_during_burst(
                 await broker.start()
             else:
                 for client_id in (f"anju-gw-{link.gateway_id}", f"anju-{worker._worker_id}"):
-                    async with _client(faulty_broker, client_id):
+                    async with mqtt_client(faulty_broker, client_id):
                         pass
                 produced += link.produce(2000, 1000)
             uplink.notify()
@@ -295,17 +301,6 @@ async def test_broker_restarted_during_burst(
 
 
 # ---- helpers ------------------------------------------------------------------------------
-
-
-def _client(url: str, identifier: str) -> aiomqtt.Client:
-    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
-    v5 = mqtt_protocol(url) == "5"
-    return aiomqtt.Client(
-        host,
-        int(port),
-        identifier=identifier,
-        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-    )
 
 
 def _async(check: object) -> object:
