@@ -16,7 +16,9 @@ class Backoff:
         self.failures = 0
 
     def next_delay(self, *, to_cap: bool = False) -> float:
-        ceiling = self._cap if to_cap else min(self._cap, self._base * 2**self.failures)
+        # The exponent stops growing long before the cap matters: 2**1024 is no float, and a
+        # link down for days fails that many times.
+        ceiling = self._cap if to_cap else min(self._cap, self._base * 2 ** min(self.failures, 60))
         self.failures += 1
         return ceiling * self._rand()
 
