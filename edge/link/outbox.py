@@ -89,6 +89,9 @@ class Outbox:
             )
             for key in ("bytes", "acked_seq", "dropped", "dropped_upto"):
                 self._db.execute("INSERT OR IGNORE INTO meta VALUES (?, 0)", (key,))
+            # Pending rows, kept up to date so that `stats` (each reconnect attempt, each state
+            # report) stays O(1) with a million rows buffered; counted once for an older store.
+            self._db.execute("INSERT OR IGNORE INTO meta SELECT 'rows', COUNT(*) FROM outbox")
             new_epoch = 0 if existing else secrets.randbelow(MAX_EPOCH) + 1
             self._db.execute("INSERT OR IGNORE INTO meta VALUES ('epoch', ?)", (new_epoch,))
             self.epoch = self._meta("epoch")
@@ -121,6 +124,7 @@ class Outbox:
                 ((first + i, kind.value, b) for i, b in enumerate(bodies)),
             )
             self._add("bytes", size)
+            self._add("rows", len(bodies))
             if self._budget is not None:
                 self._enforce_budget(self._budget)
         return list(range(first, first + len(bodies)))
@@ -159,6 +163,7 @@ class Outbox:
             ).fetchone()
             cur = self._db.execute("DELETE FROM outbox WHERE seq <= ?", (stored_seq,))
             self._add("bytes", -int(size))
+            self._add("rows", -cur.rowcount)
             self._db.execute(
                 "UPDATE meta SET value = MAX(value, ?) WHERE key = 'acked_seq'", (stored_seq,)
             )
@@ -167,10 +172,9 @@ class Outbox:
     def stats(self) -> OutboxStats:
         with self._lock:
             meta = dict(self._db.execute("SELECT key, value FROM meta").fetchall())
-            (pending,) = self._db.execute("SELECT COUNT(*) FROM outbox").fetchone()
             last = self._last_seq()
         return OutboxStats(
-            pending=int(pending),
+            pending=meta["rows"],
             bytes=meta["bytes"],
             last_seq=last,
             acked_seq=meta["acked_seq"],
@@ -198,6 +202,7 @@ class Outbox:
                     break
             self._db.execute("DELETE FROM outbox WHERE seq <= ?", (cutoff,))
             self._add("bytes", -freed)
+            self._add("rows", -count)
             self._add("dropped", count)
             self._db.execute("UPDATE meta SET value = ? WHERE key = 'dropped_upto'", (cutoff,))
             excess -= freed

@@ -138,11 +138,12 @@ def test_a_store_from_before_epochs_keeps_epoch_zero(tmp_path: Path) -> None:
     box.append("reading", readings(3))
     box.close()
     with sqlite3.connect(tmp_path / "gw.db") as db:
-        db.execute("DELETE FROM meta WHERE key = 'epoch'")
+        db.execute("DELETE FROM meta WHERE key IN ('epoch', 'rows')")
     db.close()
     box = Outbox(tmp_path / "gw.db")
     try:
         assert box.epoch == 0
+        assert box.stats().pending == 3
         assert box.append("reading", readings(1)) == [4]
     finally:
         box.close()
