@@ -12,7 +12,7 @@ import contextlib
 import logging
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import aiomqtt
@@ -42,12 +42,14 @@ class Uplink:
         now: Callable[[], datetime],
         *,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._config = config
         self._link = config.link
         self._outbox = outbox
         self._now = now
         self._monotonic = monotonic
+        self._sleep = sleep  # tests drive days of reconnect backoff without waiting for them
         self._wake = asyncio.Event()
         self._sent_upto = 0
         self._last_progress = 0.0
@@ -125,7 +127,7 @@ class Uplink:
             self.connected.clear()
             if backoff.failures == 0:
                 log.warning("[%s] uplink down (%s); retrying", gid, failed)
-            await asyncio.sleep(backoff.next_delay())
+            await self._sleep(backoff.next_delay())
 
     async def _session(self, client: aiomqtt.Client, backoff: Backoff) -> None:
         gid = self._config.gateway_id
@@ -149,7 +151,7 @@ class Uplink:
 
     async def _report(self, client: aiomqtt.Client) -> None:
         while True:
-            await asyncio.sleep(self._link.state_interval_s)
+            await self._sleep(self._link.state_interval_s)
             await self._publish_state(client)
 
     async def _receive(self, client: aiomqtt.Client) -> None:

@@ -23,7 +23,7 @@ from cloud.models import Event, Gateway, Reading
 from edge.config import GatewayConfig
 from edge.link.outbox import Outbox
 from edge.link.uplink import Uplink
-from tests.conftest import mqtt_protocol
+from tests.conftest import free_port, mqtt_protocol
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Row = tuple[int, str, str, float, datetime]
@@ -207,3 +207,63 @@ def assert_same(produced: list[Row], stored: list[Row]) -> None:
     assert not missing, f"{len(missing)} readings missing, e.g. {sorted(missing)[:3]}"
     assert not extra, f"{len(extra)} unexpected readings, e.g. {sorted(extra)[:3]}"
     assert len(stored) == len(produced)
+
+
+class Relay:
+    """A loopback TCP relay to a broker's port. Until `open()` nothing listens on `url` (a
+    connection is refused, as by a broker that is down); `cut()` drops every relayed
+    connection, as a broker restart or a network cut would."""
+
+    def __init__(self, upstream_port: int) -> None:
+        self.port = free_port()
+        self.url = f"mqtt://127.0.0.1:{self.port}"
+        self._upstream = upstream_port
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def open(self) -> None:
+        if self._server is None:
+            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+
+    async def cut(self) -> None:
+        for writer in list(self._writers):
+            writer.close()
+        await asyncio.gather(*self._pipes, return_exceptions=True)
+
+    async def close(self) -> None:
+        await self.cut()
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+
+    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._pipes.add(task)
+        upstream: asyncio.StreamWriter | None = None
+        try:
+            up_reader, upstream = await asyncio.open_connection("127.0.0.1", self._upstream)
+            self._writers |= {writer, upstream}
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(_pump(reader, upstream))
+                tg.create_task(_pump(up_reader, writer))
+        except (OSError, ExceptionGroup):
+            pass
+        finally:
+            self._pipes.discard(task)
+            for w in (writer, upstream):
+                if w is not None:
+                    self._writers.discard(w)
+                    w.close()
+                    with contextlib.suppress(OSError):
+                        await w.wait_closed()  # or the socket outlives the test's loop
+
+
+async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await source.read(65536):
+            sink.write(data)
+            await sink.drain()
+    sink.close()

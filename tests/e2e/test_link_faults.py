@@ -21,6 +21,7 @@ from protocols.mqtt.topics import Kind, topic
 from tests.conftest import MQTT_URL, free_port
 from tests.e2e.link_harness import (
     Link,
+    Relay,
     as_rows,
     assert_same,
     mqtt_client,
@@ -191,65 +192,25 @@ class RestartableBroker:
     a client talking to the old instance."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
         self._broker_port = free_port()
+        self._relay = Relay(self._broker_port)
+        self.url = self._relay.url
         self._broker: contextlib.AbstractAsyncContextManager[object] | None = None
-        self._server: asyncio.Server | None = None
-        self._pipes: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self._broker = embedded_broker("127.0.0.1", self._broker_port)
         await self._broker.__aenter__()
-        if self._server is None:
-            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+        await self._relay.open()
 
     async def stop(self) -> None:
-        for writer in list(self._writers):
-            writer.close()
-        await asyncio.gather(*self._pipes, return_exceptions=True)
+        await self._relay.cut()
         if self._broker is not None:
             await self._broker.__aexit__(None, None, None)
             self._broker = None
 
     async def close(self) -> None:
         await self.stop()
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._pipes.add(task)
-        upstream: asyncio.StreamWriter | None = None
-        try:
-            if self._broker is None:
-                return
-            up_reader, upstream = await asyncio.open_connection("127.0.0.1", self._broker_port)
-            self._writers |= {writer, upstream}
-            async with asyncio.TaskGroup() as tg:
-                tg.create_task(_pump(reader, upstream))
-                tg.create_task(_pump(up_reader, writer))
-        except (OSError, ExceptionGroup):
-            pass
-        finally:
-            self._pipes.discard(task)
-            for w in (writer, upstream):
-                if w is not None:
-                    self._writers.discard(w)
-                    w.close()
-                    with contextlib.suppress(OSError):
-                        await w.wait_closed()  # or the socket outlives the test's loop
-
-
-async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(OSError):
-        while data := await source.read(65536):
-            sink.write(data)
-            await sink.drain()
-    sink.close()
+        await self._relay.close()
 
 
 @pytest.fixture(params=["amqtt-restart"] + (["mosquitto-takeover"] if MQTT_URL else []))
