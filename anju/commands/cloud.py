@@ -53,21 +53,47 @@ def migrate(revision: str) -> None:
 
 
 @cloud.command()
-def ingest() -> None:
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(1, 65535),
+    envvar="ANJU_INGEST_METRICS_PORT",
+    help="Serve Prometheus text at http://HOST:PORT/metrics [ANJU_INGEST_METRICS_PORT; off].",
+)
+@click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    envvar="ANJU_INGEST_METRICS_HOST",
+    help="Address the metrics endpoint listens on.",
+)
+def ingest(metrics_port: int | None, metrics_host: str) -> None:
     """Run an ingest worker on its own (several may run side by side)."""
     import os
 
     from anju.runner import run_until_signal, setup_logging
     from cloud.config import load_settings
     from cloud.db import make_engine, make_sessionmaker
+    from cloud.ingest.metrics_http import serve_metrics
     from cloud.ingest.worker import IngestWorker
 
     setup_logging()
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     worker = IngestWorker(settings, make_sessionmaker(engine), worker_id=f"ingest-{os.getpid()}")
+
+    async def main() -> None:
+        server = None
+        if metrics_port is not None:
+            server = await serve_metrics(worker.metrics.render, metrics_host, metrics_port)
+        try:
+            await worker.run()
+        finally:
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+
     try:
-        run_until_signal(worker.run())
+        run_until_signal(main())
     finally:
         engine.dispose()
 

@@ -66,6 +66,15 @@ def as_rows(seqs: list[int], payloads: list[dict[str, Any]]) -> list[Row]:
     ]
 
 
+def as_async(check: Callable[[], object]) -> Callable[[], Awaitable[bool]]:
+    """A plain predicate as `wait_until` takes it."""
+
+    async def wrapped() -> bool:
+        return bool(check())
+
+    return wrapped
+
+
 async def wait_until(
     check: Callable[[], Awaitable[bool]], timeout_s: float, what: str, poll_s: float = 0.05
 ) -> None:

@@ -22,6 +22,7 @@ from tests.conftest import MQTT_URL, free_port
 from tests.e2e.link_harness import (
     Link,
     Relay,
+    as_async,
     as_rows,
     assert_same,
     mqtt_client,
@@ -143,7 +144,7 @@ async def test_unregistered_gateway_is_refused(link: Link) -> None:
 
     async with link.ingest(), mqtt_client(link.mqtt_url, f"test-{stranger}") as client:
         await client.publish(topic(stranger, Kind.TELEMETRY), payload, qos=1)
-        await wait_until(_async(found), 10, "the stranger to be quarantined")
+        await wait_until(as_async(found), 10, "the stranger to be quarantined")
     assert found() == ["unknown_gateway"]
 
 
@@ -160,7 +161,7 @@ async def test_disk_budget_drops_oldest_counts_and_declares_them(link: Link) -> 
         def reported() -> bool:
             return link.gateway().dropped == stats.dropped
 
-        await wait_until(_async(reported), 10, "the dropped count to reach the cloud")
+        await wait_until(as_async(reported), 10, "the dropped count to reach the cloud")
     gateway = link.gateway()
     assert gateway.stored_seq == 1000, "the declared gap must not stall the high-water mark"
     assert gateway.dropped_upto == stats.dropped_upto
@@ -176,7 +177,7 @@ async def test_database_unavailable_while_messages_arrive(link: Link) -> None:
         async with _database_outage(link.database_url):
             produced += link.produce(300, 1200)
             uplink.notify()
-            await wait_until(_async(lambda: worker.metrics.db_retries > 0), 20, "a db retry")
+            await wait_until(as_async(lambda: worker.metrics.db_retries > 0), 20, "a db retry")
             assert uplink.acked_seq == acked_before, "acknowledged while the database was down"
             assert outbox.stats().pending == 1200
         await wait_until(link.drained, 60, "the outbox to empty after the outage")
@@ -241,7 +242,7 @@ async def test_broker_restarted_during_burst(
             link.settings(), link.sessions, worker_id=f"ingest-{link.share_group}"
         )
         async with link.ingest(worker), link.uplink() as uplink:
-            await wait_until(_async(lambda: uplink.acked_seq > 0), 20, "the first ack")
+            await wait_until(as_async(lambda: uplink.acked_seq > 0), 20, "the first ack")
             broker: RestartableBroker | None = getattr(request.node, "broker", None)
             if broker is not None:
                 await broker.stop()
@@ -262,13 +263,6 @@ async def test_broker_restarted_during_burst(
 
 
 # ---- helpers ------------------------------------------------------------------------------
-
-
-def _async(check: object) -> object:
-    async def wrapped() -> bool:
-        return bool(check())  # type: ignore[operator]
-
-    return wrapped
 
 
 def _fragile_worker(link: Link) -> IngestWorker:
