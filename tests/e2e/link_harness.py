@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from cloud.models import Event, Gateway, Reading
 from edge.config import GatewayConfig
 from edge.link.outbox import Outbox
 from edge.link.uplink import Uplink
-from tests.conftest import free_port, mqtt_protocol
+from tests.conftest import mqtt_protocol
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Row = tuple[int, str, str, float, datetime]
@@ -219,33 +220,39 @@ def assert_same(produced: list[Row], stored: list[Row]) -> None:
 
 
 class Relay:
-    """A loopback TCP relay to a broker's port. Until `open()` nothing listens on `url` (a
-    connection is refused, as by a broker that is down); `cut()` drops every relayed
-    connection, as a broker restart or a network cut would."""
+    """A loopback TCP relay to a broker's port. Until the first `up()` its port is bound but
+    not listening, so connections are refused, as by a host whose broker is not running (and
+    no other process can take the port meanwhile). `down()` drops every relayed connection,
+    as a broker restart or a network cut would, and closes new ones at once until `up()`."""
 
     def __init__(self, upstream_port: int) -> None:
-        self.port = free_port()
-        self.url = f"mqtt://127.0.0.1:{self.port}"
         self._upstream = upstream_port
+        self._socket = socket.socket()
+        self._socket.bind(("127.0.0.1", 0))
+        self.url = f"mqtt://127.0.0.1:{self._socket.getsockname()[1]}"
         self._server: asyncio.Server | None = None
+        self._up = False
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
 
-    async def open(self) -> None:
+    async def up(self) -> None:
         if self._server is None:
-            self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
+            self._server = await asyncio.start_server(self._relay, sock=self._socket)
+        self._up = True
 
-    async def cut(self) -> None:
+    async def down(self) -> None:
+        self._up = False
         for writer in list(self._writers):
             writer.close()
         await asyncio.gather(*self._pipes, return_exceptions=True)
 
     async def close(self) -> None:
-        await self.cut()
+        await self.down()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
             self._server = None
+        self._socket.close()
 
     async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -253,6 +260,8 @@ class Relay:
         self._pipes.add(task)
         upstream: asyncio.StreamWriter | None = None
         try:
+            if not self._up:
+                return
             up_reader, upstream = await asyncio.open_connection("127.0.0.1", self._upstream)
             self._writers |= {writer, upstream}
             async with asyncio.TaskGroup() as tg:

@@ -195,16 +195,19 @@ class RestartableBroker:
     def __init__(self) -> None:
         self._broker_port = free_port()
         self._relay = Relay(self._broker_port)
-        self.url = self._relay.url
         self._broker: contextlib.AbstractAsyncContextManager[object] | None = None
+
+    @property
+    def url(self) -> str:
+        return self._relay.url
 
     async def start(self) -> None:
         self._broker = embedded_broker("127.0.0.1", self._broker_port)
         await self._broker.__aenter__()
-        await self._relay.open()
+        await self._relay.up()
 
     async def stop(self) -> None:
-        await self._relay.cut()
+        await self._relay.down()
         if self._broker is not None:
             await self._broker.__aexit__(None, None, None)
             self._broker = None

@@ -3,7 +3,7 @@ link comes back and everything reaches the database once, in seq order, and the 
 
 The offline days run on a driven clock: the producer appends each simulated minute's readings,
 and the uplink's reconnect backoff sleeps on the same clock, so it keeps trying (and failing:
-nothing listens at its broker address) all through the 72 hours without any real waiting.
+its broker address refuses every connection) all through the 72 hours without any real waiting.
 Delivery after the reconnect is real work on the real broker and database.
 """
 
@@ -155,7 +155,7 @@ async def test_72_hours_offline_then_everything_in_seq_order(link: Link) -> None
     outbox = link.open_outbox()
     clock = DrivenClock(T0)
     async with relay_to(link.mqtt_url) as relay, link.ingest():
-        # The gateway's broker address is the relay's, closed: connections are refused.
+        # The gateway's broker address is the relay's, not yet listening: connections are refused.
         uplink = Uplink(
             link.config.model_copy(
                 update={"mqtt": link.config.mqtt.model_copy(update={"url": relay.url})}
@@ -168,7 +168,7 @@ async def test_72_hours_offline_then_everything_in_seq_order(link: Link) -> None
         task = asyncio.create_task(uplink.run(), name="uplink")
         try:
             started = time.perf_counter()
-            await clock.wait_asleep(1)  # its first attempt failed
+            await _asleep_after_first_attempt(clock, task)
             produced_seqs: list[int] = []
             for minute in range(MINUTES):
                 await clock.advance(60.0)
@@ -180,7 +180,7 @@ async def test_72_hours_offline_then_everything_in_seq_order(link: Link) -> None
             stats = outbox.stats()
             assert (stats.pending, stats.last_seq, stats.acked_seq) == (TOTAL, TOTAL, 0)
 
-            await relay.open()  # the link is back
+            await relay.up()  # the link is back
             clock.go_live()
             started = time.perf_counter()
             await wait_until(link.drained, 480, "the outbox to empty", poll_s=0.5)
@@ -203,6 +203,15 @@ async def test_72_hours_offline_then_everything_in_seq_order(link: Link) -> None
     assert (stats.pending, stats.bytes, stats.acked_seq) == (0, 0, TOTAL)
     assert link.gateway().stored_seq == TOTAL
     _assert_stored_once_in_seq_order(link)
+
+
+async def _asleep_after_first_attempt(clock: DrivenClock, task: asyncio.Task[None]) -> None:
+    try:
+        await clock.wait_asleep(1)
+    except TimeoutError:
+        if task.done():
+            raise AssertionError("the uplink died") from task.exception()
+        raise AssertionError("the uplink's first attempt did not end in 10 s") from None
 
 
 def _assert_stored_once_in_seq_order(link: Link) -> None:
