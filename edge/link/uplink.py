@@ -112,8 +112,11 @@ class Uplink:
         while True:
             failed: BaseException | None = None
             cancelled = False
+            entered = False
+            client = self._client(await self._state(online=False))
             try:
-                async with self._client(await self._state(online=False)) as client:
+                async with client:
+                    entered = True
                     try:
                         await self._session(client, backoff)
                     except asyncio.CancelledError:
@@ -122,6 +125,9 @@ class Uplink:
                         raise
             except* aiomqtt.MqttError as group:
                 failed = group.exceptions[0]
+            finally:
+                if not entered:
+                    _close_socket(client)
             if cancelled:
                 raise asyncio.CancelledError
             self.connected.clear()
@@ -236,3 +242,11 @@ class Uplink:
             self._last_progress = self._monotonic()  # the ack timer starts with the first send
         await client.publish(topic(gid, BATCH_TOPIC[kind]), payload, qos=1)
         self._sent_upto = rows[-1].seq
+
+
+def _close_socket(client: aiomqtt.Client) -> None:
+    """aiomqtt 2.5 leaves paho's socket open when connecting fails or is cancelled (no CONNACK).
+
+    Closing it through paho also unregisters it from the event loop.
+    """
+    client._client._sock_close()  # aiomqtt offers no public way
