@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -18,13 +17,6 @@ from tests.conftest import free_port, mqtt_protocol
 from tests.e2e.link_harness import Link, as_async, assert_same, mqtt_client, wait_until
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def link(mqtt_url: str, database_url: str, tmp_path: Path) -> Iterator[Link]:
-    harness = Link(mqtt_url, database_url, tmp_path)
-    yield harness
-    harness.close()
 
 
 def _sample(text: str, name: str) -> float:

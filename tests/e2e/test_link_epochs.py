@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -25,13 +23,6 @@ from tests.e2e.link_harness import (
 )
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def link(mqtt_url: str, database_url: str, tmp_path: Path) -> Iterator[Link]:
-    harness = Link(mqtt_url, database_url, tmp_path)
-    yield harness
-    harness.close()
 
 
 def _wipe(link: Link) -> None:

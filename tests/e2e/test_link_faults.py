@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,13 +31,6 @@ from tests.e2e.link_harness import (
 )
 
 pytestmark = pytest.mark.timeout(90)
-
-
-@pytest.fixture
-def link(mqtt_url: str, database_url: str, tmp_path: Path) -> Iterator[Link]:
-    harness = Link(mqtt_url, database_url, tmp_path)
-    yield harness
-    harness.close()
 
 
 async def test_mixed_kinds_share_one_seq_space(link: Link) -> None:
