@@ -83,5 +83,8 @@ def test_snapshots_when_off_says_so(tmp_path: Path) -> None:
 
 
 def _ticking():  # a 30 fps camera's clock
+    # From now: `anju face snapshots` ages frames by the wall clock (max_age_h), so a fixed
+    # start date fails once the calendar is that far past it.
+    start = datetime.now(UTC).replace(microsecond=0)
     ticks = count()
-    return lambda: datetime(2026, 11, 25, 8, tzinfo=UTC) + timedelta(seconds=next(ticks) / 30)
+    return lambda: start + timedelta(seconds=next(ticks) / 30)
