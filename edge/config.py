@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from edge.door.config import DoorConfig
 from edge.yamlfile import load_yaml
 from protocols.errors import AnjuError, ConfigError
+from protocols.mqtt.commands import load_public_key
 from protocols.mqtt.topics import check_gateway_id
 from protocols.mqtt.url import BrokerAddress, parse_broker_url
 
@@ -138,6 +139,27 @@ class ModbusBus(_Strict):
         return _host_port(device.tcp) if device.tcp else self.tcp_address
 
 
+class CommandSettings(_Strict):
+    """Commands from the cloud run only when signed by the cloud's Ed25519 key (`anju cloud keys
+    init` prints it). A gateway without a key refuses every command, and says so at start."""
+
+    public_key: str | None = None  # base64 of the raw 32-byte public key
+    public_key_file: Path | None = None  # or a file holding it (base64 or PEM)
+    # How far the gateway's clock may be from the cloud's when judging expiry.
+    clock_skew_s: Annotated[float, Field(ge=0, le=600)] = 60.0
+
+    @model_validator(mode="after")
+    def _one_key(self) -> CommandSettings:
+        if self.public_key is not None and self.public_key_file is not None:
+            raise ValueError("set one of 'public_key' or 'public_key_file', not both")
+        if self.public_key is not None:
+            try:
+                load_public_key(self.public_key)
+            except ConfigError as exc:
+                raise ValueError(f"public_key: {exc}") from None
+        return self
+
+
 class GatewayConfig(_Strict):
     gateway_id: str
     development: bool = False
@@ -147,6 +169,7 @@ class GatewayConfig(_Strict):
     buses: list[ModbusBus] = []
     # Door cameras with face recognition; each needs the verified models (`anju models fetch`).
     doors: list[DoorConfig] = []
+    commands: CommandSettings = CommandSettings()
 
     @field_validator("gateway_id")
     @classmethod
@@ -177,11 +200,16 @@ class GatewayConfig(_Strict):
 
 
 def load_config(path: Path) -> GatewayConfig:
-    """Relative paths in the file (store, door galleries, folders, models) are relative to it."""
+    """Relative paths in the file (store, door galleries, folders, models, the command key) are
+    relative to it."""
     config = load_yaml(GatewayConfig, path)
     here = path.parent
     if not config.store.path.is_absolute():
         store = config.store.model_copy(update={"path": (here / config.store.path).resolve()})
         config = config.model_copy(update={"store": store})
     doors = [door.relative_to(here) for door in config.doors]
-    return config.model_copy(update={"doors": doors})
+    commands = config.commands
+    if commands.public_key_file is not None and not commands.public_key_file.is_absolute():
+        key_file = (here / commands.public_key_file).resolve()
+        commands = commands.model_copy(update={"public_key_file": key_file})
+    return config.model_copy(update={"doors": doors, "commands": commands})

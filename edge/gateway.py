@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from edge.actions import builtin_actions
 from edge.config import GatewayConfig
+from edge.link.commands import CommandChannel, CommandHandler, command_key
 from edge.link.outbox import Outbox
+from edge.link.replay import ReplayMemory
 from edge.link.uplink import Uplink
 from edge.meters.poller import BusPoller
 
@@ -35,7 +38,8 @@ def start_doors(
     config: GatewayConfig,
     outbox: Outbox,
     on_stored: Callable[[], None],
-    locks: Callable[[DoorConfig], Lock],
+    locks: Mapping[str, Lock],
+    now: Callable[[], datetime],
 ) -> list[DoorService]:
     """Build every door before anything runs: a door whose models do not verify (or whose
     gallery is unreadable) stops the start with a message that says how to fix it. The face
@@ -45,33 +49,48 @@ def start_doors(
     from edge.door.service import create_door  # noqa: PLC0415
 
     return [
-        create_door(door, locks(door), outbox, now=utc_now, on_stored=on_stored)
+        create_door(door, locks[door.id], outbox, now=now, on_stored=on_stored)
         for door in config.doors
     ]
 
 
 async def run_gateway(
-    config: GatewayConfig, *, locks: Callable[[DoorConfig], Lock] = simulated_lock
+    config: GatewayConfig,
+    *,
+    locks: Callable[[DoorConfig], Lock] = simulated_lock,
+    now: Callable[[], datetime] = utc_now,
 ) -> None:
-    """`locks` gives each door its lock (injected by tests; the BLE driver is a later issue)."""
+    """`locks` gives each door its lock (injected by tests; the BLE driver is a later issue);
+    `now` is the wall clock (tests drive command expiry with it)."""
+    gid = config.gateway_id
+    key = command_key(config.commands)  # a bad key file stops the start, before anything runs
     outbox = Outbox(config.store.path, budget_bytes=config.store.outbox_budget_bytes)
+    memory = ReplayMemory(config.store.path)
     try:
-        uplink = Uplink(config, outbox, now=utc_now)
-        pollers = [
-            BusPoller(bus, outbox, now=utc_now, on_stored=uplink.notify) for bus in config.buses
-        ]
-        doors = start_doors(config, outbox, uplink.notify, locks)
+        channel = CommandChannel(gid)
+        uplink = Uplink(config, outbox, now=now, commands=channel)
+        pollers = [BusPoller(bus, outbox, now=now, on_stored=uplink.notify) for bus in config.buses]
+        door_locks = {door.id: locks(door) for door in config.doors}
+        doors = start_doors(config, outbox, uplink.notify, door_locks, now)
+        commands = CommandHandler(
+            gid,
+            key,
+            memory,
+            channel,
+            builtin_actions(outbox, door_locks, now=now),
+            now=now,
+            skew=timedelta(seconds=config.commands.clock_skew_s),
+        )
         log.info(
-            "[%s] gateway starting with %d bus(es) and %d door(s)",
-            config.gateway_id,
-            len(pollers),
-            len(doors),
+            "[%s] gateway starting with %d bus(es) and %d door(s)", gid, len(pollers), len(doors)
         )
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(uplink.run(), name=f"uplink-{config.gateway_id}")
+            tg.create_task(uplink.run(), name=f"uplink-{gid}")
+            tg.create_task(commands.run(), name=f"commands-{gid}")
             for poller, bus in zip(pollers, config.buses, strict=True):
                 tg.create_task(poller.run(), name=f"poller-{bus.name}")
             for door in doors:
                 tg.create_task(door.run(), name=f"door-{door.door_id}")
     finally:
         outbox.close()
+        memory.close()

@@ -21,6 +21,7 @@ from paho.mqtt.properties import Properties
 
 from edge.backoff import Backoff
 from edge.config import GatewayConfig
+from edge.link.commands import CommandChannel
 from edge.link.outbox import Outbox, OutboxRow
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
@@ -43,6 +44,7 @@ class Uplink:
         *,
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        commands: CommandChannel | None = None,
     ) -> None:
         self._config = config
         self._link = config.link
@@ -50,6 +52,7 @@ class Uplink:
         self._now = now
         self._monotonic = monotonic
         self._sleep = sleep  # tests drive days of reconnect backoff without waiting for them
+        self._commands = commands  # `down/cmd` in, `up/ack` out, for the command handler
         self._wake = asyncio.Event()
         self._sent_upto = 0
         self._last_progress = 0.0
@@ -138,6 +141,8 @@ class Uplink:
     async def _session(self, client: aiomqtt.Client, backoff: Backoff) -> None:
         gid = self._config.gateway_id
         await client.subscribe(topic(gid, Kind.ACK), qos=1)
+        if self._commands is not None:
+            await client.subscribe(topic(gid, Kind.CMD), qos=1)
         await self._publish_state(client)
         if backoff.failures:
             log.info("[%s] uplink reconnected", gid)
@@ -148,6 +153,10 @@ class Uplink:
             tg.create_task(self._receive(client), name=f"uplink-recv-{gid}")
             tg.create_task(self._send(client), name=f"uplink-send-{gid}")
             tg.create_task(self._report(client), name=f"uplink-state-{gid}")
+            if self._commands is not None:
+                tg.create_task(
+                    self._publish_results(client, self._commands), name=f"uplink-cmd-ack-{gid}"
+                )
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         state = await self._state(online=True)
@@ -160,11 +169,23 @@ class Uplink:
             await self._sleep(self._link.state_interval_s)
             await self._publish_state(client)
 
+    async def _publish_results(self, client: aiomqtt.Client, commands: CommandChannel) -> None:
+        """Command results, oldest first; one stays queued until the broker has taken it."""
+        name = topic(self._config.gateway_id, Kind.CMD_ACK)
+        while True:
+            payload = await commands.next_result()
+            await client.publish(name, payload, qos=1)
+            commands.published()
+
     async def _receive(self, client: aiomqtt.Client) -> None:
         gid = self._config.gateway_id
+        command_topic = topic(gid, Kind.CMD)
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
+                continue
+            if self._commands is not None and message.topic.value == command_topic:
+                self._commands.deliver(bytes(payload))
                 continue
             try:
                 ack = msg.decode(msg.Ack, bytes(payload))
