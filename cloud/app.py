@@ -12,6 +12,7 @@ from importlib.metadata import version
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import FastAPI
 from sqlalchemy.orm import sessionmaker
 
@@ -21,6 +22,7 @@ from cloud.api.routes import (
     auth,
     billing,
     billing_rules,
+    commands,
     contracts,
     face,
     gateways,
@@ -51,6 +53,7 @@ ROUTERS = (
     billing,
     billing_rules,
     gateways,
+    commands,
 )
 
 
@@ -85,8 +88,10 @@ def create_app(
     sessions: sessionmaker[Any] | None = None,
     keys: FieldKeys | None = None,
     clock: Callable[[], datetime] = utc_now,
+    command_key: Ed25519PrivateKey | None = None,
 ) -> FastAPI:
-    """`sessions`, `keys` and `clock` are injected by tests; by default they come from settings."""
+    """`sessions`, `keys`, `clock` and `command_key` are injected by tests; by default they
+    come from settings (the command key when the first command is sent)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -117,6 +122,7 @@ def create_app(
     app.state.settings = settings
     app.state.keys = keys if keys is not None else field_keys_for(settings)
     app.state.clock = clock
+    app.state.command_key = command_key
     install_problem_handlers(app)
 
     @app.get("/healthz", include_in_schema=False)

@@ -43,6 +43,12 @@ class Settings(BaseSettings):
     mqtt_keepalive_s: int = 30
     # Messages drained from the broker into one database transaction.
     ingest_batch_messages: int = 20
+    # The Ed25519 key commands to gateways are signed with (PEM, PKCS#8); default
+    # <data_dir>/command-key.pem. `anju cloud keys init` creates it; development creates it
+    # on first use.
+    command_key_file: Path | None = None
+    # How long a command stays valid when its sender names no lifetime.
+    command_ttl_s: int = 300
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:
@@ -58,6 +64,10 @@ class Settings(BaseSettings):
         if self.ingest_subscription == "auto":
             return self.mqtt_protocol == "5"
         return self.ingest_subscription == "shared"
+
+    @property
+    def command_key_path(self) -> Path:
+        return self.command_key_file or self.data_dir / "command-key.pem"
 
     @property
     def effective_database_url(self) -> str:

@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from edge.config import load_config
+from protocols.mqtt.commands import public_key_text
 
 ANSIBLE = Path(__file__).resolve().parents[1] / "ansible"
 BIN = Path(sys.executable).parent
@@ -73,6 +75,22 @@ def test_gateway_role_renders_a_valid_config(tmp_path: Path) -> None:
     assert config.mqtt.protocol == "5"
     assert [d.id for d in config.buses[0].devices] == ["m-0101", "m-0102"]
     assert str(config.store.path) == "/var/lib/anju/gateway.db"
+    assert config.commands.public_key is None  # no key: every command refused
+
+
+def test_gateway_role_configures_the_command_key(tmp_path: Path) -> None:
+    public = public_key_text(Ed25519PrivateKey.generate().public_key())
+    extra = {
+        "vault_gateway_passwords": {"bldg-a-gw-1": "s3cret-from-the-vault-0123456789"},
+        "anju_command_public_key": public,
+        "anju_config_dir": str(tmp_path),
+        "anju_user": "root",
+        "anju_manage_services": False,
+        "ansible_python_interpreter": sys.executable,
+    }
+    result = render_gateway_config(tmp_path, extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert load_config(tmp_path / "gateway.yaml").commands.public_key == public
 
 
 def test_gateway_role_refuses_a_host_without_credentials(tmp_path: Path) -> None:

@@ -100,7 +100,7 @@ def ingest(metrics_port: int | None, metrics_host: str) -> None:
 
 @cloud.group()
 def gateway() -> None:
-    """Register and list gateways."""
+    """Register and list gateways; send them signed commands."""
 
 
 @gateway.command("add")
@@ -181,12 +181,14 @@ def gateway_list() -> None:
 
 
 def _add_admin_commands() -> None:
-    from anju.commands import cloud_admin
+    from anju.commands import cloud_admin, cloud_commands
 
     cloud.add_command(cloud_admin.user)
     cloud.add_command(cloud_admin.rotate_keys)
     cloud.add_command(cloud_admin.seed_demo)
     cloud.add_command(cloud_admin.import_cmd)
+    cloud.add_command(cloud_commands.keys)
+    gateway.add_command(cloud_commands.gateway_command)
 
 
 _add_admin_commands()

@@ -15,6 +15,8 @@ class IngestMetrics:
     batches: int = 0
     db_retries: int = 0
     rejected: Counter[str] = field(default_factory=Counter)  # by reason
+    commands_sent: int = 0  # signed commands published on down/cmd
+    command_results: int = 0  # up/ack results recorded
     lag_seconds: float = 0.0  # commit time - send time of the newest message in the last batch
 
     def render(self, prefix: str = "anju_ingest") -> str:
@@ -37,6 +39,13 @@ class IngestMetrics:
         metric("acks_total", "counter", "Acknowledgements published.", [("", self.acks)])
         metric("batches_total", "counter", "Database transactions.", [("", self.batches)])
         metric("db_retries_total", "counter", "Transactions retried.", [("", self.db_retries)])
+        metric("commands_sent_total", "counter", "Commands published.", [("", self.commands_sent)])
+        metric(
+            "command_results_total",
+            "counter",
+            "Command results recorded.",
+            [("", self.command_results)],
+        )
         metric(
             "lag_seconds",
             "gauge",

@@ -46,6 +46,7 @@ class StoreResult:
     stored: int = 0
     duplicates: int = 0
     rejects: list[Reject] = field(default_factory=list)
+    command_results: int = 0
 
 
 def _upsert_ignore(session: Session, table: Any) -> Insert:

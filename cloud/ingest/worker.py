@@ -20,10 +20,13 @@ import aiomqtt
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
+from cloud.commands import service as commands
+from cloud.commands.service import CLAIM_LIMIT
 from cloud.config import Settings
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.store import Batch, Reject, StoreResult, quarantine, store_batch
 from protocols.mqtt import messages as msg
+from protocols.mqtt.commands import CommandResult
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
 
@@ -33,11 +36,15 @@ T = TypeVar("T")
 DB_RETRY_S = 0.5  # first pause after a database error; doubles up to DB_RETRY_MAX_S
 DB_RETRY_MAX_S = 10.0
 RECONNECT_MAX_S = 30.0
-SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE)
-_MODELS: dict[Kind, type[Batch] | type[msg.State]] = {
+# Queued commands are looked for this often (sooner when the API says it queued one).
+COMMAND_POLL_S = 1.0
+SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.CMD_ACK)
+Uplink = Batch | msg.State | CommandResult
+_MODELS: dict[Kind, type[Uplink]] = {
     Kind.TELEMETRY: msg.Telemetry,
     Kind.EVENTS: msg.Events,
     Kind.STATE: msg.State,
+    Kind.CMD_ACK: CommandResult,
 }
 
 
@@ -57,7 +64,7 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def decode_uplink(topic_name: str, raw: bytes) -> Batch | msg.State:
+def decode_uplink(topic_name: str, raw: bytes) -> Uplink:
     """Decode an uplink message; the gateway id in the body must match the topic's."""
     parsed = parse(topic_name)
     model = _MODELS.get(parsed.kind)
@@ -85,20 +92,11 @@ class IngestWorker:
         self._worker_id = worker_id or f"ingest-{uuid.uuid4().hex[:8]}"
         self.metrics = IngestMetrics()
         self.ready = asyncio.Event()
+        # Set by whoever queues a command (the API in this process); others are polled for.
+        self.commands_queued = asyncio.Event()
 
     def _client(self) -> aiomqtt.Client:
-        address = parse_broker_url(self._settings.mqtt_url)
-        v5 = self._settings.mqtt_protocol == "5"
-        return aiomqtt.Client(
-            hostname=address.host,
-            port=address.port,
-            username=self._settings.mqtt_username or address.username,
-            password=self._settings.mqtt_password or address.password,
-            identifier=f"anju-{self._worker_id}",
-            keepalive=self._settings.mqtt_keepalive_s,
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            tls_context=ssl.create_default_context() if address.tls else None,
-        )
+        return cloud_mqtt_client(self._settings, f"anju-{self._worker_id}")
 
     async def run(self) -> None:
         delay = 0.5
@@ -133,7 +131,49 @@ class IngestWorker:
             self._settings.mqtt_url,
             f"shared group {group}" if group else "plain",
         )
-        await self._consume(client)
+        # Both run until the connection fails; the first failure ends the session.
+        tasks = [
+            asyncio.create_task(self._consume(client), name=f"{self._worker_id}-consume"),
+            asyncio.create_task(self._dispatch(client), name=f"{self._worker_id}-commands"),
+        ]
+        try:
+            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        for task in done:
+            task.result()
+
+    async def _dispatch(self, client: aiomqtt.Client) -> None:
+        """Publish queued commands (signed when issued) on their gateway's `down/cmd`."""
+        while True:
+            self.commands_queued.clear()
+            try:
+                claimed = await finish_in_thread(self._claim)
+            except (OperationalError, InterfaceError) as exc:
+                log.warning("[%s] commands not dispatched (%s)", self._worker_id, exc.orig)
+                claimed = []
+            for i, (command_id, gid, payload) in enumerate(claimed):
+                try:
+                    await client.publish(topic(gid, Kind.CMD), payload.encode(), qos=1)
+                except aiomqtt.MqttError:
+                    await finish_in_thread(self._unclaim, [c for c, _, _ in claimed[i:]])
+                    raise
+                self.metrics.commands_sent += 1
+                log.info("[%s] command %s sent to %s", self._worker_id, command_id, gid)
+            if len(claimed) < CLAIM_LIMIT:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(COMMAND_POLL_S):
+                        await self.commands_queued.wait()
+
+    def _claim(self) -> list[tuple[str, str, str]]:
+        with self._sessions.begin() as session:
+            return commands.claim(session, self._now())
+
+    def _unclaim(self, command_ids: list[str]) -> None:
+        with self._sessions.begin() as session:
+            commands.unclaim(session, command_ids)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         messages = client.messages
@@ -152,11 +192,13 @@ class IngestWorker:
             (m.topic.value, bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else b"")
             for m in batch
         ]
-        batches, states, rejects = await asyncio.to_thread(_decode_all, raw)
+        batches, states, results, rejects = await asyncio.to_thread(_decode_all, raw)
         delay = DB_RETRY_S
         while True:
             try:
-                result = await finish_in_thread(self._store, batches, states, rejects, received)
+                result = await finish_in_thread(
+                    self._store, batches, states, results, rejects, received
+                )
                 break
             except (OperationalError, InterfaceError) as exc:
                 self.metrics.db_retries += 1
@@ -166,6 +208,7 @@ class IngestWorker:
         self.metrics.batches += 1
         self.metrics.stored += result.stored
         self.metrics.duplicates += result.duplicates
+        self.metrics.command_results += result.command_results
         for reject in result.rejects:
             self.metrics.rejected[reject.reason] += 1
             log.warning("[%s] rejected %s: %s", self._worker_id, reject.topic, reject.detail)
@@ -187,21 +230,30 @@ class IngestWorker:
         self,
         batches: list[tuple[str, Batch]],
         states: list[tuple[str, msg.State]],
+        results: list[tuple[str, CommandResult]],
         rejects: list[Reject],
         received: datetime,
     ) -> StoreResult:
         with self._sessions.begin() as session:
             result = store_batch(session, batches, states, received)
-            quarantine(session, rejects, received)
-        result.rejects[:0] = rejects
+            refused = rejects + commands.record_results(session, results, received)
+            quarantine(session, refused, received)
+        result.rejects[:0] = refused
+        result.command_results = len(results) - (len(refused) - len(rejects))
         return result
 
 
 def _decode_all(
     raw: list[tuple[str, bytes]],
-) -> tuple[list[tuple[str, Batch]], list[tuple[str, msg.State]], list[Reject]]:
+) -> tuple[
+    list[tuple[str, Batch]],
+    list[tuple[str, msg.State]],
+    list[tuple[str, CommandResult]],
+    list[Reject],
+]:
     batches: list[tuple[str, Batch]] = []
     states: list[tuple[str, msg.State]] = []
+    results: list[tuple[str, CommandResult]] = []
     rejects: list[Reject] = []
     for topic_name, payload in raw:
         try:
@@ -214,6 +266,24 @@ def _decode_all(
             continue
         if isinstance(body, msg.State):
             states.append((topic_name, body))
+        elif isinstance(body, CommandResult):
+            results.append((topic_name, body))
         else:
             batches.append((topic_name, body))
-    return batches, states, rejects
+    return batches, states, results, rejects
+
+
+def cloud_mqtt_client(settings: Settings, identifier: str) -> aiomqtt.Client:
+    """A client with the cloud's connection settings (ingest workers, the command sender)."""
+    address = parse_broker_url(settings.mqtt_url)
+    v5 = settings.mqtt_protocol == "5"
+    return aiomqtt.Client(
+        hostname=address.host,
+        port=address.port,
+        username=settings.mqtt_username or address.username,
+        password=settings.mqtt_password or address.password,
+        identifier=identifier,
+        keepalive=settings.mqtt_keepalive_s,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        tls_context=ssl.create_default_context() if address.tls else None,
+    )

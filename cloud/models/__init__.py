@@ -22,6 +22,7 @@ from cloud.models.billing import (
     TariffKind,
     UsageHold,
 )
+from cloud.models.commands import CommandResultRow, CommandState, GatewayCommand
 from cloud.models.face import FaceEnrollment
 from cloud.models.leases import ContractSignature, Lease, LeaseStatus, LeaseTenant, Proration
 from cloud.models.people import Tenant
@@ -43,11 +44,14 @@ __all__ = [
     "Base",
     "BillingRun",
     "Building",
+    "CommandResultRow",
+    "CommandState",
     "ContractSignature",
     "DepositSettlementRow",
     "Event",
     "FaceEnrollment",
     "Gateway",
+    "GatewayCommand",
     "GatewayEpoch",
     "Invoice",
     "InvoiceLine",

@@ -18,6 +18,7 @@ class Permission(enum.StrEnum):
     PROPERTY_CREATE = "property.create"
     METERS_READ = "meters.read"
     METERS_WRITE = "meters.write"
+    GATEWAYS_COMMAND = "gateways.command"  # send signed commands (ping, door.unlock)
     TENANTS_READ = "tenants.read"
     TENANTS_WRITE = "tenants.write"
     TENANTS_REVEAL = "tenants.reveal"
@@ -42,6 +43,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset(
         _STAFF_READ
         | {P.PORTFOLIO_WRITE, P.METERS_WRITE, P.TENANTS_READ, P.TENANTS_WRITE, P.TENANTS_REVEAL}
+        | {P.GATEWAYS_COMMAND}
         | {P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN, P.AUDIT_READ}
         | _MONEY
     ),

@@ -19,8 +19,8 @@ from cloud.db import make_engine, make_sessionmaker
 from cloud.models import Building, Lease, Organisation, Property, Role, Tenant, Unit
 from cloud.people import new_tenant
 from cloud.security.crypto import FieldKeys, generate_key
+from tests.cloud.world import COMMAND_KEY, World, build_world, cn_id
 from tests.cloud.world import NOW as WORLD_NOW
-from tests.cloud.world import World, build_world, cn_id
 
 NOW = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
 
@@ -129,7 +129,7 @@ async def api(database_url: str, keys: FieldKeys) -> AsyncIterator[Api]:
         world = build_world(s, keys)
     clock = Clock(WORLD_NOW)
     settings = Settings(env="development", database_url=database_url, ingest_in_process=False)
-    app = create_app(settings, sessions=sessions, keys=keys, clock=clock)
+    app = create_app(settings, sessions=sessions, keys=keys, clock=clock, command_key=COMMAND_KEY)
     try:
         async with serve(app) as client:
             yield Api(client, world, clock, sessions)

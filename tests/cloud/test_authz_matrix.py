@@ -33,7 +33,7 @@ from cloud.contracts.record import contract_data
 from cloud.models import Base, Lease, Role
 from cloud.security.authz import ROLE_PERMISSIONS
 from cloud.security.crypto import FieldKeys, development_keys
-from tests.cloud.world import NOW, Site, World, build_world, cn_id
+from tests.cloud.world import COMMAND_KEY, NOW, Site, World, build_world, cn_id
 from tests.face_assets import models_dir, photo
 
 PREFIX = "/api/v1"
@@ -154,6 +154,10 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         f"/buildings/{s.building_id}/face-gallery", None),
     ("GET", "/gateways"): lambda w, s: (f"/gateways?property_id={s.property_id}", None),
     ("GET", "/gateways/{gateway_id}"): lambda w, s: (f"/gateways/{s.gateway_id}", None),
+    ("POST", "/gateways/{gateway_id}/commands"): lambda w, s: (
+        f"/gateways/{s.gateway_id}/commands", {"name": "door.unlock", "args": {"door": "d-1"}}),
+    ("GET", "/gateways/{gateway_id}/commands/{command_id}"): lambda w, s: (
+        f"/gateways/{s.gateway_id}/commands/{s.command_id}", None),
 }  # fmt: skip
 
 
@@ -233,7 +237,9 @@ async def harness(tmp_path: Path, keys: FieldKeys) -> AsyncIterator[Harness]:
         for site in world.sites.values():
             data = contract_data(s, keys, s.get_one(Lease, site.lease_id))
             site.contract_sha256 = pdf.sha256(pdf.render(data, "en", find_fonts()))
-    app = create_app(Settings(env="development"), keys=keys, clock=lambda: NOW)
+    app = create_app(
+        Settings(env="development"), keys=keys, clock=lambda: NOW, command_key=COMMAND_KEY
+    )
     try:
         with engine.connect() as conn:
             async with (

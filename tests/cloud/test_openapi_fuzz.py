@@ -23,7 +23,7 @@ from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.models import Base, Role
 from cloud.security.crypto import FieldKeys, generate_key
-from tests.cloud.world import NOW, World, build_world
+from tests.cloud.world import COMMAND_KEY, NOW, World, build_world
 
 JSON_ANY = st.recursive(
     st.none()
@@ -138,7 +138,13 @@ def served(tmp_path: Path) -> Iterator[tuple[httpx.AsyncClient, Any, World, dict
     sessions = make_sessionmaker(engine)
     with sessions() as s:
         world = build_world(s, keys)
-    app = create_app(Settings(env="development"), sessions=sessions, keys=keys, clock=lambda: NOW)
+    app = create_app(
+        Settings(env="development"),
+        sessions=sessions,
+        keys=keys,
+        clock=lambda: NOW,
+        command_key=COMMAND_KEY,
+    )
     app.state.sessions = sessions
     spec = app.openapi()
     try:

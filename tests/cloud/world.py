@@ -7,14 +7,16 @@ all of org A. The tenant user is the primary tenant of P1's lease.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.billing.service import accounts
 from cloud.billing.service.runs import run_billing
+from cloud.commands import service as commands
 from cloud.leases import service
 from cloud.models import (
     Building,
@@ -44,6 +46,7 @@ from cloud.security.passwords import hash_password
 
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
 PASSWORD = "correct horse battery"
+COMMAND_KEY = Ed25519PrivateKey.from_private_bytes(bytes(32))  # what apps over the world sign with
 _HASH: list[str] = []
 
 
@@ -72,6 +75,7 @@ class Site:
     org_id: int = 0
     late_fee_policy_id: int = 0  # the property's default
     hold_id: int = 0  # a spike held for review
+    command_id: str = ""  # a ping sent to the gateway
 
 
 @dataclass
@@ -139,6 +143,9 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
     session.add(meter)
     gateway = Gateway(id=f"gw-{name}", name=f"{name} gateway", property_id=prop.id)
     session.add(gateway)
+    session.flush()
+    ping = commands.issue(session, COMMAND_KEY, gateway.id, "ping", {}, issued_by="world",
+                          now=NOW, ttl=timedelta(minutes=5))  # fmt: skip
     tenant = new_tenant(
         session, keys, prop, name=f"租客{n}", id_number=cn_id(n), now=NOW,
         phone=f"1380013800{n}", bank_card=f"622202020011223344{n}",
@@ -154,7 +161,7 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
     draft = service.create_lease(session, unit, tenant.id, next_year, NOW)
     manager = add_user(session, org, f"mgr-{name}", Role.MANAGER, [prop.id])
     site = Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id, gateway.id,
-                draft_lease_id=draft.id, org_id=org.id)  # fmt: skip
+                draft_lease_id=draft.id, org_id=org.id, command_id=ping.id)  # fmt: skip
     add_billing(session, prop, lease, site)
     return site
 

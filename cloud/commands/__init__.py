@@ -1,0 +1,1 @@
+"""Signed commands to gateways: the signing key, the commands table, the dispatcher."""

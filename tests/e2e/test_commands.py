@@ -1,0 +1,220 @@
+"""Signed commands end to end: the cloud signs and queues, its ingest worker publishes on
+`down/cmd`, a real gateway (run_gateway) checks and runs them, and the results it reports on
+`up/ack` land in the cloud's database. Bad commands are published by hand, as an attacker or
+a broken relay would, and each is refused with its reason and recorded.
+
+The gateway's wall clock is the test's (expiry without sleeping).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import uuid
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import select
+
+from cloud.commands import service
+from cloud.db import as_utc
+from cloud.ingest.worker import IngestWorker
+from cloud.models import CommandResultRow, GatewayCommand, Quarantine
+from edge.config import CommandSettings
+from edge.gateway import run_gateway
+from protocols.mqtt import commands as cmd
+from protocols.mqtt import messages as msg
+from protocols.mqtt.topics import Kind, topic
+from tests.conftest import mqtt_protocol
+from tests.e2e.link_harness import Link, as_async, mqtt_client, stop, wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+KEY = Ed25519PrivateKey.generate()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = datetime.now(UTC).replace(microsecond=0)
+
+    def __call__(self) -> datetime:
+        return self.t
+
+
+@contextlib.asynccontextmanager
+async def gateway(link: Link, clock: Clock) -> AsyncIterator[None]:
+    """A gateway run, yielded once it has reported its state after connecting (so its
+    `down/cmd` subscription is in place: the uplink subscribes before it reports)."""
+    clock.t += timedelta(seconds=1)  # this run's state report is newer than any before
+    started = clock.t
+    commands = CommandSettings(public_key=cmd.public_key_text(KEY.public_key()))
+    config = link.config.model_copy(update={"commands": commands})
+    task = asyncio.create_task(run_gateway(config, now=clock), name="gateway")
+
+    def reported() -> bool:
+        state_ts = link.gateway().state_ts
+        return state_ts is not None and as_utc(state_ts) >= started
+
+    try:
+        await wait_until(as_async(reported), 20, "the gateway's state report")
+        yield
+    finally:
+        await stop(task)
+
+
+class Cloud:
+    def __init__(self, link: Link, worker: IngestWorker, clock: Clock) -> None:
+        self.link = link
+        self.worker = worker
+        self.clock = clock
+
+    def issue(self, name: str = "ping", *, ttl_s: int = 300, queue: bool = True) -> str:
+        """A signed command; queued for the dispatcher, or marked sent (the test sends it)."""
+        with self.link.sessions.begin() as session:
+            row = service.issue(
+                session, KEY, self.link.gateway_id, name, {}, issued_by="test",
+                now=self.clock.t, ttl=timedelta(seconds=ttl_s),
+            )  # fmt: skip
+            if not queue:
+                row.state = "sent"
+        self.worker.commands_queued.set()
+        return row.id
+
+    def command(self, command_id: str) -> GatewayCommand:
+        with self.link.sessions() as session:
+            row: GatewayCommand = session.get_one(GatewayCommand, command_id)
+            return row
+
+    def results(self, command_id: str) -> list[tuple[str, str | None]]:
+        with self.link.sessions() as session:
+            rows = session.scalars(
+                select(CommandResultRow)
+                .where(CommandResultRow.command_id == command_id)
+                .order_by(CommandResultRow.id)
+            )
+            return [(r.status, r.reason) for r in rows]
+
+    async def settled(self, command_id: str, n: int = 1) -> list[tuple[str, str | None]]:
+        def enough() -> bool:
+            return len(self.results(command_id)) >= n
+
+        await wait_until(as_async(enough), 15, f"{n} result(s) of command {command_id}")
+        return self.results(command_id)
+
+    async def publish(self, kind: Kind, payload: bytes) -> None:
+        async with mqtt_client(self.link.mqtt_url, f"raw-{uuid.uuid4().hex[:8]}") as client:
+            await client.publish(topic(self.link.gateway_id, kind), payload, qos=1)
+
+
+def altered(payload: str, change: Callable[[dict[str, Any]], None]) -> bytes:
+    raw = json.loads(payload)
+    change(raw)
+    return json.dumps(raw).encode()
+
+
+async def test_signed_commands_run_and_bad_ones_are_refused_and_recorded(link: Link) -> None:
+    clock = Clock()
+    async with link.ingest() as worker:
+        cloud = Cloud(link, worker, clock)
+        async with gateway(link, clock):
+            ping = cloud.issue()
+            assert await cloud.settled(ping) == [("done", None)]
+            done = cloud.command(ping)
+            assert (done.state, done.reason) == ("done", None)
+            assert done.result["version"]
+            assert set(done.result["outbox"]) >= {"pending", "acked_seq", "dropped"}
+            assert done.sent_at is not None
+            assert done.finished_at is not None
+
+            unsigned = cloud.issue(queue=False)
+            payload = cloud.command(unsigned).payload
+            await cloud.publish(Kind.CMD, altered(payload, lambda r: r.pop("signature")))
+
+            tampered = cloud.issue(queue=False)
+            payload = cloud.command(tampered).payload
+            await cloud.publish(Kind.CMD, altered(payload, lambda r: r["args"].update(x=1)))
+
+            expired = cloud.issue(ttl_s=10)
+            clock.t += timedelta(seconds=10 + 60 + 1)  # past expiry and the gateway's skew
+
+            await cloud.publish(Kind.CMD, cloud.command(ping).payload.encode())  # a replay
+
+            expected = {
+                unsigned: ("rejected", "unsigned"),
+                tampered: ("rejected", "bad_signature"),
+                expired: ("rejected", "expired"),
+            }
+            for command_id, outcome in expected.items():
+                assert await cloud.settled(command_id) == [outcome]
+                row = cloud.command(command_id)
+                assert (row.state, row.reason) == outcome
+            # the replay's refusal is recorded; the command it repeated stays done
+            assert await cloud.settled(ping, 2) == [("done", None), ("rejected", "replayed")]
+            assert cloud.command(ping).state == "done"
+
+        async with gateway(link, clock):  # a restart: still a replay (and not yet expired)
+            await cloud.publish(Kind.CMD, cloud.command(ping).payload.encode())
+            assert (await cloud.settled(ping, 3))[2] == ("rejected", "replayed")
+
+        # a result for a command the cloud never sent is quarantined
+        stranger = cmd.CommandResult(
+            gateway_id=link.gateway_id, command_id=uuid.uuid4(), status="done", ts=clock.t
+        )
+        await cloud.publish(Kind.CMD_ACK, msg.encode(stranger))
+
+        def quarantined() -> list[str]:
+            with link.sessions() as session:
+                query = select(Quarantine.reason).where(
+                    Quarantine.topic == topic(link.gateway_id, Kind.CMD_ACK)
+                )
+                return list(session.scalars(query))
+
+        await wait_until(as_async(quarantined), 10, "the stray result in quarantine")
+        assert quarantined() == ["unknown_command"]
+        assert worker.metrics.commands_sent == 2  # ping and the expiring one
+        assert worker.metrics.rejected["unknown_command"] == 1
+
+
+async def test_cli_sends_a_command_and_waits_for_its_result(link: Link, tmp_path: Path) -> None:
+    """`anju cloud gateway command` in a real subprocess; the gateway and the ingest worker
+    that records the result run here."""
+    key_file = tmp_path / "command-key.pem"
+    key_file.write_bytes(
+        KEY.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    key_file.chmod(0o600)
+    env = {
+        **os.environ,
+        "ANJU_ENV": "development",
+        "ANJU_DATA_DIR": str(tmp_path / "data"),
+        "ANJU_DATABASE_URL": link.database_url,
+        "ANJU_MQTT_URL": link.mqtt_url,
+        "ANJU_MQTT_PROTOCOL": mqtt_protocol(link.mqtt_url),
+        "ANJU_COMMAND_KEY_FILE": str(key_file),
+    }
+    clock = Clock()
+    async with link.ingest(), gateway(link, clock):
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "anju", "cloud", "gateway", "command", link.gateway_id,
+            "ping", "--ttl", "60", "--wait", env=env,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode()
+    lines = out.decode().splitlines()
+    assert lines[0].startswith("command ")
+    answer = json.loads(lines[-1])
+    assert (answer["state"], answer["reason"]) == ("done", None)
+    assert answer["result"]["outbox"]["pending"] == 0
