@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import aiomqtt
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from cloud.commands import service as commands
@@ -147,13 +147,17 @@ class IngestWorker:
 
     async def _dispatch(self, client: aiomqtt.Client) -> None:
         """Publish queued commands (signed when issued) on their gateway's `down/cmd`."""
+        failing = False  # the database: warned once per outage
         while True:
             self.commands_queued.clear()
             try:
                 claimed = await finish_in_thread(self._claim)
-            except (OperationalError, InterfaceError) as exc:
-                log.warning("[%s] commands not dispatched (%s)", self._worker_id, exc.orig)
-                claimed = []
+            except SQLAlchemyError as exc:  # ingest goes on; the next look retries
+                if not failing:
+                    log.warning("[%s] commands not dispatched: %s", self._worker_id, exc)
+                failing, claimed = True, []
+            else:
+                failing = False
             for i, (command_id, gid, payload) in enumerate(claimed):
                 try:
                     await client.publish(topic(gid, Kind.CMD), payload.encode(), qos=1)
