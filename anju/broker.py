@@ -20,29 +20,38 @@ class _DropShutdownCancellation(logging.Filter):
         return not isinstance(exc, asyncio.CancelledError)
 
 
-def broker_config(host: str, port: int) -> dict[str, object]:
-    return {
-        "listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}},
-        "plugins": {
-            "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
-        },
+def broker_config(host: str, port: int, database_url: str | None = None) -> dict[str, object]:
+    """Anonymous without a registry (development, tests of other things); with one, every
+    client logs in as a gateway or service account and touches only its topics."""
+    plugins: dict[str, object] = {
+        "amqtt.plugins.authentication.AnonymousAuthPlugin": {"allow_anonymous": True},
     }
+    if database_url is not None:
+        plugins = {"anju.broker_auth.RegistryAuthPlugin": {"database_url": database_url}}
+    return {"listeners": {"default": {"type": "tcp", "bind": f"{host}:{port}"}}, "plugins": plugins}
 
 
 @asynccontextmanager
-async def embedded_broker(host: str = "127.0.0.1", port: int = 18830) -> AsyncIterator[Broker]:
+async def embedded_broker(
+    host: str = "127.0.0.1", port: int = 18830, *, database_url: str | None = None
+) -> AsyncIterator[Broker]:
     amqtt_log = logging.getLogger("amqtt.broker")
     if not any(isinstance(f, _DropShutdownCancellation) for f in amqtt_log.filters):
         amqtt_log.addFilter(_DropShutdownCancellation())
-    broker = Broker(broker_config(host, port))
+    broker = Broker(broker_config(host, port, database_url))
     await broker.start()
-    log.info("embedded MQTT broker listening on mqtt://%s:%d", host, port)
+    log.info(
+        "embedded MQTT broker listening on mqtt://%s:%d (%s)",
+        host,
+        port,
+        "logins from the registry" if database_url else "anonymous",
+    )
     try:
         yield broker
     finally:
         await broker.shutdown()
 
 
-async def serve_broker(host: str, port: int) -> None:
-    async with embedded_broker(host, port):
+async def serve_broker(host: str, port: int, database_url: str | None = None) -> None:
+    async with embedded_broker(host, port, database_url=database_url):
         await asyncio.Event().wait()

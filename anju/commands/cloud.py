@@ -120,20 +120,33 @@ def gateway() -> None:
     show_default=True,
     help="Generate a new MQTT password for the gateway (printed once, stored hashed).",
 )
+@click.option(
+    "--credential-stdin",
+    is_flag=True,
+    help="Read the gateway's MQTT password from stdin (a vault, a script) instead.",
+)
 def gateway_add(
-    gateway_id: str, name: str, building: str, property_id: int | None, credential: bool
+    gateway_id: str,
+    name: str,
+    building: str,
+    property_id: int | None,
+    credential: bool,
+    credential_stdin: bool,
 ) -> None:
-    """Register GATEWAY_ID so the cloud accepts its uplink (again: update it)."""
-    import secrets
-
+    """Register GATEWAY_ID so the cloud accepts its uplink (again: update it). Its broker login
+    is its id and the password; Mosquitto sees it after `anju cloud broker-auth export`."""
+    from anju.commands.broker_auth import read_secret_line
     from cloud.config import load_settings
     from cloud.db import make_engine, make_sessionmaker
     from cloud.ingest.store import register_gateway
     from cloud.models import Property
+    from cloud.security.broker_credentials import new_secret
     from protocols.mqtt.topics import check_gateway_id
 
+    if credential_stdin and not credential:
+        raise click.UsageError("--credential-stdin and --no-credential contradict each other")
     settings = load_settings()
-    password = secrets.token_urlsafe(24) if credential else None
+    password = (read_secret_line() if credential_stdin else new_secret()) if credential else None
     engine = make_engine(settings.effective_database_url)
     try:
         with make_sessionmaker(engine).begin() as session:
@@ -150,7 +163,7 @@ def gateway_add(
     finally:
         engine.dispose()
     click.echo(f"gateway {gateway_id} registered")
-    if password is not None:
+    if password is not None and not credential_stdin:
         click.echo(f"mqtt password (shown once; put it in the gateway's mqtt.password): {password}")
 
 
@@ -181,7 +194,7 @@ def gateway_list() -> None:
 
 
 def _add_admin_commands() -> None:
-    from anju.commands import cloud_admin, cloud_commands
+    from anju.commands import broker_auth, cloud_admin, cloud_commands
 
     cloud.add_command(cloud_admin.user)
     cloud.add_command(cloud_admin.rotate_keys)
@@ -189,6 +202,8 @@ def _add_admin_commands() -> None:
     cloud.add_command(cloud_admin.import_cmd)
     cloud.add_command(cloud_commands.keys)
     gateway.add_command(cloud_commands.gateway_command)
+    cloud.add_command(broker_auth.service_account)
+    cloud.add_command(broker_auth.broker_auth)
 
 
 _add_admin_commands()

@@ -7,9 +7,6 @@ mark of each gateway store epoch. The worker acknowledges those marks only after
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +18,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cloud.ingest.bulk import insert_new_rows
-from cloud.models import Event, Gateway, GatewayEpoch, Quarantine, Reading
+from cloud.models import Event, Gateway, GatewayEpoch, Quarantine, Reading, ServiceAccount
+from cloud.security.broker_credentials import hash_credential
+from protocols.errors import AnjuError
 from protocols.mqtt.messages import Events, State, Telemetry
 
 Batch = Telemetry | Events
@@ -237,27 +236,6 @@ def quarantine(session: Session, rejects: Sequence[Reject], received: datetime) 
 
 # ---- the registry -------------------------------------------------------------------------
 
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-
-
-def hash_credential(secret: str, salt: bytes | None = None) -> str:
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.scrypt(secret.encode(), salt=salt, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P)
-    return f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${salt.hex()}${digest.hex()}"
-
-
-def verify_credential(secret: str, stored: str) -> bool:
-    try:
-        algo, n, r, p, salt, digest = stored.split("$")
-        if algo != "scrypt":
-            return False
-        got = hashlib.scrypt(
-            secret.encode(), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p)
-        )
-    except ValueError:
-        return False
-    return hmac.compare_digest(got.hex(), digest)
-
 
 def register_gateway(
     session: Session,
@@ -272,6 +250,8 @@ def register_gateway(
     places it there (the API scopes gateways by property)."""
     gateway = session.get(Gateway, gateway_id)
     if gateway is None:
+        if session.get(ServiceAccount, gateway_id) is not None:
+            raise AnjuError(f"{gateway_id!r} is a service account's name; choose another id")
         gateway = Gateway(
             id=gateway_id,
             name=name or gateway_id,

@@ -36,7 +36,14 @@ from cloud.models.portfolio import (
     UnitStatus,
     Utility,
 )
-from cloud.models.telemetry import Event, Gateway, GatewayEpoch, Quarantine, Reading
+from cloud.models.telemetry import (
+    Event,
+    Gateway,
+    GatewayEpoch,
+    Quarantine,
+    Reading,
+    ServiceAccount,
+)
 
 __all__ = [
     "AuditEvent",
@@ -77,6 +84,7 @@ __all__ = [
     "Quarantine",
     "Reading",
     "Role",
+    "ServiceAccount",
     "Tariff",
     "TariffKind",
     "Tenant",

@@ -37,7 +37,8 @@ class Gateway(Base):
         ForeignKey("properties.id", name="fk_gateways_property_id"), index=True
     )
     building: Mapped[str] = mapped_column(String(200), default="")  # a label for people
-    # scrypt hash of the gateway's MQTT password (the broker's auth checks it; never the secret)
+    # Hash of the gateway's MQTT password, its username being the id (cloud/security/
+    # broker_credentials.py: what the brokers check; never the secret); "" = none yet
     credential_hash: Mapped[str] = mapped_column(String(200), default="")
     # The newest store epoch seen from this gateway, and its mark (a copy of its GatewayEpoch).
     epoch: Mapped[int] = mapped_column(BigInteger, default=0)
@@ -49,6 +50,17 @@ class Gateway(Base):
     pending: Mapped[int] = mapped_column(BigInteger, default=0)
     dropped: Mapped[int] = mapped_column(BigInteger, default=0)
     dropped_upto: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class ServiceAccount(Base):
+    """A cloud service's MQTT login (ingest, the command sender): reads every gateway's uplink,
+    writes downlink (protocols/mqtt/acl.py). Names share the broker's usernames with gateway ids."""
+
+    __tablename__ = "service_accounts"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    credential_hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class GatewayEpoch(Base):

@@ -16,8 +16,10 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import aiomqtt
+from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.backoff import Backoff
 from edge.config import GatewayConfig
@@ -32,6 +34,9 @@ log = logging.getLogger(__name__)
 # another process (or one that forgot to notify) is still picked up.
 IDLE_POLL_S = 1.0
 RESENDS_BEFORE_RECONNECT = 1
+# CONNACK codes for a login the broker will not take: MQTT 3.1.1 "bad user name or password",
+# "not authorized"; MQTT 5 the same as reason codes 0x86, 0x87.
+CREDENTIALS_REFUSED = frozenset({4, 5, 0x86, 0x87})
 BATCH_TOPIC = {msg.RecordKind.READING: Kind.TELEMETRY, msg.RecordKind.EVENT: Kind.EVENTS}
 
 
@@ -45,6 +50,7 @@ class Uplink:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         commands: CommandChannel | None = None,
+        backoff: Backoff | None = None,
     ) -> None:
         self._config = config
         self._link = config.link
@@ -53,6 +59,8 @@ class Uplink:
         self._monotonic = monotonic
         self._sleep = sleep  # tests drive days of reconnect backoff without waiting for them
         self._commands = commands  # `down/cmd` in, `up/ack` out, for the command handler
+        self._backoff = backoff or Backoff()
+        self._refused = False  # the broker refused our credentials (logged once, until accepted)
         self._wake = asyncio.Event()
         self._sent_upto = 0
         self._last_progress = 0.0
@@ -109,7 +117,7 @@ class Uplink:
         )
 
     async def run(self) -> None:
-        backoff = Backoff()
+        backoff = self._backoff
         gid = self._config.gateway_id
         self.acked_seq = (await asyncio.to_thread(self._outbox.stats)).acked_seq
         while True:
@@ -134,9 +142,20 @@ class Uplink:
             if cancelled:
                 raise asyncio.CancelledError
             self.connected.clear()
-            if backoff.failures == 0:
+            refused = refused_credentials(failed)
+            if refused and not self._refused:
+                # Retrying soon cannot help: someone must fix the password or the registry.
+                log.error(
+                    "[%s] broker refused credentials for gateway %s (%s); check mqtt.username"
+                    " and mqtt.password against `anju cloud gateway add`; retrying now and then",
+                    gid,
+                    gid,
+                    failed,
+                )
+            elif backoff.failures == 0 and not refused:
                 log.warning("[%s] uplink down (%s); retrying", gid, failed)
-            await self._sleep(backoff.next_delay())
+            self._refused = refused
+            await self._sleep(backoff.next_delay(to_cap=refused))
 
     async def _session(self, client: aiomqtt.Client, backoff: Backoff) -> None:
         gid = self._config.gateway_id
@@ -146,6 +165,7 @@ class Uplink:
         await self._publish_state(client)
         if backoff.failures:
             log.info("[%s] uplink reconnected", gid)
+        self._refused = False
         backoff.reset()
         self.connected.set()
         self._sent_upto = self.acked_seq
@@ -263,6 +283,14 @@ class Uplink:
             self._last_progress = self._monotonic()  # the ack timer starts with the first send
         await client.publish(topic(gid, BATCH_TOPIC[kind]), payload, qos=1)
         self._sent_upto = rows[-1].seq
+
+
+def refused_credentials(exc: BaseException | None) -> bool:
+    """A CONNACK saying bad username or password, or not authorized (MQTT 3.1.1 or 5)."""
+    if not isinstance(exc, MqttConnectError):
+        return False
+    code = exc.rc.value if isinstance(exc.rc, ReasonCode) else exc.rc
+    return code in CREDENTIALS_REFUSED
 
 
 def _close_socket(client: aiomqtt.Client) -> None:

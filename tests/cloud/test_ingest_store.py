@@ -10,13 +10,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db import make_engine, make_sessionmaker
-from cloud.ingest.store import (
-    advance,
-    hash_credential,
-    register_gateway,
-    store_batch,
-    verify_credential,
-)
+from cloud.ingest.store import advance, register_gateway, store_batch
 from cloud.models import Gateway, GatewayEpoch, Quarantine, Reading
 from protocols.mqtt import messages as msg
 
@@ -170,11 +164,3 @@ def test_unknown_gateways_and_states(sessions: sessionmaker[Session]) -> None:
         assert (gateway.online, gateway.pending, gateway.dropped) == (True, 4, 2)
         assert session.scalar(select(func.count()).select_from(Quarantine)) == 2
         assert session.scalar(select(func.count()).select_from(Reading)) == 0
-
-
-def test_credentials_are_stored_hashed() -> None:
-    stored = hash_credential("s3cret-value")
-    assert "s3cret" not in stored
-    assert verify_credential("s3cret-value", stored)
-    assert not verify_credential("other", stored)
-    assert not verify_credential("s3cret-value", "garbage")

@@ -30,14 +30,25 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Row = tuple[int, str, str, float, datetime]
 
 
-def mqtt_client(url: str, identifier: str) -> aiomqtt.Client:
+def mqtt_client(
+    url: str,
+    identifier: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    protocol: str | None = None,
+    will: aiomqtt.Will | None = None,
+) -> aiomqtt.Client:
     """A plain client, for a test that publishes or listens as a gateway or the cloud would."""
     host, port = url.removeprefix("mqtt://").rsplit(":", 1)
-    v5 = mqtt_protocol(url) == "5"
+    v5 = (protocol or mqtt_protocol(url)) == "5"
     return aiomqtt.Client(
         host,
         int(port),
         identifier=identifier,
+        username=username,
+        password=password,
+        will=will,
         protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
     )
 
@@ -110,8 +121,12 @@ class Link:
     engine: Engine | None = None
     outbox: Outbox | None = None
     engines: list[Engine] = field(default_factory=list)  # more engines to dispose at the end
+    protocol: str = ""  # MQTT version; "" = what the broker of `mqtt_url` speaks
+    # The gateway's broker login (its id as the username), for a broker that checks them.
+    password: str | None = None
 
     def __post_init__(self) -> None:
+        self.protocol = self.protocol or mqtt_protocol(self.mqtt_url)
         self.engine = make_engine(self.database_url)
         self.sessions = make_sessionmaker(self.engine)
         with self.sessions.begin() as session:
@@ -125,8 +140,13 @@ class Link:
                 "gateway_id": self.gateway_id,
                 "mqtt": {
                     "url": self.mqtt_url,
-                    "protocol": mqtt_protocol(self.mqtt_url),
+                    "protocol": self.protocol,
                     "keepalive_s": 5,
+                    **(
+                        {"username": self.gateway_id, "password": self.password}
+                        if self.password
+                        else {}
+                    ),
                 },
                 "store": {"path": str(self.tmp_path / f"{self.gateway_id}.db")},
                 "link": self.link,
@@ -138,7 +158,7 @@ class Link:
             env="development",
             database_url=self.database_url,
             mqtt_url=self.mqtt_url,
-            mqtt_protocol=mqtt_protocol(self.mqtt_url),  # type: ignore[arg-type]
+            mqtt_protocol=self.protocol,
             ingest_share_group=self.share_group,
             mqtt_keepalive_s=5,
             **overrides,
@@ -177,11 +197,12 @@ class Link:
         assert self.outbox is not None
         return (await asyncio.to_thread(self.outbox.stats)).pending == 0
 
-    def stored(self) -> list[Row]:
+    def stored(self, gateway_id: str | None = None) -> list[Row]:
+        """The readings of this gateway (or another) in the database."""
         with self.sessions() as session:
             rows = session.execute(
                 select(Reading.seq, Reading.meter_id, Reading.point, Reading.value, Reading.ts)
-                .where(Reading.gateway_id == self.gateway_id)
+                .where(Reading.gateway_id == (gateway_id or self.gateway_id))
                 .order_by(Reading.id)
             ).all()
         return [(s, m, p, v, utc(t)) for s, m, p, v, t in rows]

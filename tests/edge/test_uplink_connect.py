@@ -1,17 +1,25 @@
-"""The uplink cancelled while it connects must close its socket (aiomqtt 2.5 leaves it open)."""
+"""The uplink while it connects: a cancel closes its socket (aiomqtt 2.5 leaves it open); a
+refused login is logged once and retried slowly."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from anju.broker import embedded_broker
+from cloud import migrate
+from cloud.db import make_engine, make_sessionmaker
+from cloud.ingest.store import register_gateway
+from edge.backoff import Backoff
 from edge.config import GatewayConfig
 from edge.link.outbox import Outbox
 from edge.link.uplink import Uplink
-from tests.e2e.link_harness import stop, wait_until
+from tests.conftest import free_port
+from tests.e2e.link_harness import as_async, stop, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -56,3 +64,63 @@ async def test_cancel_while_waiting_for_connack_closes_the_socket(tmp_path: Path
         server.close()
         await server.wait_closed()
         outbox.close()
+
+
+async def test_refused_credentials_are_logged_once_and_backed_off_to_the_cap(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A broker that checks logins refuses the gateway's password: one clear error, then
+    retries at the backoff's cap (driven sleep: nothing waits), until the registry takes it."""
+    caplog.set_level(logging.INFO, logger="edge.link.uplink")
+    url = f"sqlite:///{tmp_path / 'cloud.db'}"
+    migrate.upgrade(url)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    with sessions.begin() as session:
+        register_gateway(session, "gw-locked", credential="the-registered-secret-0123")
+    port = free_port()
+    config = GatewayConfig.model_validate(
+        {
+            "gateway_id": "gw-locked",
+            "mqtt": {
+                "url": f"mqtt://127.0.0.1:{port}",
+                "protocol": "3.1.1",
+                "username": "gw-locked",
+                "password": "a-stale-secret-0123456",
+            },
+            "store": {"path": str(tmp_path / "gw.db")},
+        }
+    )
+    delays: list[float] = []
+
+    async def driven_sleep(seconds: float) -> None:
+        delays.append(seconds)
+        await asyncio.sleep(0.01)  # the attempt itself is real: a CONNECT to a real broker
+
+    outbox = Outbox(config.store.path)
+    backoff = Backoff(cap=60.0, rand=lambda: 1.0)  # no jitter: the delay is the ceiling
+    uplink = Uplink(
+        config, outbox, now=lambda: datetime.now(UTC), sleep=driven_sleep, backoff=backoff
+    )
+    try:
+        async with embedded_broker("127.0.0.1", port, database_url=url):
+            task = asyncio.create_task(uplink.run(), name="uplink")
+            try:
+                await wait_until(as_async(lambda: len(delays) >= 4), 20, "four refused attempts")
+                assert delays[:4] == [60.0] * 4  # straight to the cap, not 0.5, 1, 2, ...
+                refusals = [
+                    r for r in caplog.records if "broker refused credentials" in r.getMessage()
+                ]
+                assert len(refusals) == 1
+                assert refusals[0].levelno == logging.ERROR
+                assert "gateway gw-locked" in refusals[0].getMessage()
+                with sessions.begin() as session:  # an operator fixes the registry
+                    register_gateway(session, "gw-locked", credential="a-stale-secret-0123456")
+                await asyncio.wait_for(uplink.connected.wait(), 20)
+            finally:
+                await stop(task)
+    finally:
+        outbox.close()
+        engine.dispose()
+    assert "uplink reconnected" in caplog.text
+    assert len([r for r in caplog.records if "refused credentials" in r.getMessage()]) == 1

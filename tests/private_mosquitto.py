@@ -1,0 +1,100 @@
+"""A private Mosquitto for one test: its own config, port and files; terminated at the end.
+
+The shared Mosquitto the suite may use (ANJU_TEST_MQTT_URL) must stay anonymous, so tests of
+broker authentication start their own. The binary is on every machine that runs the suite (CI
+installs it): a skip here means the machine is missing it, which is a defect to fix there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import free_port
+
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
+MOSQUITTO_PRESENT = Path(MOSQUITTO).exists()
+START_TIMEOUT_S = 10.0
+STOP_TIMEOUT_S = 5.0
+
+
+@dataclass
+class PrivateMosquitto:
+    url: str
+    process: asyncio.subprocess.Process
+    log: Path
+
+    def reload(self) -> None:
+        """SIGHUP: Mosquitto reads its password and ACL files again."""
+        self.process.send_signal(signal.SIGHUP)
+
+    def log_text(self) -> str:
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+
+def write_config(tmp_path: Path, port: int, password_file: Path, acl_file: Path) -> Path:
+    conf = tmp_path / "mosquitto.conf"
+    lines = [
+        f"listener {port} 127.0.0.1",
+        "allow_anonymous false",
+        f"password_file {password_file}",
+        f"acl_file {acl_file}",
+        "persistence false",
+        f"log_dest file {tmp_path / 'mosquitto.log'}",
+        "log_type all",
+    ]
+    if os.geteuid() == 0:
+        lines.append("user root")  # or it drops to `mosquitto`, who cannot read tmp_path
+    conf.write_text("\n".join(lines) + "\n")
+    return conf
+
+
+@asynccontextmanager
+async def private_mosquitto(
+    tmp_path: Path, *, password_file: Path, acl_file: Path
+) -> AsyncIterator[PrivateMosquitto]:
+    if not MOSQUITTO_PRESENT:
+        pytest.skip(f"{MOSQUITTO} is missing: a machine defect (CI and dev boxes install it)")
+    port = free_port()
+    conf = write_config(tmp_path, port, password_file, acl_file)
+    process = await asyncio.create_subprocess_exec(
+        MOSQUITTO, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    broker = PrivateMosquitto(f"mqtt://127.0.0.1:{port}", process, tmp_path / "mosquitto.log")
+    try:
+        await _wait_listening(port, broker)
+        yield broker
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), STOP_TIMEOUT_S)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+async def _wait_listening(port: int, broker: PrivateMosquitto) -> None:
+    async with asyncio.timeout(START_TIMEOUT_S):
+        while True:
+            if broker.process.returncode is not None:
+                raise AssertionError(
+                    f"mosquitto exited ({broker.process.returncode}):\n{broker.log_text()}"
+                )
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
