@@ -25,6 +25,7 @@ from sqlalchemy import select
 
 from cloud.db import make_engine
 from cloud.models import Meter
+from cloud.security.broker_credentials import new_secret
 from cloud.seed import DEMO_PASSWORD
 from protocols.errors import AnjuError
 
@@ -34,6 +35,7 @@ GATEWAY_ID = "demo-gw-1"
 DEMO_METERS = 4
 SIM_PROFILE = "eastron-sdm120"
 DEMO_LOGIN = "demo-manager"
+SERVICE_ACCOUNT = "demo-cloud"  # the cloud's (ingest's) broker login
 STOP_GRACE_S = 10.0
 
 
@@ -81,11 +83,17 @@ def gateway_config(
     mqtt_protocol: str,
     ports: DemoPorts,
     meter_ids: list[str],
+    password: str,
 ) -> dict[str, object]:
     return {
         "gateway_id": gateway_id,
         "development": True,
-        "mqtt": {"url": mqtt_url, "protocol": mqtt_protocol},
+        "mqtt": {
+            "url": mqtt_url,
+            "protocol": mqtt_protocol,
+            "username": gateway_id,
+            "password": password,
+        },
         "store": {"path": str(data_dir / "gateway.db")},
         "buses": [
             {
@@ -113,6 +121,10 @@ class Demo:
         self.mqtt_url = servers.mqtt_url or f"mqtt://127.0.0.1:{ports.broker}"
         # the embedded broker (amqtt) speaks MQTT 3.1.1 only
         self.mqtt_protocol = servers.mqtt_protocol if servers.mqtt_url else "3.1.1"
+        # Real logins, as in production: the embedded broker checks them against the registry
+        # (an external broker without auth, like CI's Mosquitto, ignores them).
+        self.gateway_secret = new_secret()
+        self.service_secret = new_secret()
         self.env = {
             **os.environ,
             "ANJU_ENV": "development",
@@ -121,6 +133,8 @@ class Demo:
             "ANJU_DATABASE_URL": servers.database_url or f"sqlite:///{self.data_dir / 'cloud.db'}",
             "ANJU_MQTT_URL": self.mqtt_url,
             "ANJU_MQTT_PROTOCOL": self.mqtt_protocol,
+            "ANJU_MQTT_USERNAME": SERVICE_ACCOUNT,
+            "ANJU_MQTT_PASSWORD": self.service_secret,
             "ANJU_HTTP_PORT": str(ports.http),
             "PYTHONUNBUFFERED": "1",
         }
@@ -142,14 +156,14 @@ class Demo:
             start_new_session=True,
         )
 
-    async def _once(self, *args: str) -> None:
-        """Run one command to its end and show what it printed."""
+    async def _once(self, *args: str, stdin: str | None = None) -> None:
+        """Run one command to its end (a secret, if any, on its stdin) and show what it printed."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "anju", *args, env=self.env,
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.STDOUT,
         )  # fmt: skip
-        output, _ = await proc.communicate()
+        output, _ = await proc.communicate(f"{stdin}\n".encode() if stdin is not None else b"")
         text = output.decode(errors="replace").strip()
         if proc.returncode == 0:
             print(text, flush=True)
@@ -172,14 +186,23 @@ class Demo:
         config = gateway_config(
             self.gateway_id, data_dir=self.data_dir, mqtt_url=self.mqtt_url,
             mqtt_protocol=self.mqtt_protocol, ports=self.ports, meter_ids=self.meter_ids,
+            password=self.gateway_secret,
         )  # fmt: skip
         config_path.write_text(yaml.safe_dump(config))
+        config_path.chmod(0o600)  # it holds the gateway's password
         await self._once(
             "cloud", "gateway", "add", self.gateway_id, "--name", "Demo building",
-            "--property", str(property_id), "--no-credential",
+            "--property", str(property_id), "--credential-stdin", stdin=self.gateway_secret,
+        )  # fmt: skip
+        await self._once(
+            "cloud", "service-account", "add", SERVICE_ACCOUNT, "--credential-stdin",
+            stdin=self.service_secret,
         )  # fmt: skip
         if self.servers.mqtt_url is None:
-            await self._spawn("broker", "broker", "--port", str(self.ports.broker))
+            await self._spawn(
+                "broker", "broker", "--port", str(self.ports.broker),
+                "--database-url", self.env["ANJU_DATABASE_URL"],
+            )  # fmt: skip
         await self._spawn("cloud", "cloud", "serve", "--no-migrate")
         await self._spawn(
             "meters",
@@ -241,7 +264,7 @@ def banner(demo: Demo) -> str:
         [
             "Anju demo building is starting:",
             f"  MQTT broker     {demo.mqtt_url}"
-            + ("" if demo.servers.mqtt_url else " (embedded amqtt)"),
+            + ("" if demo.servers.mqtt_url else " (embedded amqtt, logins from the registry)"),
             f"  Modbus meters   modbus-tcp://127.0.0.1:{demo.ports.modbus} "
             f"({DEMO_METERS} x {SIM_PROFILE})",
             f"  Cloud API       {demo.api}/docs",

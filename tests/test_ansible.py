@@ -105,3 +105,36 @@ def test_gateway_role_refuses_a_host_without_credentials(tmp_path: Path) -> None
     assert result.returncode != 0
     assert "set anju_gateway_id and anju_mqtt_password" in result.stdout
     assert not (tmp_path / "gateway.yaml").exists()
+
+
+def test_cloud_role_gives_mosquitto_no_anonymous_clients_and_the_registry_files(
+    tmp_path: Path,
+) -> None:
+    """Only the file tasks run here (no systemd, no database): the conf and the empty files."""
+    (tmp_path / "conf.d").mkdir()
+    play = tmp_path / "broker.yml"
+    play.write_text(
+        "- hosts: cloud-1\n"
+        "  connection: local\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - ansible.builtin.include_role: {name: anju_cloud, tasks_from: broker}\n"
+    )
+    extra = {
+        "anju_mosquitto_dir": str(tmp_path),
+        "anju_mosquitto_group": "root",
+        "anju_mosquitto_certfile": "/etc/ssl/anju/mqtt.pem",
+        "anju_mosquitto_keyfile": "/etc/ssl/anju/mqtt.key",
+        "anju_manage_services": False,
+        "ansible_python_interpreter": sys.executable,
+    }
+    result = ansible("ansible-playbook", str(play), "-e", json.dumps(extra))
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = (tmp_path / "conf.d" / "anju.conf").read_text().splitlines()
+    assert "allow_anonymous false" in lines
+    assert f"password_file {tmp_path}/anju.passwd" in lines
+    assert f"acl_file {tmp_path}/anju.acl" in lines
+    assert "listener 8883" in lines
+    assert "certfile /etc/ssl/anju/mqtt.pem" in lines
+    for name in ("anju.passwd", "anju.acl"):
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o640

@@ -73,12 +73,20 @@ def broker_auth() -> None:
 )
 @click.option(
     "--reload-pid",
-    type=int,
+    type=click.IntRange(min=1),
     default=None,
     help="Send SIGHUP to this Mosquitto process if a file changed (or: systemctl reload"
     " mosquitto).",
 )
-def broker_auth_export(password_file: Path, acl_file: Path, reload_pid: int | None) -> None:
+@click.option(
+    "--reload-pid-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The same, the pid read from Mosquitto's pid_file (e.g. /run/mosquitto/mosquitto.pid).",
+)
+def broker_auth_export(
+    password_file: Path, acl_file: Path, reload_pid: int | None, reload_pid_file: Path | None
+) -> None:
     """Write every gateway's and service account's login and topics as Mosquitto files.
 
     Each file is replaced atomically and only when its content changed. Gateways whose
@@ -115,6 +123,28 @@ def broker_auth_export(password_file: Path, acl_file: Path, reload_pid: int | No
         )
     if auth.no_credential:
         click.echo("no credential, cannot log in: " + ", ".join(auth.no_credential), err=True)
+    if changed and reload_pid_file is not None:
+        reload_pid = _pid_from(reload_pid_file)
     if changed and reload_pid is not None:
-        os.kill(reload_pid, signal.SIGHUP)
+        try:
+            os.kill(reload_pid, signal.SIGHUP)
+        except ProcessLookupError:
+            click.echo(
+                f"no process {reload_pid}: Mosquitto reads the files when it starts", err=True
+            )
+            return
         click.echo(f"sent SIGHUP to {reload_pid}")
+
+
+def _pid_from(path: Path) -> int | None:
+    """Mosquitto's pid, or None when it is not running (it reads the new files at start)."""
+    from protocols.errors import AnjuError
+
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        click.echo(f"{path} is missing: Mosquitto is not running; nothing to reload", err=True)
+        return None
+    if not text.isdigit() or int(text) < 1:
+        raise AnjuError(f"{path}: not a process id: {text[:20]!r}")
+    return int(text)
