@@ -298,53 +298,58 @@ async def test_a_gateway_cannot_leave_a_will_as_another(secured: Secured) -> Non
     assert states == [b"b's own will"]
 
 
+def run_export(database_url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """`anju cloud broker-auth export` into tmp_path, as an installer (or the timer) runs it."""
+    env = {**os.environ, "ANJU_ENV": "development", "ANJU_DATABASE_URL": database_url}
+    files = ["--password-file", str(tmp_path / "passwd"), "--acl-file", str(tmp_path / "acl")]
+    command = [sys.executable, "-m", "anju", "cloud", "broker-auth", "export", *files, *extra]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
 async def test_mosquitto_picks_up_a_new_gateway_after_export_and_sighup(
     database_url: str, tmp_path: Path
 ) -> None:
-    """The real command writes the files and signals Mosquitto; the new gateway gets in."""
+    """The real command writes the files and signals Mosquitto; the new gateway gets in. Logins
+    Mosquitto cannot take are named: no credential, or an old scrypt hash to rotate."""
     register_all(database_url)
-    passwd, acl = tmp_path / "passwd", tmp_path / "acl"
-    env = {**os.environ, "ANJU_ENV": "development", "ANJU_DATABASE_URL": database_url}
-    command = [sys.executable, "-m", "anju", "cloud", "broker-auth", "export"]
-    files = ["--password-file", str(passwd), "--acl-file", str(acl)]
-    first = subprocess.run([*command, *files], env=env, capture_output=True, text=True, check=False)  # noqa: ASYNC221 - a one-shot CLI run
-    assert first.returncode == 0, first.stderr
-    assert "no credential, cannot log in: gw-bare" in first.stderr
-    async with private_mosquitto(tmp_path, password_file=passwd, acl_file=acl) as broker:
-        new = Secured(broker.url, "5", database_url, tmp_path, broker)
-        with pytest.raises(aiomqtt.MqttError):
-            async with new.client("t-new", "gw-new", "secret-of-the-new-one-0123"):
-                pass
-        engine = make_engine(database_url)
-        try:
+    new_secret = "secret-of-the-new-one-0123"
+    engine = make_engine(database_url)
+    try:
+        with make_sessionmaker(engine).begin() as session:
+            old = register_gateway(session, "gw-old")
+            old.credential_hash = f"scrypt$16384$8$1${'00' * 16}${'11' * 64}"
+        first = await asyncio.to_thread(run_export, database_url, tmp_path)
+        assert "no credential, cannot log in: gw-bare" in first.stderr
+        assert "needs a credential rotation" in first.stderr
+        assert first.stderr.count("gw-old") == 1
+        passwd, acl = tmp_path / "passwd", tmp_path / "acl"
+        assert "gw-old" not in passwd.read_text() + acl.read_text()
+        assert passwd.stat().st_mode & 0o777 == 0o640
+        async with private_mosquitto(tmp_path, password_file=passwd, acl_file=acl) as broker:
+            new = Secured(broker.url, "5", database_url, tmp_path, broker)
+
+            async def admitted() -> bool:
+                try:
+                    async with new.client("t-new", "gw-new", new_secret):
+                        return True
+                except aiomqtt.MqttError:
+                    return False
+
+            assert not await admitted()
             with make_sessionmaker(engine).begin() as session:
-                register_gateway(session, "gw-new", credential="secret-of-the-new-one-0123")
-        finally:
-            engine.dispose()
-        second = subprocess.run(  # noqa: ASYNC221 - a one-shot CLI run
-            [*command, *files, "--reload-pid", str(broker.process.pid)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert second.returncode == 0, second.stderr
-        assert f"sent SIGHUP to {broker.process.pid}" in second.stdout
-
-        async def admitted() -> bool:
-            try:
-                async with new.client("t-new", "gw-new", "secret-of-the-new-one-0123"):
-                    return True
-            except aiomqtt.MqttError:
-                return False
-
-        await wait_until(admitted, 10, "Mosquitto to admit the new gateway", poll_s=0.2)
-        unchanged = subprocess.run(  # noqa: ASYNC221 - a one-shot CLI run
-            [*command, *files, "--reload-pid", str(broker.process.pid)],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert "files unchanged" in unchanged.stdout
-        assert "SIGHUP" not in unchanged.stdout
+                register_gateway(session, "gw-new", credential=new_secret)
+            pid = str(broker.process.pid)
+            second = await asyncio.to_thread(
+                run_export, database_url, tmp_path, "--reload-pid", pid
+            )
+            assert f"sent SIGHUP to {pid}" in second.stdout
+            await wait_until(admitted, 10, "Mosquitto to admit the new gateway", poll_s=0.2)
+            unchanged = await asyncio.to_thread(
+                run_export, database_url, tmp_path, "--reload-pid", pid
+            )
+            assert "files unchanged" in unchanged.stdout
+            assert "SIGHUP" not in unchanged.stdout
+    finally:
+        engine.dispose()
