@@ -180,6 +180,10 @@ async def test_signed_commands_run_and_bad_ones_are_refused_and_recorded(link: L
         await wait_until(as_async(quarantined), 10, "the stray result in quarantine")
         assert quarantined() == ["unknown_command"]
         assert worker.metrics.commands_sent == 2  # ping and the expiring one
+        # The worker counts a batch's rejects after its commit, so the row can be seen first.
+        await wait_until(
+            as_async(lambda: worker.metrics.rejected["unknown_command"]), 10, "the count"
+        )
         assert worker.metrics.rejected["unknown_command"] == 1
 
 
