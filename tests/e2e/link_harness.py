@@ -16,6 +16,8 @@ from typing import Any
 import aiomqtt
 from sqlalchemy import Engine, select
 
+from anju.broker import embedded_broker
+from cloud import migrate
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
@@ -24,10 +26,13 @@ from cloud.models import Event, Gateway, Reading
 from edge.config import GatewayConfig
 from edge.link.outbox import Outbox
 from edge.link.uplink import Uplink
-from tests.conftest import mqtt_protocol
+from tests.conftest import DATABASE_URL, MQTT_URL, free_port, mqtt_protocol, postgres_schema
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 Row = tuple[int, str, str, float, datetime]
+# A test too heavy for every broker/database pair runs on the embedded pair and, when they are
+# configured, on the real servers (Mosquitto, PostgreSQL) together.
+SERVER_VARIANTS = ["embedded"] + (["servers"] if MQTT_URL or DATABASE_URL else [])
 
 
 def mqtt_client(
@@ -197,15 +202,33 @@ class Link:
         assert self.outbox is not None
         return (await asyncio.to_thread(self.outbox.stats)).pending == 0
 
-    def stored(self, gateway_id: str | None = None) -> list[Row]:
-        """The readings of this gateway (or another) in the database."""
+    def _stored(self, gateway_id: str | None = None) -> list[tuple[int, Row]]:
+        """(epoch, reading) of every stored reading of this gateway (or another), in the order
+        stored."""
         with self.sessions() as session:
             rows = session.execute(
-                select(Reading.seq, Reading.meter_id, Reading.point, Reading.value, Reading.ts)
+                select(
+                    Reading.epoch,
+                    Reading.seq,
+                    Reading.meter_id,
+                    Reading.point,
+                    Reading.value,
+                    Reading.ts,
+                )
                 .where(Reading.gateway_id == (gateway_id or self.gateway_id))
                 .order_by(Reading.id)
             ).all()
-        return [(s, m, p, v, utc(t)) for s, m, p, v, t in rows]
+        return [(e, (s, m, p, v, utc(t))) for e, s, m, p, v, t in rows]
+
+    def stored(self, gateway_id: str | None = None) -> list[Row]:
+        """The readings of this gateway (or another) in the database."""
+        return [row for _, row in self._stored(gateway_id)]
+
+    def stored_by_epoch(self) -> dict[int, list[Row]]:
+        out: dict[int, list[Row]] = {}
+        for epoch, row in self._stored():
+            out.setdefault(epoch, []).append(row)
+        return out
 
     def stored_events(self) -> list[tuple[int, str, str, dict[str, Any]]]:
         with self.sessions() as session:
@@ -228,6 +251,36 @@ class Link:
         for engine in [self.engine, *self.engines]:
             if engine is not None:
                 engine.dispose()
+
+
+@contextlib.asynccontextmanager
+async def in_process_broker() -> AsyncIterator[str]:
+    port = free_port()
+    async with embedded_broker("127.0.0.1", port):
+        yield f"mqtt://127.0.0.1:{port}"
+
+
+@contextlib.asynccontextmanager
+async def link_on(
+    variant: str,
+    tmp_path: Path,
+    broker: Callable[[], contextlib.AbstractAsyncContextManager[str]] = in_process_broker,
+    **fields: Any,
+) -> AsyncIterator[Link]:
+    """A Link on one of SERVER_VARIANTS: "embedded" is `broker()`'s amqtt and a SQLite file;
+    "servers" the configured Mosquitto and PostgreSQL (embedded for one not configured)."""
+    async with contextlib.AsyncExitStack() as stack:
+        mqtt_url, database_url = MQTT_URL, DATABASE_URL
+        if variant == "embedded" or mqtt_url is None:
+            mqtt_url = await stack.enter_async_context(broker())
+        if variant == "embedded" or database_url is None:
+            database_url = f"sqlite:///{tmp_path / 'cloud.db'}"
+        else:
+            database_url = stack.enter_context(postgres_schema())
+        migrate.upgrade(database_url)
+        harness = Link(mqtt_url, database_url, tmp_path, **fields)
+        stack.callback(harness.close)
+        yield harness
 
 
 def assert_same(produced: list[Row], stored: list[Row]) -> None:

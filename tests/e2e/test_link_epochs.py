@@ -6,19 +6,15 @@ import asyncio
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import select
 
-from cloud.models import Reading
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 from tests.e2e.link_harness import (
     Link,
-    Row,
     as_rows,
     assert_same,
     mqtt_client,
     reading_payloads,
-    utc,
     wait_until,
 )
 
@@ -31,26 +27,6 @@ def _wipe(link: Link) -> None:
     path = link.config.store.path
     for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
         (path.parent / name).unlink(missing_ok=True)
-
-
-def _stored_by_epoch(link: Link) -> dict[int, list[Row]]:
-    with link.sessions() as session:
-        rows = session.execute(
-            select(
-                Reading.epoch,
-                Reading.seq,
-                Reading.meter_id,
-                Reading.point,
-                Reading.value,
-                Reading.ts,
-            )
-            .where(Reading.gateway_id == link.gateway_id)
-            .order_by(Reading.id)
-        ).all()
-    out: dict[int, list[Row]] = {}
-    for epoch, s, m, p, v, t in rows:
-        out.setdefault(epoch, []).append((s, m, p, v, utc(t)))
-    return out
 
 
 async def test_wiped_store_restarts_at_seq_1_and_its_records_are_stored(link: Link) -> None:
@@ -68,7 +44,7 @@ async def test_wiped_store_restarts_at_seq_1_and_its_records_are_stored(link: Li
             await wait_until(link.drained, 30, "the new store to drain")
             assert uplink.acked_seq == 400
         assert worker.metrics.duplicates == 0, "new records taken for resends"
-    stored = _stored_by_epoch(link)
+    stored = link.stored_by_epoch()
     assert set(stored) == {old_epoch, outbox.epoch}
     assert_same(before, stored[old_epoch])
     assert_same(after, stored[outbox.epoch])
@@ -137,4 +113,4 @@ async def test_a_span_stored_before_the_gap_is_acked_without_a_resend(link: Link
         await client.publish(topic(gid, Kind.TELEMETRY), batch(0, 10), qos=1)
         await wait_until(lambda: acked(20), 20, "both spans to be acknowledged")
     assert acks == [0, 20]
-    assert_same(as_rows(list(range(1, 21)), payloads), _stored_by_epoch(link)[5])
+    assert_same(as_rows(list(range(1, 21)), payloads), link.stored_by_epoch()[5])

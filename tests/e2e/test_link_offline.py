@@ -24,12 +24,17 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from anju.broker import embedded_broker
-from cloud import migrate
 from cloud.models import Reading
 from edge.link.uplink import Uplink
-from tests.conftest import DATABASE_URL, MQTT_URL, free_port, postgres_schema
-from tests.e2e.link_harness import Link, Relay, stop, utc, wait_until
+from tests.e2e.link_harness import (
+    SERVER_VARIANTS,
+    Link,
+    Relay,
+    link_on,
+    stop,
+    utc,
+    wait_until,
+)
 
 pytestmark = pytest.mark.timeout(600)
 log = logging.getLogger(__name__)
@@ -107,23 +112,10 @@ class DrivenClock:
         self._live_at = time.monotonic()
 
 
-@pytest.fixture(params=["embedded"] + (["servers"] if MQTT_URL or DATABASE_URL else []))
+@pytest.fixture(params=SERVER_VARIANTS)
 async def link(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Link]:
-    """amqtt + SQLite, and the configured servers (Mosquitto, PostgreSQL): not every pair,
-    since each run moves 864,000 readings."""
-    async with contextlib.AsyncExitStack() as stack:
-        mqtt_url, database_url = MQTT_URL, DATABASE_URL
-        if request.param == "embedded" or mqtt_url is None:
-            port = free_port()
-            await stack.enter_async_context(embedded_broker("127.0.0.1", port))
-            mqtt_url = f"mqtt://127.0.0.1:{port}"
-        if request.param == "embedded" or database_url is None:
-            database_url = f"sqlite:///{tmp_path / 'cloud.db'}"
-        else:
-            database_url = stack.enter_context(postgres_schema())
-        migrate.upgrade(database_url)
-        harness = Link(mqtt_url, database_url, tmp_path, link=LINK)
-        stack.callback(harness.close)
+    """Not every broker/database pair: each run moves 864,000 readings."""
+    async with link_on(request.param, tmp_path, link=LINK) as harness:
         yield harness
 
 
