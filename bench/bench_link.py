@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import psutil
 import yaml
 from sqlalchemy import insert, select, text
@@ -36,6 +37,7 @@ from cloud.ingest.store import register_gateway
 from cloud.ingest.worker import IngestWorker
 from cloud.models import Gateway, Reading
 from edge.link.outbox import Outbox
+from protocols.mqtt.topics import Kind, topic
 
 ROWS = int(os.environ.get("BENCH_LINK_ROWS", "200000"))
 DRAIN_ROWS = int(os.environ.get("BENCH_LINK_DRAIN_ROWS", "1000000"))
@@ -131,6 +133,16 @@ def gateway_process(
     )
 
 
+async def forget_gateway(url: str, protocol: str, gid: str) -> None:
+    """Delete the stopped gateway's retained `up/state` (an empty retained message) and, by a
+    clean connect with its client id, its session: on the shared Mosquitto every ingest worker
+    started later would be handed the state and quarantine it as an unknown gateway."""
+    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+    version = aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311
+    async with aiomqtt.Client(host, int(port), identifier=f"anju-gw-{gid}", protocol=version) as c:
+        await c.publish(topic(gid, Kind.STATE), b"", qos=1, retain=True)
+
+
 def raw_insert_rate(url: str, rows: int) -> float:
     """The same rows, plain multi-row INSERTs in 10k-row transactions: the database's pace."""
     engine = make_engine(url)
@@ -197,6 +209,7 @@ async def end_to_end(kind: str, rows: int, *, sample_rss: bool = False) -> dict[
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+                await forget_gateway(mqtt_url, protocol, gid)
         assert first is not None
         result.update(
             rows=rows,

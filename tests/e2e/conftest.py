@@ -3,7 +3,7 @@ and the child processes a test starts (see processes.Processes)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -13,10 +13,9 @@ from tests.e2e.processes import Processes
 
 
 @pytest.fixture
-def link(mqtt_url: str, database_url: str, tmp_path: Path) -> Iterator[Link]:
-    harness = Link(mqtt_url, database_url, tmp_path)
-    yield harness
-    harness.close()
+async def link(mqtt_url: str, database_url: str, tmp_path: Path) -> AsyncIterator[Link]:
+    async with Link(mqtt_url, database_url, tmp_path) as harness:
+        yield harness
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from cloud.models import Event, Gateway, Reading
 from edge.config import GatewayConfig
 from edge.link.outbox import Outbox
 from edge.link.uplink import Uplink
+from protocols.mqtt.topics import Kind, topic
 from tests.conftest import DATABASE_URL, MQTT_URL, free_port, mqtt_protocol, postgres_schema
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -245,12 +246,31 @@ class Link:
             assert gateway is not None
             return gateway
 
+    async def __aenter__(self) -> Link:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        try:
+            await forget_gateway(self.mqtt_url, self.gateway_id)
+        finally:
+            self.close()
+
     def close(self) -> None:
         if self.outbox is not None:
             self.outbox.close()
         for engine in [self.engine, *self.engines]:
             if engine is not None:
                 engine.dispose()
+
+
+async def forget_gateway(url: str, gateway_id: str) -> None:
+    """Delete what a test gateway leaves on its broker: its retained `up/state` (an empty
+    retained message deletes one) and its persistent session (connecting with its client id
+    and a clean session ends it). On the shared Mosquitto every ingest worker subscribing later
+    would otherwise be handed the state of every test gateway ever run, and quarantine each as
+    an unknown gateway. Run it once the gateway has stopped, or it publishes its state again."""
+    async with mqtt_client(url, f"anju-gw-{gateway_id}") as client:
+        await client.publish(topic(gateway_id, Kind.STATE), b"", qos=1, retain=True)
 
 
 @contextlib.asynccontextmanager
@@ -278,9 +298,7 @@ async def link_on(
         else:
             database_url = stack.enter_context(postgres_schema())
         migrate.upgrade(database_url)
-        harness = Link(mqtt_url, database_url, tmp_path, **fields)
-        stack.callback(harness.close)
-        yield harness
+        yield await stack.enter_async_context(Link(mqtt_url, database_url, tmp_path, **fields))
 
 
 def assert_same(produced: list[Row], stored: list[Row]) -> None:

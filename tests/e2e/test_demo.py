@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -20,6 +21,7 @@ import yaml
 from anju.demo import DEMO_LOGIN
 from cloud.seed import DEMO_PASSWORD
 from tests.conftest import DATABASE_URL, MQTT_URL, free_port, postgres_schema
+from tests.e2e.link_harness import forget_gateway
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -39,13 +41,15 @@ def run(request: pytest.FixtureRequest) -> tuple[str, str]:
 
 @pytest.fixture
 def server_args(run: tuple[str, str]) -> Iterator[list[str]]:
+    gateway = ["--gateway-id", f"demo-{uuid.uuid4().hex[:8]}"]
     if run[0] == "embedded":
-        yield ["--broker-port", str(free_port())]
+        yield ["--broker-port", str(free_port()), *gateway]
         return
     assert MQTT_URL is not None
     with ExitStack() as stack:
         url = stack.enter_context(postgres_schema())
-        yield ["--mqtt-url", MQTT_URL, "--mqtt-protocol", "5", "--database-url", url]
+        yield ["--mqtt-url", MQTT_URL, "--mqtt-protocol", "5", "--database-url", url, *gateway]
+    asyncio.run(forget_gateway(MQTT_URL, gateway[1]))
 
 
 def wait_for_reading(api: str, data_dir: Path, demo: subprocess.Popen[bytes]) -> dict[str, object]:
@@ -97,8 +101,6 @@ def test_demo_runs_a_building_and_stops_cleanly(
         str(http_port),
         "--modbus-port",
         str(free_port()),
-        "--gateway-id",
-        f"demo-{uuid.uuid4().hex[:8]}",
         *server_args,
     ]
     log = (tmp_path / "demo.log").open("wb")

@@ -17,10 +17,7 @@ from tests.face_assets import door_stream, gallery_file, models_dir, write_frame
 pytestmark = pytest.mark.timeout(60)
 
 
-async def test_door_decisions_reach_the_lock_and_the_cloud(
-    mqtt_url: str, database_url: str, tmp_path: Path
-) -> None:
-    link = Link(mqtt_url, database_url, tmp_path)
+async def test_door_decisions_reach_the_lock_and_the_cloud(link: Link, tmp_path: Path) -> None:
     door = DoorConfig(
         id="front",
         source=str(write_frames(door_stream(["obama2.jpg", "biden.jpg"]), tmp_path / "cam")),
@@ -37,16 +34,13 @@ async def test_door_decisions_reach_the_lock_and_the_cloud(
         events = await asyncio.to_thread(link.stored_events)
         return len([e for e in events if e[1] == "door.decision"]) == 2
 
-    try:
-        async with link.ingest():
-            gateway = asyncio.create_task(run_gateway(config, locks=lock_for), name="gateway")
-            try:
-                await wait_until(two_decisions, 30, "two door decisions in the database")
-            finally:
-                await stop(gateway)
-        events = link.stored_events()
-    finally:
-        link.close()
+    async with link.ingest():
+        gateway = asyncio.create_task(run_gateway(config, locks=lock_for), name="gateway")
+        try:
+            await wait_until(two_decisions, 30, "two door decisions in the database")
+        finally:
+            await stop(gateway)
+    events = link.stored_events()
     stored = [data for _, kind, _, data in events if kind == "door.decision"]
     assert [(d["verdict"], d["reason"], d["person_id"]) for d in stored] == [
         ("grant", "match", "tenant-7"),

@@ -230,8 +230,7 @@ async def test_broker_restarted_during_burst(
 ) -> None:
     """amqtt: stop and restart the broker mid-burst. Mosquitto (shared by everyone, so never
     stopped): kick our gateway and ingest off it by taking over their client ids."""
-    link = Link(faulty_broker, database_url, tmp_path)
-    try:
+    async with Link(faulty_broker, database_url, tmp_path) as link:
         outbox = link.open_outbox()
         produced = link.produce(0, 2000)
         worker = IngestWorker(
@@ -254,8 +253,6 @@ async def test_broker_restarted_during_burst(
             await wait_until(link.drained, 60, "the outbox to empty after the broker came back")
             assert outbox.stats().acked_seq == 3000
         assert_same(produced, link.stored())
-    finally:
-        link.close()
 
 
 # ---- helpers ------------------------------------------------------------------------------

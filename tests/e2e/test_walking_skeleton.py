@@ -4,23 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
-from pathlib import Path
 
 import httpx
 import pytest
 
 from anju.sim.meters import SimMeter, tcp_server
 from cloud.app import create_app
-from cloud.config import Settings
-from cloud.db import make_engine, make_sessionmaker
-from cloud.ingest.store import register_gateway
 from cloud.security.crypto import development_keys
-from edge.config import GatewayConfig
+from edge.config import MeterDevice, ModbusBus
 from edge.gateway import run_gateway
 from edge.meters.profiles import load_profile
 from tests.cloud.world import PASSWORD, build_world
-from tests.conftest import free_port, mqtt_protocol
+from tests.conftest import free_port
+from tests.e2e.link_harness import Link
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -47,16 +43,9 @@ async def login(http: httpx.AsyncClient, username: str) -> None:
     http.headers["Authorization"] = f"Bearer {resp.json()['token']}"
 
 
-async def test_reading_travels_from_meter_to_api(
-    mqtt_url: str, database_url: str, tmp_path: Path
-) -> None:
-    gateway_id = f"gw-{uuid.uuid4().hex[:8]}"
-    engine = make_engine(database_url)
-    with make_sessionmaker(engine)() as session:
+async def test_reading_travels_from_meter_to_api(link: Link) -> None:
+    with link.sessions() as session:
         world = build_world(session, development_keys())  # meters, users and scopes; commits
-    with make_sessionmaker(engine).begin() as session:
-        register_gateway(session, gateway_id, "test building")
-    engine.dispose()
     meter_id = world.sites["P1"].meter_id
     foreign_meter = world.sites["P3"].meter_id
 
@@ -65,28 +54,14 @@ async def test_reading_travels_from_meter_to_api(
     server = tcp_server([SimMeter(profile, unit_id=7, clock=lambda: T0)], "127.0.0.1", modbus_port)
     serving = asyncio.create_task(server.serve_forever(), name="sim-meters")
 
-    config = GatewayConfig.model_validate(
-        {
-            "gateway_id": gateway_id,
-            "mqtt": {"url": mqtt_url, "protocol": mqtt_protocol(mqtt_url)},
-            "store": {"path": str(tmp_path / "gateway.db")},
-            "buses": [
-                {
-                    "name": "bus-1",
-                    "tcp": f"127.0.0.1:{modbus_port}",
-                    "poll_interval_s": 0.5,
-                    "devices": [{"id": meter_id, "unit_id": 7, "profile": "eastron-sdm120"}],
-                }
-            ],
-        }
+    bus = ModbusBus(
+        name="bus-1",
+        tcp=f"127.0.0.1:{modbus_port}",
+        poll_interval_s=0.5,
+        devices=[MeterDevice(id=meter_id, unit_id=7, profile="eastron-sdm120")],
     )
-    settings = Settings(
-        env="development",
-        database_url=database_url,
-        mqtt_url=mqtt_url,
-        mqtt_protocol=mqtt_protocol(mqtt_url),
-    )
-    app = create_app(settings)
+    config = link.config.model_copy(update={"buses": [bus]})
+    app = create_app(link.settings())
     gateway = None
     try:
         async with (
@@ -120,5 +95,5 @@ async def test_reading_travels_from_meter_to_api(
     (reading,) = page["items"][:1]  # type: ignore[index]
     assert reading["value"] == 230.0
     assert reading["unit"] == "V"
-    assert reading["gateway_id"] == gateway_id
+    assert reading["gateway_id"] == link.gateway_id
     assert energy["items"][0]["value"] == 1000.0
