@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import socket
 import ssl
 import uuid
 from collections.abc import Callable
@@ -36,6 +37,8 @@ T = TypeVar("T")
 DB_RETRY_S = 0.5  # first pause after a database error; doubles up to DB_RETRY_MAX_S
 DB_RETRY_MAX_S = 10.0
 RECONNECT_MAX_S = 30.0
+# Acks and commands go out at once rather than after the peer's delayed ACK (Nagle).
+NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 # Queued commands are looked for this often (sooner when the API says it queued one).
 COMMAND_POLL_S = 1.0
 SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.CMD_ACK)
@@ -290,4 +293,5 @@ def cloud_mqtt_client(settings: Settings, identifier: str) -> aiomqtt.Client:
         keepalive=settings.mqtt_keepalive_s,
         protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
         tls_context=ssl.create_default_context() if address.tls else None,
+        socket_options=NO_DELAY,
     )

@@ -12,7 +12,9 @@ import asyncio
 import contextlib
 import json
 import os
+import statistics
 import sys
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
@@ -24,6 +26,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
+from anju.broker import embedded_broker
+from cloud import migrate
 from cloud.commands import service
 from cloud.db import as_utc
 from cloud.ingest.worker import IngestWorker
@@ -33,7 +37,7 @@ from edge.gateway import run_gateway
 from protocols.mqtt import commands as cmd
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
-from tests.conftest import mqtt_protocol
+from tests.conftest import free_port, mqtt_protocol
 from tests.e2e.link_harness import Link, as_async, mqtt_client, stop, wait_until
 
 pytestmark = pytest.mark.timeout(90)
@@ -222,3 +226,30 @@ async def test_cli_sends_a_command_and_waits_for_its_result(link: Link, tmp_path
     answer = json.loads(lines[-1])
     assert (answer["state"], answer["reason"]) == ("done", None)
     assert answer["result"]["outbox"]["pending"] == 0
+
+
+async def test_a_ping_round_trip_is_not_held_up_by_nagle(tmp_path: Path) -> None:
+    """Issue → dispatched → run → recorded, median of 10 pings, on the embedded broker (a
+    broker's own sockets are its configuration: Mosquitto needs `set_tcp_nodelay true`).
+    With Nagle on our MQTT sockets each hop waited for the peer's delayed ACK (40 ms on
+    Linux): 85-90 ms a ping, against 8-20 ms without."""
+    port = free_port()
+    database_url = f"sqlite:///{tmp_path / 'cloud.db'}"
+    migrate.upgrade(database_url)
+    clock = Clock()
+    times = []
+    async with embedded_broker("127.0.0.1", port):
+        link = Link(f"mqtt://127.0.0.1:{port}", database_url, tmp_path)
+        try:
+            async with link.ingest() as worker, gateway(link, clock):
+                cloud = Cloud(link, worker, clock)
+                for _ in range(10):
+                    clock.t = datetime.now(UTC)  # the gateway judges expiry by this
+                    started = time.perf_counter()
+                    ping = cloud.issue()
+                    while cloud.command(ping).state != "done":  # noqa: ASYNC110 - a database row
+                        await asyncio.sleep(0.002)
+                    times.append(time.perf_counter() - started)
+        finally:
+            link.close()
+    assert statistics.median(times) < 0.070, times
