@@ -15,6 +15,7 @@ import asyncio
 import collections
 import json
 import logging
+import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
@@ -148,6 +149,8 @@ class CommandHandler:
             await self._admit(command)
         except CommandRejectedError as exc:
             return self._refused(command.id, exc.reason, exc.detail)
+        except sqlite3.Error as exc:  # not run: a replay could not be ruled out
+            return self._failed(command, f"not run: the replay memory failed ({exc})")
         return await self._execute(command)
 
     async def _admit(self, command: Command) -> None:

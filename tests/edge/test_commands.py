@@ -290,6 +290,14 @@ async def test_remembered_ids_are_forgotten_once_expired(handler: Handler) -> No
     assert (await handler.run(first)).reason == "expired"
 
 
+async def test_a_command_is_not_run_when_the_replay_memory_fails(handler: Handler) -> None:
+    handler.memory.close()  # as a store that can no longer be written
+    result = await handler.run(new_command("gw-1", "door.unlock", door="front"))
+    assert result.status == "failed"
+    assert "replay memory" in result.detail
+    assert handler.lock.requests == []
+
+
 def test_config_takes_the_key_inline_or_from_a_file(tmp_path: Path) -> None:
     public = CLOUD.public_key()
     pem = public.public_bytes(
