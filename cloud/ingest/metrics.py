@@ -17,6 +17,7 @@ class IngestMetrics:
     rejected: Counter[str] = field(default_factory=Counter)  # by reason
     commands_sent: int = 0  # signed commands published on down/cmd
     command_results: int = 0  # up/ack results recorded
+    commands_refused: Counter[str] = field(default_factory=Counter)  # by the gateway, by reason
     lag_seconds: float = 0.0  # commit time - send time of the newest message in the last batch
 
     def render(self, prefix: str = "anju_ingest") -> str:
@@ -45,6 +46,13 @@ class IngestMetrics:
             "counter",
             "Command results recorded.",
             [("", self.command_results)],
+        )
+        metric(
+            "commands_refused_total",
+            "counter",
+            "Commands gateways refused (unsigned, bad_signature, expired, replayed, ...).",
+            [(f'{{reason="{r}"}}', n) for r, n in sorted(self.commands_refused.items())]
+            or [("", 0)],
         )
         metric(
             "lag_seconds",

@@ -216,6 +216,9 @@ class IngestWorker:
         self.metrics.stored += result.stored
         self.metrics.duplicates += result.duplicates
         self.metrics.command_results += result.command_results
+        for _, reported in results:
+            if reported.reason is not None:
+                self.metrics.commands_refused[reported.reason.value] += 1
         for reject in result.rejects:
             self.metrics.rejected[reject.reason] += 1
             log.warning("[%s] rejected %s: %s", self._worker_id, reject.topic, reject.detail)

@@ -188,6 +188,12 @@ async def test_signed_commands_run_and_bad_ones_are_refused_and_recorded(link: L
         await wait_until(
             as_async(lambda: worker.metrics.rejected["unknown_command"]), 10, "the count"
         )
+        # (earlier batches were counted before this one was handled)
+        refused = {"unsigned": 1, "bad_signature": 1, "expired": 1, "replayed": 2}
+        assert worker.metrics.commands_refused == refused
+        assert 'anju_ingest_commands_refused_total{reason="replayed"} 2' in (
+            worker.metrics.render()
+        )
         assert worker.metrics.rejected["unknown_command"] == 1
 
 
