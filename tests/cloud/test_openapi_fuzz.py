@@ -96,6 +96,9 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
         for path, ops in spec["paths"].items()
         for method, op in ops.items()
         if "/face" not in path  # face enrollment loads ONNX models: fuzzed in its own area
+        # logout revokes the token every later example signs in with: drawn early, it turned
+        # the rest of the run into 401s (tested in test_api_auth and the authorization matrix)
+        and path != "/api/v1/auth/logout"
     ]
 
 
@@ -183,5 +186,7 @@ def test_generated_requests_never_get_5xx(
             assert r.headers["content-type"] == "application/problem+json"
 
     check()
+    me = portal.call(lambda: client.get("/api/v1/auth/me"))
+    assert me.status_code == 200, "a generated request ended the session the others ran in"
     assert any(code < 300 for _m, code in seen), "no request got through: the generator is off"
     assert any(code == 422 for _m, code in seen)
