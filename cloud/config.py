@@ -24,6 +24,8 @@ class Settings(BaseSettings):
     mqtt_protocol: Literal["3.1.1", "5"] = "5"
     mqtt_username: str | None = None
     mqtt_password: str | None = None
+    # A private CA for an mqtts:// broker (PEM); the system's trust store when unset.
+    mqtt_ca_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     ingest_in_process: bool = True

@@ -40,13 +40,23 @@ class PrivateMosquitto:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
 
-def write_config(tmp_path: Path, port: int, password_file: Path, acl_file: Path) -> Path:
+def write_config(
+    tmp_path: Path,
+    port: int,
+    password_file: Path | None,
+    acl_file: Path | None,
+    tls: tuple[Path, Path] | None = None,
+) -> Path:
+    """Logins and ACL from the files when given, anonymous otherwise; TLS with (cert, key)."""
     conf = tmp_path / "mosquitto.conf"
-    lines = [
-        f"listener {port} 127.0.0.1",
-        "allow_anonymous false",
-        f"password_file {password_file}",
-        f"acl_file {acl_file}",
+    lines = [f"listener {port} 127.0.0.1"]
+    if password_file is None or acl_file is None:
+        lines.append("allow_anonymous true")
+    else:
+        lines += ["allow_anonymous false", f"password_file {password_file}", f"acl_file {acl_file}"]
+    if tls is not None:
+        lines += [f"certfile {tls[0]}", f"keyfile {tls[1]}"]
+    lines += [
         "persistence false",
         f"log_dest file {tmp_path / 'mosquitto.log'}",
         "log_type all",
@@ -59,17 +69,22 @@ def write_config(tmp_path: Path, port: int, password_file: Path, acl_file: Path)
 
 @asynccontextmanager
 async def private_mosquitto(
-    tmp_path: Path, *, password_file: Path, acl_file: Path
+    tmp_path: Path,
+    *,
+    password_file: Path | None = None,
+    acl_file: Path | None = None,
+    tls: tuple[Path, Path] | None = None,
 ) -> AsyncIterator[PrivateMosquitto]:
     if not MOSQUITTO_PRESENT:
         pytest.skip(f"{MOSQUITTO} is missing: a machine defect (CI and dev boxes install it)")
     port = free_port()
-    conf = write_config(tmp_path, port, password_file, acl_file)
+    conf = write_config(tmp_path, port, password_file, acl_file, tls)
     process = await asyncio.create_subprocess_exec(
         MOSQUITTO, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
-    broker = PrivateMosquitto(f"mqtt://127.0.0.1:{port}", process, tmp_path / "mosquitto.log")
+    scheme = "mqtt" if tls is None else "mqtts"
+    broker = PrivateMosquitto(f"{scheme}://127.0.0.1:{port}", process, tmp_path / "mosquitto.log")
     try:
         await _wait_listening(port, broker)
         yield broker

@@ -287,6 +287,10 @@ def cloud_mqtt_client(settings: Settings, identifier: str) -> aiomqtt.Client:
     """A client with the cloud's connection settings (ingest workers, the command sender)."""
     address = parse_broker_url(settings.mqtt_url)
     v5 = settings.mqtt_protocol == "5"
+    tls = None
+    if address.tls:
+        ca_file = settings.mqtt_ca_file
+        tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     return aiomqtt.Client(
         hostname=address.host,
         port=address.port,
@@ -295,6 +299,6 @@ def cloud_mqtt_client(settings: Settings, identifier: str) -> aiomqtt.Client:
         identifier=identifier,
         keepalive=settings.mqtt_keepalive_s,
         protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-        tls_context=ssl.create_default_context() if address.tls else None,
+        tls_context=tls,
         socket_options=NO_DELAY,
     )

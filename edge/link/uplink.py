@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import logging
 import socket
-import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -26,6 +25,7 @@ from edge.backoff import Backoff
 from edge.config import GatewayConfig
 from edge.link.commands import CommandChannel
 from edge.link.outbox import Outbox, OutboxRow
+from edge.link.tls import tls_context
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 
@@ -104,9 +104,7 @@ class Uplink:
         else:
             kwargs["clean_session"] = False
         address = mqtt.address
-        tls = None
-        if address.tls:
-            tls = ssl.create_default_context(cafile=str(mqtt.ca_file) if mqtt.ca_file else None)
+        tls = tls_context(mqtt.ca_file) if address.tls else None
         return aiomqtt.Client(
             hostname=address.host,
             port=address.port,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import ssl
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from edge.config import GatewayConfig
 from edge.link.outbox import Outbox
 from edge.link.uplink import Uplink
 from protocols.mqtt.topics import Kind, topic
+from protocols.mqtt.url import parse_broker_url
 from tests.conftest import DATABASE_URL, MQTT_URL, free_port, mqtt_protocol, postgres_schema
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -44,13 +46,16 @@ def mqtt_client(
     password: str | None = None,
     protocol: str | None = None,
     will: aiomqtt.Will | None = None,
+    ca_file: Path | None = None,
 ) -> aiomqtt.Client:
     """A plain client, for a test that publishes or listens as a gateway or the cloud would."""
-    host, port = url.removeprefix("mqtt://").rsplit(":", 1)
+    address = parse_broker_url(url)
     v5 = (protocol or mqtt_protocol(url)) == "5"
+    tls = ssl.create_default_context(cafile=ca_file) if address.tls else None
     return aiomqtt.Client(
-        host,
-        int(port),
+        address.host,
+        address.port,
+        tls_context=tls,
         identifier=identifier,
         username=username,
         password=password,
@@ -130,6 +135,7 @@ class Link:
     protocol: str = ""  # MQTT version; "" = what the broker of `mqtt_url` speaks
     # The gateway's broker login (its id as the username), for a broker that checks them.
     password: str | None = None
+    ca_file: Path | None = None  # the private CA of an mqtts:// broker
 
     def __post_init__(self) -> None:
         self.protocol = self.protocol or mqtt_protocol(self.mqtt_url)
@@ -153,6 +159,7 @@ class Link:
                         if self.password
                         else {}
                     ),
+                    **({"ca_file": str(self.ca_file)} if self.ca_file else {}),
                 },
                 "store": {"path": str(self.tmp_path / f"{self.gateway_id}.db")},
                 "link": self.link,
@@ -167,6 +174,7 @@ class Link:
             mqtt_protocol=self.protocol,
             ingest_share_group=self.share_group,
             mqtt_keepalive_s=5,
+            mqtt_ca_file=self.ca_file,
             **overrides,
         )
 
@@ -251,7 +259,7 @@ class Link:
 
     async def __aexit__(self, *_: object) -> None:
         try:
-            await forget_gateway(self.mqtt_url, self.gateway_id)
+            await forget_gateway(self.mqtt_url, self.gateway_id, self.ca_file)
         finally:
             self.close()
 
@@ -263,13 +271,13 @@ class Link:
                 engine.dispose()
 
 
-async def forget_gateway(url: str, gateway_id: str) -> None:
+async def forget_gateway(url: str, gateway_id: str, ca_file: Path | None = None) -> None:
     """Delete what a test gateway leaves on its broker: its retained `up/state` (an empty
     retained message deletes one) and its persistent session (connecting with its client id
     and a clean session ends it). On the shared Mosquitto every ingest worker subscribing later
     would otherwise be handed the state of every test gateway ever run, and quarantine each as
     an unknown gateway. Run it once the gateway has stopped, or it publishes its state again."""
-    async with mqtt_client(url, f"anju-gw-{gateway_id}") as client:
+    async with mqtt_client(url, f"anju-gw-{gateway_id}", ca_file=ca_file) as client:
         await client.publish(topic(gateway_id, Kind.STATE), b"", qos=1, retain=True)
 
 
