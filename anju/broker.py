@@ -20,6 +20,34 @@ class _DropShutdownCancellation(logging.Filter):
         return not isinstance(exc, asyncio.CancelledError)
 
 
+class _ClosingBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
+    """amqtt 0.12 leaves an accepted socket open when the client goes before its CONNECT (a
+    port probe, a cancelled connect) or when a connection outlives shutdown; the garbage
+    collector then closed it, with a ResourceWarning in whichever test was running. Every
+    connection's socket is closed when its handling ends, and all of them at shutdown."""
+
+    def __init__(self, config: dict[str, object]) -> None:
+        super().__init__(config)
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def stream_connected(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, listener_name: str
+    ) -> None:
+        self._writers.add(writer)
+        try:
+            await super().stream_connected(reader, writer, listener_name)
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+
+    async def shutdown(self) -> None:
+        try:
+            await super().shutdown()
+        finally:
+            for writer in list(self._writers):
+                writer.close()
+
+
 def broker_config(host: str, port: int, database_url: str | None = None) -> dict[str, object]:
     """Anonymous without a registry (development, tests of other things); with one, every
     client logs in as a gateway or service account and touches only its topics."""
@@ -38,7 +66,7 @@ async def embedded_broker(
     amqtt_log = logging.getLogger("amqtt.broker")
     if not any(isinstance(f, _DropShutdownCancellation) for f in amqtt_log.filters):
         amqtt_log.addFilter(_DropShutdownCancellation())
-    broker = Broker(broker_config(host, port, database_url))
+    broker = _ClosingBroker(broker_config(host, port, database_url))
     await broker.start()
     log.info(
         "embedded MQTT broker listening on mqtt://%s:%d (%s)",
