@@ -1,4 +1,5 @@
-"""The architecture's import rules, checked on the source: protocols is pure, edge ⟂ cloud."""
+"""The architecture's import rules, checked on the source: protocols is pure, edge ⟂ cloud,
+runtime (what both run on) imports neither."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 FORBIDDEN = {
-    "protocols": {"edge", "cloud", "anju"},
+    "protocols": {"edge", "cloud", "anju", "runtime"},
+    "runtime": {"edge", "cloud", "anju"},
     "edge": {"cloud", "anju"},
     "cloud": {"edge", "anju"},
 }

@@ -21,6 +21,7 @@ from cloud.ingest.worker import cloud_mqtt_client
 from cloud.models import GatewayCommand
 from cloud.models.commands import FINAL_STATES
 from protocols.mqtt.topics import Kind, topic
+from runtime.mqtt_client import connection
 
 WAIT_POLL_S = 0.2
 
@@ -39,7 +40,8 @@ async def send_now(
         return False
     ((_, gateway_id, payload),) = claimed
     try:
-        async with cloud_mqtt_client(settings, f"anju-send-{uuid.uuid4().hex[:8]}") as client:
+        client = cloud_mqtt_client(settings, f"anju-send-{uuid.uuid4().hex[:8]}")
+        async with connection(client):
             await client.publish(topic(gateway_id, Kind.CMD), payload.encode(), qos=1)
     except aiomqtt.MqttError:
         with sessions.begin() as session:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
-import ssl
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +28,7 @@ from protocols.mqtt import messages as msg
 from protocols.mqtt.commands import CommandResult
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
+from runtime.mqtt_client import NO_DELAY, connection, tls_context
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -37,8 +36,6 @@ T = TypeVar("T")
 DB_RETRY_S = 0.5  # first pause after a database error; doubles up to DB_RETRY_MAX_S
 DB_RETRY_MAX_S = 10.0
 RECONNECT_MAX_S = 30.0
-# Acks and commands go out at once rather than after the peer's delayed ACK (Nagle).
-NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 # Queued commands are looked for this often (sooner when the API says it queued one).
 COMMAND_POLL_S = 1.0
 SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.CMD_ACK)
@@ -107,7 +104,7 @@ class IngestWorker:
         while True:
             cancelled = False
             try:
-                async with self._client() as client:
+                async with connection(self._client()) as client:
                     try:
                         await self._session(client, group)
                     except asyncio.CancelledError:
@@ -287,10 +284,7 @@ def cloud_mqtt_client(settings: Settings, identifier: str) -> aiomqtt.Client:
     """A client with the cloud's connection settings (ingest workers, the command sender)."""
     address = parse_broker_url(settings.mqtt_url)
     v5 = settings.mqtt_protocol == "5"
-    tls = None
-    if address.tls:
-        ca_file = settings.mqtt_ca_file
-        tls = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
+    tls = tls_context(settings.mqtt_ca_file) if address.tls else None
     return aiomqtt.Client(
         hostname=address.host,
         port=address.port,

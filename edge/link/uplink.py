@@ -10,24 +10,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import socket
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import aiomqtt
-from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from paho.mqtt.reasoncodes import ReasonCode
 
 from edge.backoff import Backoff
 from edge.config import GatewayConfig
 from edge.link.commands import CommandChannel
 from edge.link.outbox import Outbox, OutboxRow
-from edge.link.tls import tls_context
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
+from runtime.mqtt_client import NO_DELAY, connection, refused_credentials, tls_context
 
 log = logging.getLogger(__name__)
 
@@ -35,13 +32,7 @@ log = logging.getLogger(__name__)
 # another process (or one that forgot to notify) is still picked up.
 IDLE_POLL_S = 1.0
 RESENDS_BEFORE_RECONNECT = 1
-# CONNACK codes for a login the broker will not take: MQTT 3.1.1 "bad user name or password",
-# "not authorized"; MQTT 5 the same as reason codes 0x86, 0x87.
-CREDENTIALS_REFUSED = frozenset({4, 5, 0x86, 0x87})
 BATCH_TOPIC = {msg.RecordKind.READING: Kind.TELEMETRY, msg.RecordKind.EVENT: Kind.EVENTS}
-# Small packets go out at once: with Nagle, a command's result waited for the broker's delayed
-# ACK (40 ms on Linux) on each hop; a ping's round trip fell from 90 to 8 ms without it.
-NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 
 
 class Uplink:
@@ -126,11 +117,9 @@ class Uplink:
         while True:
             failed: BaseException | None = None
             cancelled = False
-            entered = False
             client = self._client(await self._state(online=False))
             try:
-                async with client:
-                    entered = True
+                async with connection(client):
                     try:
                         await self._session(client, backoff)
                     except asyncio.CancelledError:
@@ -139,9 +128,6 @@ class Uplink:
                         raise
             except* aiomqtt.MqttError as group:
                 failed = group.exceptions[0]
-            finally:
-                if not entered:
-                    _close_socket(client)
             if cancelled:
                 raise asyncio.CancelledError
             self.connected.clear()
@@ -202,13 +188,18 @@ class Uplink:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         gid = self._config.gateway_id
-        command_topic = topic(gid, Kind.CMD)
+        command_topic, ack_topic = topic(gid, Kind.CMD), topic(gid, Kind.ACK)
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 continue
             if self._commands is not None and message.topic.value == command_topic:
                 self._commands.deliver(bytes(payload))
+                continue
+            if message.topic.value != ack_topic:
+                # Not ours to read: amqtt 0.12 hands a resumed session retained messages it
+                # never subscribed to (its own up/state).
+                log.debug("[%s] ignoring a message on %s", gid, message.topic.value)
                 continue
             try:
                 ack = msg.decode(msg.Ack, bytes(payload))
@@ -286,19 +277,3 @@ class Uplink:
             self._last_progress = self._monotonic()  # the ack timer starts with the first send
         await client.publish(topic(gid, BATCH_TOPIC[kind]), payload, qos=1)
         self._sent_upto = rows[-1].seq
-
-
-def refused_credentials(exc: BaseException | None) -> bool:
-    """A CONNACK saying bad username or password, or not authorized (MQTT 3.1.1 or 5)."""
-    if not isinstance(exc, MqttConnectError):
-        return False
-    code = exc.rc.value if isinstance(exc.rc, ReasonCode) else exc.rc
-    return code in CREDENTIALS_REFUSED
-
-
-def _close_socket(client: aiomqtt.Client) -> None:
-    """aiomqtt 2.5 leaves paho's socket open when connecting fails or is cancelled (no CONNACK).
-
-    Closing it through paho also unregisters it from the event loop.
-    """
-    client._client._sock_close()  # aiomqtt offers no public way

@@ -21,8 +21,8 @@ from cloud.security.broker_credentials import (
     is_exportable,
     verify_credential,
 )
-from edge.link.uplink import refused_credentials
 from protocols.mqtt.acl import acl_file_section, gateway_grants
+from runtime.mqtt_client import refused_credentials
 from tests.e2e.link_harness import mqtt_client
 from tests.private_mosquitto import private_mosquitto
 

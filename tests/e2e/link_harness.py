@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import socket
 import ssl
 import uuid
@@ -36,6 +37,8 @@ Row = tuple[int, str, str, float, datetime]
 # A test too heavy for every broker/database pair runs on the embedded pair and, when they are
 # configured, on the real servers (Mosquitto, PostgreSQL) together.
 SERVER_VARIANTS = ["embedded"] + (["servers"] if MQTT_URL or DATABASE_URL else [])
+# A stopped service ends within this long: aiomqtt's DISCONNECT wait is 10 s at most.
+STOP_S = 20.0
 
 
 def mqtt_client(
@@ -110,10 +113,18 @@ async def wait_until(
 
 
 async def stop(task: asyncio.Task[None]) -> None:
-    """Cancel a service task; a task that had already died fails the test with its error."""
+    """Cancel a service task; a task that had already died fails the test with its error, and
+    one that outlives its cancel fails it with its stack (who swallowed the cancel)."""
     if task.done() and not task.cancelled() and task.exception() is not None:
         raise AssertionError(f"{task.get_name()} died") from task.exception()
     task.cancel()
+    await asyncio.wait([task], timeout=STOP_S)
+    if not task.done():
+        stack = io.StringIO()
+        task.print_stack(file=stack)
+        raise AssertionError(
+            f"{task.get_name()} still running {STOP_S} s after its cancel:\n{stack.getvalue()}"
+        )
     with contextlib.suppress(asyncio.CancelledError):
         await task
     await asyncio.sleep(0.1)  # let the broker side see the disconnect and close its socket

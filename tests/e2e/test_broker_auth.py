@@ -30,9 +30,9 @@ from cloud.ingest.store import register_gateway
 from cloud.ingest.worker import IngestWorker
 from cloud.models import Quarantine
 from cloud.mosquitto_files import render, replace_file
-from edge.link.uplink import refused_credentials
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
+from runtime.mqtt_client import refused_credentials
 from tests.conftest import free_port
 from tests.e2e.link_harness import (
     Link,
