@@ -34,7 +34,7 @@ from protocols.mqtt import commands as cmd
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 from tests.conftest import mqtt_protocol
-from tests.e2e.link_harness import mqtt_client, stop
+from tests.e2e.link_harness import forget_gateway, mqtt_client, stop
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -136,6 +136,7 @@ async def gateway(config: GatewayConfig, clock: Clock) -> AsyncIterator[None]:
         yield
     finally:
         await stop(task)
+        await forget_gateway(config.mqtt.url, config.gateway_id)  # its retained state, session
 
 
 async def test_gateway_runs_signed_commands_and_refuses_the_rest(
