@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cloud.commands.keys import read_key
 from edge.config import load_config
 from protocols.mqtt.commands import public_key_text
 
@@ -138,3 +140,43 @@ def test_cloud_role_gives_mosquitto_no_anonymous_clients_and_the_registry_files(
     assert "certfile /etc/ssl/anju/mqtt.pem" in lines
     for name in ("anju.passwd", "anju.acl"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="becoming the service user through su needs root")
+def test_cloud_role_makes_the_command_key_once_and_prints_its_public_half(tmp_path: Path) -> None:
+    """The key tasks as an installer runs them, with this machine's user as the service user."""
+    home, config, data = tmp_path / "opt", tmp_path / "etc", tmp_path / "data"
+    (home / "venv" / "bin").mkdir(parents=True)
+    (home / "venv" / "bin" / "anju").symlink_to(BIN / "anju")
+    config.mkdir()
+    secret = secrets.token_hex(32)
+    env = {"ANJU_ENV": "production", "ANJU_SECRET_KEY": secret, "ANJU_DATA_DIR": data}
+    (config / "anju.env").write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+    play = tmp_path / "keys.yml"
+    play.write_text(
+        "- hosts: cloud-1\n"
+        "  connection: local\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        "    - ansible.builtin.include_role: {name: anju_cloud, tasks_from: command_key}\n"
+    )
+    extra = {
+        "anju_home": str(home),
+        "anju_config_dir": str(config),
+        "anju_data_dir": str(data),
+        "anju_user": "root",
+        "ansible_become_method": "su",
+        "ansible_python_interpreter": sys.executable,
+    }
+    printed, pems = [], []
+    for _ in range(2):  # the second run must keep the key
+        result = ansible("ansible-playbook", str(play), "-e", json.dumps(extra))
+        assert result.returncode == 0, result.stdout + result.stderr
+        said = [line for line in result.stdout.splitlines() if "anju_command_public_key" in line]
+        assert len(said) == 1, result.stdout
+        printed.append(said[0].split("for the gateways: ")[1].rstrip('"'))
+        pems.append((data / "command-key.pem").read_bytes())
+    assert pems[0] == pems[1]
+    assert (data / "command-key.pem").stat().st_mode & 0o777 == 0o600
+    key = read_key(data / "command-key.pem")
+    assert printed == [public_key_text(key.public_key())] * 2
