@@ -6,8 +6,12 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
+from typing import Any
 
 from amqtt.broker import Broker
+from amqtt.contexts import Action
+from amqtt.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +24,44 @@ class _DropShutdownCancellation(logging.Filter):
         return not isinstance(exc, asyncio.CancelledError)
 
 
-class _ClosingBroker(Broker):  # type: ignore[misc]  # amqtt is untyped
+# True while amqtt answers a SUBSCRIBE (the one time MQTT sends retained messages)
+_SUBSCRIBING: ContextVar[bool] = ContextVar("_SUBSCRIBING", default=False)
+
+
+class _RetainedOnSubscribe(Broker):  # type: ignore[misc]  # amqtt is untyped
+    """amqtt 0.12.1 (broker.py:599-602), at every CONNECT, sends the client the retained messages
+    matching every filter that ANY client holds, unchecked by the topic plugins: a gateway got
+    its own retained `up/state` for the cloud's `anju/v1/+/up/state`, and also every other
+    gateway's, past the registry ACL. As MQTT (and Mosquitto) has it, retained messages are sent
+    only for a SUBSCRIBE, each only if the plugins let the client receive its topic."""
+
+    async def _handle_subscription(self, *args: Any) -> None:
+        token = _SUBSCRIBING.set(True)
+        try:
+            await super()._handle_subscription(*args)
+        finally:
+            _SUBSCRIBING.reset(token)
+
+    async def _publish_retained_messages_for_subscription(
+        self, subscription: tuple[str, int], session: Session
+    ) -> None:
+        handler = self._get_handler(session)
+        if not _SUBSCRIBING.get() or handler is None:
+            return  # the call at CONNECT
+        topic_filter, qos = subscription
+        sends = [
+            asyncio.ensure_future(
+                handler.mqtt_publish(name, m.data, min(qos, m.qos or qos), retain=True)
+            )
+            for name, m in list(self._retained_messages.items())
+            if self._matches(name, topic_filter)
+            and await self._topic_filtering(session, topic=name, action=Action.RECEIVE)
+        ]
+        if sends:
+            await asyncio.wait(sends)
+
+
+class _ClosingBroker(_RetainedOnSubscribe):
     """amqtt 0.12 leaves an accepted socket open when the client goes before its CONNECT (a
     port probe, a cancelled connect) or when a connection outlives shutdown; the garbage
     collector then closed it, with a ResourceWarning in whichever test was running. Every
