@@ -137,6 +137,7 @@ def store_batch(
     readings: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
     spans: dict[tuple[str, int], list[Span]] = defaultdict(list)
+    starts: dict[tuple[str, int], int] = defaultdict(int)
     for topic_name, message in batches:
         if message.gateway_id not in gateways:
             result.rejects.append(_unknown(topic_name, message))
@@ -145,14 +146,16 @@ def store_batch(
             readings.extend(_reading_rows(message))
         else:
             events.extend(_event_rows(message))
-        spans[message.gateway_id, message.epoch].append((message.after, message.seq))
+        key = message.gateway_id, message.epoch
+        spans[key].append((message.after, message.seq))
+        starts[key] = max(starts[key], message.epoch_start)
     offered = len(readings) + len(events)
     result.stored = insert_new_rows(session, Reading.__table__, readings)  # type: ignore[arg-type]
     result.stored += insert_counting_new(session, Event.__table__, events)  # type: ignore[arg-type]
     result.duplicates = offered - result.stored
     for (gid, epoch), new_spans in spans.items():
         gateway = gateways[gid]
-        mark = _epoch(session, epochs, gateway, epoch, received)
+        mark = _epoch(session, epochs, gateway, epoch, received, start=starts[gid, epoch])
         mark.stored_seq, beyond = advance(
             mark.stored_seq, [*((a, b) for a, b in mark.spans), *new_spans]
         )
@@ -167,7 +170,9 @@ def store_batch(
             result.rejects.append(_unknown(topic_name, state))
         elif known.state_ts is None or state.ts >= _aware(known.state_ts):
             gateway = known
-            _epoch(session, epochs, gateway, state.epoch, received)
+            mark = _epoch(session, epochs, gateway, state.epoch, received, start=state.epoch_start)
+            if state.epoch == gateway.epoch:
+                gateway.stored_seq = mark.stored_seq
             gateway.online = state.online
             gateway.state_ts = state.ts
             gateway.pending = state.pending
@@ -190,20 +195,25 @@ def _epoch(
     gateway: Gateway,
     epoch: int,
     received: datetime,
+    *,
+    start: int,
 ) -> GatewayEpoch:
-    """The mark of one epoch; an epoch not seen before is a new store, and becomes current.
+    """The mark of one epoch, at least its `start` (no record of it has a seq up to there); an
+    epoch not seen before is the gateway's newest, and becomes current.
 
     The caller holds the gateway's row lock, so two workers never create the same epoch.
     """
     mark = epochs.get((gateway.id, epoch))
     if mark is None:
         mark = GatewayEpoch(
-            gateway_id=gateway.id, epoch=epoch, stored_seq=0, spans=[], first_seen=received
+            gateway_id=gateway.id, epoch=epoch, stored_seq=start, spans=[], first_seen=received
         )
         session.add(mark)
         epochs[gateway.id, epoch] = mark
         gateway.epoch = epoch
-        gateway.stored_seq = 0
+        gateway.stored_seq = start
+    elif mark.stored_seq < start:
+        mark.stored_seq = start
     return mark
 
 

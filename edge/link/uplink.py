@@ -58,6 +58,8 @@ class Uplink:
         self._refused = False  # the broker refused our credentials (logged once, until accepted)
         self._wake = asyncio.Event()
         self._sent_upto = 0
+        self._sending_epoch: int | None = None  # the epoch of the rows in flight
+        self._epoch_start = 0  # and where it began
         self._last_progress = 0.0
         self.acked_seq = 0
         self.connected = asyncio.Event()
@@ -73,6 +75,7 @@ class Uplink:
         return msg.State(
             gateway_id=self._config.gateway_id,
             epoch=self._outbox.epoch,
+            epoch_start=self._outbox.epoch_start,
             seq=stats.last_seq,
             ts=self._now(),
             online=online,
@@ -206,17 +209,14 @@ class Uplink:
             except msg.MessageError as exc:
                 log.warning("[%s] ignoring bad ack: %s", gid, exc)
                 continue
-            if ack.gateway_id != gid:
+            if ack.gateway_id != gid or ack.stored_seq <= self.acked_seq:
                 continue
-            if ack.epoch != self._outbox.epoch:
-                # For the store this one replaced (the broker kept it in our session): its seqs
-                # are not ours, and deleting by them would drop records never sent.
-                log.info("[%s] ignoring an ack of epoch %d", gid, ack.epoch)
+            # By epoch: an ack for a store this one replaced (the broker kept it in our session)
+            # names seqs that are not ours, and deletes nothing.
+            acked = await asyncio.to_thread(self._outbox.acknowledge, ack.epoch, ack.stored_seq)
+            if acked <= self.acked_seq:
                 continue
-            if ack.stored_seq <= self.acked_seq:
-                continue
-            await asyncio.to_thread(self._outbox.acknowledge, ack.stored_seq)
-            self.acked_seq = ack.stored_seq
+            self.acked_seq = acked
             self._timeouts = 0
             self._last_progress = self._monotonic()
             self._wake.set()
@@ -235,7 +235,9 @@ class Uplink:
                     max_records=self._link.batch_records,
                     max_bytes=max_bytes,
                 )
-                if rows:
+                # An epoch's records go out once the one before is all stored, so the cloud
+                # meets the epochs in the order they began (the newest is the gateway's current).
+                if rows and (in_flight == 0 or rows[0].epoch == self._sending_epoch):
                     await self._publish_batch(client, rows)
                     continue
             if in_flight == 0:
@@ -265,15 +267,25 @@ class Uplink:
     async def _publish_batch(self, client: aiomqtt.Client, rows: list[OutboxRow]) -> None:
         gid = self._config.gateway_id
         kind = rows[0].kind
+        epoch = rows[0].epoch
+        if epoch != self._sending_epoch:
+            self._epoch_start = await asyncio.to_thread(self._outbox.start_of, epoch)
+            self._sending_epoch = epoch
+        after = self._sent_upto
+        if self._sent_upto == self.acked_seq:
+            # Nothing in flight: every record of this epoch before these has left the outbox,
+            # stored or dropped by the budget. Declaring the span from the epoch's start covers
+            # the dropped ones, which the cloud would otherwise wait for forever.
+            after = self._epoch_start
+            self._last_progress = self._monotonic()  # the ack timer starts with the first send
         payload = msg.encode_batch(
             kind,
             gateway_id=gid,
-            after=self._sent_upto,
+            after=after,
             ts=self._now(),
             records=[(r.seq, r.body) for r in rows],
-            epoch=self._outbox.epoch,
+            epoch=epoch,
+            epoch_start=self._epoch_start,
         )
-        if self._sent_upto == self.acked_seq:
-            self._last_progress = self._monotonic()  # the ack timer starts with the first send
         await client.publish(topic(gid, BATCH_TOPIC[kind]), payload, qos=1)
         self._sent_upto = rows[-1].seq

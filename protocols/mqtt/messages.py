@@ -6,10 +6,12 @@ carries records of one kind in ascending `seq` and declares `after`: every seq i
 gateway, or never written). The cloud may therefore advance its contiguous high-water mark from
 `h` to the message's `seq` whenever `after <= h`, whatever kinds came before.
 
-Seqs count within an `epoch`: a random id the gateway's store draws when it is created. A
-gateway whose store was wiped starts again at seq 1 under a new epoch, so the cloud keys
-records and acknowledgements on `(gateway_id, epoch, seq)` and never takes the new records
-for resends of the old ones. Epoch 0 is a store made before epochs existed.
+Records are numbered within an `epoch`: a random id the gateway's store draws each time it is
+opened, declared with `epoch_start`, the last seq before the epoch's first record. The cloud
+keys records and acknowledgements on `(gateway_id, epoch, seq)`, so records written after a
+restart are never taken for resends of older ones, even when the store was restored from a
+backup or wiped (seqs start again at 1). Its mark for an epoch starts at `epoch_start`. Epoch 0
+is a store made before epochs existed.
 """
 
 from __future__ import annotations
@@ -164,7 +166,9 @@ class _Envelope(_Model):
     _ts_iso = field_serializer("ts")(_iso)
 
 
-def _check_batch(after: int, seq: int, seqs: list[int]) -> None:
+def _check_batch(after: int, seq: int, seqs: list[int], epoch_start: int) -> None:
+    if seqs[0] <= epoch_start:
+        raise ValueError(f"first record seq {seqs[0]} is not after epoch_start {epoch_start}")
     if seqs[0] <= after:
         raise ValueError(f"first record seq {seqs[0]} is not after {after}")
     if any(b <= a for a, b in itertools.pairwise(seqs)):
@@ -177,11 +181,12 @@ class Telemetry(_Envelope):
     """A batch of readings covering seqs `(after, seq]`."""
 
     after: Annotated[int, Field(ge=0)]
+    epoch_start: Annotated[int, Field(ge=0)] = 0
     readings: Annotated[list[Reading], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _contiguous(self) -> Telemetry:
-        _check_batch(self.after, self.seq, [r.seq for r in self.readings])
+        _check_batch(self.after, self.seq, [r.seq for r in self.readings], self.epoch_start)
         return self
 
 
@@ -189,22 +194,25 @@ class Events(_Envelope):
     """A batch of events covering seqs `(after, seq]`."""
 
     after: Annotated[int, Field(ge=0)]
+    epoch_start: Annotated[int, Field(ge=0)] = 0
     events: Annotated[list[Event], Field(min_length=1)]
 
     @model_validator(mode="after")
     def _contiguous(self) -> Events:
-        _check_batch(self.after, self.seq, [e.seq for e in self.events])
+        _check_batch(self.after, self.seq, [e.seq for e in self.events], self.epoch_start)
         return self
 
 
 class State(_Envelope):
     """Retained gateway state; the Will publishes the same with `online: false`.
 
-    `seq` is the newest record the gateway has written; `dropped` counts records the disk
-    budget forced out before the cloud stored them (all with seq <= `dropped_upto`).
+    `seq` is the newest record the gateway has written; `epoch` and `epoch_start` are the epoch
+    it writes under now; `dropped` counts records the disk budget forced out before the cloud
+    stored them (all with seq <= `dropped_upto`).
     """
 
     online: bool
+    epoch_start: Annotated[int, Field(ge=0)] = 0
     pending: Annotated[int, Field(ge=0)] = 0
     dropped: Annotated[int, Field(ge=0)] = 0
     dropped_upto: Annotated[int, Field(ge=0)] = 0
@@ -332,6 +340,7 @@ def encode_batch(
     ts: datetime,
     records: Sequence[tuple[int, str]],
     epoch: int = 0,
+    epoch_start: int = 0,
 ) -> bytes:
     """Build a Telemetry/Events payload from `(seq, body_json)` rows without re-validating.
 
@@ -348,6 +357,7 @@ def encode_batch(
             "seq": records[-1][0],
             "ts": _utc(ts).isoformat(),
             "after": after,
+            "epoch_start": epoch_start,
         },
         separators=(",", ":"),
     )

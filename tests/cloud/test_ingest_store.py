@@ -28,10 +28,13 @@ def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine.dispose()
 
 
-def telemetry(gid: str, after: int, seqs: list[int], epoch: int = 0) -> msg.Telemetry:
+def telemetry(
+    gid: str, after: int, seqs: list[int], epoch: int = 0, epoch_start: int = 0
+) -> msg.Telemetry:
     return msg.Telemetry(
         gateway_id=gid,
         epoch=epoch,
+        epoch_start=epoch_start,
         seq=seqs[-1],
         ts=TS,
         after=after,
@@ -105,6 +108,46 @@ def test_a_wiped_store_starts_a_new_epoch_whose_records_are_new(
             select(Reading.epoch, Reading.seq).where(Reading.gateway_id == "gw-a")
         ).all()
         assert sorted(rows) == [(old, 1), (old, 2), (old, 3), (new, 1), (new, 2)]
+
+
+def test_an_epoch_begun_by_a_restart_is_marked_from_its_start(
+    sessions: sessionmaker[Session],
+) -> None:
+    """A restarted gateway writes seqs 101.. under a new epoch that starts at 100: its mark
+    starts there, whether its state or a batch (in any order) is seen first; the old epoch's
+    last records, sent after, are acknowledged under the old one."""
+    old, new = 11, 12
+    with sessions.begin() as session:
+        store_batch(session, [("t", telemetry("gw-a", 0, [1, 2, 3], epoch=old))], [], TS)
+    state = msg.State(gateway_id="gw-a", epoch=new, epoch_start=100, seq=100, ts=TS, online=True)
+    with sessions.begin() as session:
+        store_batch(session, [], [("t", state)], TS)
+    with sessions() as session:
+        gateway = session.get(Gateway, "gw-a")
+        assert gateway is not None
+        assert (gateway.epoch, gateway.stored_seq) == (new, 100)
+    with sessions.begin() as session:
+        result = store_batch(
+            session,
+            [
+                ("t", telemetry("gw-a", 103, [104, 105], epoch=new, epoch_start=100)),
+                ("t", telemetry("gw-a", 3, [4, 5, 100], epoch=old)),
+                ("t", telemetry("gw-a", 100, [101, 102, 103], epoch=new, epoch_start=100)),
+            ],
+            [],
+            TS,
+        )
+    assert result.acks == {("gw-a", old): 100, ("gw-a", new): 105}
+    with sessions() as session:
+        gateway = session.get(Gateway, "gw-a")
+        assert gateway is not None
+        assert (gateway.epoch, gateway.stored_seq) == (new, 105)
+    # a batch seen before any state seeds the mark too
+    with sessions.begin() as session:
+        later = store_batch(
+            session, [("t", telemetry("gw-b", 50, [51], epoch=new, epoch_start=50))], [], TS
+        )
+    assert later.acks == {("gw-b", new): 51}
 
 
 def test_duplicates_are_ignored_and_gaps_hold_the_mark(sessions: sessionmaker[Session]) -> None:

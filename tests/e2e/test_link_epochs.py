@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -21,12 +23,20 @@ from tests.e2e.link_harness import (
 pytestmark = pytest.mark.timeout(90)
 
 
-def _wipe(link: Link) -> None:
+def _store_files(link: Link) -> list[Path]:
+    path = link.config.store.path
+    return [path.parent / f"{path.name}{suffix}" for suffix in ("", "-wal", "-shm")]
+
+
+def _close(link: Link) -> None:
     assert link.outbox is not None
     link.outbox.close()
-    path = link.config.store.path
-    for name in (path.name, f"{path.name}-wal", f"{path.name}-shm"):
-        (path.parent / name).unlink(missing_ok=True)
+
+
+def _wipe(link: Link) -> None:
+    _close(link)
+    for file in _store_files(link):
+        file.unlink(missing_ok=True)
 
 
 async def test_wiped_store_restarts_at_seq_1_and_its_records_are_stored(link: Link) -> None:
@@ -50,6 +60,43 @@ async def test_wiped_store_restarts_at_seq_1_and_its_records_are_stored(link: Li
     assert_same(after, stored[outbox.epoch])
     gateway = link.gateway()
     assert (gateway.epoch, gateway.stored_seq) == (outbox.epoch, 400)
+
+
+async def test_what_a_store_restored_from_a_backup_writes_is_stored_too(
+    link: Link, tmp_path: Path
+) -> None:
+    """The backup holds seqs 1..100; the gateway went on to 300, all stored, then its disk was
+    replaced with the backup. What it writes after the restore reuses seqs 101.. and must be
+    stored as new records, not dropped as resends of the ones the cloud has."""
+    backup = tmp_path / "backup"
+    backup.mkdir()
+    first = link.open_outbox().epoch
+    made = {first: link.produce(0, 100)}
+    _close(link)
+    for file in _store_files(link):
+        if file.exists():
+            shutil.copy2(file, backup / file.name)
+    second = link.open_outbox().epoch
+    made[second] = link.produce(100, 200)
+    async with link.ingest() as worker:
+        async with link.uplink():
+            await wait_until(link.drained, 30, "the original store to drain")
+        _close(link)
+        for file in _store_files(link):
+            file.unlink(missing_ok=True)
+            if (backup / file.name).exists():
+                shutil.copy2(backup / file.name, file)
+        third = link.open_outbox().epoch
+        made[third] = link.produce(300, 150)
+        assert [r[0] for r in made[third]] == list(range(101, 251)), "seqs reused"
+        async with link.uplink():
+            await wait_until(link.drained, 30, "the restored store to drain")
+        assert worker.metrics.duplicates == 100, "the backup's own records, sent again"
+    stored = link.stored_by_epoch()
+    assert set(stored) == {first, second, third}
+    for epoch, rows in made.items():
+        assert_same(rows, stored[epoch])
+    assert (link.gateway().epoch, link.gateway().stored_seq) == (third, 250)
 
 
 async def test_an_ack_for_the_wiped_store_deletes_nothing(link: Link) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge.link.outbox import Outbox
-from protocols.mqtt.messages import MessageError, RecordKind
+from protocols.mqtt.messages import MessageError, RecordKind, encode_records
 
 TS = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -24,19 +24,21 @@ def readings(n: int, start: int = 0) -> list[dict[str, object]]:
 
 def test_seq_survives_restart_and_acknowledged_rows_leave(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "gw.db")
+    first = box.epoch
     assert box.append("reading", readings(3)) == [1, 2, 3]
-    assert box.acknowledge(2) == 2
+    assert box.acknowledge(first, 2) == 2
     box.close()
     box = Outbox(tmp_path / "gw.db")
     try:
         assert box.append("reading", readings(1)) == [4]
         stats = box.stats()
         assert (stats.pending, stats.last_seq, stats.acked_seq) == (2, 4, 2)
-        box.acknowledge(4)
+        assert box.acknowledge(box.epoch, 4) == 2, "seq 3 is of the first epoch: it stays"
+        assert box.acknowledge(first, 3) == 4
         box.close()
         box = Outbox(tmp_path / "gw.db")
         assert box.append("reading", readings(1)) == [5], "seq reused after the outbox emptied"
-        box.acknowledge(5)
+        box.acknowledge(box.epoch, 5)
         assert box.stats().bytes == 0
     finally:
         box.close()
@@ -111,39 +113,97 @@ def test_appends_from_many_threads_get_distinct_seqs(tmp_path: Path) -> None:
         box.close()
 
 
-def test_a_new_store_draws_an_epoch_that_survives_restarts(tmp_path: Path) -> None:
+def test_each_opening_writes_under_a_new_epoch_and_rows_keep_theirs(tmp_path: Path) -> None:
+    """A restart (or a store restored from a backup) writes under an epoch the cloud has not
+    seen, starting after the last seq; older rows go out, and are acked, under their own."""
+    box = Outbox(tmp_path / "gw.db")
+    first, first_start = box.epoch, box.epoch_start
+    box.append("reading", readings(2))
+    box.close()
+    assert (first > 0, first_start) == (True, 0)
+    box = Outbox(tmp_path / "gw.db")
+    try:
+        assert box.epoch not in (0, first)
+        assert box.epoch_start == 2
+        box.append("reading", readings(2))
+        rows = box.batch(after=0, max_records=100, max_bytes=10**6)
+        assert [(r.seq, r.epoch) for r in rows] == [(1, first), (2, first)], "one epoch a batch"
+        rows = box.batch(after=2, max_records=100, max_bytes=10**6)
+        assert [(r.seq, r.epoch) for r in rows] == [(3, box.epoch), (4, box.epoch)]
+        assert (box.start_of(first), box.start_of(box.epoch)) == (0, 2)
+        with pytest.raises(KeyError):
+            box.start_of(first + 1)
+    finally:
+        box.close()
+
+
+def test_epochs_with_no_rows_left_are_forgotten(tmp_path: Path) -> None:
+    box = Outbox(tmp_path / "gw.db")
+    first = box.epoch
+    box.append("reading", readings(2))
+    box.close()
+    for _ in range(3):  # openings that write nothing
+        Outbox(tmp_path / "gw.db").close()
+    box = Outbox(tmp_path / "gw.db")
+    try:
+        with sqlite3.connect(tmp_path / "gw.db") as db:
+            held = [e for (e,) in db.execute("SELECT epoch FROM epochs ORDER BY id")]
+        db.close()
+        assert held == [first, box.epoch]
+        box.acknowledge(first, 2)
+    finally:
+        box.close()
+    box = Outbox(tmp_path / "gw.db")
+    try:
+        assert box.start_of(box.epoch) == 2
+        with pytest.raises(KeyError):
+            box.start_of(first)
+    finally:
+        box.close()
+
+
+def test_a_wiped_store_starts_at_seq_1_under_a_new_epoch(tmp_path: Path) -> None:
     box = Outbox(tmp_path / "gw.db")
     epoch = box.epoch
     box.append("reading", readings(2))
     box.close()
-    assert epoch > 0
-    box = Outbox(tmp_path / "gw.db")
-    try:
-        assert box.epoch == epoch
-    finally:
-        box.close()
     for name in ("gw.db", "gw.db-wal", "gw.db-shm"):
         (tmp_path / name).unlink(missing_ok=True)
-    box = Outbox(tmp_path / "gw.db")  # wiped: seqs start again, under another epoch
+    box = Outbox(tmp_path / "gw.db")
     try:
         assert box.append("reading", readings(1)) == [1]
         assert box.epoch not in (0, epoch)
+        assert box.acknowledge(epoch, 1) == 0, "an ack of the wiped store's epoch deletes nothing"
     finally:
         box.close()
 
 
-def test_a_store_from_before_epochs_keeps_epoch_zero(tmp_path: Path) -> None:
-    """Its seqs go on from what the cloud already has under epoch 0."""
-    box = Outbox(tmp_path / "gw.db")
-    box.append("reading", readings(3))
-    box.close()
+@pytest.mark.parametrize("old_epoch", [0, 77], ids=["before-epochs", "one-epoch-a-store"])
+def test_a_store_from_before_per_start_epochs_keeps_its_rows_epoch(
+    tmp_path: Path, old_epoch: int
+) -> None:
+    """Its rows go on under the epoch the cloud already has them under (0 before epochs)."""
     with sqlite3.connect(tmp_path / "gw.db") as db:
-        db.execute("DELETE FROM meta WHERE key IN ('epoch', 'rows')")
+        db.execute(
+            "CREATE TABLE outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
+            " body TEXT NOT NULL)"
+        )
+        db.execute("CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL)")
+        if old_epoch:
+            db.execute("INSERT INTO meta VALUES ('epoch', ?)", (old_epoch,))
+        body = encode_records(RecordKind.READING, readings(3))
+        db.executemany(
+            "INSERT INTO outbox (kind, body) VALUES ('reading', ?)", [(b,) for b in body]
+        )
     db.close()
     box = Outbox(tmp_path / "gw.db")
     try:
-        assert box.epoch == 0
         assert box.stats().pending == 3
+        rows = box.batch(after=0, max_records=100, max_bytes=10**6)
+        assert [(r.seq, r.epoch) for r in rows] == [(1, old_epoch), (2, old_epoch), (3, old_epoch)]
+        assert box.start_of(old_epoch) == 0
+        assert box.epoch not in (0, old_epoch)
         assert box.append("reading", readings(1)) == [4]
+        assert (box.epoch_start, box.acknowledge(old_epoch, 3)) == (3, 3)
     finally:
         box.close()

@@ -63,9 +63,11 @@ def test_spliced_batch_decodes_to_the_same_records(
         after=after,
         ts=TS,
         records=list(zip(seqs, bodies, strict=True)),
+        epoch=9,
+        epoch_start=after // 2,
     )
     decoded = msg.decode(msg.Telemetry, raw)
-    assert decoded.after == after
+    assert (decoded.after, decoded.epoch, decoded.epoch_start) == (after, 9, after // 2)
     assert decoded.seq == seqs[-1]
     assert [r.seq for r in decoded.readings] == seqs
     assert [(r.meter, r.value) for r in decoded.readings] == [(m, v) for v, m in values]
@@ -111,6 +113,7 @@ def test_batch_must_cover_its_span_in_order() -> None:
         {**ok, "after": 2},  # first record not after `after`
         {**ok, "seq": 4},  # seq is not the last record's
         {**ok, "readings": [{**body, "seq": 3}, {**body, "seq": 2}]},  # not ascending
+        {**ok, "epoch_start": 2},  # a record not after the start of its epoch
     ):
         with pytest.raises(ValueError, match="seq"):
             msg.Telemetry.model_validate(bad)
