@@ -110,6 +110,14 @@ def test_a_wiped_store_starts_a_new_epoch_whose_records_are_new(
         assert sorted(rows) == [(old, 1), (old, 2), (old, 3), (new, 1), (new, 2)]
 
 
+def current_mark(maker: sessionmaker[Session], gid: str) -> tuple[int, int]:
+    """The gateway's current epoch and its mark."""
+    with maker() as session:
+        gateway = session.get(Gateway, gid)
+        assert gateway is not None
+        return gateway.epoch, gateway.stored_seq
+
+
 def test_an_epoch_begun_by_a_restart_is_marked_from_its_start(
     sessions: sessionmaker[Session],
 ) -> None:
@@ -122,10 +130,7 @@ def test_an_epoch_begun_by_a_restart_is_marked_from_its_start(
     state = msg.State(gateway_id="gw-a", epoch=new, epoch_start=100, seq=100, ts=TS, online=True)
     with sessions.begin() as session:
         store_batch(session, [], [("t", state)], TS)
-    with sessions() as session:
-        gateway = session.get(Gateway, "gw-a")
-        assert gateway is not None
-        assert (gateway.epoch, gateway.stored_seq) == (new, 100)
+    assert current_mark(sessions, "gw-a") == (new, 100)
     with sessions.begin() as session:
         result = store_batch(
             session,
@@ -138,10 +143,7 @@ def test_an_epoch_begun_by_a_restart_is_marked_from_its_start(
             TS,
         )
     assert result.acks == {("gw-a", old): 100, ("gw-a", new): 105}
-    with sessions() as session:
-        gateway = session.get(Gateway, "gw-a")
-        assert gateway is not None
-        assert (gateway.epoch, gateway.stored_seq) == (new, 105)
+    assert current_mark(sessions, "gw-a") == (new, 105)
     # a batch seen before any state seeds the mark too
     with sessions.begin() as session:
         later = store_batch(
