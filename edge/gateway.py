@@ -13,6 +13,7 @@ from edge.config import GatewayConfig
 from edge.link.commands import CommandChannel, CommandHandler, command_key
 from edge.link.outbox import Outbox
 from edge.link.replay import ReplayMemory
+from edge.link.results import ResultStore
 from edge.link.uplink import Uplink
 from edge.meters.poller import BusPoller
 
@@ -66,8 +67,9 @@ async def run_gateway(
     key = command_key(config.commands)  # a bad key file stops the start, before anything runs
     outbox = Outbox(config.store.path, budget_bytes=config.store.outbox_budget_bytes)
     memory = ReplayMemory(config.store.path)
+    results = ResultStore(config.store.path)
     try:
-        channel = CommandChannel(gid)
+        channel = CommandChannel(gid, results)
         uplink = Uplink(config, outbox, now=now, commands=channel)
         pollers = [BusPoller(bus, outbox, now=now, on_stored=uplink.notify) for bus in config.buses]
         door_locks = {door.id: locks(door) for door in config.doors}
@@ -94,3 +96,4 @@ async def run_gateway(
     finally:
         outbox.close()
         memory.close()
+        results.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -106,12 +107,21 @@ def unclaim(session: Session, command_ids: Sequence[str]) -> None:
         )
 
 
+@dataclass
+class Recorded:
+    rejects: list[Reject] = field(default_factory=list)  # for the quarantine
+    repeated: int = 0  # results recorded before (a gateway published one again)
+
+
 def record_results(
     session: Session, results: Sequence[tuple[str, CommandResult]], received: datetime
-) -> list[Reject]:
-    """Keep every result; the first one settles the command (a later refusal of a replay
-    does not undo a command that ran). Results for commands we never sent that gateway are
-    returned as rejects for the quarantine."""
+) -> Recorded:
+    """Keep every result once; the first one settles the command (a later refusal of a replay
+    does not undo a command that ran). A gateway may publish a result again (it keeps each
+    until the broker has it, across restarts): one with the same command, status, reason and
+    gateway clock `ts` as a recorded one is the same result, counted and not kept twice (the
+    commands' rows are locked first, so two workers cannot both take it for new). Results for
+    commands we never sent that gateway are returned as rejects for the quarantine."""
     ids = sorted({str(r.command_id) for _, r in results if r.command_id is not None})
     commands = {
         c.id: c
@@ -122,12 +132,23 @@ def record_results(
             .with_for_update()
         )
     }
-    rejects = []
+    seen = {
+        (r.command_id, r.status, r.reason, as_utc(r.ts))
+        for r in session.execute(
+            select(
+                CommandResultRow.command_id,
+                CommandResultRow.status,
+                CommandResultRow.reason,
+                CommandResultRow.ts,
+            ).where(CommandResultRow.command_id.in_(list(commands)))
+        )
+    }
+    recorded = Recorded()
     for topic_name, result in results:
         row = commands.get(str(result.command_id))
         if row is None or row.gateway_id != result.gateway_id:
             what = "an unreadable command" if result.command_id is None else "an unknown command"
-            rejects.append(
+            recorded.rejects.append(
                 Reject(
                     topic_name,
                     "unknown_command",
@@ -136,12 +157,18 @@ def record_results(
                 )
             )
             continue
+        reason = result.reason.value if result.reason else None
+        key = (row.id, result.status.value, reason, result.ts)
+        if key in seen:
+            recorded.repeated += 1
+            continue
+        seen.add(key)
         session.add(
             CommandResultRow(
                 command_id=row.id,
                 gateway_id=result.gateway_id,
                 status=result.status.value,
-                reason=result.reason.value if result.reason else None,
+                reason=reason,
                 detail=result.detail,
                 data=result.data,
                 ts=result.ts,
@@ -150,11 +177,11 @@ def record_results(
         )
         if row.state not in FINAL_STATES:
             row.state = result.status.value
-            row.reason = result.reason.value if result.reason else None
+            row.reason = reason
             row.detail = result.detail
             row.result = result.data
             row.finished_at = received
-    return rejects
+    return recorded
 
 
 def results_of(session: Session, command_id: str) -> list[CommandResultRow]:

@@ -243,10 +243,11 @@ class IngestWorker:
     ) -> StoreResult:
         with self._sessions.begin() as session:
             result = store_batch(session, batches, states, received)
-            refused = rejects + commands.record_results(session, results, received)
+            recorded = commands.record_results(session, results, received)
+            refused = rejects + recorded.rejects
             quarantine(session, refused, received)
         result.rejects[:0] = refused
-        result.command_results = len(results) - (len(refused) - len(rejects))
+        result.command_results = len(results) - len(recorded.rejects) - recorded.repeated
         return result
 
 

@@ -1,8 +1,9 @@
 """The command handler: checks what the cloud sent on `down/cmd`, runs it, reports on `up/ack`.
 
 The uplink holds the MQTT session; a `CommandChannel` is all it shares with the handler: raw
-payloads in, encoded results out (kept until published, across reconnects). The handler runs
-one command at a time in its own task, so a slow lock never holds up the uplink's acks.
+payloads in, encoded results out (kept in the store until published, across reconnects and
+restarts). The handler runs one command at a time in its own task, so a slow lock never holds
+up the uplink's acks.
 
 A command runs only if it verifies with the configured key, names this gateway, has not
 expired (allowing the clock skew), names a known action, and its id was not seen before.
@@ -26,6 +27,7 @@ from pydantic import ValidationError
 
 from edge.config import CommandSettings
 from edge.link.replay import ReplayMemory
+from edge.link.results import ResultStore
 from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt import messages as msg
 from protocols.mqtt.commands import (
@@ -69,14 +71,19 @@ def command_key(settings: CommandSettings) -> Ed25519PublicKey | None:
 
 
 class CommandChannel:
-    """Between the uplink and the handler."""
+    """Between the uplink and the handler. Results are kept in the store (`ResultStore`)
+    from `report` until `published`, so those of a previous run are published first."""
 
-    def __init__(self, gateway_id: str) -> None:
+    def __init__(self, gateway_id: str, results: ResultStore) -> None:
         self._gateway_id = gateway_id
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue(MAX_WAITING)
-        self._results: collections.deque[bytes] = collections.deque()
+        self._results = results
         self._have_results = asyncio.Event()
+        self._first = True
+        self._offered: int | None = None  # the id of the result `next_result` gave out
+        self._published: int | None = None  # published; deleted on the next `next_result`
         self.dropped = 0
+        self.results_dropped = 0
 
     def deliver(self, payload: bytes) -> None:
         """The uplink received a `down/cmd` payload."""
@@ -91,19 +98,54 @@ class CommandChannel:
     async def next_command(self) -> bytes:
         return await self._inbox.get()
 
-    def report(self, payload: bytes) -> None:
-        self._results.append(payload)
+    async def report(self, payload: bytes) -> None:
+        """Keep a result for the uplink (committed to the store on return)."""
+        try:
+            dropped = await asyncio.to_thread(self._results.add, payload)
+        except sqlite3.Error as exc:  # the command ran: losing its report beats stopping
+            self.results_dropped += 1
+            log.error(  # noqa: TRY400 - the message says it all; no stack for a disk error
+                "[%s] a command result could not be stored, dropped: %s", self._gateway_id, exc
+            )
+            return
         self._have_results.set()
+        if dropped:
+            self.results_dropped += dropped
+            log.warning(
+                "[%s] more than %d command results unpublished: dropped the %d oldest"
+                " (%d since start)",
+                self._gateway_id,
+                self._results.cap,
+                dropped,
+                self.results_dropped,
+            )
 
     async def next_result(self) -> bytes:
         """The oldest result not yet published (it stays first until `published`)."""
-        while not self._results:
+        if self._first:
+            self._first = False
+            waiting = await asyncio.to_thread(self._results.pending)
+            if waiting:
+                log.info(
+                    "[%s] %d command results waiting in the store to be published",
+                    self._gateway_id,
+                    waiting,
+                )
+        while True:
             self._have_results.clear()
+            if self._published is not None:
+                await asyncio.to_thread(self._results.delete, self._published)
+                self._published = None
+            oldest = await asyncio.to_thread(self._results.oldest)
+            if oldest is not None:
+                self._offered, payload = oldest
+                return payload
             await self._have_results.wait()
-        return self._results[0]
 
     def published(self) -> None:
-        self._results.popleft()
+        """The broker took the result `next_result` gave (deleted from the store next time:
+        this is called on the event loop)."""
+        self._published = self._offered
 
 
 class CommandHandler:
@@ -138,7 +180,7 @@ class CommandHandler:
         while True:
             payload = await self._channel.next_command()
             result = await self.handle(payload)
-            self._channel.report(msg.encode(result))
+            await self._channel.report(msg.encode(result))
 
     async def handle(self, payload: bytes) -> CommandResult:
         try:

@@ -9,20 +9,18 @@ its command has expired (plus the clock skew), when the expiry check refuses it 
 from __future__ import annotations
 
 import math
-import sqlite3
 import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
 
+from edge.link import storefile
+
 
 class ReplayMemory:
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = storefile.connect(path)
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS command_ids ("
             " id TEXT PRIMARY KEY, keep_until INTEGER NOT NULL) WITHOUT ROWID"
@@ -34,20 +32,14 @@ class ReplayMemory:
 
     def claim(self, command_id: uuid.UUID, keep_until: datetime, now: datetime) -> bool:
         """Remember `command_id` until `keep_until`; False if it is remembered already."""
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                self._db.execute(
-                    "DELETE FROM command_ids WHERE keep_until < ?", (math.floor(now.timestamp()),)
-                )
-                cur = self._db.execute(
-                    "INSERT OR IGNORE INTO command_ids VALUES (?, ?)",
-                    (str(command_id), math.ceil(keep_until.timestamp())),
-                )
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, storefile.transaction(self._db):
+            self._db.execute(
+                "DELETE FROM command_ids WHERE keep_until < ?", (math.floor(now.timestamp()),)
+            )
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO command_ids VALUES (?, ?)",
+                (str(command_id), math.ceil(keep_until.timestamp())),
+            )
         return cur.rowcount == 1
 
     def remembered(self) -> int:

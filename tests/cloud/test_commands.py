@@ -153,8 +153,9 @@ def test_the_first_result_settles_a_command(sessions: sessionmaker[Session]) -> 
         ("t", result(None, status="rejected", reason="malformed")),
     ]
     with sessions.begin() as session:
-        rejects = service.record_results(session, reports, NOW)
-    assert [r.reason for r in rejects] == ["unknown_command"] * 3
+        recorded = service.record_results(session, reports, NOW)
+    assert [r.reason for r in recorded.rejects] == ["unknown_command"] * 3
+    assert recorded.repeated == 0
     with sessions() as session:
         row = session.get_one(GatewayCommand, first)
         assert (row.state, row.result) == ("done", {"version": "x"})
@@ -162,6 +163,39 @@ def test_the_first_result_settles_a_command(sessions: sessionmaker[Session]) -> 
             ("done", None),
             ("rejected", "replayed"),
         ]
+
+
+@pytest.mark.timeout(30)
+def test_a_result_published_again_is_recorded_once(sessions: sessionmaker[Session]) -> None:
+    """A gateway keeps a result until the broker has it, so a restart can send it twice:
+    in a later batch, or twice in one. A later result of the same kind is still kept."""
+    command = issue(sessions)
+
+    def result(ts_s: float, **kw: object) -> tuple[str, cmd.CommandResult]:
+        fields: dict[str, object] = {"status": "done", "data": {"n": ts_s}} | kw
+        return "t", cmd.CommandResult(
+            gateway_id=GATEWAY,
+            command_id=uuid.UUID(command),
+            ts=NOW + timedelta(seconds=ts_s, microseconds=123),
+            **fields,
+        )
+
+    with sessions.begin() as session:
+        first = service.record_results(session, [result(1)], NOW)
+    with sessions.begin() as session:
+        again = service.record_results(session, [result(1), result(1), result(2)], NOW)
+    with sessions.begin() as session:
+        refusals = [result(3, status="rejected", reason="replayed", data={})] * 2
+        twice = service.record_results(session, refusals, NOW)
+    assert (first.repeated, again.repeated, twice.repeated) == (0, 2, 1)
+    with sessions() as session:
+        rows = service.results_of(session, command)
+        assert [(r.status, r.reason, r.data) for r in rows] == [
+            ("done", None, {"n": 1}),
+            ("done", None, {"n": 2}),
+            ("rejected", "replayed", {}),
+        ]
+        assert session.get_one(GatewayCommand, command).result == {"n": 1}
 
 
 def test_an_unconfigured_cloud_answers_503(tmp_path: Path) -> None:

@@ -334,7 +334,9 @@ class Relay:
     """A loopback TCP relay to a broker's port. Until the first `up()` its port is bound but
     not listening, so connections are refused, as by a host whose broker is not running (and
     no other process can take the port meanwhile). `down()` drops every relayed connection,
-    as a broker restart or a network cut would, and closes new ones at once until `up()`."""
+    as a broker restart or a network cut would, and closes new ones at once until `up()`.
+    While `lose_sent` is set, what clients send is lost on the way (the broker's PUBACKs never
+    come), while what the broker sends still arrives."""
 
     def __init__(self, upstream_port: int) -> None:
         self._upstream = upstream_port
@@ -345,6 +347,7 @@ class Relay:
         self._up = False
         self._pipes: set[asyncio.Task[None]] = set()
         self._writers: set[asyncio.StreamWriter] = set()
+        self.lose_sent = False
 
     async def up(self) -> None:
         if self._server is None:
@@ -376,7 +379,7 @@ class Relay:
             up_reader, upstream = await asyncio.open_connection("127.0.0.1", self._upstream)
             self._writers |= {writer, upstream}
             async with asyncio.TaskGroup() as tg:
-                tg.create_task(_pump(reader, upstream))
+                tg.create_task(_pump(reader, upstream, lambda: self.lose_sent))
                 tg.create_task(_pump(up_reader, writer))
         except (OSError, ExceptionGroup):
             pass
@@ -390,9 +393,15 @@ class Relay:
                         await w.wait_closed()  # or the socket outlives the test's loop
 
 
-async def _pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+async def _pump(
+    source: asyncio.StreamReader,
+    sink: asyncio.StreamWriter,
+    lose: Callable[[], bool] = lambda: False,
+) -> None:
     with contextlib.suppress(OSError):
         while data := await source.read(65536):
+            if lose():
+                continue
             sink.write(data)
             await sink.drain()
     sink.close()

@@ -29,12 +29,13 @@ from edge.gateway import run_gateway
 from edge.link.commands import CommandChannel, CommandHandler, command_key
 from edge.link.outbox import Outbox
 from edge.link.replay import ReplayMemory
+from edge.link.results import ResultStore
 from protocols.errors import ConfigError
 from protocols.mqtt import commands as cmd
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 from tests.conftest import mqtt_protocol
-from tests.e2e.link_harness import forget_gateway, mqtt_client, stop
+from tests.e2e.link_harness import Relay, forget_gateway, mqtt_client, stop, wait_until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -72,12 +73,14 @@ class FakeCloud:
     client: aiomqtt.Client
     gateway_id: str
     results: dict[uuid.UUID | None, list[cmd.CommandResult]] = field(default_factory=dict)
+    arrived: list[uuid.UUID | None] = field(default_factory=list)  # command ids, in order
 
     async def read(self) -> None:
         async for message in self.client.messages:
             assert isinstance(message.payload, bytes)
             result = msg.decode(cmd.CommandResult, message.payload)
             self.results.setdefault(result.command_id, []).append(result)
+            self.arrived.append(result.command_id)
 
     async def send(self, payload: bytes | cmd.Command) -> None:
         raw = payload if isinstance(payload, bytes) else msg.encode(payload)
@@ -206,6 +209,74 @@ async def test_gateway_runs_signed_commands_and_refuses_the_rest(
             assert (again.status, again.reason) == ("rejected", "replayed")
 
 
+async def test_results_the_uplink_could_not_publish_are_published_after_a_restart(
+    mqtt_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The gateway gets two commands and runs them, but what it sends is lost on the way
+    (the broker never acknowledges the results); it is stopped. Restarted on the same store,
+    it publishes both results first, oldest first, as they were produced (their time is the
+    first run's), and once."""
+    caplog.set_level(logging.INFO, logger="edge.link.commands")
+    relay = Relay(int(mqtt_url.rsplit(":", 1)[1]))
+    await relay.up()
+    try:
+        config = gateway_config(relay.url, tmp_path)
+        gid = config.gateway_id
+        clock = Clock()
+        async with fake_cloud(mqtt_url, gid) as cloud:
+            first_run = asyncio.create_task(run_gateway(config, now=clock), name="gateway")
+            try:
+                await cloud.until_answered()
+                relay.lose_sent = True
+                clock.t = T0 + timedelta(seconds=7)
+                ping, unsigned = cmd.sign(new_command(gid), CLOUD), new_command(gid)
+                await cloud.send(ping)
+                await cloud.send(unsigned)
+
+                async def both_ran() -> bool:
+                    said = [r.getMessage() for r in caplog.records]
+                    return any(f"({ping.id}) done" in m for m in said) and any(
+                        f"{unsigned.id} refused" in m for m in said
+                    )
+
+                await wait_until(both_ran, 10, "both commands to run")
+                await relay.down()  # and the gateway cannot reconnect until it is stopped
+
+                async def link_lost() -> bool:
+                    return any("uplink down" in m for m in caplog.messages)
+
+                # Stopped once its session has ended: a cancel during the session's teardown
+                # after an MqttError is lost (Uplink.run, a separate issue).
+                await wait_until(link_lost, 20, "the gateway to see the link drop")
+            finally:
+                await stop(first_run)
+            assert ping.id not in cloud.results
+            assert unsigned.id not in cloud.results
+            seen = len(cloud.arrived)
+
+            await relay.up()
+            relay.lose_sent = False
+            clock.t = T0 + timedelta(seconds=60)
+            async with gateway(config, clock):
+                done = await cloud.result(ping.id)
+                await cloud.until_answered()  # a ping after them: a second copy came before
+            assert cloud.arrived[seen : seen + 2] == [ping.id, unsigned.id]
+            ran = T0 + timedelta(seconds=7)
+            done, *again = cloud.results[ping.id]
+            assert (done.status, done.ts, done.gateway_id) == ("done", ran, gid)
+            assert done.data["outbox"]["pending"] == 0
+            refused, *later = cloud.results[unsigned.id]
+            assert (refused.status, refused.reason, refused.ts) == ("rejected", "unsigned", ran)
+            # A broker that kept the commands in the session (their PUBACKs were lost too)
+            # sends them again: judged again now, and the ping is not run twice.
+            assert {(r.status, r.reason, r.ts) for r in again} <= {
+                ("rejected", "replayed", clock.t)
+            }
+            assert {(r.reason, r.ts) for r in later} <= {("unsigned", clock.t)}
+    finally:
+        await relay.close()
+
+
 async def test_gateway_without_a_key_refuses_everything_and_says_so_at_start(
     mqtt_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -244,14 +315,17 @@ async def handler(tmp_path: Path) -> AsyncIterator[Handler]:
     lock = SimulatedLock("front")
     clock = Clock()
     actions = builtin_actions(outbox, {"front": lock}, now=clock)
+    results = ResultStore(tmp_path / "gw.db")
+    channel = CommandChannel("gw-1", results)
     handler = CommandHandler(
-        "gw-1", CLOUD.public_key(), memory, CommandChannel("gw-1"), actions, now=clock, skew=SKEW
+        "gw-1", CLOUD.public_key(), memory, channel, actions, now=clock, skew=SKEW
     )
     try:
         yield Handler(handler, lock, clock, memory)
     finally:
         outbox.close()
         memory.close()
+        results.close()
 
 
 async def test_door_unlock_drives_the_lock_once(handler: Handler) -> None:
