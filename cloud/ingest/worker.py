@@ -29,6 +29,7 @@ from protocols.mqtt.commands import CommandResult
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
 from runtime.mqtt_client import NO_DELAY, connection, tls_context
+from runtime.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -112,7 +113,7 @@ class IngestWorker:
                         cancelled = True
                         raise
             except aiomqtt.MqttError as exc:
-                if cancelled:
+                if cancelled or cancel_requested():
                     raise asyncio.CancelledError from exc
                 if self.ready.is_set():
                     delay = 0.5  # we were connected: start the backoff afresh

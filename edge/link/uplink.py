@@ -25,6 +25,7 @@ from edge.link.outbox import Outbox, OutboxRow
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 from runtime.mqtt_client import NO_DELAY, connection, refused_credentials, tls_context
+from runtime.tasks import cancel_requested
 
 log = logging.getLogger(__name__)
 
@@ -131,7 +132,7 @@ class Uplink:
                         raise
             except* aiomqtt.MqttError as group:
                 failed = group.exceptions[0]
-            if cancelled:
+            if cancelled or cancel_requested():
                 raise asyncio.CancelledError
             self.connected.clear()
             refused = refused_credentials(failed)

@@ -19,7 +19,7 @@ from edge.config import GatewayConfig
 from edge.link.outbox import Outbox
 from edge.link.uplink import Uplink
 from tests.conftest import free_port
-from tests.e2e.link_harness import as_async, stop, wait_until
+from tests.e2e.link_harness import Relay, as_async, stop, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -124,3 +124,51 @@ async def test_refused_credentials_are_logged_once_and_backed_off_to_the_cap(
         engine.dispose()
     assert "uplink reconnected" in caplog.text
     assert len([r for r in caplog.records if "refused credentials" in r.getMessage()]) == 1
+
+
+async def test_a_stop_while_a_lost_connection_unwinds_stops_the_uplink(tmp_path: Path) -> None:
+    """The connection drops; while the session's task group unwinds (a child failed) the uplink
+    is told to stop. Python 3.11's TaskGroup then raises the child's MqttError, not the cancel:
+    the uplink must stop all the same, not reconnect and run on."""
+    unwinding, unwound = asyncio.Event(), asyncio.Event()
+
+    async def sleep(seconds: float) -> None:
+        """The state reporter's sleep; the first one cancelled takes a moment to unwind."""
+        try:
+            await asyncio.sleep(seconds)
+        except asyncio.CancelledError:
+            if not unwinding.is_set():
+                unwinding.set()
+                await unwound.wait()
+            raise
+
+    port = free_port()
+    relay = Relay(port)
+    config = GatewayConfig.model_validate(
+        {
+            "gateway_id": "gw-unwinding",
+            "mqtt": {"url": relay.url, "protocol": "3.1.1", "keepalive_s": 5},
+            "store": {"path": str(tmp_path / "gw.db")},
+            "link": {"state_interval_s": 3600},
+        }
+    )
+    outbox = Outbox(config.store.path)
+    try:
+        async with embedded_broker("127.0.0.1", port):
+            await relay.up()
+            uplink = Uplink(config, outbox, now=lambda: datetime.now(UTC), sleep=sleep)
+            task = asyncio.create_task(uplink.run(), name="uplink")
+            try:
+                await asyncio.wait_for(uplink.connected.wait(), 10)
+                await relay.down()  # the connection is lost: the receiver fails
+                await asyncio.wait_for(unwinding.wait(), 10)
+                task.cancel()  # the stop lands while the group unwinds
+                unwound.set()
+                done, _ = await asyncio.wait([task], timeout=10)
+                assert done, "the uplink ran on after its stop"
+                assert task.cancelled()
+            finally:
+                await stop(task)
+    finally:
+        await relay.close()
+        outbox.close()
