@@ -1,18 +1,36 @@
-"""Python 3.11's TaskGroup can drop its parent's cancellation.
+"""Tasks that live and die together, without Python 3.11's TaskGroup.
 
-When one child has already failed, the group is aborting, and a cancel of the parent that
-arrives while it waits for the other children to finish is caught and not raised again
-(CPython gh-116720, fixed in 3.12 and 3.13): the group raises the child's error instead, and a
-loop that retries on that error (a reconnect loop) went on with nobody left to stop it. The
-cancel is still counted on the task, so such a loop asks before it retries.
+When one child of a 3.11 TaskGroup has already failed (say the connection dropped), a cancel of
+the parent that arrives while the group waits for the other children is swallowed, and the
+child's error raised instead (CPython gh-116720, fixed in 3.12 and 3.13); a reconnect loop that
+retries on that error then went on with nobody left to stop it. The group also leaves its
+parent's `cancelling()` count raised, so the loop cannot tell a stop from a failure either.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine, Mapping
+from typing import Any
 
 
-def cancel_requested() -> bool:
-    """The current task has been cancelled and has not (yet) ended for it."""
-    task = asyncio.current_task()
-    return task is not None and task.cancelling() > 0
+async def until_one_fails(coros: Mapping[str, Coroutine[Any, Any, None]]) -> None:
+    """Run the coroutines as named tasks until one of them ends; then cancel and wait for the
+    others and raise the first one's error. A cancel of the caller at any point propagates."""
+    tasks = [asyncio.create_task(coro, name=name) for name, coro in coros.items()]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            await asyncio.wait(tasks)  # they were told to stop already: let them finish
+            raise
+        finally:
+            for task in tasks:
+                if task.done() and not task.cancelled():
+                    task.exception()  # retrieved: the first error is raised below
+    for task in done:
+        task.result()

@@ -29,7 +29,7 @@ from protocols.mqtt.commands import CommandResult
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
 from runtime.mqtt_client import NO_DELAY, connection, tls_context
-from runtime.tasks import cancel_requested
+from runtime.tasks import until_one_fails
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,7 +113,7 @@ class IngestWorker:
                         cancelled = True
                         raise
             except aiomqtt.MqttError as exc:
-                if cancelled or cancel_requested():
+                if cancelled:
                     raise asyncio.CancelledError from exc
                 if self.ready.is_set():
                     delay = 0.5  # we were connected: start the backoff afresh
@@ -133,18 +133,12 @@ class IngestWorker:
             f"shared group {group}" if group else "plain",
         )
         # Both run until the connection fails; the first failure ends the session.
-        tasks = [
-            asyncio.create_task(self._consume(client), name=f"{self._worker_id}-consume"),
-            asyncio.create_task(self._dispatch(client), name=f"{self._worker_id}-commands"),
-        ]
-        try:
-            done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-        finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        for task in done:
-            task.result()
+        await until_one_fails(
+            {
+                f"{self._worker_id}-consume": self._consume(client),
+                f"{self._worker_id}-commands": self._dispatch(client),
+            }
+        )
 
     async def _dispatch(self, client: aiomqtt.Client) -> None:
         """Publish queued commands (signed when issued) on their gateway's `down/cmd`."""

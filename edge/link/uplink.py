@@ -25,7 +25,7 @@ from edge.link.outbox import Outbox, OutboxRow
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 from runtime.mqtt_client import NO_DELAY, connection, refused_credentials, tls_context
-from runtime.tasks import cancel_requested
+from runtime.tasks import until_one_fails
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class Uplink:
                         raise
             except* aiomqtt.MqttError as group:
                 failed = group.exceptions[0]
-            if cancelled or cancel_requested():
+            if cancelled:
                 raise asyncio.CancelledError
             self.connected.clear()
             refused = refused_credentials(failed)
@@ -162,14 +162,14 @@ class Uplink:
         backoff.reset()
         self.connected.set()
         self._sent_upto = self.acked_seq
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._receive(client), name=f"uplink-recv-{gid}")
-            tg.create_task(self._send(client), name=f"uplink-send-{gid}")
-            tg.create_task(self._report(client), name=f"uplink-state-{gid}")
-            if self._commands is not None:
-                tg.create_task(
-                    self._publish_results(client, self._commands), name=f"uplink-cmd-ack-{gid}"
-                )
+        parts = {
+            f"uplink-recv-{gid}": self._receive(client),
+            f"uplink-send-{gid}": self._send(client),
+            f"uplink-state-{gid}": self._report(client),
+        }
+        if self._commands is not None:
+            parts[f"uplink-cmd-ack-{gid}"] = self._publish_results(client, self._commands)
+        await until_one_fails(parts)
 
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         state = await self._state(online=True)

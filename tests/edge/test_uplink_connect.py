@@ -127,9 +127,9 @@ async def test_refused_credentials_are_logged_once_and_backed_off_to_the_cap(
 
 
 async def test_a_stop_while_a_lost_connection_unwinds_stops_the_uplink(tmp_path: Path) -> None:
-    """The connection drops; while the session's task group unwinds (a child failed) the uplink
-    is told to stop. Python 3.11's TaskGroup then raises the child's MqttError, not the cancel:
-    the uplink must stop all the same, not reconnect and run on."""
+    """The connection drops; while the session's parts unwind (one failed) the uplink is told
+    to stop. Python 3.11's TaskGroup raised the failed part's MqttError then, not the cancel,
+    and the uplink reconnected and ran on (runtime.tasks)."""
     unwinding, unwound = asyncio.Event(), asyncio.Event()
 
     async def sleep(seconds: float) -> None:
