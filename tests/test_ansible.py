@@ -134,6 +134,7 @@ def test_cloud_role_gives_mosquitto_no_anonymous_clients_and_the_registry_files(
     assert result.returncode == 0, result.stdout + result.stderr
     lines = (tmp_path / "conf.d" / "anju.conf").read_text().splitlines()
     assert "allow_anonymous false" in lines
+    assert "set_tcp_nodelay true" in lines
     assert f"password_file {tmp_path}/anju.passwd" in lines
     assert f"acl_file {tmp_path}/anju.acl" in lines
     assert "listener 8883" in lines
