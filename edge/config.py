@@ -11,6 +11,7 @@ from edge.door.config import DoorConfig
 from edge.yamlfile import load_yaml
 from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt.commands import load_public_key
+from protocols.mqtt.downlink import AckTimeout, BatchKb, BatchRecords, WindowRecords
 from protocols.mqtt.topics import check_gateway_id
 from protocols.mqtt.url import BrokerAddress, parse_broker_url
 
@@ -57,12 +58,12 @@ class StoreSettings(_Strict):
 class LinkSettings(_Strict):
     """How the uplink batches, paces and resends (defaults suit a building's gateway)."""
 
-    batch_records: Annotated[int, Field(ge=1, le=5000)] = 500
-    batch_kb: Annotated[int, Field(ge=4, le=255)] = 128
+    batch_records: BatchRecords = 500
+    batch_kb: BatchKb = 128
     # Records sent but not yet acknowledged: bounds what a resend repeats.
-    window_records: Annotated[int, Field(ge=1)] = 20_000
+    window_records: WindowRecords = 20_000
     # No ack progress for this long while records are in flight: resend from the last ack.
-    ack_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    ack_timeout_s: AckTimeout = 10.0
     # The broker keeps our session (and the acks queued for it) this long while we are away.
     session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
     state_interval_s: Annotated[float, Field(gt=0)] = 60.0

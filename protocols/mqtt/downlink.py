@@ -35,14 +35,21 @@ MAX_REF_CHARS = 128
 # ---- down/config ----------------------------------------------------------------------------
 
 
+# The bounds of the uplink's limits, for the gateway's file and for the cloud's `down/config`.
+BatchRecords = Annotated[int, Field(ge=1, le=5000)]
+BatchKb = Annotated[int, Field(ge=4, le=255)]  # a batch must fit one message (256 KiB)
+WindowRecords = Annotated[int, Field(ge=1)]
+AckTimeout = Annotated[float, Field(gt=0)]
+
+
 class LinkLimits(_Model):
     """How the uplink batches, paces and resends: the gateway file's `link:` keys, within its
     bounds (and an upper bound where the file has none: a remote value is checked harder)."""
 
-    batch_records: Annotated[int, Field(ge=1, le=5000)] | None = None
-    batch_kb: Annotated[int, Field(ge=4, le=255)] | None = None
-    window_records: Annotated[int, Field(ge=1, le=1_000_000)] | None = None
-    ack_timeout_s: Annotated[float, Field(gt=0, le=3600)] | None = None
+    batch_records: BatchRecords | None = None
+    batch_kb: BatchKb | None = None
+    window_records: Annotated[WindowRecords, Field(le=1_000_000)] | None = None
+    ack_timeout_s: Annotated[AckTimeout, Field(le=3600)] | None = None
 
 
 class Config(_Envelope):
