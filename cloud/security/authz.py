@@ -18,7 +18,8 @@ class Permission(enum.StrEnum):
     PROPERTY_CREATE = "property.create"
     METERS_READ = "meters.read"
     METERS_WRITE = "meters.write"
-    GATEWAYS_COMMAND = "gateways.command"  # send signed commands (ping, door.unlock)
+    GATEWAYS_COMMAND = "gateways.command"  # send signed commands (ping; see COMMAND_PERMISSIONS)
+    DOORS_UNLOCK = "doors.unlock"  # and among them, open a door
     TENANTS_READ = "tenants.read"
     TENANTS_WRITE = "tenants.write"
     TENANTS_REVEAL = "tenants.reveal"
@@ -43,7 +44,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset(
         _STAFF_READ
         | {P.PORTFOLIO_WRITE, P.METERS_WRITE, P.TENANTS_READ, P.TENANTS_WRITE, P.TENANTS_REVEAL}
-        | {P.GATEWAYS_COMMAND}
+        | {P.GATEWAYS_COMMAND, P.DOORS_UNLOCK}
         | {P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN, P.AUDIT_READ}
         | _MONEY
     ),
@@ -56,11 +57,14 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _STAFF_READ | {P.TENANTS_READ, P.TENANTS_REVEAL, P.LEASES_READ} | _MONEY
     ),
     Role.MAINTENANCE: frozenset(_STAFF_READ),
-    Role.INSTALLER: frozenset(_STAFF_READ | {P.METERS_WRITE}),
+    # An installer pings the gateways they put in; opening doors is not theirs.
+    Role.INSTALLER: frozenset(_STAFF_READ | {P.METERS_WRITE, P.GATEWAYS_COMMAND}),
     # A tenant reads their own person record and leases and signs their own contract; the
     # scope check (own records only) is what keeps them there.
     Role.TENANT: frozenset({P.SELF, P.TENANTS_READ, P.LEASES_READ, P.LEASES_SIGN, P.BILLING_READ}),
 }
+# Commands that need more than GATEWAYS_COMMAND (by command name).
+COMMAND_PERMISSIONS: dict[str, Permission] = {"door.unlock": P.DOORS_UNLOCK}
 # Which personal numbers a role with TENANTS_REVEAL may see in full.
 REVEAL_FIELDS: dict[Role, frozenset[str]] = {
     Role.ADMIN: frozenset({"id_number", "phone", "bank_card", "email"}),

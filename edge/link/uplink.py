@@ -86,34 +86,6 @@ class Uplink:
             acked_seq=stats.acked_seq,
         )
 
-    def _client(self, will: msg.State) -> aiomqtt.Client:
-        mqtt = self._config.mqtt
-        gid = self._config.gateway_id
-        v5 = mqtt.protocol == "5"
-        kwargs: dict[str, object] = {}
-        if v5:
-            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
-            props.SessionExpiryInterval = self._link.session_expiry_s
-            kwargs["properties"] = props
-            kwargs["clean_start"] = False
-        else:
-            kwargs["clean_session"] = False
-        address = mqtt.address
-        tls = tls_context(mqtt.ca_file) if address.tls else None
-        return aiomqtt.Client(
-            hostname=address.host,
-            port=address.port,
-            username=mqtt.username or address.username,
-            password=mqtt.password or address.password,
-            identifier=f"anju-gw-{gid}",
-            protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-            keepalive=mqtt.keepalive_s,
-            will=aiomqtt.Will(topic(gid, Kind.STATE), msg.encode(will), qos=1, retain=True),
-            tls_context=tls,
-            socket_options=NO_DELAY,
-            **kwargs,  # type: ignore[arg-type]
-        )
-
     async def run(self) -> None:
         backoff = self._backoff
         gid = self._config.gateway_id
@@ -121,7 +93,7 @@ class Uplink:
         while True:
             failed: BaseException | None = None
             cancelled = False
-            client = self._client(await self._state(online=False))
+            client = gateway_mqtt_client(self._config, await self._state(online=False))
             try:
                 async with connection(client):
                     try:
@@ -290,3 +262,33 @@ class Uplink:
         )
         await client.publish(topic(gid, BATCH_TOPIC[kind]), payload, qos=1)
         self._sent_upto = rows[-1].seq
+
+
+def gateway_mqtt_client(config: GatewayConfig, will: msg.State) -> aiomqtt.Client:
+    """The gateway's client: a persistent session, and a Will that marks it offline."""
+    mqtt = config.mqtt
+    gid = config.gateway_id
+    v5 = mqtt.protocol == "5"
+    kwargs: dict[str, object] = {}
+    if v5:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = config.link.session_expiry_s
+        kwargs["properties"] = props
+        kwargs["clean_start"] = False
+    else:
+        kwargs["clean_session"] = False
+    address = mqtt.address
+    tls = tls_context(mqtt.ca_file) if address.tls else None
+    return aiomqtt.Client(
+        hostname=address.host,
+        port=address.port,
+        username=mqtt.username or address.username,
+        password=mqtt.password or address.password,
+        identifier=f"anju-gw-{gid}",
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        keepalive=mqtt.keepalive_s,
+        will=aiomqtt.Will(topic(gid, Kind.STATE), msg.encode(will), qos=1, retain=True),
+        tls_context=tls,
+        socket_options=NO_DELAY,
+        **kwargs,  # type: ignore[arg-type]
+    )

@@ -102,6 +102,30 @@ async def test_api_issues_signed_audited_commands(api: Api) -> None:
         assert (await api.client.post(url, json=bad, headers=manager)).status_code == 422
 
 
+async def test_opening_a_door_needs_more_than_sending_commands(api: Api) -> None:
+    """An installer may ping the gateway (checking it is reachable) but not open its doors:
+    refused before anything is signed, queued or audited."""
+    installer = api.as_role(Role.INSTALLER)
+    url = f"/api/v1/gateways/{GATEWAY}/commands"
+    ping = await api.client.post(url, json={"name": "ping"}, headers=installer)
+    assert ping.status_code == 202, ping.text
+    unlock = {"name": "door.unlock", "args": {"door": "d-1"}}
+    refused = await api.client.post(url, json=unlock, headers=installer)
+    assert refused.status_code == 403, refused.text
+    assert "doors.unlock" in refused.text
+    with api.sessions() as session:
+        names = session.scalars(
+            select(GatewayCommand.name).where(GatewayCommand.issued_by == "user-installer")
+        ).all()
+        audited = session.scalars(
+            select(AuditEvent.detail).where(AuditEvent.action == "gateway.command")
+        ).all()
+    assert names == ["ping"]
+    assert [d for d in audited if "door.unlock" in d] == []
+    manager = await api.client.post(url, json=unlock, headers=api.as_role(Role.MANAGER))
+    assert manager.status_code == 202, manager.text
+
+
 @pytest.fixture
 def sessions(database_url: str) -> Iterator[sessionmaker[Session]]:
     engine = make_engine(database_url)

@@ -1,7 +1,8 @@
 """Signed commands to a gateway: issue one (queued for the dispatcher), read what became of it.
 
-Sending is guarded by its own permission (a command can open a door) and audited; reading a
-command's state needs what reading the gateway needs.
+Sending is guarded by its own permission, and a command that can open a door by one more
+(`COMMAND_PERMISSIONS`); every command sent is audited. Reading a command's state needs what
+reading the gateway needs.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from cloud.commands import service
 from cloud.commands.keys import signing_key
 from cloud.models import CommandResultRow, Gateway, GatewayCommand
 from cloud.security import audit
-from cloud.security.authz import Permission, Principal
+from cloud.security.authz import COMMAND_PERMISSIONS, Permission, Principal
 from protocols.errors import ConfigError
 from protocols.mqtt.commands import MAX_TTL, Args, CommandName
 
@@ -93,6 +94,9 @@ def send_command(
 ) -> CommandOut:
     """Sign and queue a command; the dispatcher publishes it. Poll the GET for its result."""
     gateway = scoped_get(session, me, Gateway, gateway_id)
+    needed = COMMAND_PERMISSIONS.get(body.name)
+    if needed is not None and not me.can(needed):
+        raise ProblemError(403, f"role {me.role} may not {needed} ({body.name})")
     key = app_signing_key(request.app)
     ttl = timedelta(seconds=body.ttl_s or request.app.state.settings.command_ttl_s)
     row = service.issue(
