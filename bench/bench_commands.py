@@ -18,8 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-import cloud.ingest.worker
-import edge.link.uplink
+import runtime.mqtt_client
 from tests.e2e.test_commands import Clock, Cloud, gateway, private_link
 
 PINGS = int(os.environ.get("BENCH_PINGS", "30"))
@@ -27,13 +26,13 @@ PINGS = int(os.environ.get("BENCH_PINGS", "30"))
 
 @contextmanager
 def nagle() -> Iterator[None]:
-    """Our clients without TCP_NODELAY (the option tuple is read at each connect)."""
-    saved = edge.link.uplink.NO_DELAY, cloud.ingest.worker.NO_DELAY
-    edge.link.uplink.NO_DELAY = cloud.ingest.worker.NO_DELAY = ()
+    """Our clients without TCP_NODELAY (the option tuple is read as each client is made)."""
+    saved = runtime.mqtt_client.NO_DELAY
+    runtime.mqtt_client.NO_DELAY = ()
     try:
         yield
     finally:
-        edge.link.uplink.NO_DELAY, cloud.ingest.worker.NO_DELAY = saved
+        runtime.mqtt_client.NO_DELAY = saved
 
 
 async def round_trips(tmp: Path) -> list[float]:

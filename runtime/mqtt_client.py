@@ -17,10 +17,13 @@ import socket
 import ssl
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
 from paho.mqtt.reasoncodes import ReasonCode
+
+from protocols.mqtt.url import BrokerAddress
 
 NO_DELAY = ((socket.IPPROTO_TCP, socket.TCP_NODELAY, 1),)
 # CONNACK codes for a login the broker will not take: MQTT 3.1.1 "bad user name or password",
@@ -42,6 +45,33 @@ def tls_context(ca_file: Path | None) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     context.sslsocket_class = _ClosingSSLSocket
     return context
+
+
+def mqtt_client(
+    address: BrokerAddress,
+    *,
+    identifier: str,
+    username: str | None,
+    password: str | None,
+    v5: bool,
+    keepalive: int,
+    ca_file: Path | None,
+    **options: Any,
+) -> aiomqtt.Client:
+    """A client for `address` as all of ours are made: TCP_NODELAY, our TLS sockets, the login
+    given or else the URL's; `options` (a Will, session settings) go to aiomqtt as they are."""
+    return aiomqtt.Client(
+        hostname=address.host,
+        port=address.port,
+        username=username or address.username,
+        password=password or address.password,
+        identifier=identifier,
+        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        keepalive=keepalive,
+        tls_context=tls_context(ca_file) if address.tls else None,
+        socket_options=NO_DELAY,
+        **options,
+    )
 
 
 @contextlib.asynccontextmanager

@@ -28,7 +28,7 @@ from protocols.mqtt import messages as msg
 from protocols.mqtt.commands import CommandResult
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
-from runtime.mqtt_client import NO_DELAY, connection, tls_context
+from runtime.mqtt_client import connection, mqtt_client
 from runtime.tasks import until_one_fails
 
 log = logging.getLogger(__name__)
@@ -278,17 +278,12 @@ def _decode_all(
 
 def cloud_mqtt_client(settings: Settings, identifier: str) -> aiomqtt.Client:
     """A client with the cloud's connection settings (ingest workers, the command sender)."""
-    address = parse_broker_url(settings.mqtt_url)
-    v5 = settings.mqtt_protocol == "5"
-    tls = tls_context(settings.mqtt_ca_file) if address.tls else None
-    return aiomqtt.Client(
-        hostname=address.host,
-        port=address.port,
-        username=settings.mqtt_username or address.username,
-        password=settings.mqtt_password or address.password,
+    return mqtt_client(
+        parse_broker_url(settings.mqtt_url),
         identifier=identifier,
+        username=settings.mqtt_username,
+        password=settings.mqtt_password,
+        v5=settings.mqtt_protocol == "5",
         keepalive=settings.mqtt_keepalive_s,
-        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-        tls_context=tls,
-        socket_options=NO_DELAY,
+        ca_file=settings.mqtt_ca_file,
     )

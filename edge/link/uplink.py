@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
+from typing import Any
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -24,7 +25,7 @@ from edge.link.commands import CommandChannel
 from edge.link.outbox import Outbox, OutboxRow
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
-from runtime.mqtt_client import NO_DELAY, connection, refused_credentials, tls_context
+from runtime.mqtt_client import connection, mqtt_client, refused_credentials
 from runtime.tasks import until_one_fails
 
 log = logging.getLogger(__name__)
@@ -269,26 +270,19 @@ def gateway_mqtt_client(config: GatewayConfig, will: msg.State) -> aiomqtt.Clien
     mqtt = config.mqtt
     gid = config.gateway_id
     v5 = mqtt.protocol == "5"
-    kwargs: dict[str, object] = {}
+    session: dict[str, Any] = {"clean_session": False}
     if v5:
         props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         props.SessionExpiryInterval = config.link.session_expiry_s
-        kwargs["properties"] = props
-        kwargs["clean_start"] = False
-    else:
-        kwargs["clean_session"] = False
-    address = mqtt.address
-    tls = tls_context(mqtt.ca_file) if address.tls else None
-    return aiomqtt.Client(
-        hostname=address.host,
-        port=address.port,
-        username=mqtt.username or address.username,
-        password=mqtt.password or address.password,
+        session = {"properties": props, "clean_start": False}
+    return mqtt_client(
+        mqtt.address,
         identifier=f"anju-gw-{gid}",
-        protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        username=mqtt.username,
+        password=mqtt.password,
+        v5=v5,
         keepalive=mqtt.keepalive_s,
+        ca_file=mqtt.ca_file,
         will=aiomqtt.Will(topic(gid, Kind.STATE), msg.encode(will), qos=1, retain=True),
-        tls_context=tls,
-        socket_options=NO_DELAY,
-        **kwargs,  # type: ignore[arg-type]
+        **session,
     )
