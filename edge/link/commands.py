@@ -203,7 +203,7 @@ class CommandHandler:
                 Reason.UNKNOWN_COMMAND, f"this gateway has no command {command.name!r}"
             )
         keep_until = command.expires_at + self._skew
-        if not await asyncio.to_thread(self._memory.claim, command.id, keep_until, now):
+        if not await asyncio.to_thread(self._memory.claim, command.id, keep_until):
             raise CommandRejectedError(Reason.REPLAYED, f"command {command.id} was run before")
 
     async def _execute(self, command: Command) -> CommandResult:

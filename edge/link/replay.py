@@ -1,9 +1,14 @@
-"""The ids of commands this gateway has accepted, kept until they expire.
+"""The ids of commands this gateway has accepted.
 
 A table in the gateway's store (the outbox's SQLite file, its own connection), committed
 before a command runs: a replay is refused after a restart too, and a power cut between the
-commit and the action loses the action rather than running it twice. An id is forgotten once
-its command has expired (plus the clock skew), when the expiry check refuses it anyway.
+commit and the action loses the action rather than running it twice.
+
+Forgetting does not follow the gateway's clock, which may jump (a bad RTC, NTP setting it back):
+had ids been forgotten once their command expired by that clock, a clock that jumped ahead and
+came back would let a replay of a still-valid command run again. The memory keeps the newest
+`cap` ids instead and forgets, past that, those whose commands expire first: 36 bytes an id,
+and a hundred thousand is years of a building's commands.
 """
 
 from __future__ import annotations
@@ -16,9 +21,12 @@ from pathlib import Path
 
 from edge.link import storefile
 
+MAX_IDS = 100_000
+
 
 class ReplayMemory:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, cap: int = MAX_IDS) -> None:
+        self.cap = cap
         self._lock = threading.Lock()
         self._db = storefile.connect(path)
         self._db.execute(
@@ -30,16 +38,22 @@ class ReplayMemory:
         with self._lock:
             self._db.close()
 
-    def claim(self, command_id: uuid.UUID, keep_until: datetime, now: datetime) -> bool:
-        """Remember `command_id` until `keep_until`; False if it is remembered already."""
+    def claim(self, command_id: uuid.UUID, keep_until: datetime) -> bool:
+        """Remember `command_id` (its command is void after `keep_until`); False if it is
+        remembered already."""
         with self._lock, storefile.transaction(self._db):
-            self._db.execute(
-                "DELETE FROM command_ids WHERE keep_until < ?", (math.floor(now.timestamp()),)
-            )
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO command_ids VALUES (?, ?)",
                 (str(command_id), math.ceil(keep_until.timestamp())),
             )
+            if cur.rowcount == 1:
+                # Never the id just taken: its command may be short-lived, and is live now.
+                self._db.execute(
+                    "DELETE FROM command_ids WHERE id IN (SELECT id FROM command_ids"
+                    " WHERE id != ? ORDER BY keep_until, id"
+                    " LIMIT max(0, (SELECT COUNT(*) FROM command_ids) - ?))",
+                    (str(command_id), self.cap),
+                )
         return cur.rowcount == 1
 
     def remembered(self) -> int:

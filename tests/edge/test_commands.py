@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -353,16 +354,38 @@ async def test_door_unlock_failures_say_why(handler: Handler) -> None:
     assert handler.handler.results["failed"] == 3
 
 
-async def test_remembered_ids_are_forgotten_once_expired(handler: Handler) -> None:
-    first = new_command("gw-1", ttl_s=60)
+async def test_a_clock_that_jumps_ahead_and_back_does_not_let_a_replay_run(
+    handler: Handler,
+) -> None:
+    """Forgetting by the gateway's clock would have let this one run twice: the clock jumps a
+    year ahead (a command then runs, and the first one's id would have expired), then back."""
+    first = new_command("gw-1", ttl_s=300)
     assert (await handler.run(first)).status == "done"
-    assert handler.memory.remembered() == 1
-    handler.clock.t = first.expires_at + SKEW + timedelta(seconds=2)
+    handler.clock.t = T0 + timedelta(days=365)
     later = cmd.Command(**(new_command("gw-1").model_dump() | {"issued_at": handler.clock.t,
         "expires_at": handler.clock.t + timedelta(minutes=1)}))  # fmt: skip
     assert (await handler.run(later)).status == "done"
-    assert handler.memory.remembered() == 1  # the first id is gone, the new one kept
-    assert (await handler.run(first)).reason == "expired"
+    handler.clock.t = T0
+    assert (await handler.run(first)).reason == "replayed"
+    assert handler.memory.remembered() == 2
+
+
+def test_the_memory_keeps_the_newest_ids_and_forgets_what_expires_first(tmp_path: Path) -> None:
+    memory = ReplayMemory(tmp_path / "gw.db", cap=3)
+    try:
+        ids = [uuid.uuid4() for _ in range(5)]
+        expiry = [T0 + timedelta(minutes=m) for m in (5, 1, 9, 7, 3)]
+        for command_id, until in zip(ids, expiry, strict=True):
+            assert memory.claim(command_id, until)
+        with sqlite3.connect(tmp_path / "gw.db") as db:
+            kept = {uuid.UUID(i) for (i,) in db.execute("SELECT id FROM command_ids")}
+        db.close()
+        # the 1-minute one went when the fourth came, the 5-minute one when the fifth did
+        # (the id just taken never goes: its command is live)
+        assert kept == {ids[2], ids[3], ids[4]}
+        assert not memory.claim(ids[4], T0)
+    finally:
+        memory.close()
 
 
 async def test_a_command_is_not_run_when_the_replay_memory_fails(handler: Handler) -> None:
