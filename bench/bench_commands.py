@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import runtime.mqtt_client
-from tests.e2e.test_commands import Clock, Cloud, gateway, private_link
+from tests.e2e.command_harness import Clock, Cloud, gateway, private_link
 
 PINGS = int(os.environ.get("BENCH_PINGS", "30"))
 

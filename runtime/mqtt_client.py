@@ -12,6 +12,7 @@ aiomqtt and paho beyond what they do by themselves.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import socket
 import ssl
@@ -76,12 +77,22 @@ def mqtt_client(
 
 @contextlib.asynccontextmanager
 async def connection(client: aiomqtt.Client) -> AsyncIterator[aiomqtt.Client]:
-    """`async with client`, with paho's socket closed if the connect does not complete."""
-    entered = False
+    """`async with client`, with paho's socket closed if the connect does not complete, and a
+    cancel of the body kept as a cancel: aiomqtt's `__aexit__` may replace it with an MqttError
+    (its DISCONNECT failing), which a reconnect loop would take for a lost connection."""
+    entered = cancelled = False
     try:
         async with client:
             entered = True
-            yield client
+            try:
+                yield client
+            except asyncio.CancelledError:
+                cancelled = True
+                raise
+    except aiomqtt.MqttError:
+        if cancelled:
+            raise asyncio.CancelledError from None
+        raise
     finally:
         if not entered:
             client._client._sock_close()  # aiomqtt offers no public way

@@ -103,18 +103,10 @@ class IngestWorker:
         delay = 0.5
         group = self._settings.ingest_share_group if self._settings.ingest_shared else None
         while True:
-            cancelled = False
             try:
                 async with connection(self._client()) as client:
-                    try:
-                        await self._session(client, group)
-                    except asyncio.CancelledError:
-                        # aiomqtt's __aexit__ may replace this with an MqttError; remember it
-                        cancelled = True
-                        raise
+                    await self._session(client, group)
             except aiomqtt.MqttError as exc:
-                if cancelled:
-                    raise asyncio.CancelledError from exc
                 if self.ready.is_set():
                     delay = 0.5  # we were connected: start the backoff afresh
                 self.ready.clear()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from edge.link import storefile
 from protocols.mqtt.messages import (
     MAX_EPOCH,
     MessageError,
@@ -81,12 +81,9 @@ class OutboxStats:
 
 class Outbox:
     def __init__(self, path: Path, *, budget_bytes: int | None = None) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._budget = budget_bytes
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db = storefile.connect(path)
         with self._tx():
             existing = self._db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
@@ -116,7 +113,6 @@ class Outbox:
             self._db.execute(
                 "INSERT INTO epochs (epoch, start) VALUES (?, ?)", (epoch, self.epoch_start)
             )
-            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('epoch', ?)", (epoch,))
 
     def _upgrade(self) -> None:
         """A store from before per-start epochs: its rows are of its one epoch (0 if it predates
@@ -287,11 +283,5 @@ class Outbox:
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, storefile.transaction(self._db):
+            yield

@@ -14,7 +14,6 @@ and a hundred thousand is years of a building's commands.
 from __future__ import annotations
 
 import math
-import threading
 import uuid
 from datetime import datetime
 from pathlib import Path
@@ -24,24 +23,19 @@ from edge.link import storefile
 MAX_IDS = 100_000
 
 
-class ReplayMemory:
+class ReplayMemory(storefile.Table):
     def __init__(self, path: Path, *, cap: int = MAX_IDS) -> None:
-        self.cap = cap
-        self._lock = threading.Lock()
-        self._db = storefile.connect(path)
-        self._db.execute(
+        super().__init__(
+            path,
             "CREATE TABLE IF NOT EXISTS command_ids ("
-            " id TEXT PRIMARY KEY, keep_until INTEGER NOT NULL) WITHOUT ROWID"
+            " id TEXT PRIMARY KEY, keep_until INTEGER NOT NULL) WITHOUT ROWID",
         )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.cap = cap
 
     def claim(self, command_id: uuid.UUID, keep_until: datetime) -> bool:
         """Remember `command_id` (its command is void after `keep_until`); False if it is
         remembered already."""
-        with self._lock, storefile.transaction(self._db):
+        with self._write():
             cur = self._db.execute(
                 "INSERT OR IGNORE INTO command_ids VALUES (?, ?)",
                 (str(command_id), math.ceil(keep_until.timestamp())),

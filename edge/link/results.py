@@ -13,7 +13,6 @@ one lock serialises them on the connection.
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 from edge.link import storefile
@@ -21,24 +20,19 @@ from edge.link import storefile
 MAX_RESULTS = 1000
 
 
-class ResultStore:
+class ResultStore(storefile.Table):
     def __init__(self, path: Path, *, cap: int = MAX_RESULTS) -> None:
-        self.cap = cap
-        self._lock = threading.Lock()
-        self._db = storefile.connect(path)
         # AUTOINCREMENT: ids only grow, so they order results across restarts and deletions.
-        self._db.execute(
+        super().__init__(
+            path,
             "CREATE TABLE IF NOT EXISTS command_results ("
-            " id INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB NOT NULL)"
+            " id INTEGER PRIMARY KEY AUTOINCREMENT, payload BLOB NOT NULL)",
         )
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        self.cap = cap
 
     def add(self, payload: bytes) -> int:
         """Keep an encoded result (committed on return); how many of the oldest it pushed out."""
-        with self._lock, storefile.transaction(self._db):
+        with self._write():
             self._db.execute("INSERT INTO command_results (payload) VALUES (?)", (payload,))
             cur = self._db.execute(
                 "DELETE FROM command_results WHERE id <= (SELECT id FROM command_results"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,3 +29,23 @@ def transaction(db: sqlite3.Connection) -> Iterator[None]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+class Table:
+    """A table of the store on a connection of its own; one lock serialises the calls (they come
+    from `asyncio.to_thread`'s threads)."""
+
+    def __init__(self, path: Path, schema: str) -> None:
+        self._lock = threading.Lock()
+        self._db = connect(path)
+        self._db.execute(schema)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """The connection, locked, in a transaction."""
+        with self._lock, transaction(self._db):
+            yield self._db

@@ -93,20 +93,12 @@ class Uplink:
         self.acked_seq = (await asyncio.to_thread(self._outbox.stats)).acked_seq
         while True:
             failed: BaseException | None = None
-            cancelled = False
             client = gateway_mqtt_client(self._config, await self._state(online=False))
             try:
                 async with connection(client):
-                    try:
-                        await self._session(client, backoff)
-                    except asyncio.CancelledError:
-                        # aiomqtt's __aexit__ may replace this with an MqttError; remember it
-                        cancelled = True
-                        raise
+                    await self._session(client, backoff)
             except* aiomqtt.MqttError as group:
                 failed = group.exceptions[0]
-            if cancelled:
-                raise asyncio.CancelledError
             self.connected.clear()
             refused = refused_credentials(failed)
             if refused and not self._refused:

@@ -18,7 +18,7 @@ from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
 from protocols.mqtt.topics import Kind, subscription, topic
 from tests.conftest import free_port
-from tests.e2e.link_harness import wait_until
+from tests.e2e.link_harness import mqtt_client, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -53,13 +53,13 @@ def _client(
     port: int, identifier: str, login: tuple[str, str] | None = None, *, persistent: bool = False
 ) -> aiomqtt.Client:
     username, password = login or (None, None)
-    return aiomqtt.Client(
-        "127.0.0.1",
-        port,
-        identifier=identifier,
+    return mqtt_client(
+        f"mqtt://127.0.0.1:{port}",
+        identifier,
         username=username,
         password=password,
-        clean_session=not persistent,
+        protocol="3.1.1",
+        persistent=persistent,
     )
 
 

@@ -50,8 +50,10 @@ def mqtt_client(
     protocol: str | None = None,
     will: aiomqtt.Will | None = None,
     ca_file: Path | None = None,
+    persistent: bool = False,
 ) -> aiomqtt.Client:
-    """A plain client, for a test that publishes or listens as a gateway or the cloud would."""
+    """A plain client, for a test that publishes or listens as a gateway or the cloud would;
+    `persistent`: the broker keeps its session (MQTT 3.1.1 clean_session false)."""
     address = parse_broker_url(url)
     v5 = (protocol or mqtt_protocol(url)) == "5"
     tls = ssl.create_default_context(cafile=ca_file) if address.tls else None
@@ -64,6 +66,7 @@ def mqtt_client(
         password=password,
         will=will,
         protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
+        **({"clean_session": False} if persistent and not v5 else {}),
     )
 
 

@@ -9,111 +9,28 @@ The gateway's wall clock is the test's (expiry without sleeping).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 
-from anju.broker import embedded_broker
-from cloud import migrate
-from cloud.commands import service
-from cloud.db import as_utc
-from cloud.ingest.worker import IngestWorker
-from cloud.models import CommandResultRow, GatewayCommand, Quarantine
-from edge.config import CommandSettings
-from edge.gateway import run_gateway
+from cloud.models import Quarantine
 from protocols.mqtt import commands as cmd
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
-from tests.conftest import free_port, mqtt_protocol
-from tests.e2e.link_harness import Link, as_async, mqtt_client, stop, wait_until
+from tests.conftest import mqtt_protocol
+from tests.e2e.command_harness import KEY, Clock, Cloud, gateway, private_link
+from tests.e2e.link_harness import Link, as_async, wait_until
 
 pytestmark = pytest.mark.timeout(90)
-
-KEY = Ed25519PrivateKey.generate()
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.t = datetime.now(UTC).replace(microsecond=0)
-
-    def __call__(self) -> datetime:
-        return self.t
-
-
-@contextlib.asynccontextmanager
-async def gateway(link: Link, clock: Clock) -> AsyncIterator[None]:
-    """A gateway run, yielded once it has reported its state after connecting (so its
-    `down/cmd` subscription is in place: the uplink subscribes before it reports)."""
-    clock.t += timedelta(seconds=1)  # this run's state report is newer than any before
-    started = clock.t
-    commands = CommandSettings(public_key=cmd.public_key_text(KEY.public_key()))
-    config = link.config.model_copy(update={"commands": commands})
-    task = asyncio.create_task(run_gateway(config, now=clock), name="gateway")
-
-    def reported() -> bool:
-        state_ts = link.gateway().state_ts
-        return state_ts is not None and as_utc(state_ts) >= started
-
-    try:
-        await wait_until(as_async(reported), 20, "the gateway's state report")
-        yield
-    finally:
-        await stop(task)
-
-
-class Cloud:
-    def __init__(self, link: Link, worker: IngestWorker, clock: Clock) -> None:
-        self.link = link
-        self.worker = worker
-        self.clock = clock
-
-    def issue(self, name: str = "ping", *, ttl_s: int = 300, queue: bool = True) -> str:
-        """A signed command; queued for the dispatcher, or marked sent (the test sends it)."""
-        with self.link.sessions.begin() as session:
-            row = service.issue(
-                session, KEY, self.link.gateway_id, name, {}, issued_by="test",
-                now=self.clock.t, ttl=timedelta(seconds=ttl_s),
-            )  # fmt: skip
-            if not queue:
-                row.state = "sent"
-        self.worker.commands_queued.set()
-        return row.id
-
-    def command(self, command_id: str) -> GatewayCommand:
-        with self.link.sessions() as session:
-            row: GatewayCommand = session.get_one(GatewayCommand, command_id)
-            return row
-
-    def results(self, command_id: str) -> list[tuple[str, str | None]]:
-        with self.link.sessions() as session:
-            rows = session.scalars(
-                select(CommandResultRow)
-                .where(CommandResultRow.command_id == command_id)
-                .order_by(CommandResultRow.id)
-            )
-            return [(r.status, r.reason) for r in rows]
-
-    async def settled(self, command_id: str, n: int = 1) -> list[tuple[str, str | None]]:
-        def enough() -> bool:
-            return len(self.results(command_id)) >= n
-
-        await wait_until(as_async(enough), 15, f"{n} result(s) of command {command_id}")
-        return self.results(command_id)
-
-    async def publish(self, kind: Kind, payload: bytes) -> None:
-        async with mqtt_client(self.link.mqtt_url, f"raw-{uuid.uuid4().hex[:8]}") as client:
-            await client.publish(topic(self.link.gateway_id, kind), payload, qos=1)
 
 
 def altered(payload: str, change: Callable[[dict[str, Any]], None]) -> bytes:
@@ -221,20 +138,6 @@ async def test_cli_sends_a_command_and_waits_for_its_result(link: Link, tmp_path
     answer = json.loads(lines[-1])
     assert (answer["state"], answer["reason"]) == ("done", None)
     assert answer["result"]["outbox"]["pending"] == 0
-
-
-@contextlib.asynccontextmanager
-async def private_link(tmp_path: Path) -> AsyncIterator[Link]:
-    """A link on an embedded broker of its own and SQLite: nobody else's traffic."""
-    port = free_port()
-    database_url = f"sqlite:///{tmp_path / 'cloud.db'}"
-    migrate.upgrade(database_url)
-    async with embedded_broker("127.0.0.1", port):
-        link = Link(f"mqtt://127.0.0.1:{port}", database_url, tmp_path)
-        try:
-            yield link
-        finally:
-            link.close()
 
 
 async def test_refusals_and_stray_results_are_counted(tmp_path: Path) -> None:
