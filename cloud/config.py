@@ -11,6 +11,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from protocols.errors import ConfigError
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only"})
+MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -54,10 +55,17 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:
-        if self.env == "production" and self.secret_key.lower() in PLACEHOLDER_SECRETS:
+        if self.env != "production":
+            return self
+        if self.secret_key.lower() in PLACEHOLDER_SECRETS:
             raise ValueError(
-                "ANJU_SECRET_KEY is a placeholder; set a real secret (32+ random characters)"
-                " or run with ANJU_ENV=development"
+                f"ANJU_SECRET_KEY is a placeholder; set a real secret ({MIN_SECRET_LENGTH}+"
+                " random characters) or run with ANJU_ENV=development"
+            )
+        if len(self.secret_key) < MIN_SECRET_LENGTH:
+            raise ValueError(
+                f"ANJU_SECRET_KEY has {len(self.secret_key)} characters; production needs"
+                f" {MIN_SECRET_LENGTH}+ random characters"
             )
         return self
 

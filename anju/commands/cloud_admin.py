@@ -167,10 +167,15 @@ def seed_demo() -> None:
     """Add the demo portfolio (2 properties, 3 buildings, 120 units, leases in every state);
     does nothing when it is there already."""
     from cloud import seed
+    from cloud.config import load_settings
+    from protocols.errors import AnjuError
 
-    with cloud_session() as (settings, session, keys):
-        if settings.env != "development":
-            click.echo("note: demo logins use a published password; remove them in production")
+    if load_settings().env != "development":
+        raise AnjuError(
+            "seed-demo creates logins with a published password: it runs only with"
+            " ANJU_ENV=development"
+        )
+    with cloud_session() as (_settings, session, keys):
         try:
             summary = seed.seed_demo(session, keys, datetime.now(UTC))
         except seed.AlreadySeededError as exc:

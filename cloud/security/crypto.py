@@ -60,6 +60,10 @@ class FieldKeys:
     def is_development(self) -> bool:
         return self.keys.get(self.current) == _DEV_KEY
 
+    @property
+    def has_development_index_key(self) -> bool:
+        return hmac.compare_digest(self.index_key, _DEV_INDEX_KEY)
+
 
 def development_keys() -> FieldKeys:
     return FieldKeys(current="dev", keys={"dev": _DEV_KEY}, index_key=_DEV_INDEX_KEY)
@@ -180,6 +184,11 @@ def load_field_keys(*, spec: str, index_key: str, data_dir: Path, development: b
             "no field encryption keys: set ANJU_FIELD_KEYS and ANJU_INDEX_KEY, or run"
             f" `anju cloud rotate-keys --new-key` to create {data_dir / KEY_FILE}"
         )
-    if keys.is_development and not development:
+    if not development and keys.is_development:
         raise ConfigError("field keys: the development placeholder key is refused in production")
+    if not development and keys.has_development_index_key:
+        raise ConfigError(
+            "ANJU_INDEX_KEY: the published development blind-index key is refused in production;"
+            " set a random one (and rebuild the indexes: anju cloud rotate-keys)"
+        )
     return keys

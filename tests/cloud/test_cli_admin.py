@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import secrets
 from pathlib import Path
 
 import pytest
@@ -64,6 +66,23 @@ def test_seed_demo_once(env: dict[str, str]) -> None:
     assert again.exit_code == 0
     assert "exists already; nothing to do" in again.output
     assert count(url) == 120
+
+
+def test_seed_demo_refused_in_production(env: dict[str, str]) -> None:
+    """The demo logins' password is published: production never gets them."""
+    key = base64.b64encode(crypto.generate_key()).decode()
+    prod = {**env, "ANJU_ENV": "production", "ANJU_SECRET_KEY": secrets.token_hex(32),
+            "ANJU_FIELD_KEYS": f"k1:{key}", "ANJU_INDEX_KEY": key}  # fmt: skip
+    r = run(prod, "seed-demo")
+    assert r.exit_code == 1
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert lines == [
+        "Error: seed-demo creates logins with a published password: it runs only with"
+        " ANJU_ENV=development"
+    ]
+    assert count(env["ANJU_DATABASE_URL"], model=User) == 0
+    assert count(env["ANJU_DATABASE_URL"], model=Organisation) == 0
+    assert not Path(env["ANJU_DATA_DIR"]).exists()
 
 
 def test_user_add_then_duplicate_refused(env: dict[str, str]) -> None:
