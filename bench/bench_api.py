@@ -136,6 +136,7 @@ def seed(url: str) -> tuple[str, list[str]]:
             insert(Lease),
             [
                 {
+                    "org_id": org.id,
                     "property_id": props[i % PROPERTIES].id,
                     "unit_id": i * 2 + 1,
                     "primary_tenant_id": i + 1,

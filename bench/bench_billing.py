@@ -131,6 +131,7 @@ def seed(session: Session) -> list[int]:
         )
         leases.append(
             {
+                "org_id": org.id,
                 "property_id": unit["property_id"],
                 "unit_id": uid,
                 "primary_tenant_id": tid,

@@ -13,7 +13,7 @@ from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from cloud.importer.csvfile import Row, read_rows, yuan_to_fen
@@ -94,6 +94,10 @@ class Context:
     now: datetime
     props: dict[str, Property] = field(default_factory=dict)
     buildings: dict[tuple[int, str], Building] = field(default_factory=dict)
+
+    def own(self, model: type[Tenant | Lease], ref: str) -> tuple[ColumnElement[bool], ...]:
+        """The filter for a row of this organisation with the old system's id `ref`."""
+        return (model.org_id == self.org.id, model.external_ref == ref)
 
     def find_prop(self, name: str) -> Property | None:
         return self.props.get(name) or self.session.scalar(
@@ -210,7 +214,7 @@ def tenant_row(ctx: Context, row: Row, *, write: bool) -> bool:
     if values["id_number"] is None:
         raise BadRow("id_number", "is required")
     prop = ctx.prop(need(row, "property"), create=False)
-    if ctx.session.scalar(select(Tenant.id).where(Tenant.external_ref == ref)) is not None:
+    if ctx.session.scalar(select(Tenant.id).where(*ctx.own(Tenant, ref))) is not None:
         return False
     if not write:
         return True
@@ -244,7 +248,7 @@ def lease_row(ctx: Context, row: Row, *, write: bool) -> bool:
     tenant_id = _tenant_ref(ctx, need(row, "tenant_ref"), "tenant_ref")
     co = [_tenant_ref(ctx, r.strip(), "co_tenant_refs")
           for r in row.values.get("co_tenant_refs", "").split(";") if r.strip()]  # fmt: skip
-    if ctx.session.scalar(select(Lease.id).where(Lease.external_ref == ref)) is not None:
+    if ctx.session.scalar(select(Lease.id).where(*ctx.own(Lease, ref))) is not None:
         return False
     probe = Lease(id=-1, unit_id=unit.id, start_date=start, end_date=end)
     if status in service.HOLDING and (other := service.overlapping(ctx.session, probe)):
@@ -270,7 +274,7 @@ def _cycle(text: str) -> int:
 
 
 def _tenant_ref(ctx: Context, ref: str, column: str) -> int:
-    tid = ctx.session.scalar(select(Tenant.id).where(Tenant.external_ref == ref))
+    tid = ctx.session.scalar(select(Tenant.id).where(*ctx.own(Tenant, ref)))
     if tid is None:
         raise BadRow(column, f"no tenant with external_ref {ref!r}; import tenants first")
     return tid

@@ -27,6 +27,7 @@ from cloud.models import (
     Lease,
     LeaseStatus,
     LeaseTenant,
+    Property,
     Proration,
     Unit,
     UnitStatus,
@@ -120,6 +121,7 @@ def create_lease(
 ) -> Lease:
     check_terms(terms)
     lease = Lease(
+        org_id=session.get_one(Property, unit.property_id).org_id,
         property_id=unit.property_id,
         unit_id=unit.id,
         primary_tenant_id=primary_tenant_id,

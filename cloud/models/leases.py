@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     String,
     Text,
+    UniqueConstraint,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -46,9 +47,12 @@ class Lease(Base):
         Index("ix_leases_property_status", "property_id", "status"),
         Index("ix_leases_unit", "unit_id"),
         Index("ix_leases_primary_tenant", "primary_tenant_id"),
+        UniqueConstraint("org_id", "external_ref", name="uq_leases_org_external_ref"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # The property's organisation, repeated so an old system's id is unique per organisation.
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
     unit_id: Mapped[int] = mapped_column(ForeignKey("units.id"))
     primary_tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id"))
@@ -75,7 +79,7 @@ class Lease(Base):
     # For early termination: the last day actually occupied and why.
     terminated_on: Mapped[date | None] = mapped_column(Date)
     termination_reason: Mapped[str] = mapped_column(Text, default="")
-    external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
+    external_ref: Mapped[str | None] = mapped_column(String(64))  # the old system's id
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 

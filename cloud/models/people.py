@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, String
+from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.db import Base
@@ -22,6 +22,7 @@ class Tenant(Base):
         Index("ix_tenants_id_number_bidx", "id_number_bidx"),
         Index("ix_tenants_phone_bidx", "phone_bidx"),
         Index("ix_tenants_bank_card_bidx", "bank_card_bidx"),
+        UniqueConstraint("org_id", "external_ref", name="uq_tenants_org_external_ref"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -38,6 +39,7 @@ class Tenant(Base):
     bank_card_bidx: Mapped[str | None] = mapped_column(String(64))
     email_enc: Mapped[bytes | None] = mapped_column(LargeBinary)  # where reminders go
     email_bidx: Mapped[str | None] = mapped_column(String(64))
-    # Import idempotency: the operator's id for this person in their old system.
-    external_ref: Mapped[str | None] = mapped_column(String(64), unique=True)
+    # Import idempotency: the operator's id for this person in their old system (unique in the
+    # organisation only: another operator's old system may use the same ids).
+    external_ref: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -84,6 +84,7 @@ def add_tenant(
 
 def add_lease(session: Session, unit: Unit, tenant: Tenant) -> Lease:
     lease = Lease(
+        org_id=session.get_one(Property, unit.property_id).org_id,
         property_id=unit.property_id,
         unit_id=unit.id,
         primary_tenant_id=tenant.id,

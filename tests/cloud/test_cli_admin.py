@@ -227,3 +227,61 @@ def test_gateway_add_places_it_in_a_property(env: dict[str, str]) -> None:
     r = run(env, "gateway", "add", "gw-x", "--name", "renamed", "--no-credential")
     assert r.exit_code == 0, r.output  # updating the name keeps the property
     assert count(url, Gateway.property_id == property_id, model=Gateway) == 1
+
+
+def _two_orgs_with_units(env: dict[str, str], tmp_path: Path) -> None:
+    """Acme and Beta, each with the same units file imported into its own property."""
+    for org in ("Acme", "Beta"):
+        assert run(env, "user", "add", f"boss-{org}", "--role", "admin", "--org", org,
+                   "--password", "a long password").exit_code == 0  # fmt: skip
+        path = tmp_path / f"units-{org}.csv"
+        path.write_text(UNITS_CSV.replace("南山公寓", f"{org}公寓"), encoding="utf-8")
+        r = run(env, "import", "units", str(path), "--org", org)
+        assert r.exit_code == 0, r.output
+
+
+def test_import_refs_stay_inside_the_importing_organisation(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Beta's files reuse Acme's old-system ids: Beta gets its own rows, never Acme's."""
+    _two_orgs_with_units(env, tmp_path)
+    url = env["ANJU_DATABASE_URL"]
+    acme_tenants = tmp_path / "acme-t.csv"
+    acme_tenants.write_text(f"external_ref,property,name,id_number\nT-1,Acme公寓,张三,{cn_id(1)}\n")
+    assert run(env, "import", "tenants", str(acme_tenants), "--org", "Acme").exit_code == 0
+    acme_leases = tmp_path / "acme-l.csv"
+    acme_leases.write_text("external_ref,property,building,unit,tenant_ref,start_date,end_date,"
+                           "rent,deposit\nL-1,Acme公寓,A栋,A-101,T-1,2026-01-01,2026-12-31,1800,"
+                           "1800\n")  # fmt: skip
+    assert run(env, "import", "leases", str(acme_leases), "--org", "Acme").exit_code == 0
+
+    # Beta names T-1 before it has a T-1 of its own: refused, Acme's person is not attached.
+    beta_leases = tmp_path / "beta-l.csv"
+    beta_leases.write_text(acme_leases.read_text().replace("Acme", "Beta"))
+    r = run(env, "import", "leases", str(beta_leases), "--org", "Beta")
+    assert r.exit_code == 1
+    assert "line 2, tenant_ref: no tenant with external_ref 'T-1'" in r.output
+    # Beta's own T-1 is created, not skipped as "already there".
+    beta_tenants = tmp_path / "beta-t.csv"
+    beta_tenants.write_text(f"external_ref,property,name,id_number\nT-1,Beta公寓,李四,{cn_id(2)}\n")
+    r = run(env, "import", "tenants", str(beta_tenants), "--org", "Beta")
+    assert "1 rows, 0 bad, 1 new, 0 already there; imported" in r.output, r.output
+    # Beta's L-1 is created too, and binds Beta's T-1.
+    r = run(env, "import", "leases", str(beta_leases), "--org", "Beta")
+    assert "1 rows, 0 bad, 1 new, 0 already there; imported" in r.output, r.output
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine)() as s:
+            for org in ("Acme", "Beta"):
+                lease = s.scalars(
+                    select(Lease).join(Organisation, Organisation.id == Lease.org_id)
+                    .where(Organisation.name == org, Lease.external_ref == "L-1")
+                ).one()  # fmt: skip
+                tenant = s.get_one(Tenant, lease.primary_tenant_id)
+                assert (tenant.org_id, s.get_one(Property, lease.property_id).org_id) == (
+                    lease.org_id,
+                    lease.org_id,
+                )
+                assert tenant.name == {"Acme": "张三", "Beta": "李四"}[org]
+    finally:
+        engine.dispose()

@@ -109,6 +109,7 @@ class World:
         status: LeaseStatus = LeaseStatus.ACTIVE,
     ) -> Lease:
         lease = Lease(
+            org_id=self.prop.org_id,
             property_id=self.prop.id,
             unit_id=unit.id,
             primary_tenant_id=self.tenant(f"T{unit.code}-{start}").id,
