@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from protocols.errors import AnjuError, ConfigError
+from runtime.private_files import private_folder
 
 MAGIC = b"A1"
 NONCE_BYTES = 12
@@ -160,7 +161,7 @@ def write_key_file(path: Path, keys: FieldKeys) -> None:
         "keys": {k: base64.b64encode(v).decode() for k, v in keys.keys.items()},
         "index_key": base64.b64encode(keys.index_key).decode(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(path.parent)
     tmp = path.with_suffix(".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as fh:

@@ -8,11 +8,13 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from runtime.private_files import private_file
+
 
 def connect(path: Path) -> sqlite3.Connection:
     """Autocommit (`transaction` for what must be atomic), usable from `asyncio.to_thread`'s
     threads (callers serialise with a lock), WAL, and synchronous=FULL: durable on commit."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_file(path)
     db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=FULL")
