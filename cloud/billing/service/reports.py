@@ -208,13 +208,27 @@ def utility_cost_vs_recovered(session: Session, property_id: int) -> list[Row]:
     ]
 
 
+# A spreadsheet runs a cell that starts with one of these as a formula (DDE: `=cmd|' /C calc'!A0`).
+FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert_cell(value: Any) -> Any:
+    """Text that a spreadsheet would run is shown as text: a leading apostrophe (OWASP's advice).
+    Numbers stay numbers, so a negative amount is still a negative amount."""
+    if isinstance(value, str) and value.startswith(FORMULA_LEADS):
+        return "'" + value
+    return value
+
+
 def to_csv(rows: Iterable[Mapping[str, Any]]) -> str:
-    """CSV with a header row; UTF-8 with BOM so Excel opens Chinese names correctly."""
+    """CSV with a header row; UTF-8 with BOM so Excel opens Chinese names correctly. Names and
+    codes come from tenants and imports, so no text cell may start a formula."""
     rows = list(rows)
     out = io.StringIO()
     out.write("\ufeff")
     if rows:
-        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+        # CRLF (RFC 4180): a cell with either CR or LF in it is then quoted, never a new row.
+        writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\r\n")
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows({k: inert_cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from typing import Any
 
+import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
-from cloud.models import AuditEvent, Role
+from cloud.billing.service import reports
+from cloud.models import AuditEvent, Role, Tenant, Unit
 from tests.cloud.conftest import Api
 
 
@@ -98,14 +101,37 @@ async def test_reports_as_json_and_csv(api: Api) -> None:
     lease_id = api.world.sites["P1"].lease_id
     assert aging == [{"lease_id": lease_id, "current": 0, "d0_30": 0, "d31_60": 700000,
                       "d61_90": 0, "d90_plus": 0, "total_fen": 700000}]  # fmt: skip
-    csv = await get(api, Role.FINANCE, "/reports/rent-roll", property_id=pid, format="csv",
-                    as_of="2026-03-01")  # fmt: skip
-    assert csv.headers["content-type"].startswith("text/csv")
-    lines = csv.content.decode("utf-8-sig").splitlines()
+    roll = await get(api, Role.FINANCE, "/reports/rent-roll", property_id=pid, format="csv",
+                     as_of="2026-03-01")  # fmt: skip
+    assert roll.headers["content-type"].startswith("text/csv")
+    lines = roll.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("unit,lease_id,tenant,")
     assert "租客1" in lines[1]
     other = api.world.sites["P2"].property_id
     assert (await get(api, Role.FINANCE, "/reports/ar-aging", property_id=other)).status_code == 404
+
+
+async def test_rent_roll_csv_does_not_run_a_tenants_formula(api: Api) -> None:
+    """A tenant named as a DDE payload (and a unit code that starts with a sign) exported to CSV:
+    the spreadsheet must show them as text, not run them."""
+    site = api.world.sites["P1"]
+    payload = "=cmd|' /C calc'!A0"
+    with api.sessions() as s:
+        s.get_one(Tenant, site.tenant_id).name = payload
+        s.get_one(Unit, site.unit_id).code = "-1+1"
+        s.commit()
+    res = await get(api, Role.FINANCE, "/reports/rent-roll", property_id=site.property_id,
+                    format="csv", as_of="2026-03-01")  # fmt: skip
+    [row] = list(csv.DictReader(io.StringIO(res.content.decode("utf-8-sig"), newline="")))
+    assert (row["unit"], row["tenant"]) == ("'-1+1", "'" + payload)
+    assert row["monthly_rent_fen"] == "200000"
+
+
+@pytest.mark.parametrize("lead", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_csv_export_escapes_a_formula_lead(lead: str) -> None:
+    text = reports.to_csv([{"name": f"{lead}1+2", "safe": "a=b", "owed_fen": -300}])
+    [row] = list(csv.DictReader(io.StringIO(text.removeprefix("\ufeff"), newline="")))
+    assert row == {"name": f"'{lead}1+2", "safe": "a=b", "owed_fen": "-300"}
 
 
 async def test_a_time_of_use_tariff_names_a_register_per_zone(api: Api) -> None:
