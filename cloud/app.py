@@ -122,6 +122,7 @@ def create_app(
     app.state.settings = settings
     app.state.keys = keys if keys is not None else field_keys_for(settings)
     app.state.clock = clock
+    app.state.proxies = settings.proxies
     app.state.command_key = command_key
     install_problem_handlers(app)
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, model_validator
+from pydantic import ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.security.client_address import TrustedProxies, parse_networks
 from protocols.errors import ConfigError
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "development-only"})
@@ -29,6 +30,9 @@ class Settings(BaseSettings):
     mqtt_ca_file: Path | None = None
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the
+    # client; empty: the TCP peer is the client (cloud.security.client_address).
+    trusted_proxies: str = ""
     ingest_in_process: bool = True
     # Field encryption: "kid:base64key,..." (first encrypts) and the blind-index key (base64).
     # Empty: <data_dir>/field-keys.json, or in development a fixed placeholder.
@@ -53,6 +57,12 @@ class Settings(BaseSettings):
     # How long a command stays valid when its sender names no lifetime.
     command_ttl_s: int = 300
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:
         if self.env != "production":
@@ -74,6 +84,10 @@ class Settings(BaseSettings):
         if self.ingest_subscription == "auto":
             return self.mqtt_protocol == "5"
         return self.ingest_subscription == "shared"
+
+    @property
+    def proxies(self) -> TrustedProxies:
+        return TrustedProxies(parse_networks(self.trusted_proxies))
 
     @property
     def command_key_path(self) -> Path:

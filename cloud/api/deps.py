@@ -26,6 +26,7 @@ from cloud.api.problems import ProblemError
 from cloud.models import Lease, LeaseTenant, Property, Role, Tenant, User, UserProperty
 from cloud.security import audit, tokens
 from cloud.security.authz import Permission, Principal
+from cloud.security.client_address import TrustedProxies
 from cloud.security.crypto import FieldKeys
 
 SESSION_COOKIE = "anju_session"
@@ -56,7 +57,10 @@ NowDep = Annotated[datetime, Depends(get_now)]
 
 
 def client_ip(request: Request) -> str:
-    return request.client.host if request.client else ""
+    """The client's address for the throttle and the audit log (cloud.security.client_address)."""
+    proxies: TrustedProxies = request.app.state.proxies
+    peer = request.client.host if request.client else ""
+    return proxies.client(peer, request.headers.getlist("x-forwarded-for"))
 
 
 def bearer_or_cookie(request: Request) -> str | None:

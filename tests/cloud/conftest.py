@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -139,12 +139,19 @@ async def api(database_url: str, keys: FieldKeys) -> AsyncIterator[Api]:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI, port: int = 4000) -> AsyncIterator[httpx.AsyncClient]:
-    """The app's lifespan, and a client whose requests come from 198.51.100.7:`port`."""
+async def serve(
+    app: FastAPI,
+    port: int = 4000,
+    *,
+    host: str = "198.51.100.7",
+    asgi: Callable[..., Awaitable[None]] | None = None,
+) -> AsyncIterator[httpx.AsyncClient]:
+    """The app's lifespan, and a client whose requests come from `host`:`port`; they reach
+    `asgi` when given (the app as a server wraps it)."""
     async with (
         app.router.lifespan_context(app),
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app, client=("198.51.100.7", port)),
+            transport=httpx.ASGITransport(app=asgi or app, client=(host, port)),
             base_url="http://anju.test",
         ) as client,
     ):

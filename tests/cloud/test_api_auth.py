@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from sqlalchemy import func, select
 
+from anju.commands.cloud import uvicorn_options
 from cloud.api.deps import SESSION_COOKIE
 from cloud.app import create_app
 from cloud.config import Settings
@@ -163,3 +167,70 @@ async def test_a_burst_of_guesses_gets_at_most_five_password_checks(
     assert outcomes.count(("auth.login", "failed")) == codes.count(401)
     assert ("auth.lockout", "ok") in outcomes
     assert await login(twin, "user-finance") == 403  # locked, even with the right password
+
+
+def app_on(api: Api, keys: FieldKeys, trusted_proxies: str = "") -> FastAPI:
+    """Another app on `api`'s database and clock, with its own proxy setting."""
+    settings = Settings(env="development", ingest_in_process=False, trusted_proxies=trusted_proxies)
+    return create_app(settings, sessions=api.sessions, keys=keys, clock=api.clock)
+
+
+@asynccontextmanager
+async def from_loopback(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """Requests from 127.0.0.1 (a local proxy, or anyone on the host) through uvicorn as
+    `anju cloud serve` configures it."""
+    config = uvicorn.Config(app, **uvicorn_options("127.0.0.1", 8000), log_config=None)
+    config.load()
+    async with serve(app, 4002, host="127.0.0.1", asgi=config.loaded_app) as client:
+        yield client
+
+
+def audited_ips(api: Api, username_like: str) -> set[str]:
+    with api.sessions() as s:
+        return set(s.scalars(select(AuditEvent.ip).where(AuditEvent.username.like(username_like))))
+
+
+async def test_rotating_forwarded_for_from_loopback_gains_nothing(
+    api: Api, keys: FieldKeys
+) -> None:
+    """No proxy named: a new X-Forwarded-For per guess neither escapes the address limit nor
+    lands in the audit log."""
+    async with from_loopback(app_on(api, keys)) as client:
+        codes = [
+            (
+                await client.post(
+                    "/api/v1/auth/login",
+                    json={"username": f"nobody-{i}", "password": "x"},
+                    headers={"X-Forwarded-For": f"203.0.113.{i}"},
+                )
+            ).status_code
+            for i in range(11)
+        ]
+    assert codes == [401] * 10 + [429]
+    assert audited_ips(api, "nobody-%") == {"127.0.0.1"}
+
+
+async def test_a_named_proxy_forwards_the_client_address(api: Api, keys: FieldKeys) -> None:
+    """nginx on the host appends the address it saw; what the client wrote before it is ignored,
+    so rotating it does not escape the limit, and the audit log names the real client."""
+    async with from_loopback(app_on(api, keys, "127.0.0.1")) as client:
+        codes = []
+        for i in range(11):
+            r = await client.post(
+                "/api/v1/auth/login",
+                json={"username": f"nobody-{i}", "password": "x"},
+                headers={"X-Forwarded-For": f"6.6.6.{i}, 203.0.113.9"},
+            )
+            codes.append(r.status_code)
+        assert codes == [401] * 10 + [429]
+        assert audited_ips(api, "nobody-%") == {"203.0.113.9"}
+        other = {"X-Forwarded-For": "203.0.113.10"}  # another client behind the same proxy
+        r = await client.post(
+            "/api/v1/auth/login",
+            json={"username": "user-admin", "password": PASSWORD},
+            headers=other,
+        )
+        assert r.status_code == 200
+        r = await client.get("/api/v1/users", headers={**api.as_role(Role.MANAGER), **other})
+        assert r.status_code == 403
+    assert audited_ips(api, "user-manager") == {"203.0.113.10"}  # the audited denial
