@@ -13,7 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from sqlalchemy.orm import sessionmaker
 
 from cloud.api.problems import install_problem_handlers
@@ -32,6 +32,7 @@ from cloud.api.routes import (
     tenants,
     users,
 )
+from cloud.api.text import refuse_unstorable_text
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker, refresh_statistics
 from cloud.ingest.worker import IngestWorker
@@ -118,7 +119,12 @@ def create_app(
             await asyncio.gather(*tasks, return_exceptions=True)
             engine.dispose()
 
-    app = FastAPI(title="Anju cloud", version=version("anju"), lifespan=lifespan)
+    app = FastAPI(
+        title="Anju cloud",
+        version=version("anju"),
+        lifespan=lifespan,
+        dependencies=[Depends(refuse_unstorable_text)],  # before any route, guard or database
+    )
     app.state.settings = settings
     app.state.keys = keys if keys is not None else field_keys_for(settings)
     app.state.clock = clock

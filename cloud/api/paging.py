@@ -58,9 +58,16 @@ def starts_with(session: Session, column: Any, prefix: str) -> Any:
     """A prefix match that can use an index: a code-point range on SQLite (BINARY collation),
     LIKE 'p%' on PostgreSQL (served by a text_pattern_ops index)."""
     if session.get_bind().dialect.name == "sqlite" and ord(prefix[-1]) < 0x10FFFF:
-        upper = prefix[:-1] + chr(ord(prefix[-1]) + 1)
+        upper = prefix[:-1] + next_char(prefix[-1])
         return (column >= prefix) & (column < upper)
     return column.startswith(prefix, autoescape=True)
+
+
+def next_char(char: str) -> str:
+    """The next character UTF-8 can encode: U+D7FF is followed by U+E000, since the surrogates
+    between them are not text (SQLite refuses them). UTF-8 byte order is code-point order, so
+    the range stays exact."""
+    return "\ue000" if char == "\ud7ff" else chr(ord(char) + 1)
 
 
 def fetch_page(
