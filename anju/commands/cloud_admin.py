@@ -194,39 +194,64 @@ def seed_demo() -> None:
 @click.argument("kind", type=click.Choice(["units", "tenants", "leases"]))
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--org", "org_name", default=None, help="Organisation (needed if several).")
-@click.option("--encoding", default="auto", show_default=True, help="auto, utf-8 or gbk.")
+@click.option(
+    "--encoding", type=click.Choice(["auto", "utf-8", "gbk"]), default="auto", show_default=True
+)
 @click.option("--dry-run", is_flag=True, help="Check every row; import nothing.")
 @click.option("--skip-bad", is_flag=True, help="Import the good rows even if some are bad.")
+@click.option("--quiet", is_flag=True, help="No progress bar (none is drawn off a terminal).")
 def import_cmd(
-    kind: str, csv_file: Path, org_name: str | None, encoding: str, dry_run: bool, skip_bad: bool
+    kind: str,
+    csv_file: Path,
+    org_name: str | None,
+    encoding: str,
+    dry_run: bool,
+    skip_bad: bool,
+    quiet: bool,
 ) -> None:
-    """Import KIND (units, then tenants, then leases) from an old system's CSV file."""
-    from cloud.importer.csvfile import decode
-    from cloud.importer.load import Kind, import_csv
+    """Import KIND (units, then tenants, then leases) from an old system's CSV file.
 
-    text = decode(csv_file.read_bytes(), encoding)
-    with cloud_session() as (_settings, session, keys):
+    Streamed in one transaction: every bad row is listed (line, column, reason), and nothing is
+    kept unless all rows are good or --skip-bad is given."""
+    import sys
+
+    from cloud.importer.csvfile import Lines, detect
+    from cloud.importer.load import Kind, RowError, import_csv
+
+    def report_row(err: RowError) -> None:
+        click.echo(str(err), err=True)
+
+    with csv_file.open("rb") as f, cloud_session() as (_settings, session, keys):
+        lines = Lines(f, detect(f) if encoding == "auto" else encoding)
         org = _org(session, org_name)
-        report = import_csv(
-            session,
-            keys,
-            org,
-            Kind(kind),
-            text,
-            now=datetime.now(UTC),
-            skip_bad=skip_bad,
-            dry_run=dry_run,
+        bar = click.progressbar(
+            length=csv_file.stat().st_size, label=f"{kind} ({lines.encoding})", file=sys.stderr
         )
-        if report.applied:
+        shown = not quiet and sys.stderr.isatty()
+        done = 0
+
+        def progress(total: int) -> None:
+            nonlocal done
+            if shown:
+                bar.update(total - done)
+            done = total
+
+        try:
+            report = import_csv(session, keys, org, Kind(kind), lines,
+                                now=datetime.now(UTC), on_error=report_row,
+                                on_progress=progress)  # fmt: skip
+        finally:
+            if shown:
+                bar.render_finish()
+        applied = not dry_run and (report.bad == 0 or skip_bad)
+        if applied:
             session.commit()
         else:
             session.rollback()
-    for err in report.errors:
-        click.echo(f"line {err.line}, {err.column}: {err.reason}", err=True)
-    verdict = "imported" if report.applied else "nothing imported"
+    verdict = "imported" if applied else "nothing imported"
     click.echo(
-        f"{kind}: {report.rows} rows, {len(report.bad_lines)} bad, "
+        f"{kind}: {report.rows} rows, {report.bad} bad, "
         f"{report.created} new, {report.unchanged} already there; {verdict}"
     )
-    if report.errors and not report.applied and not dry_run:
+    if report.bad and not applied and not dry_run:
         raise SystemExit(1)

@@ -1,15 +1,26 @@
-"""Reading an operator's CSV: UTF-8 (with or without BOM) or GBK/GB18030, header row required."""
+"""Reading an operator's CSV as a stream of rows: UTF-8 (with or without BOM) or GBK/GB18030.
+
+Files from old systems are large and not always clean, so nothing here holds more than one row,
+and a row that cannot be read is a bad row (its line number and what is wrong), never the end of
+the file: the encoding is decided once per file, and a line that is not valid in it spoils only
+its own row; values and lines have size caps. Reasons never quote a value: it may be personal.
+"""
 
 from __future__ import annotations
 
+import codecs
 import csv
-import io
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import BinaryIO
 
 from protocols.errors import AnjuError
 
-ENCODINGS = {"utf-8": "utf-8-sig", "gbk": "gb18030"}  # GB18030 is a superset of GBK
+ENCODINGS = {"utf-8": "utf-8", "gbk": "gb18030"}  # GB18030 is a superset of GBK
+FIELD_LIMIT = 128 * 1024  # characters in one value; no column of ours needs more than 300
+LINE_LIMIT = 1024 * 1024  # bytes of one physical line
+_BLOCK = 1 << 20
 
 
 class CsvError(AnjuError):
@@ -18,44 +29,131 @@ class CsvError(AnjuError):
 
 @dataclass(frozen=True)
 class Row:
-    line: int  # line number in the file (the header is line 1)
+    line: int  # the line of the file where the row starts (the header is line 1)
     values: dict[str, str]
+    column: str = ""  # with `problem`: the column at fault ("" for the whole row)
+    problem: str = ""  # why the row cannot be read; empty for a readable row
 
 
-def decode(data: bytes, encoding: str = "auto") -> str:
-    if encoding != "auto":
+def detect(f: BinaryIO) -> str:
+    """'utf-8', unless most lines with non-ASCII bytes are not UTF-8 ('gbk'). Decided by counting
+    lines, so one stray GBK row in a UTF-8 file stays one bad row. Reads the file once."""
+    good = bad = 0
+    f.seek(0)
+    while block := f.read(_BLOCK):
+        block += f.readline(LINE_LIMIT)  # end on a line boundary
+        if block.isascii():
+            continue
         try:
-            return data.decode(ENCODINGS.get(encoding.lower(), encoding))
-        except (UnicodeDecodeError, LookupError) as exc:
-            raise CsvError(f"the file is not valid {encoding}: {exc}") from None
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        pass
-    try:
-        return data.decode("gb18030")
-    except UnicodeDecodeError:
-        raise CsvError("the file is neither UTF-8 nor GBK; save it as UTF-8") from None
+            block.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            good += sum(not line.isascii() for line in block.split(b"\n"))
+            continue
+        for line in block.split(b"\n"):
+            if not line.isascii():
+                try:
+                    line.decode("utf-8")
+                except UnicodeDecodeError:
+                    bad += 1
+                else:
+                    good += 1
+    f.seek(0)
+    return "gbk" if bad > good else "utf-8"
 
 
-def read_rows(text: str, required: set[str], optional: set[str]) -> list[Row]:
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in (reader.fieldnames or [])]
+class Lines:
+    """The file's physical lines, each decoded alone; counts lines and bytes, and remembers the
+    lines that could not be read (until the reader takes the row they belong to)."""
+
+    def __init__(self, f: BinaryIO, encoding: str) -> None:
+        self.f = f
+        self.encoding = encoding
+        self.codec = ENCODINGS[encoding]
+        self.line = 0
+        self.bytes = 0
+        self.problems: dict[int, str] = {}
+
+    def __iter__(self) -> Iterator[str]:
+        while raw := self.f.readline(LINE_LIMIT):
+            self.line += 1
+            self.bytes += len(raw)
+            if self.line == 1 and self.codec == "utf-8":
+                raw = raw.removeprefix(codecs.BOM_UTF8)
+            if len(raw) == LINE_LIMIT and not raw.endswith(b"\n"):
+                self._skip_rest()
+                self.problems[self.line] = f"a line is longer than {LINE_LIMIT // 1024} KB"
+                yield "\n"
+                continue
+            try:
+                yield raw.decode(self.codec)
+            except UnicodeDecodeError:
+                self.problems[self.line] = (
+                    f"not valid {self.encoding} (the file is read as {self.encoding})"
+                )
+                yield raw.decode(self.codec, "replace")
+
+    def _skip_rest(self) -> None:
+        while rest := self.f.readline(LINE_LIMIT):
+            self.bytes += len(rest)
+            if rest.endswith(b"\n"):
+                return
+
+    def problem_up_to(self, last: int) -> str:
+        """The first problem of the lines up to `last` (forgotten after this)."""
+        found = [self.problems.pop(n) for n in sorted(self.problems) if n <= last]
+        return found[0] if found else ""
+
+
+def read_rows(
+    lines: Lines, required: set[str], optional: set[str], limits: Mapping[str, int]
+) -> Iterator[Row]:
+    """Check the header (CsvError), then yield each non-empty row, readable or not. A value over
+    its column's `limits` (characters) or containing NUL makes a bad row."""
+    csv.field_size_limit(FIELD_LIMIT)
+    reader = csv.reader(lines)
+    try:
+        header = [h.strip() for h in next(reader, [])]
+    except csv.Error:
+        raise CsvError(f"line 1: a value is longer than {FIELD_LIMIT // 1024} KB") from None
+    if problem := lines.problem_up_to(lines.line):
+        raise CsvError(f"line 1: {problem}")
     missing = sorted(required - set(header))
     if missing:
         raise CsvError(f"missing column(s): {', '.join(missing)} (found: {', '.join(header)})")
     unknown = sorted(set(header) - required - optional)
     if unknown:
         raise CsvError(f"unknown column(s): {', '.join(unknown)}")
-    reader.fieldnames = header
-    rows = []
-    for record in reader:
-        if None in record:
-            raise CsvError(f"line {reader.line_num}: more values than columns")
-        values = {k: (v or "").strip() for k, v in record.items()}
-        if any(values.values()):
-            rows.append(Row(reader.line_num, values))
-    return rows
+    while True:
+        first = lines.line + 1
+        try:
+            record = next(reader)
+        except StopIteration:
+            return
+        except csv.Error:  # the only one the default dialect raises is the field limit
+            lines.problem_up_to(lines.line)
+            yield Row(first, {}, "", f"a value is longer than {FIELD_LIMIT // 1024} KB")
+            continue
+        if problem := lines.problem_up_to(lines.line):
+            yield Row(first, {}, "", problem)
+            continue
+        if not any(v.strip() for v in record):
+            continue
+        if len(record) > len(header):
+            yield Row(first, {}, "", f"{len(record)} values, the header has {len(header)}")
+            continue
+        values = {h: v.strip() for h, v in zip(header, record, strict=False)}
+        yield Row(first, values, *_value_problem(values, limits))
+
+
+def _value_problem(values: Mapping[str, str], limits: Mapping[str, int]) -> tuple[str, str]:
+    for column, value in values.items():
+        if "\x00" in value:
+            return column, "contains a NUL character"
+        if len(value) > limits.get(column, FIELD_LIMIT):
+            return column, f"is longer than {limits[column]} characters"
+    return "", ""
 
 
 def yuan_to_fen(text: str) -> int:

@@ -1,22 +1,31 @@
-"""Validate every row, then import all of them, or (with skip_bad) the good ones.
+"""Stream an operator's CSV into the database: read, check and insert a chunk at a time, inside
+the caller's one transaction, so a file of any size takes bounded memory and still goes in whole
+or not at all.
 
-Re-importing the same file creates nothing new: units are keyed by building + code, tenants and
-leases by the old system's id (`external_ref`). The caller commits (or, for a dry run, not).
+Every bad row is reported (line, column, reason; never the value) as it is found. The caller
+commits only when no row was bad, or when bad rows may be skipped; a dry run does everything an
+import does and rolls back, so it also finds the clashes between rows of the file.
+Re-importing creates nothing new: units are keyed by building + code, tenants and leases by the
+old system's id (`external_ref`) within the importing organisation, never another's.
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from itertools import islice
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, select
+from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from cloud.importer.csvfile import Row, read_rows, yuan_to_fen
+from cloud.billing.service.bulk import insert_rows
+from cloud.db import Base
+from cloud.importer.csvfile import CsvError, Lines, Row, read_rows, yuan_to_fen
 from cloud.leases import service
 from cloud.models import (
     Building,
@@ -29,9 +38,12 @@ from cloud.models import (
     Unit,
     UnitStatus,
 )
-from cloud.people import new_tenant
 from cloud.security import pii
 from cloud.security.crypto import FieldKeys
+
+CHUNK = 2000  # rows checked, looked up and inserted together
+TABLES = Base.metadata.tables
+T = TypeVar("T")
 
 
 class Kind(enum.StrEnum):
@@ -58,11 +70,35 @@ COLUMNS: dict[Kind, tuple[set[str], set[str]]] = {
 }  # fmt: skip
 
 
+def _width(table: str, column: str) -> int:
+    length = getattr(TABLES[table].c[column].type, "length", None)
+    assert isinstance(length, int)
+    return length
+
+
+# The widest value each text column takes (PostgreSQL refuses longer ones mid-transaction).
+LIMITS: dict[str, int] = {
+    "property": _width("properties", "name"),
+    "building": _width("buildings", "name"),
+    "code": _width("units", "code"),
+    "unit": _width("units", "code"),
+    "layout": _width("units", "layout"),
+    "name": _width("tenants", "name"),
+    "id_type": _width("tenants", "id_doc_type"),
+    "external_ref": _width("tenants", "external_ref"),
+    "tenant_ref": _width("tenants", "external_ref"),
+}
+
+
 @dataclass(frozen=True)
 class RowError:
     line: int
-    column: str
+    column: str  # "" when the row as a whole is wrong
     reason: str
+
+    def __str__(self) -> str:
+        where = f"line {self.line}, {self.column}" if self.column else f"line {self.line}"
+        return f"{where}: {self.reason}"
 
 
 @dataclass
@@ -71,12 +107,7 @@ class Report:
     rows: int = 0
     created: int = 0
     unchanged: int = 0
-    errors: list[RowError] = field(default_factory=list)
-    applied: bool = False
-
-    @property
-    def bad_lines(self) -> set[int]:
-        return {e.line for e in self.errors}
+    bad: int = 0
 
 
 class BadRow(Exception):  # noqa: N818 - control flow inside this module only
@@ -92,26 +123,41 @@ class Context:
     keys: FieldKeys
     org: Organisation
     now: datetime
+    report: Report
+    on_error: Callable[[RowError], None]
     props: dict[str, Property] = field(default_factory=dict)
     buildings: dict[tuple[int, str], Building] = field(default_factory=dict)
+    # Per table, the lowest id this import can have given: a key found at or above it was
+    # written by an earlier row of the same file (no per-row memory is kept).
+    first_new: dict[str, int] = field(default_factory=dict)
+
+    def start(self) -> None:
+        for model in (Unit, Tenant, Lease):
+            top = self.session.scalar(select(func.max(model.id)))
+            self.first_new[model.__tablename__] = (top or 0) + 1
+
+    def bad(self, line: int, column: str, reason: str) -> None:
+        self.report.bad += 1
+        self.on_error(RowError(line, column, reason))
+
+    def found(
+        self, line: int, column: str, model: type[Unit | Tenant | Lease], row_id: int
+    ) -> None:
+        """A row whose key is stored already: unchanged, or a repeat within the file."""
+        if row_id >= self.first_new[model.__tablename__]:
+            self.bad(line, column, "repeats an earlier row of the file")
+        else:
+            self.report.unchanged += 1
 
     def own(self, model: type[Tenant | Lease], ref: str) -> tuple[ColumnElement[bool], ...]:
         """The filter for a row of this organisation with the old system's id `ref`."""
         return (model.org_id == self.org.id, model.external_ref == ref)
 
-    def find_prop(self, name: str) -> Property | None:
-        return self.props.get(name) or self.session.scalar(
-            select(Property).where(Property.org_id == self.org.id, Property.name == name)
-        )
-
-    def find_building(self, prop: Property, name: str) -> Building | None:
-        return self.buildings.get((prop.id, name)) or self.session.scalar(
-            select(Building).where(Building.property_id == prop.id, Building.name == name)
-        )
-
     def prop(self, name: str, *, create: bool) -> Property:
         if name not in self.props:
-            found = self.find_prop(name)
+            found = self.session.scalar(
+                select(Property).where(Property.org_id == self.org.id, Property.name == name)
+            )
             if found is None:
                 if not create:
                     raise BadRow("property", f"no property named {name!r}")
@@ -124,7 +170,9 @@ class Context:
     def building(self, prop: Property, name: str, *, create: bool) -> Building:
         key = (prop.id, name)
         if key not in self.buildings:
-            found = self.find_building(prop, name)
+            found = self.session.scalar(
+                select(Building).where(Building.property_id == prop.id, Building.name == name)
+            )
             if found is None:
                 if not create:
                     raise BadRow("building", f"no building {name!r} in {prop.name!r}")
@@ -171,40 +219,65 @@ def _area(text: str) -> Decimal:
     return area.quantize(Decimal("0.01"))
 
 
-# ---- one row of each kind: returns True if created, False if it was there already ----------
+def _cycle(text: str) -> int:
+    n = int(text)
+    if n not in (1, 2, 3, 6, 12):
+        raise ValueError("must be 1, 2, 3, 6 or 12")
+    return n
 
 
-def unit_row(ctx: Context, row: Row, *, write: bool) -> bool:
-    code = need(row, "code")
-    floor = parse(row, "floor", _int(-5, 300))
-    area = parse(row, "area_m2", _area)
-    rent = parse(row, "base_rent", yuan_to_fen)
-    status = parse(row, "status", UnitStatus, UnitStatus.VACANT)
-    pname, bname = need(row, "property"), need(row, "building")
-    if not write:  # properties and buildings named for the first time are created on import
-        found = ctx.find_prop(pname)
-        bfound = ctx.find_building(found, bname) if found else None
-        return bfound is None or session_unit(ctx.session, bfound.id, code) is None
-    prop = ctx.prop(pname, create=True)
-    bld = ctx.building(prop, bname, create=True)
-    if session_unit(ctx.session, bld.id, code) is not None:
-        return False
-    ctx.session.add(Unit(property_id=prop.id, building_id=bld.id, code=code, floor=floor,
-                         area_m2=area, layout=row.values.get("layout", ""), base_rent_fen=rent,
-                         status=status))  # fmt: skip
-    ctx.session.flush()
-    return True
+# ---- units: checked per row, then looked up and inserted per chunk --------------------------
 
 
-def session_unit(session: Session, building_id: int, code: str) -> Unit | None:
-    return session.scalar(select(Unit).where(Unit.building_id == building_id, Unit.code == code))
+def check_unit(row: Row) -> dict[str, Any]:
+    return {
+        "code": need(row, "code"),
+        "floor": parse(row, "floor", _int(-5, 300)),
+        "area_m2": parse(row, "area_m2", _area),
+        "base_rent_fen": parse(row, "base_rent", yuan_to_fen),
+        "status": parse(row, "status", UnitStatus, UnitStatus.VACANT),
+        "layout": row.values.get("layout", ""),
+        "property_id": need(row, "property"),  # names until write_units resolves them
+        "building_id": need(row, "building"),
+    }
 
 
-def tenant_row(ctx: Context, row: Row, *, write: bool) -> bool:
-    ref = need(row, "external_ref")
-    name = need(row, "name")
+def write_units(ctx: Context, checked: list[tuple[int, dict[str, Any]]]) -> None:
+    fresh: dict[tuple[int, str], tuple[int, dict[str, Any]]] = {}
+    for line, unit in checked:
+        prop = ctx.prop(unit["property_id"], create=True)
+        bld = ctx.building(prop, unit["building_id"], create=True)
+        unit["property_id"], unit["building_id"] = prop.id, bld.id
+        key = (bld.id, unit["code"])
+        if key in fresh:
+            ctx.bad(line, "code", f"repeats line {fresh[key][0]}")
+            continue
+        fresh[key] = (line, unit)
+    if not fresh:
+        return
+    stored = ctx.session.execute(
+        select(Unit.building_id, Unit.code, Unit.id).where(
+            tuple_(Unit.building_id, Unit.code).in_(list(fresh))
+        )
+    )
+    for building_id, code, unit_id in stored:
+        line, _ = fresh.pop((building_id, code))
+        ctx.found(line, "code", Unit, unit_id)
+    insert_rows(ctx.session, TABLES["units"], [unit for _, unit in fresh.values()])
+    ctx.report.created += len(fresh)
+
+
+# ---- tenants: encrypted and inserted per chunk ------------------------------------------------
+
+
+def check_tenant(row: Row) -> dict[str, Any]:
     doc_type = row.values.get("id_type") or "cn_id"
-    values = {}
+    values: dict[str, Any] = {
+        "external_ref": need(row, "external_ref"),
+        "name": need(row, "name"),
+        "id_doc_type": doc_type,
+        "property_id": need(row, "property"),  # a name until write_tenants resolves it
+    }
     for column in ("id_number", "phone", "bank_card"):
         raw = row.values.get(column, "")
         try:
@@ -213,20 +286,48 @@ def tenant_row(ctx: Context, row: Row, *, write: bool) -> bool:
             raise BadRow(column, exc.reason) from None
     if values["id_number"] is None:
         raise BadRow("id_number", "is required")
-    prop = ctx.prop(need(row, "property"), create=False)
-    if ctx.session.scalar(select(Tenant.id).where(*ctx.own(Tenant, ref))) is not None:
-        return False
-    if not write:
-        return True
-    new_tenant(ctx.session, ctx.keys, prop, name=name, id_number=values["id_number"],
-               id_doc_type=doc_type, phone=values["phone"], bank_card=values["bank_card"],
-               external_ref=ref, now=ctx.now)  # fmt: skip
-    ctx.session.flush()
-    return True
+    return values
 
 
-def lease_row(ctx: Context, row: Row, *, write: bool) -> bool:
-    ref = need(row, "external_ref")
+def write_tenants(ctx: Context, checked: list[tuple[int, dict[str, Any]]]) -> None:
+    fresh: dict[str, tuple[int, dict[str, Any]]] = {}
+    for line, tenant in checked:
+        try:
+            tenant["property_id"] = ctx.prop(tenant["property_id"], create=False).id
+        except BadRow as bad:
+            ctx.bad(line, bad.column, bad.reason)
+            continue
+        ref = tenant["external_ref"]
+        if ref in fresh:
+            ctx.bad(line, "external_ref", f"repeats line {fresh[ref][0]}")
+            continue
+        fresh[ref] = (line, tenant)
+    if not fresh:
+        return
+    stored = ctx.session.execute(
+        select(Tenant.external_ref, Tenant.id).where(
+            Tenant.org_id == ctx.org.id, Tenant.external_ref.in_(list(fresh))
+        )
+    )
+    for stored_ref, tenant_id in stored:
+        line, _ = fresh.pop(str(stored_ref))
+        ctx.found(line, "external_ref", Tenant, tenant_id)
+    rows: list[dict[str, Any]] = []
+    for _, tenant in fresh.values():
+        row: dict[str, Any] = {"org_id": ctx.org.id, "created_at": ctx.now}
+        for pii_field in pii.PII_FIELDS:
+            plain = tenant.pop(pii_field, None)
+            sealed = pii.sealed(ctx.keys, pii_field, plain) if plain else (None, None)
+            row[f"{pii_field}_enc"], row[f"{pii_field}_bidx"] = sealed
+        rows.append(row | tenant)
+    insert_rows(ctx.session, TABLES["tenants"], rows)
+    ctx.report.created += len(rows)
+
+
+# ---- leases: row by row (each may need the rows before it: units let, tenants named) ----------
+
+
+def check_lease(row: Row) -> dict[str, Any]:
     start = parse(row, "start_date", date.fromisoformat)
     end = parse(row, "end_date", date.fromisoformat)
     if end <= start:
@@ -239,38 +340,59 @@ def lease_row(ctx: Context, row: Row, *, write: bool) -> bool:
         proration=parse(row, "proration", Proration, Proration.CALENDAR_DAYS),
         occupant_count=parse(row, "occupant_count", _int(1, 50), 1),
     )  # fmt: skip
-    status = parse(row, "status", LeaseStatus, LeaseStatus.ACTIVE)
-    prop = ctx.prop(need(row, "property"), create=False)
-    bld = ctx.building(prop, need(row, "building"), create=False)
-    unit = session_unit(ctx.session, bld.id, need(row, "unit"))
+    co = [r.strip() for r in row.values.get("co_tenant_refs", "").split(";") if r.strip()]
+    return {
+        "ref": need(row, "external_ref"),
+        "terms": terms,
+        "status": parse(row, "status", LeaseStatus, LeaseStatus.ACTIVE),
+        "property": need(row, "property"),
+        "building": need(row, "building"),
+        "unit": need(row, "unit"),
+        "tenant_ref": need(row, "tenant_ref"),
+        "co_tenant_refs": co,
+    }
+
+
+def write_leases(ctx: Context, checked: list[tuple[int, dict[str, Any]]]) -> None:
+    for line, lease in checked:
+        try:
+            lease_row(ctx, line, lease)
+        except BadRow as bad:
+            ctx.bad(line, bad.column, bad.reason)
+    ctx.session.flush()
+    ctx.session.expunge_all()  # the leases and units of this chunk; the caches stay usable
+
+
+def lease_row(ctx: Context, line: int, new: dict[str, Any]) -> None:
+    prop = ctx.prop(new["property"], create=False)
+    bld = ctx.building(prop, new["building"], create=False)
+    unit = session_unit(ctx.session, bld.id, new["unit"])
     if unit is None:
-        raise BadRow("unit", f"no unit {row.values['unit']!r} in {bld.name!r}; import units first")
-    tenant_id = _tenant_ref(ctx, need(row, "tenant_ref"), "tenant_ref")
-    co = [_tenant_ref(ctx, r.strip(), "co_tenant_refs")
-          for r in row.values.get("co_tenant_refs", "").split(";") if r.strip()]  # fmt: skip
-    if ctx.session.scalar(select(Lease.id).where(*ctx.own(Lease, ref))) is not None:
-        return False
-    probe = Lease(id=-1, unit_id=unit.id, start_date=start, end_date=end)
+        raise BadRow("unit", f"no unit {new['unit']!r} in {bld.name!r}; import units first")
+    tenant_id = _tenant_ref(ctx, new["tenant_ref"], "tenant_ref")
+    co = [_tenant_ref(ctx, r, "co_tenant_refs") for r in new["co_tenant_refs"]]
+    if (
+        stored := ctx.session.scalar(select(Lease.id).where(*ctx.own(Lease, new["ref"])))
+    ) is not None:
+        ctx.found(line, "external_ref", Lease, stored)
+        return
+    terms, status = new["terms"], new["status"]
+    probe = Lease(id=-1, unit_id=unit.id, start_date=terms.start_date, end_date=terms.end_date)
     if status in service.HOLDING and (other := service.overlapping(ctx.session, probe)):
         raise BadRow("unit", f"already let by lease {other.external_ref or other.id} then")
-    if not write:
-        return True
     lease = service.create_lease(ctx.session, unit, tenant_id, terms, ctx.now,
-                                 co_tenant_ids=tuple(co), external_ref=ref)  # fmt: skip
+                                 co_tenant_ids=tuple(co), external_ref=new["ref"])  # fmt: skip
     lease.status = status  # history from the old system, taken as it was
     if status is LeaseStatus.ACTIVE:
         unit.status = UnitStatus.OCCUPIED
     elif status is LeaseStatus.SIGNED and unit.status is UnitStatus.VACANT:
         unit.status = UnitStatus.RESERVED
     ctx.session.flush()
-    return True
+    ctx.report.created += 1
 
 
-def _cycle(text: str) -> int:
-    n = int(text)
-    if n not in (1, 2, 3, 6, 12):
-        raise ValueError("must be 1, 2, 3, 6 or 12")
-    return n
+def session_unit(session: Session, building_id: int, code: str) -> Unit | None:
+    return session.scalar(select(Unit).where(Unit.building_id == building_id, Unit.code == code))
 
 
 def _tenant_ref(ctx: Context, ref: str, column: str) -> int:
@@ -280,9 +402,19 @@ def _tenant_ref(ctx: Context, ref: str, column: str) -> int:
     return tid
 
 
-ROW_HANDLERS = {Kind.UNITS: unit_row, Kind.TENANTS: tenant_row, Kind.LEASES: lease_row}
-KEY_COLUMNS = {Kind.UNITS: ("property", "building", "code"), Kind.TENANTS: ("external_ref",),
-               Kind.LEASES: ("external_ref",)}  # fmt: skip
+Check = Callable[[Row], dict[str, Any]]
+Write = Callable[[Context, list[tuple[int, dict[str, Any]]]], None]
+HANDLERS: dict[Kind, tuple[Check, Write]] = {
+    Kind.UNITS: (check_unit, write_units),
+    Kind.TENANTS: (check_tenant, write_tenants),
+    Kind.LEASES: (check_lease, write_leases),
+}
+
+
+def chunks(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    it = iter(items)
+    while chunk := list(islice(it, size)):
+        yield chunk
 
 
 def import_csv(
@@ -290,42 +422,43 @@ def import_csv(
     keys: FieldKeys,
     org: Organisation,
     kind: Kind,
-    text: str,
+    lines: Lines,
     *,
     now: datetime,
-    skip_bad: bool = False,
-    dry_run: bool = False,
+    on_error: Callable[[RowError], None],
+    on_progress: Callable[[int], None] = lambda _bytes: None,
 ) -> Report:
-    """Check every row first (nothing written); then write all rows, or with `skip_bad` the good
-    ones. A dry run only checks. The caller commits when `report.applied`."""
+    """Check and write every row of `lines` in the session's transaction; report each bad row
+    to `on_error` and the bytes read so far to `on_progress`. The caller commits (when
+    `report.bad` is 0, or bad rows may be skipped) or rolls back."""
     required, optional = COLUMNS[kind]
-    rows = read_rows(text, required, optional)
-    report = Report(kind=kind, rows=len(rows))
-    handler = ROW_HANDLERS[kind]
-    ctx = Context(session, keys, org, now)
-    seen: dict[tuple[str, ...], int] = {}
-    for row in rows:
-        key = tuple(row.values.get(c, "") for c in KEY_COLUMNS[kind])
-        if key in seen:
-            report.errors.append(RowError(row.line, KEY_COLUMNS[kind][-1],
-                                          f"repeats line {seen[key]}"))  # fmt: skip
-            continue
-        seen[key] = row.line
+    check, write = HANDLERS[kind]
+    report = Report(kind=kind)
+    ctx = Context(session, keys, org, now, report, on_error)
+    ctx.start()
+    for chunk in chunks(read_rows(lines, required, optional, LIMITS), CHUNK):
+        checked = []
+        for row in chunk:
+            report.rows += 1
+            if row.problem:
+                ctx.bad(row.line, row.column, row.problem)
+                continue
+            try:
+                checked.append((row.line, check(row)))
+            except BadRow as bad:
+                ctx.bad(row.line, bad.column, bad.reason)
         try:
-            handler(ctx, row, write=False)
-        except BadRow as bad:
-            report.errors.append(RowError(row.line, bad.column, bad.reason))
-    if dry_run or (report.errors and not skip_bad):
-        return report
-    for row in rows:
-        if row.line in report.bad_lines:
-            continue
-        try:
-            created = handler(ctx, row, write=True)
-        except BadRow as bad:  # a clash between two rows of the file (e.g. the same unit let twice)
-            report.errors.append(RowError(row.line, bad.column, bad.reason))
-            continue
-        report.created += created
-        report.unchanged += not created
-    report.applied = skip_bad or not report.errors
+            write(ctx, checked)
+        except DBAPIError as exc:  # its text quotes the rows' values: keep them out of the output
+            raise CsvError(
+                f"lines {chunk[0].line}-{chunk[-1].line}: the database refused them "
+                f"({_primary(exc)})"
+            ) from None
+        on_progress(lines.bytes)
     return report
+
+
+def _primary(exc: DBAPIError) -> str:
+    """The database's reason without its detail (PostgreSQL's detail repeats the values)."""
+    diag = getattr(exc.orig, "diag", None)
+    return getattr(diag, "message_primary", None) or type(exc.orig).__name__

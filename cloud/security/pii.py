@@ -97,9 +97,17 @@ def set_pii(
         setattr(tenant, f"{field}_enc", None)
         setattr(tenant, f"{field}_bidx", None)
         return
-    canonical = normalize(field, value, doc_type=doc_type)
-    setattr(tenant, f"{field}_enc", encrypt_str(keys, canonical, context=context(field)))
-    setattr(tenant, f"{field}_bidx", blind_index(keys, canonical, context=context(field).encode()))
+    enc, bidx = sealed(keys, field, normalize(field, value, doc_type=doc_type))
+    setattr(tenant, f"{field}_enc", enc)
+    setattr(tenant, f"{field}_bidx", bidx)
+
+
+def sealed(keys: FieldKeys, field: PiiField, canonical: str) -> tuple[bytes, str]:
+    """The envelope and the blind index of a value already normalised (bulk import's path)."""
+    return (
+        encrypt_str(keys, canonical, context=context(field)),
+        blind_index(keys, canonical, context=context(field).encode()),
+    )
 
 
 def reveal(tenant: Tenant, keys: FieldKeys, field: PiiField) -> str | None:
