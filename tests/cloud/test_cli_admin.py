@@ -14,6 +14,7 @@ from anju.cli import cli
 from cloud.app import field_keys_for
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
+from cloud.importer import load
 from cloud.models import (
     Gateway,
     Lease,
@@ -285,3 +286,95 @@ def test_import_refs_stay_inside_the_importing_organisation(
                 assert tenant.name == {"Acme": "张三", "Beta": "李四"}[org]
     finally:
         engine.dispose()
+
+
+GOOD_TENANTS = [("T-1", "张三", cn_id(1)), ("T-3", "王五", cn_id(3))]
+SECRET_ID = cn_id(2)
+
+
+def _tenants_file(env: dict[str, str], tmp_path: Path, bad_row: bytes) -> Path:
+    """A UTF-8 tenants file whose line 3 is `bad_row`, between two good rows (lines 2 and 4)."""
+    assert run(env, "user", "add", "boss", "--role", "admin", "--org", "Acme",
+               "--password", "a long password").exit_code == 0  # fmt: skip
+    (tmp_path / "u.csv").write_text(UNITS_CSV, encoding="utf-8")
+    assert run(env, "import", "units", str(tmp_path / "u.csv")).exit_code == 0
+    good = [f"{ref},南山公寓,{name},{number}\n".encode() for ref, name, number in GOOD_TENANTS]
+    path = tmp_path / "t.csv"
+    path.write_bytes(b"external_ref,property,name,id_number\n" + good[0] + bad_row + good[1])
+    return path
+
+
+def _import_all_or_nothing(env: dict[str, str], path: Path, line: str, secrets: list[str]) -> None:
+    """Without --skip-bad nothing is kept; with it the two good rows are; both times the bad row
+    is one clear line, and nothing of the person in it (name, number, blind index) is shown."""
+    url = env["ANJU_DATABASE_URL"]
+    bidx = pii.index_of(crypto.development_keys(), "id_number", SECRET_ID)
+    for args, exit_code, kept in (((), 1, 0), (("--skip-bad",), 0, 2)):
+        r = run(env, "import", "tenants", str(path), *args)
+        assert r.exit_code == exit_code, r.output
+        assert r.exception is None or isinstance(r.exception, SystemExit), r.exception
+        assert [x for x in r.output.splitlines() if x.startswith("line ")] == [line], r.output
+        for secret in [*secrets, SECRET_ID, bidx]:
+            assert secret not in r.output
+        assert count(url, model=Tenant) == kept
+    assert count(url, Tenant.name.in_([n for _, n, _ in GOOD_TENANTS]), model=Tenant) == 2
+
+
+def test_import_a_value_over_128_kb_is_one_bad_row(env: dict[str, str], tmp_path: Path) -> None:
+    name = "张" * 140_000
+    path = _tenants_file(env, tmp_path, f"T-2,南山公寓,{name},{SECRET_ID}\n".encode())
+    _import_all_or_nothing(env, path, "line 3: a value is longer than 128 KB", [name[:50]])
+
+
+def test_import_a_row_with_an_extra_value_is_one_bad_row(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = _tenants_file(env, tmp_path, f"T-2,南山公寓,李四,{SECRET_ID},13800138000\n".encode())
+    _import_all_or_nothing(env, path, "line 3: 5 values, the header has 4", ["李四"])
+
+
+def test_import_one_gbk_row_in_a_utf8_file_is_one_bad_row(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    path = _tenants_file(env, tmp_path, f"T-2,南山公寓,李四,{SECRET_ID}\n".encode("gbk"))
+    _import_all_or_nothing(
+        env, path, "line 3: not valid utf-8 (the file is read as utf-8)", ["李四"]
+    )
+
+
+def test_import_a_nul_byte_is_one_bad_row(env: dict[str, str], tmp_path: Path) -> None:
+    """PostgreSQL cannot store NUL in text: the row is refused before the database sees it."""
+    path = _tenants_file(env, tmp_path, f"T-2,南山公寓,李\x00四,{SECRET_ID}\n".encode())
+    _import_all_or_nothing(env, path, "line 3, name: contains a NUL character", ["李"])
+
+
+def test_import_a_value_too_long_for_its_column_is_one_bad_row(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    name = "李" * 101
+    path = _tenants_file(env, tmp_path, f"T-2,南山公寓,{name},{SECRET_ID}\n".encode())
+    _import_all_or_nothing(env, path, "line 3, name: is longer than 100 characters", [name])
+
+
+def test_import_finds_repeats_across_chunks_without_keeping_rows(
+    env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows go in 2 at a time: a repeat inside a chunk names its line, one in a later chunk is
+    found in the database (written earlier by this import, not there before)."""
+    monkeypatch.setattr(load, "CHUNK", 2)
+    assert run(env, "user", "add", "boss", "--role", "admin", "--org", "Acme",
+               "--password", "a long password").exit_code == 0  # fmt: skip
+    path = tmp_path / "u.csv"
+    more = [f"南山公寓,A栋,{code},1,28,1500" for code in ("A-103", "A-104", "A-104", "A-101")]
+    path.write_text(UNITS_CSV + "\n".join(more) + "\n")
+    url = env["ANJU_DATABASE_URL"]
+    dry = run(env, "import", "units", str(path), "--dry-run")
+    assert "line 7, code: repeats line 6" in dry.output
+    assert "line 8, code: repeats an earlier row of the file" in dry.output
+    assert "7 rows, 2 bad, 5 new, 0 already there; nothing imported" in dry.output
+    assert count(url) == 0
+    r = run(env, "import", "units", str(path), "--skip-bad")
+    assert "7 rows, 2 bad, 5 new, 0 already there; imported" in r.output
+    r = run(env, "import", "units", str(path), "--skip-bad")
+    assert "7 rows, 1 bad, 0 new, 6 already there; imported" in r.output
+    assert count(url) == 5
