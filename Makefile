@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install fonts demo test lint typecheck pytest bench clean
+.PHONY: install fonts pgbackrest demo test lint typecheck pytest bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,7 +27,16 @@ fonts:
 	  else echo "contract PDFs need fonts: sudo apt-get install $(FONT_PKGS)"; fi; \
 	fi
 
-install: $(STAMP) fonts
+# The backup drill (tests/cloud/backup) runs pgBackRest against a private PostgreSQL cluster.
+pgbackrest:
+	@if ! command -v pgbackrest >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q pgbackrest >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q pgbackrest >/dev/null; }; \
+	  else echo "the PostgreSQL backup drill needs pgBackRest: sudo apt-get install pgbackrest"; fi; \
+	fi
+
+install: $(STAMP) fonts pgbackrest
 
 demo: install
 	$(BIN)/anju demo

@@ -204,13 +204,17 @@ def gateway_list() -> None:
 
 
 def _add_admin_commands() -> None:
-    from anju.commands import broker_auth, cloud_admin, cloud_commands
+    from anju.commands import broker_auth, cloud_admin, cloud_backup, cloud_commands
 
     cloud.add_command(cloud_admin.user)
     cloud.add_command(cloud_admin.rotate_keys)
     cloud.add_command(cloud_admin.seed_demo)
     cloud.add_command(cloud_admin.import_cmd)
     cloud.add_command(cloud_commands.keys)
+    cloud.add_command(cloud_backup.backup)
+    cloud.add_command(cloud_backup.restore)
+    for command in (cloud_backup.keys_backup, cloud_backup.keys_restore, cloud_backup.keys_check):
+        cloud_commands.keys.add_command(command)
     gateway.add_command(cloud_commands.gateway_command)
     cloud.add_command(broker_auth.service_account)
     cloud.add_command(broker_auth.broker_auth)

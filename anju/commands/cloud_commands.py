@@ -9,7 +9,7 @@ import click
 
 @click.group("keys")
 def keys() -> None:
-    """The Ed25519 key commands to gateways are signed with."""
+    """The Ed25519 key commands to gateways are signed with; backups of all the keys."""
 
 
 @keys.command("init")
