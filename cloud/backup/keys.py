@@ -87,7 +87,8 @@ def unseal(blob: bytes, passphrase: str) -> KeyBundle:
         nonce = base64.b64decode(header["nonce"], validate=True)
     except (ValueError, KeyError, TypeError):
         raise KeyBackupError("the key backup's header is damaged") from None
-    if not sep or header.get("kdf") != "scrypt" or not (2 <= n <= MAX_SCRYPT_N) or n & (n - 1) or r > 32 or p > 4:
+    costly = not 2 <= n <= MAX_SCRYPT_N or n & (n - 1) or r > 32 or p > 4
+    if not sep or header.get("kdf") != "scrypt" or costly:
         raise KeyBackupError("the key backup's header is damaged")
     head = MAGIC + line + b"\n"
     try:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from itertools import count
 from datetime import date, timedelta
+from itertools import count
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from cloud.db import Base, make_engine, make_sessionmaker
-from cloud.models import Reading, Tenant
+from cloud.models import Organisation, Reading, Tenant
 from cloud.security import pii
 from cloud.security.crypto import FieldKeys
 from tests.cloud.billing.world import GATEWAY
@@ -40,8 +40,6 @@ def more_readings(session: Session, org: str, *, days: int, first_seq: int) -> N
 
 def more_tenants(session: Session, keys: FieldKeys, n: int) -> None:
     """A new site (tenant, lease, invoice) in the first organisation, as business goes on."""
-    from cloud.models import Organisation
-
     org = session.scalars(select(Organisation).order_by(Organisation.id)).first()
     assert org is not None
     add_site(session, keys, org, f"N{n}", 10 + n)

@@ -104,7 +104,8 @@ def test_cli_round_trip_restores_both_keys(tmp_path: Path) -> None:
     assert out.startswith("0:"), out
     assert sealed.stat().st_mode & 0o777 == 0o600
     out = anju(new, "restore", str(sealed), "--passphrase-file", str(wrong))
-    assert out.startswith("1:") and "wrong passphrase" in out, out
+    assert out.startswith("1:"), out
+    assert "wrong passphrase" in out
     assert not new.exists() or not any(new.iterdir())
     out = anju(new, "restore", str(sealed), "--passphrase-file", str(secret))
     assert out.startswith("0:"), out
