@@ -39,19 +39,26 @@ def ansible(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def role_tasks(
+    tmp_path: Path, host: str, role: str, tasks_from: str, extra: dict[str, object]
+) -> subprocess.CompletedProcess[str]:
+    """Run one task file of a role for an example host, locally."""
+    play = tmp_path / f"{role}-{tasks_from}.yml"
+    play.write_text(
+        f"- hosts: {host}\n"
+        "  connection: local\n"
+        "  gather_facts: false\n"
+        "  tasks:\n"
+        f"    - ansible.builtin.include_role: {{name: {role}, tasks_from: {tasks_from}}}\n"
+    )
+    return ansible("ansible-playbook", str(play), "-e", json.dumps(extra))
+
+
 def render_gateway_config(
     tmp_path: Path, extra: dict[str, object]
 ) -> subprocess.CompletedProcess[str]:
     """Run only the role's configuration tasks for the example host, locally."""
-    play = tmp_path / "render.yml"
-    play.write_text(
-        "- hosts: bldg-a-gw-1\n"
-        "  connection: local\n"
-        "  gather_facts: false\n"
-        "  tasks:\n"
-        "    - ansible.builtin.include_role: {name: anju_gateway, tasks_from: config}\n"
-    )
-    return ansible("ansible-playbook", str(play), "-e", json.dumps(extra))
+    return role_tasks(tmp_path, "bldg-a-gw-1", "anju_gateway", "config", extra)
 
 
 @pytest.mark.parametrize("playbook", ["gateway.yml", "cloud.yml"])
@@ -114,14 +121,6 @@ def test_cloud_role_gives_mosquitto_no_anonymous_clients_and_the_registry_files(
 ) -> None:
     """Only the file tasks run here (no systemd, no database): the conf and the empty files."""
     (tmp_path / "conf.d").mkdir()
-    play = tmp_path / "broker.yml"
-    play.write_text(
-        "- hosts: cloud-1\n"
-        "  connection: local\n"
-        "  gather_facts: false\n"
-        "  tasks:\n"
-        "    - ansible.builtin.include_role: {name: anju_cloud, tasks_from: broker}\n"
-    )
     extra = {
         "anju_mosquitto_dir": str(tmp_path),
         "anju_mosquitto_group": "root",
@@ -130,7 +129,7 @@ def test_cloud_role_gives_mosquitto_no_anonymous_clients_and_the_registry_files(
         "anju_manage_services": False,
         "ansible_python_interpreter": sys.executable,
     }
-    result = ansible("ansible-playbook", str(play), "-e", json.dumps(extra))
+    result = role_tasks(tmp_path, "cloud-1", "anju_cloud", "broker", extra)
     assert result.returncode == 0, result.stdout + result.stderr
     lines = (tmp_path / "conf.d" / "anju.conf").read_text().splitlines()
     assert "allow_anonymous false" in lines
