@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -42,7 +43,8 @@ def ansible(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
 def role_tasks(
     tmp_path: Path, host: str, role: str, tasks_from: str, extra: dict[str, object]
 ) -> subprocess.CompletedProcess[str]:
-    """Run one task file of a role for an example host, locally."""
+    """Run one task file of a role for an example host, locally, touching no services."""
+    extra = {"anju_manage_services": False, "ansible_python_interpreter": sys.executable, **extra}
     play = tmp_path / f"{role}-{tasks_from}.yml"
     play.write_text(
         f"- hosts: {host}\n"
@@ -61,7 +63,7 @@ def render_gateway_config(
     return role_tasks(tmp_path, "bldg-a-gw-1", "anju_gateway", "config", extra)
 
 
-@pytest.mark.parametrize("playbook", ["gateway.yml", "cloud.yml"])
+@pytest.mark.parametrize("playbook", ["gateway.yml", "cloud.yml", "standby.yml"])
 def test_playbook_syntax(playbook: str) -> None:
     result = ansible("ansible-playbook", "--syntax-check", playbook)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -180,3 +182,53 @@ def test_cloud_role_makes_the_command_key_once_and_prints_its_public_half(tmp_pa
     assert (data / "command-key.pem").stat().st_mode & 0o777 == 0o600
     key = read_key(data / "command-key.pem")
     assert printed == [public_key_text(key.public_key())] * 2
+
+
+def test_cloud_role_sends_backups_off_site_to_s3_encrypted(tmp_path: Path) -> None:
+    """The second pgBackRest repository (the drill in tests/cloud/backup runs the first)."""
+    conf = tmp_path / "pgbackrest" / "pgbackrest.conf"
+    extra = {
+        "anju_pg_user": "root",
+        "anju_pg_conf_dir": str(tmp_path),
+        "anju_pgbackrest_conf": str(conf),
+        "anju_pgbackrest_repo_path": str(tmp_path / "repo"),
+        "anju_pgbackrest_log_path": str(tmp_path / "log"),
+        "anju_pgbackrest_cipher_pass": "from-the-vault-0123456789",
+        "anju_pgbackrest_s3_bucket": "anju-backups",
+        "anju_pgbackrest_s3_endpoint": "minio.example.invalid",
+        "anju_pgbackrest_s3_region": "cn-north-1",
+        "anju_pgbackrest_s3_key": "AKEXAMPLE",
+        "anju_pgbackrest_s3_key_secret": "from-the-vault-too",
+        "anju_pgbackrest_s3_uri_style": "path",
+    }
+    result = role_tasks(tmp_path, "cloud-1", "anju_cloud", "pgbackrest_config", extra)
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = conf.read_text().splitlines()
+    for line in ("repo2-type=s3", "repo2-s3-bucket=anju-backups", "repo2-s3-uri-style=path",
+                 "repo2-retention-full=4", "repo2-cipher-type=aes-256-cbc",
+                 "repo1-cipher-pass=from-the-vault-0123456789", "pg1-port=5432"):  # fmt: skip
+        assert line in lines
+    assert conf.stat().st_mode & 0o777 == 0o640
+    archive = (tmp_path / "conf.d" / "anju-archive.conf").read_text()
+    assert f"--config={conf} --stanza=anju archive-push %p" in archive
+
+
+@pytest.mark.parametrize(
+    ("template", "default"),
+    [("anju-pgbackrest-full.timer", "anju_pgbackrest_full_on"),
+     ("anju-pgbackrest-incr.timer", "anju_pgbackrest_incr_on"),
+     ("anju-backup.timer", "anju_sqlite_backup_on")],
+)  # fmt: skip
+def test_backup_timers_name_valid_calendar_events(template: str, default: str) -> None:
+    """systemd refuses a bad OnCalendar= silently at boot; check the defaults parse."""
+    defaults = (ANSIBLE / "roles" / "anju_cloud" / "defaults" / "main.yml").read_text()
+    (line,) = [x for x in defaults.splitlines() if x.startswith(f"{default}:")]
+    when = line.split(":", 1)[1].split("#")[0].strip().strip('"')
+    text = (ANSIBLE / "roles" / "anju_cloud" / "templates" / f"{template}.j2").read_text()
+    assert f"OnCalendar={{{{ {default} }}}}" in text
+    analyze = shutil.which("systemd-analyze")
+    if analyze is None:
+        pytest.skip("systemd-analyze is missing")
+    done = subprocess.run([analyze, "calendar", when], capture_output=True, text=True,
+                          timeout=10, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr

@@ -110,25 +110,34 @@ class Cluster:
                    "-d", database, "-XAtq", "-v", "ON_ERROR_STOP=1", "-c", statement)  # fmt: skip
 
 
-def make_cluster(work: Path, name: str, **settings: str) -> Cluster:
-    """initdb (trust, loopback only) with `settings`, conf.d included; not started."""
+def cluster_home(work: Path, name: str) -> Cluster:
+    """A folder and a port for a cluster; its data folder not made yet."""
     home = work / name
     run("mkdir", "-m", "0700", home)
-    cluster = Cluster(home / "data", free_port(), home)
+    return Cluster(home / "data", free_port(), home)
+
+
+def make_cluster(work: Path, name: str) -> Cluster:
+    """initdb (trust, loopback only), conf.d included; not started."""
+    cluster = cluster_home(work, name)
     run(PG_BIN / "initdb", "-D", cluster.data, "-U", "postgres", "--auth=trust", "--no-sync",
         "-E", "UTF8", "--locale=C")  # fmt: skip
     run("mkdir", cluster.conf_d)
-    conf = {
-        "port": str(cluster.port),
-        "listen_addresses": "'127.0.0.1'",
-        "unix_socket_directories": f"'{home}'",
-        "fsync": "off",  # a test cluster never survives a crash of the machine anyway
-        **settings,
-    }
-    lines = [f"{k} = {v}" for k, v in conf.items()] + ["include_dir = 'conf.d'"]
     with (cluster.data / "postgresql.conf").open("a") as fh:
-        fh.write("\n".join(lines) + "\n")
+        fh.write("include_dir = 'conf.d'\n")
+    set_local(cluster)
     return cluster
+
+
+def set_local(cluster: Cluster) -> None:
+    """This cluster's own port and socket, read last (a base backup copies the primary's)."""
+    local = cluster.conf_d / "zz-local.conf"
+    local.write_text(
+        f"port = {cluster.port}\n"
+        f"unix_socket_directories = '{cluster.socket_dir}'\n"
+        "fsync = off\n"  # a test cluster never outlives a crash of the machine anyway
+    )
+    shutil.chown(local, OWNER, OWNER)
 
 
 @contextmanager

@@ -5,7 +5,6 @@ restored; every row back (the rows after the last backup through the archived WA
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -54,8 +53,6 @@ def primary(tmp_path: Path) -> Iterator[tuple[Cluster, Path]]:
             "anju_pgbackrest_lock_path": str(work / "lock"),
             "anju_pgbackrest_stanza": STANZA,
             "anju_pgbackrest_cipher_pass": "drill-cipher-passphrase-0123456789",
-            "anju_manage_services": False,
-            "ansible_python_interpreter": sys.executable,
         }
         result = role_tasks(tmp_path, "cloud-1", "anju_cloud", "pgbackrest_config", extra)
         assert result.returncode == 0, result.stdout + result.stderr
