@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 from cloud.security import crypto
 from cloud.security.crypto import FieldKeys
 from protocols.errors import AnjuError
+from runtime.private_files import private_folder
 
 MAGIC = b"anju-keys/1\n"
 # scrypt's interactive-use cost of 2**14 is for logins; a backup is opened rarely, so it pays
@@ -125,7 +126,7 @@ def install(bundle: KeyBundle, field_key_file: Path, command_key_file: Path) -> 
             if command_key_file.read_bytes() != pem:
                 raise KeyBackupError(f"{command_key_file} holds another key; move it away first")
         else:
-            command_key_file.parent.mkdir(parents=True, exist_ok=True)
+            private_folder(command_key_file.parent)
             fd = os.open(command_key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "wb") as out:
                 out.write(pem)

@@ -21,6 +21,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from protocols.errors import AnjuError
+from runtime.private_files import private_file, private_folder
 
 NAME = "anju-%Y%m%dT%H%M%SZ.db.gz"
 _CHUNK = 1 << 20
@@ -47,7 +48,7 @@ def backup(db: Path, dest_dir: Path, now: datetime) -> Path:
     """Copy `db` (live) into `dest_dir` as a gzip file of mode 0600; returns its path."""
     if not db.exists():
         raise BackupError(f"no database at {db}")
-    dest_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    private_folder(dest_dir)
     target = dest_dir / now.astimezone(UTC).strftime(NAME)
     with tempfile.TemporaryDirectory(dir=dest_dir, prefix=".backup-") as tmp:
         copy = Path(tmp) / "copy.db"
@@ -99,7 +100,7 @@ def restore(archive: Path, db: Path) -> None:
     The copy is checked before anything is touched, then written through the backup API, so
     a WAL file next to the database cannot replay old pages over it.
     """
-    db.parent.mkdir(parents=True, exist_ok=True)
+    private_folder(db.parent)
     with tempfile.TemporaryDirectory(dir=db.parent, prefix=".restore-") as tmp:
         copy = Path(tmp) / "copy.db"
         try:
@@ -118,6 +119,7 @@ def restore(archive: Path, db: Path) -> None:
             if not db.exists():  # a lost database may have left its WAL behind
                 for side in ("-wal", "-shm"):
                     Path(f"{db}{side}").unlink(missing_ok=True)
+                private_file(db)  # personal data: 0600 whatever the umask
             with closing(sqlite3.connect(db)) as dst:
                 src.backup(dst)
                 dst.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -99,6 +99,8 @@ def test_restore_drill_with_a_writer_running(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "personal data decrypts" in result.output
 
+    assert (data / "anju.db").stat().st_mode & 0o777 == 0o600
+    assert archive.stat().st_mode & 0o777 == 0o600
     after = digests(url)
     restored_keys = crypto.read_key_file(data / crypto.KEY_FILE)
     assert revealed_pii(url, restored_keys) == people
