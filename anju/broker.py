@@ -9,9 +9,13 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any
 
+from amqtt.adapters import ReaderAdapter, WriterAdapter
 from amqtt.broker import Broker
-from amqtt.contexts import Action
+from amqtt.contexts import Action, ListenerConfig
+from amqtt.errors import AMQTTError
+from amqtt.mqtt.protocol.broker_handler import BrokerProtocolHandler
 from amqtt.session import Session
+from amqtt.utils import gen_client_id
 
 log = logging.getLogger(__name__)
 
@@ -24,11 +28,59 @@ class _DropShutdownCancellation(logging.Filter):
         return not isinstance(exc, asyncio.CancelledError)
 
 
+class _LoginBeforeSession(Broker):  # type: ignore[misc]  # amqtt is untyped
+    """amqtt 0.12.1 (broker.py:508-580) acts on a CONNECT's client id before it checks the
+    login: a clean session deletes the live session of that id (its subscriptions: the gateway
+    silently stops getting commands), a persistent one gets the CONNECT's Will and login, and
+    either takes the live connection over; only then is the CONNECT refused. Here the login is
+    checked as soon as the CONNECT is read: a refused one is answered on its own connection and
+    touches no session; an accepted one takes its session as amqtt does."""
+
+    async def _initialize_client_session(
+        self, reader: ReaderAdapter, writer: WriterAdapter, *_peer: object
+    ) -> tuple[BrokerProtocolHandler, Session]:
+        handler, incoming = await BrokerProtocolHandler.init_from_connect(
+            reader, writer, self.plugins_manager
+        )
+        if not await super()._authenticate(incoming, None):
+            handler.attach(incoming, reader, writer)
+            await handler.mqtt_connack_authorize(False)
+            await writer.close()
+            raise AMQTTError(f"refused the login of client {incoming.client_id!r}")
+        return handler, await self._take_session(incoming)
+
+    async def _take_session(self, incoming: Session) -> Session:
+        """amqtt's own choice of session for an accepted CONNECT (its broker.py:508-538)."""
+        session = incoming
+        if incoming.clean_session:
+            if incoming.client_id:
+                await self._delete_session(incoming.client_id)
+            else:
+                incoming.client_id = gen_client_id()
+            incoming.parent = 0
+        elif incoming.client_id in self._sessions:
+            session, _ = self._sessions[incoming.client_id]
+            for name in ("will_flag", "will_message", "will_topic", "will_qos", "keep_alive"):
+                setattr(session, name, getattr(incoming, name))
+            session.username, session.password = incoming.username, incoming.password
+            session.parent = 1
+        else:
+            incoming.parent = 0
+        delay = self.config.get("timeout-disconnect-delay", 0)
+        if session.keep_alive > 0 and isinstance(delay, int):
+            session.keep_alive += delay
+        return session
+
+    async def _authenticate(self, session: Session, listener: ListenerConfig | None) -> bool:
+        """Asked again by amqtt once the session is taken: only an accepted CONNECT gets there."""
+        return True
+
+
 # True while amqtt answers a SUBSCRIBE (the one time MQTT sends retained messages)
 _SUBSCRIBING: ContextVar[bool] = ContextVar("_SUBSCRIBING", default=False)
 
 
-class _RetainedOnSubscribe(Broker):  # type: ignore[misc]  # amqtt is untyped
+class _RetainedOnSubscribe(_LoginBeforeSession):
     """amqtt 0.12.1 (broker.py:599-602), at every CONNECT, sends the client the retained messages
     matching every filter that ANY client holds, unchecked by the topic plugins: a gateway got
     its own retained `up/state` for the cloud's `anju/v1/+/up/state`, and also every other

@@ -3,9 +3,12 @@
 One plugin does both jobs, because the topic rules of a connection are what its login found:
 at CONNECT it looks the username up in the cloud registry and checks the password against the
 stored hash (in a thread: a database read and ~5 ms of hashing); a refusal is a CONNACK
-"not authorized". What the account may touch is kept per client id until its next CONNECT, so a
-PUBLISH, SUBSCRIBE or delivery costs a dict look-up and a topic match, never the database. A
-credential changed or revoked in the registry takes effect at the client's next CONNECT.
+"not authorized". A login may use only its own client ids (`protocols.mqtt.acl.owns_client_id`):
+the session of an id, with its subscriptions and queued commands, is its login's alone. What the
+account may touch is kept per client id from an accepted CONNECT to the next accepted one (a
+refused CONNECT changes nothing: `anju.broker` checks the login before it touches a session),
+so a PUBLISH, SUBSCRIBE or delivery costs a dict look-up and a topic match, never the database.
+A credential changed or revoked in the registry takes effect at the client's next CONNECT.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from amqtt.session import Session
 
 from cloud.broker_accounts import BrokerAccount, authenticate
 from cloud.db import make_engine, make_sessionmaker
-from protocols.mqtt.acl import Access, Grant, permits
+from protocols.mqtt.acl import Access, Grant, owns_client_id, permits
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +40,7 @@ class RegistryAuthPlugin(BaseAuthPlugin, BaseTopicPlugin):  # type: ignore[misc]
             raise ValueError("RegistryAuthPlugin needs database_url")
         self._engine = make_engine(url)
         self._sessions = make_sessionmaker(self._engine)
-        # client id -> what its current connection may touch (set at CONNECT)
+        # client id -> what its current connection may touch (set at an accepted CONNECT)
         self._grants: dict[str, tuple[Grant, ...]] = {}
 
     def _login(self, username: str, password: str) -> BrokerAccount | None:
@@ -46,8 +49,10 @@ class RegistryAuthPlugin(BaseAuthPlugin, BaseTopicPlugin):  # type: ignore[misc]
 
     async def authenticate(self, *, session: Session) -> bool:
         client_id = session.client_id or ""
-        self._grants.pop(client_id, None)
         username = session.username or ""
+        if username and not owns_client_id(username, client_id):
+            log.warning("[broker] refused %r: client id %r is not its own", username, client_id)
+            return False
         account = None
         if username and session.password:
             account = await asyncio.to_thread(self._login, username, session.password)

@@ -139,7 +139,7 @@ async def forget_gateway(url: str, protocol: str, gid: str) -> None:
     started later would be handed the state and quarantine it as an unknown gateway."""
     host, port = url.removeprefix("mqtt://").rsplit(":", 1)
     version = aiomqtt.ProtocolVersion.V5 if protocol == "5" else aiomqtt.ProtocolVersion.V311
-    async with aiomqtt.Client(host, int(port), identifier=f"anju-gw-{gid}", protocol=version) as c:
+    async with aiomqtt.Client(host, int(port), identifier=gid, protocol=version) as c:
         await c.publish(topic(gid, Kind.STATE), b"", qos=1, retain=True)
 
 

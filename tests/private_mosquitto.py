@@ -1,4 +1,6 @@
-"""A private Mosquitto for one test: its own config, port and files; terminated at the end.
+"""A private Mosquitto for one test: its own config, ports and files; terminated at the end.
+With password and ACL files it runs the cloud role's configuration, so tests of broker
+authentication check what is deployed.
 
 The shared Mosquitto the suite may use (ANJU_TEST_MQTT_URL) must stay anonymous, so tests of
 broker authentication start their own. The binary is on every machine that runs the suite (CI
@@ -16,19 +18,23 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import jinja2
 import pytest
 
 from tests.conftest import free_port
 
 MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 MOSQUITTO_PRESENT = Path(MOSQUITTO).exists()
+ANSIBLE_ROLE = Path(__file__).resolve().parents[1] / "ansible" / "roles" / "anju_cloud"
+ROLE_TEMPLATE = ANSIBLE_ROLE / "templates" / "anju-mosquitto.conf.j2"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 5.0
 
 
 @dataclass
 class PrivateMosquitto:
-    url: str
+    url: str  # the gateways' listener
+    services_url: str  # the cloud services' (the same one for an anonymous broker)
     process: asyncio.subprocess.Process
     log: Path
 
@@ -42,20 +48,32 @@ class PrivateMosquitto:
 
 def write_config(
     tmp_path: Path,
-    port: int,
+    ports: tuple[int, int],
     password_file: Path | None,
     acl_file: Path | None,
     tls: tuple[Path, Path] | None = None,
 ) -> Path:
-    """Logins and ACL from the files when given, anonymous otherwise; TLS with (cert, key)."""
+    """With the files: the cloud role's configuration (its template rendered for loopback),
+    gateways on the first port and services on the second; anonymous otherwise. TLS with
+    (cert, key)."""
     conf = tmp_path / "mosquitto.conf"
-    lines = [f"listener {port} 127.0.0.1"]
+    cert, key = tls or ("", "")
     if password_file is None or acl_file is None:
-        lines.append("allow_anonymous true")
+        lines = [f"listener {ports[0]} 127.0.0.1", "allow_anonymous true"]
+        lines += [f"certfile {cert}", f"keyfile {key}"] if tls else []
     else:
-        lines += ["allow_anonymous false", f"password_file {password_file}", f"acl_file {acl_file}"]
-    if tls is not None:
-        lines += [f"certfile {tls[0]}", f"keyfile {tls[1]}"]
+        template = jinja2.Template(ROLE_TEMPLATE.read_text(), undefined=jinja2.StrictUndefined)
+        role = template.render(
+            anju_mosquitto_password_file=password_file,
+            anju_mosquitto_acl_file=acl_file,
+            anju_mosquitto_port=ports[0],
+            anju_mosquitto_bind="127.0.0.1",
+            anju_mosquitto_certfile=cert,
+            anju_mosquitto_keyfile=key,
+            anju_mosquitto_services_port=ports[1],
+            anju_mosquitto_services_bind="127.0.0.1",
+        )
+        lines = role.splitlines()
     lines += [
         "persistence false",
         f"log_dest file {tmp_path / 'mosquitto.log'}",
@@ -77,14 +95,16 @@ async def private_mosquitto(
 ) -> AsyncIterator[PrivateMosquitto]:
     if not MOSQUITTO_PRESENT:
         pytest.skip(f"{MOSQUITTO} is missing: a machine defect (CI and dev boxes install it)")
-    port = free_port()
-    conf = write_config(tmp_path, port, password_file, acl_file, tls)
+    port, services_port = free_port(), free_port()
+    conf = write_config(tmp_path, (port, services_port), password_file, acl_file, tls)
     process = await asyncio.create_subprocess_exec(
         MOSQUITTO, "-c", str(conf), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     scheme = "mqtt" if tls is None else "mqtts"
-    broker = PrivateMosquitto(f"{scheme}://127.0.0.1:{port}", process, tmp_path / "mosquitto.log")
+    url = f"{scheme}://127.0.0.1:{port}"
+    services_url = url if password_file is None else f"mqtt://127.0.0.1:{services_port}"
+    broker = PrivateMosquitto(url, services_url, process, tmp_path / "mosquitto.log")
     try:
         await _wait_listening(port, broker)
         yield broker

@@ -138,8 +138,11 @@ def test_cloud_role_gives_mosquitto_no_anonymous_clients_and_the_registry_files(
     assert "set_tcp_nodelay true" in lines
     assert f"password_file {tmp_path}/anju.passwd" in lines
     assert f"acl_file {tmp_path}/anju.acl" in lines
-    assert "listener 8883" in lines
-    assert "certfile /etc/ssl/anju/mqtt.pem" in lines
+    # Gateways' listener: each login's client id is its username, and TLS. The services'
+    # (several processes under one login) only on this host, after it.
+    gateways, services = lines.index("listener 8883"), lines.index("listener 1884 127.0.0.1")
+    assert gateways < lines.index("use_username_as_clientid true") < services
+    assert gateways < lines.index("certfile /etc/ssl/anju/mqtt.pem") < services
     for name in ("anju.passwd", "anju.acl"):
         assert (tmp_path / name).stat().st_mode & 0o777 == 0o640
 

@@ -25,6 +25,7 @@ from cloud.config import Settings
 from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.store import Batch, Reject, StoreResult, quarantine, store_batch
 from protocols.mqtt import messages as msg
+from protocols.mqtt.acl import client_id
 from protocols.mqtt.commands import CommandResult
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
@@ -269,10 +270,12 @@ def _decode_all(
 
 
 def cloud_mqtt_client(settings: Settings, identifier: str) -> aiomqtt.Client:
-    """A client with the cloud's connection settings (ingest workers, the command sender)."""
+    """A client with the cloud's connection settings (ingest workers, the command sender),
+    its id one of its login's: many processes share the login, each with its own session."""
+    address = parse_broker_url(settings.mqtt_url)
     return mqtt_client(
-        parse_broker_url(settings.mqtt_url),
-        identifier=identifier,
+        address,
+        identifier=client_id(settings.mqtt_username or address.username, identifier),
         username=settings.mqtt_username,
         password=settings.mqtt_password,
         v5=settings.mqtt_protocol == "5",

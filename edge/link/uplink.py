@@ -258,7 +258,8 @@ class Uplink:
 
 
 def gateway_mqtt_client(config: GatewayConfig, will: msg.State) -> aiomqtt.Client:
-    """The gateway's client: a persistent session, and a Will that marks it offline."""
+    """The gateway's client: a persistent session, and a Will that marks it offline. Its
+    client id is its login, the one id a broker that binds ids to logins lets it use."""
     mqtt = config.mqtt
     gid = config.gateway_id
     v5 = mqtt.protocol == "5"
@@ -269,7 +270,7 @@ def gateway_mqtt_client(config: GatewayConfig, will: msg.State) -> aiomqtt.Clien
         session = {"properties": props, "clean_start": False}
     return mqtt_client(
         mqtt.address,
-        identifier=f"anju-gw-{gid}",
+        identifier=mqtt.username or mqtt.address.username or gid,
         username=mqtt.username,
         password=mqtt.password,
         v5=v5,

@@ -5,6 +5,11 @@ subscribes to `down/…`. A cloud service (ingest, later the command sender) rea
 `up/…` (also through MQTT 5 shared subscriptions, `$share/{group}/…`) and writes `down/…`.
 The embedded broker checks these rules in `anju.broker_auth`; Mosquitto gets them as an
 acl_file (`acl_file_section`).
+
+A client id belongs to a login too: the broker keeps a session (subscriptions, queued
+commands) per client id and hands it to whoever connects with that id next. A login's ids are
+its username, or its username, `:` and a name of the client's choosing (several processes of
+one cloud service). `:` is outside the username alphabet, so no login's ids are another's.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from enum import Enum
 from protocols.mqtt.topics import PREFIX, check_gateway_id
 
 SHARE_PREFIX = "$share/"
+CLIENT_ID_SEPARATOR = ":"
 
 
 class Access(Enum):
@@ -39,6 +45,15 @@ def service_grants() -> tuple[Grant, ...]:
         Grant(Access.READ, f"{SHARE_PREFIX}+/{PREFIX}/+/up/#"),
         Grant(Access.WRITE, f"{PREFIX}/+/down/#"),
     )
+
+
+def client_id(username: str | None, instance: str) -> str:
+    """The id of one client of `username` (`instance` alone for an anonymous broker)."""
+    return f"{username}{CLIENT_ID_SEPARATOR}{instance}" if username else instance
+
+
+def owns_client_id(username: str, client_id: str) -> bool:
+    return client_id == username or client_id.startswith(username + CLIENT_ID_SEPARATOR)
 
 
 def covers(allowed: str, requested: str) -> bool:

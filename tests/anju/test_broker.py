@@ -16,6 +16,7 @@ from anju.broker import embedded_broker
 from cloud.broker_accounts import register_service
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
+from protocols.mqtt.acl import client_id
 from protocols.mqtt.topics import Kind, subscription, topic
 from tests.conftest import free_port
 from tests.e2e.link_harness import mqtt_client, wait_until
@@ -55,7 +56,7 @@ def _client(
     username, password = login or (None, None)
     return mqtt_client(
         f"mqtt://127.0.0.1:{port}",
-        identifier,
+        client_id(username, identifier),
         username=username,
         password=password,
         protocol="3.1.1",

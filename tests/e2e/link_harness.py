@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import aiomqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from sqlalchemy import Engine, select
 
 from anju.broker import embedded_broker
@@ -39,6 +41,7 @@ Row = tuple[int, str, str, float, datetime]
 SERVER_VARIANTS = ["embedded"] + (["servers"] if MQTT_URL or DATABASE_URL else [])
 # A stopped service ends within this long: aiomqtt's DISCONNECT wait is 10 s at most.
 STOP_S = 20.0
+PERSISTENT_SESSION_S = 300  # an MQTT 5 test client's session outlives its connection this long
 
 
 def mqtt_client(
@@ -53,10 +56,18 @@ def mqtt_client(
     persistent: bool = False,
 ) -> aiomqtt.Client:
     """A plain client, for a test that publishes or listens as a gateway or the cloud would;
-    `persistent`: the broker keeps its session (MQTT 3.1.1 clean_session false)."""
+    `persistent`: the broker keeps its session, as the gateway's (MQTT 3.1.1 clean_session
+    false; MQTT 5 clean_start false, with a session expiry)."""
     address = parse_broker_url(url)
     v5 = (protocol or mqtt_protocol(url)) == "5"
     tls = ssl.create_default_context(cafile=ca_file) if address.tls else None
+    session: dict[str, Any] = {}
+    if persistent and v5:
+        props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        props.SessionExpiryInterval = PERSISTENT_SESSION_S
+        session = {"properties": props, "clean_start": False}
+    elif persistent:
+        session = {"clean_session": False}
     return aiomqtt.Client(
         address.host,
         address.port,
@@ -66,7 +77,7 @@ def mqtt_client(
         password=password,
         will=will,
         protocol=aiomqtt.ProtocolVersion.V5 if v5 else aiomqtt.ProtocolVersion.V311,
-        **({"clean_session": False} if persistent and not v5 else {}),
+        **session,
     )
 
 
@@ -181,16 +192,16 @@ class Link:
         )
 
     def settings(self, **overrides: Any) -> Settings:
-        return Settings(
-            env="development",
-            database_url=self.database_url,
-            mqtt_url=self.mqtt_url,
-            mqtt_protocol=self.protocol,
-            ingest_share_group=self.share_group,
-            mqtt_keepalive_s=5,
-            mqtt_ca_file=self.ca_file,
-            **overrides,
-        )
+        defaults: dict[str, Any] = {
+            "env": "development",
+            "database_url": self.database_url,
+            "mqtt_url": self.mqtt_url,
+            "mqtt_protocol": self.protocol,
+            "ingest_share_group": self.share_group,
+            "mqtt_keepalive_s": 5,
+            "mqtt_ca_file": self.ca_file,
+        }
+        return Settings(**{**defaults, **overrides})
 
     def open_outbox(self, budget_bytes: int | None = None) -> Outbox:
         self.outbox = Outbox(self.config.store.path, budget_bytes=budget_bytes)
@@ -291,7 +302,7 @@ async def forget_gateway(url: str, gateway_id: str, ca_file: Path | None = None)
     and a clean session ends it). On the shared Mosquitto every ingest worker subscribing later
     would otherwise be handed the state of every test gateway ever run, and quarantine each as
     an unknown gateway. Run it once the gateway has stopped, or it publishes its state again."""
-    async with mqtt_client(url, f"anju-gw-{gateway_id}", ca_file=ca_file) as client:
+    async with mqtt_client(url, gateway_id, ca_file=ca_file) as client:
         await client.publish(topic(gateway_id, Kind.STATE), b"", qos=1, retain=True)
 
 

@@ -31,6 +31,7 @@ from cloud.ingest.worker import IngestWorker
 from cloud.models import Quarantine
 from cloud.mosquitto_files import render, replace_file
 from protocols.mqtt import messages as msg
+from protocols.mqtt.acl import client_id
 from protocols.mqtt.topics import Kind, topic
 from runtime.mqtt_client import refused_credentials
 from tests.conftest import free_port
@@ -55,9 +56,11 @@ SERVICE, SERVICE_SECRET = "ingest-test", "secret-of-the-ingest-0123"
 
 @dataclass
 class Secured:
-    """A broker that checks logins against the registry in `database_url`."""
+    """A broker that checks logins against the registry in `database_url`; gateways log in at
+    `url`, cloud services at `service_url` (Mosquitto's listener for them, as the role has it)."""
 
     url: str
+    service_url: str
     protocol: str
     database_url: str
     tmp_path: Path
@@ -83,6 +86,16 @@ class Secured:
             password=password,
             protocol=self.protocol,
             **kw,  # type: ignore[arg-type]
+        )
+
+    def service(self, name: str) -> aiomqtt.Client:
+        """A client of the cloud's service login, as its processes make them."""
+        return mqtt_client(
+            self.service_url,
+            client_id(SERVICE, name),
+            username=SERVICE,
+            password=SERVICE_SECRET,
+            protocol=self.protocol,
         )
 
 
@@ -117,18 +130,21 @@ async def secured(
     if request.param == "amqtt":
         port = free_port()
         async with embedded_broker("127.0.0.1", port, database_url=database_url):
-            yield Secured(f"mqtt://127.0.0.1:{port}", "3.1.1", database_url, tmp_path)
+            url = f"mqtt://127.0.0.1:{port}"
+            yield Secured(url, url, "3.1.1", database_url, tmp_path)
         return
     passwd, acl = tmp_path / "passwd", tmp_path / "acl"
     export(database_url, passwd, acl)
     async with private_mosquitto(tmp_path, password_file=passwd, acl_file=acl) as broker:
         # MQTT 5, so the ingest uses a shared subscription ($share/...) as in production
-        yield Secured(broker.url, "5", database_url, tmp_path, broker)
+        yield Secured(broker.url, broker.services_url, "5", database_url, tmp_path, broker)
 
 
 @contextlib.asynccontextmanager
-async def service_ingest(link: Link) -> AsyncIterator[IngestWorker]:
-    settings = link.settings(mqtt_username=SERVICE, mqtt_password=SERVICE_SECRET)
+async def service_ingest(secured: Secured, link: Link) -> AsyncIterator[IngestWorker]:
+    settings = link.settings(
+        mqtt_url=secured.service_url, mqtt_username=SERVICE, mqtt_password=SERVICE_SECRET
+    )
     async with link.ingest(IngestWorker(settings, link.sessions)) as worker:
         yield worker
 
@@ -138,7 +154,7 @@ async def test_gateway_and_ingest_log_in_and_readings_are_stored(secured: Secure
     try:
         link.open_outbox()
         produced = link.produce(0, 200)
-        async with service_ingest(link), link.uplink() as uplink:
+        async with service_ingest(secured, link), link.uplink() as uplink:
             await wait_until(link.drained, 30, "gateway A's outbox to empty")
             assert uplink.connected.is_set()
         assert_same(produced, link.stored())
@@ -162,7 +178,7 @@ async def test_wrong_unknown_and_anonymous_logins_are_refused_at_connect(
     secured: Secured, username: str | None, password: str | None
 ) -> None:
     with pytest.raises(aiomqtt.MqttError) as refused:
-        async with secured.client("t-refused", username, password):
+        async with secured.client(username or "t-refused", username, password):
             pass
     assert refused_credentials(refused.value), refused.value
 
@@ -190,8 +206,8 @@ async def test_a_gateway_cannot_publish_or_listen_as_another(secured: Secured) -
         produced_b = b.produce(0, 100)
         heard: list[str] = []
         async with (
-            service_ingest(b),
-            secured.client("t-gw-a", GW_A, SECRETS[GW_A]) as a,
+            service_ingest(secured, b),
+            secured.client(GW_A, GW_A, SECRETS[GW_A]) as a,
         ):
             granted = await a.subscribe(topic(GW_B, Kind.ACK), qos=1)
             await a.subscribe("anju/v1/+/down/ack", qos=1)
@@ -241,7 +257,7 @@ async def _connect_and_cut(
     broker publishes the Will. False if the broker refused the login."""
     client = mqtt_client(
         relay.url,
-        f"t-will-{username}",
+        username,
         username=username,
         password=SECRETS[username],
         protocol=secured.protocol,
@@ -273,7 +289,7 @@ async def test_a_gateway_cannot_leave_a_will_as_another(secured: Secured) -> Non
     try:
         for relay in relays:
             await relay.up()
-        async with secured.client("t-watch", SERVICE, SERVICE_SECRET) as watcher:
+        async with secured.service("t-watch") as watcher:
             await watcher.subscribe(b_state, qos=1)
 
             async def listen() -> None:
@@ -296,6 +312,83 @@ async def test_a_gateway_cannot_leave_a_will_as_another(secured: Secured) -> Non
         for relay in relays:
             await relay.close()
     assert states == [b"b's own will"]
+
+
+# ---- A client id is its login's: nobody else takes its session or pushes it off --------------
+
+A_CMD, B_CMD = topic(GW_A, Kind.CMD), topic(GW_B, Kind.CMD)
+DELIVERY_S = 10.0  # how long a command may take to arrive before it counts as lost
+
+
+async def heard_until(client: aiomqtt.Client, topic_name: str, payload: bytes) -> list[str]:
+    """The topics `client` is sent up to and including `payload` on `topic_name`."""
+    heard: list[str] = []
+    async with asyncio.timeout(DELIVERY_S):
+        async for message in client.messages:
+            heard.append(message.topic.value)
+            if message.topic.value == topic_name and message.payload == payload:
+                return heard
+    raise AssertionError(f"the connection ended before {payload!r} arrived; heard {heard}")
+
+
+@contextlib.asynccontextmanager
+async def b_with_a_client_id(secured: Secured) -> AsyncIterator[aiomqtt.Client | None]:
+    """Gateway B, logged in with its own credentials, asks for A's client id and a persistent
+    session; None if the broker refuses the CONNECT."""
+    async with contextlib.AsyncExitStack() as stack:
+        b: aiomqtt.Client | None = None
+        refused: aiomqtt.MqttError | None = None
+        try:
+            b = await stack.enter_async_context(
+                secured.client(GW_A, GW_B, SECRETS[GW_B], persistent=True)
+            )
+        except aiomqtt.MqttError as exc:
+            refused = exc
+        assert refused is None or refused_credentials(refused), refused
+        yield b
+
+
+@pytest.mark.parametrize("persistent", [False, True], ids=["clean", "persistent"])
+async def test_a_refused_connect_with_a_live_gateways_client_id_changes_nothing(
+    secured: Secured, persistent: bool
+) -> None:
+    """A CONNECT with gateway A's client id and a wrong password is refused, and A, connected
+    all along, still gets its commands. amqtt 0.12.1 acted on the id before the login: a clean
+    session deleted A's subscriptions, a persistent one pushed A off, and the plugin dropped
+    A's topic grants."""
+    async with (
+        secured.service("t-cloud") as cloud,
+        secured.client(GW_A, GW_A, SECRETS[GW_A], persistent=True) as a,
+    ):
+        await a.subscribe(A_CMD, qos=1)
+        with pytest.raises(aiomqtt.MqttError) as refused:
+            async with secured.client(GW_A, GW_A, "not-the-password-of-a", persistent=persistent):
+                pass
+        assert refused_credentials(refused.value), refused.value
+        await cloud.publish(A_CMD, b"after the refused connect", qos=1)
+        assert await heard_until(a, A_CMD, b"after the refused connect") == [A_CMD]
+
+
+async def test_a_gateway_cannot_take_another_gateways_client_id(secured: Secured) -> None:
+    """B logs in as itself with A's client id and a persistent session: amqtt refuses it,
+    Mosquitto's gateway listener gives it its own id. Either way A, online, is not pushed off,
+    and a command queued while A is offline waits for A: B never receives it. Before, B took
+    A's session: amqtt handed B A's queued command, Mosquitto pushed A off and dropped it."""
+    async with secured.service("t-cloud") as cloud:
+        async with secured.client(GW_A, GW_A, SECRETS[GW_A], persistent=True) as a:
+            await a.subscribe(A_CMD, qos=1)
+            async with b_with_a_client_id(secured):
+                await cloud.publish(A_CMD, b"while B is around", qos=1)
+                assert await heard_until(a, A_CMD, b"while B is around") == [A_CMD]
+        await cloud.publish(A_CMD, b"queued for A", qos=1)
+        async with b_with_a_client_id(secured) as b:
+            if b is not None:
+                await b.subscribe(B_CMD, qos=1)
+                await cloud.publish(B_CMD, b"marker", qos=1)
+                assert await heard_until(b, B_CMD, b"marker") == [B_CMD]
+            assert b is None or secured.mosquitto is not None  # amqtt refuses it
+        async with secured.client(GW_A, GW_A, SECRETS[GW_A], persistent=True) as a:
+            assert await heard_until(a, A_CMD, b"queued for A") == [A_CMD]
 
 
 def run_export(database_url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -328,11 +421,11 @@ async def test_mosquitto_picks_up_a_new_gateway_after_export_and_sighup(
         assert "gw-old" not in passwd.read_text() + acl.read_text()
         assert passwd.stat().st_mode & 0o777 == 0o640
         async with private_mosquitto(tmp_path, password_file=passwd, acl_file=acl) as broker:
-            new = Secured(broker.url, "5", database_url, tmp_path, broker)
+            new = Secured(broker.url, broker.services_url, "5", database_url, tmp_path, broker)
 
             async def admitted() -> bool:
                 try:
-                    async with new.client("t-new", "gw-new", new_secret):
+                    async with new.client("gw-new", "gw-new", new_secret):
                         return True
                 except aiomqtt.MqttError:
                     return False

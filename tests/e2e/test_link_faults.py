@@ -245,7 +245,7 @@ async def test_broker_restarted_during_burst(
                 await asyncio.sleep(0.5)
                 await broker.start()
             else:
-                for client_id in (f"anju-gw-{link.gateway_id}", f"anju-{worker._worker_id}"):
+                for client_id in (link.gateway_id, f"anju-{worker._worker_id}"):
                     async with mqtt_client(faulty_broker, client_id):
                         pass
                 produced += link.produce(2000, 1000)

@@ -7,8 +7,10 @@ import pytest
 from protocols.mqtt.acl import (
     Access,
     acl_file_section,
+    client_id,
     covers,
     gateway_grants,
+    owns_client_id,
     permits,
     service_grants,
 )
@@ -72,3 +74,27 @@ def test_acl_file_section_names_the_user_and_each_grant() -> None:
     assert acl_file_section("gw-a", gateway_grants("gw-a")) == (
         "user gw-a\ntopic write anju/v1/gw-a/up/#\ntopic read anju/v1/gw-a/down/#\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("username", "requested", "expected"),
+    [
+        ("gw-a", "gw-a", True),
+        ("anju-cloud", "anju-cloud:ingest-1a2b", True),
+        ("gw-a", "gw-a:", True),  # its own, if an odd one
+        ("gw-a", "gw-b", False),
+        ("gw-a", "gw-ab", False),  # another gateway's id that starts with this one's
+        ("gw-a", "gw-a-2", False),
+        ("gw-a", "gw", False),
+        ("gw-a", "", False),
+        ("gw-a", "anju-gw-gw-a", False),
+        ("anju", "anju-cloud:x", False),
+    ],
+)
+def test_a_login_owns_only_its_client_ids(username: str, requested: str, expected: bool) -> None:
+    assert owns_client_id(username, requested) is expected
+
+
+def test_a_client_id_made_for_a_login_is_its_own() -> None:
+    assert owns_client_id("anju-cloud", client_id("anju-cloud", "ingest-1a2b"))
+    assert client_id(None, "ingest-1a2b") == "ingest-1a2b"  # an anonymous broker's
