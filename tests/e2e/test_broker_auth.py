@@ -391,6 +391,25 @@ async def test_a_gateway_cannot_take_another_gateways_client_id(secured: Secured
             assert await heard_until(a, A_CMD, b"queued for A") == [A_CMD]
 
 
+async def test_cloud_processes_share_a_login_each_with_a_session_of_its_own(
+    secured: Secured,
+) -> None:
+    """The API's ingest, standalone workers and the CLI's sender log in as one service, each
+    with a client id of its own (on Mosquitto, at the services' listener), so none pushes
+    another off: both hear what a gateway sends after both connected."""
+    a_up = topic(GW_A, Kind.TELEMETRY)
+    async with (
+        secured.service("one") as one,
+        secured.service("two") as two,
+        secured.client(GW_A, GW_A, SECRETS[GW_A]) as a,
+    ):
+        for cloud in (one, two):
+            await cloud.subscribe(a_up, qos=1)
+        await a.publish(a_up, b"to both", qos=1)
+        for cloud in (one, two):
+            assert await heard_until(cloud, a_up, b"to both") == [a_up]
+
+
 def run_export(database_url: str, tmp_path: Path, *extra: str) -> subprocess.CompletedProcess[str]:
     """`anju cloud broker-auth export` into tmp_path, as an installer (or the timer) runs it."""
     env = {**os.environ, "ANJU_ENV": "development", "ANJU_DATABASE_URL": database_url}
