@@ -31,7 +31,8 @@ MAGIC = b"anju-keys/1\n"
 SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
-MAX_SCRYPT_N = 2**20  # a file asking for more is refused rather than allowed to exhaust memory
+# A file asking for more memory (128 * n * r bytes) is refused rather than allowed to exhaust it.
+MAX_SCRYPT_BYTES = 2**30
 MIN_PASSPHRASE = 12
 
 
@@ -88,7 +89,7 @@ def unseal(blob: bytes, passphrase: str) -> KeyBundle:
         nonce = base64.b64decode(header["nonce"], validate=True)
     except (ValueError, KeyError, TypeError):
         raise KeyBackupError("the key backup's header is damaged") from None
-    costly = not 2 <= n <= MAX_SCRYPT_N or n & (n - 1) or r > 32 or p > 4
+    costly = n < 2 or n & (n - 1) or r < 1 or 128 * n * r > MAX_SCRYPT_BYTES or not 1 <= p <= 4
     if not sep or header.get("kdf") != "scrypt" or costly:
         raise KeyBackupError("the key backup's header is damaged")
     head = MAGIC + line + b"\n"
