@@ -138,3 +138,9 @@ def test_rotation_keeps_the_newest_days_and_the_first_of_each_week(tmp_path: Pat
     mondays = [start + timedelta(weeks=w) for w in (2, 3, 4, 5)]
     newest = [start + timedelta(days=d) for d in range(33, 40)]
     assert kept == sorted({*mondays, *newest})
+
+
+def test_postgresql_is_sent_to_pgbackrest(tmp_path: Path) -> None:
+    result = anju(tmp_path, "postgresql://anju@db.example.invalid/anju", "backup")
+    assert result.exit_code == 1
+    assert "backed up with pgBackRest" in result.output
