@@ -15,6 +15,7 @@ class AuditEvent(Base):
     __table_args__ = (
         Index("ix_audit_ts", "ts"),
         Index("ix_audit_target", "target_type", "target_id"),
+        Index("ix_audit_user_action_ts", "user_id", "action", "ts"),  # per-user rate limits
     )
 
     id: Mapped[int] = mapped_column(
@@ -29,5 +30,6 @@ class AuditEvent(Base):
     target_id: Mapped[str] = mapped_column(String(64), default="")
     property_id: Mapped[int | None] = mapped_column(Integer)
     ip: Mapped[str] = mapped_column(String(64), default="")
-    outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok | denied | failed
+    # ok | denied | failed | limited
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")
     detail: Mapped[str] = mapped_column(Text, default="")  # JSON, never personal numbers

@@ -73,6 +73,12 @@ REVEAL_FIELDS: dict[Role, frozenset[str]] = {
 }
 
 
+def may_see(role: Role, field: str) -> bool:
+    """Whether a role may learn a personal number in full: reveal it, or search by it (an exact
+    search answers whether a guess is right, so repeated guesses reveal the number)."""
+    return field in REVEAL_FIELDS.get(role, frozenset())
+
+
 @dataclass(frozen=True)
 class Principal:
     """The signed-in user as routes see it."""

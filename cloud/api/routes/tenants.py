@@ -23,8 +23,8 @@ from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
 from cloud.models import Property, Tenant
 from cloud.people import new_tenant
-from cloud.security import audit, pii
-from cloud.security.authz import REVEAL_FIELDS, Permission, Principal
+from cloud.security import audit, pii, pii_search
+from cloud.security.authz import Permission, Principal, may_see
 from cloud.security.crypto import FieldKeys
 
 router = APIRouter(tags=["tenants"])
@@ -89,16 +89,24 @@ def _index(keys: FieldKeys, field: pii.PiiField, value: str) -> str:
         raise ProblemError(422, str(exc), field=exc.field) from None
 
 
-@router.get("/tenants")
+EXACT = (
+    "Exact match. Only for roles that may reveal the number; audited, and limited to "
+    f"{pii_search.SEARCHES_PER_WINDOW} such searches per user in "
+    f"{pii_search.WINDOW.total_seconds() / 3600:g} hours (429 beyond)."
+)
+
+
+@router.get("/tenants", responses={403: {}, 429: {}})
 def list_tenants(
     me: ReadList,
     session: SessionDep,
     keys: KeysDep,
+    now: NowDep,
     page: PageQ,
     property_id: PropertyQ = None,
     q: Annotated[str | None, Query(max_length=100, description="Name prefix.")] = None,
-    id_number: Annotated[str | None, Query(max_length=40, description="Exact match.")] = None,
-    phone: Annotated[str | None, Query(max_length=40, description="Exact match.")] = None,
+    id_number: Annotated[str | None, Query(max_length=40, description=EXACT)] = None,
+    phone: Annotated[str | None, Query(max_length=40, description=EXACT)] = None,
 ) -> Page[TenantOut]:
     query = select(Tenant)
     if me.is_tenant:
@@ -107,11 +115,38 @@ def list_tenants(
         query = query.where(scope_filter(me, Tenant.property_id, property_id))
     if q:
         query = query.where(starts_with(session, Tenant.name, q))
+    exact: dict[pii.PiiField, str] = {}
     if id_number:
-        query = query.where(Tenant.id_number_bidx == _index(keys, "id_number", id_number))
+        exact["id_number"] = id_number
     if phone:
-        query = query.where(Tenant.phone_bidx == _index(keys, "phone", phone))
-    return page_of(session, query, Tenant.id, page, lambda t: tenant_out(t, keys))
+        exact["phone"] = phone
+    if not exact:
+        return page_of(session, query, Tenant.id, page, lambda t: tenant_out(t, keys))
+    fields = sorted(exact)
+    refused = [f for f in fields if not may_see(me.role, f)]
+    if refused:
+        detail = {"fields": fields}
+        audit.record(session, me, pii_search.ACTION, now, property_id=property_id,
+                     outcome="denied", detail=detail)  # fmt: skip
+        session.commit()
+        raise ProblemError(403, f"role {me.role} may not search by {', '.join(refused)}")
+    bidx = {"id_number": Tenant.id_number_bidx, "phone": Tenant.phone_bidx}
+    query = query.where(*(bidx[f] == _index(keys, f, v) for f, v in exact.items()))
+    found = page_of(session, query, Tenant.id, page, lambda t: tenant_out(t, keys))
+    matches = [t.id for t in found.items]
+    if property_id is None and len(found.items) == 1:
+        property_id = found.items[0].property_id
+    wait = pii_search.record(
+        session, me, now, fields=fields, matches=matches, property_id=property_id
+    )
+    session.commit()
+    if wait:
+        raise ProblemError(
+            429,
+            "too many searches by personal number; wait and retry",
+            headers={"Retry-After": str(wait)},
+        )
+    return found
 
 
 @router.post("/tenants", status_code=201)
@@ -158,7 +193,7 @@ def reveal(
     """Full personal numbers for a stated reason. Every reveal, and every refusal, is audited."""
     tenant = scoped_get(session, me, Tenant, tenant_id)
     fields = sorted(set(body.fields))
-    refused = [f for f in fields if f not in REVEAL_FIELDS.get(me.role, frozenset())]
+    refused = [f for f in fields if not may_see(me.role, f)]
     detail = {"fields": fields, "reason": body.reason}
     outcome = "denied" if refused else "ok"
     audit.about(session, me, "tenant.reveal", now, tenant, outcome=outcome, detail=detail)
