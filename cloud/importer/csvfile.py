@@ -135,7 +135,7 @@ def read_rows(
             lines.problem_up_to(lines.line)
             yield Row(first, {}, "", f"a value is longer than {FIELD_LIMIT // 1024} KB")
             continue
-        if problem := lines.problem_up_to(lines.line):
+        if lines.problems and (problem := lines.problem_up_to(lines.line)):
             yield Row(first, {}, "", problem)
             continue
         if not any(v.strip() for v in record):

@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, func, select, tuple_
+from sqlalchemy import ColumnElement, func, select, text, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
@@ -183,6 +183,29 @@ class Context:
         return self.buildings[key]
 
 
+def stored(
+    session: Session, model: type[Unit | Tenant], columns: tuple[str, str], keys: list[Any]
+) -> list[tuple[Any, int]]:
+    """(key, id) of the rows whose two key columns (an integer, a text) hold one of `keys`. On
+    PostgreSQL one join with two array parameters, planned as index lookups: a list of
+    thousands of placeholders costs more in the driver than the lookup, and a query per group
+    of keys costs a round trip each."""
+    first, second = columns
+    if session.get_bind().dialect.name == "postgresql":
+        rows = session.execute(
+            text(
+                f"SELECT t.{first}, t.{second}, t.id FROM {model.__tablename__} t "  # noqa: S608 - our names
+                "JOIN unnest(CAST(:a AS integer[]), CAST(:b AS varchar[])) AS k(a, b) "
+                f"ON t.{first} = k.a AND t.{second} = k.b"
+            ),
+            {"a": [k[0] for k in keys], "b": [k[1] for k in keys]},
+        )
+    else:
+        a, b = getattr(model, first), getattr(model, second)
+        rows = session.execute(select(a, b, model.id).where(tuple_(a, b).in_(keys)))
+    return [((x, y), row_id) for x, y, row_id in rows]
+
+
 def need(row: Row, column: str) -> str:
     value = row.values.get(column, "")
     if not value:
@@ -255,13 +278,8 @@ def write_units(ctx: Context, checked: list[tuple[int, dict[str, Any]]]) -> None
         fresh[key] = (line, unit)
     if not fresh:
         return
-    stored = ctx.session.execute(
-        select(Unit.building_id, Unit.code, Unit.id).where(
-            tuple_(Unit.building_id, Unit.code).in_(list(fresh))
-        )
-    )
-    for building_id, code, unit_id in stored:
-        line, _ = fresh.pop((building_id, code))
+    for key, unit_id in stored(ctx.session, Unit, ("building_id", "code"), list(fresh)):
+        line, _ = fresh.pop(key)
         ctx.found(line, "code", Unit, unit_id)
     insert_rows(ctx.session, TABLES["units"], [unit for _, unit in fresh.values()])
     ctx.report.created += len(fresh)
@@ -304,13 +322,9 @@ def write_tenants(ctx: Context, checked: list[tuple[int, dict[str, Any]]]) -> No
         fresh[ref] = (line, tenant)
     if not fresh:
         return
-    stored = ctx.session.execute(
-        select(Tenant.external_ref, Tenant.id).where(
-            Tenant.org_id == ctx.org.id, Tenant.external_ref.in_(list(fresh))
-        )
-    )
-    for stored_ref, tenant_id in stored:
-        line, _ = fresh.pop(str(stored_ref))
+    keys = [(ctx.org.id, ref) for ref in fresh]
+    for (_, ref), tenant_id in stored(ctx.session, Tenant, ("org_id", "external_ref"), keys):
+        line, _ = fresh.pop(ref)
         ctx.found(line, "external_ref", Tenant, tenant_id)
     rows: list[dict[str, Any]] = []
     for _, tenant in fresh.values():
