@@ -109,7 +109,7 @@ def decrypt(keys: FieldKeys, blob: bytes, *, context: bytes) -> bytes:
 
 def blind_index(keys: FieldKeys, value: str, *, context: bytes) -> str:
     """Deterministic keyed digest for exact-match lookup; the value must be normalised first."""
-    return hmac.new(keys.index_key, context + b"\x00" + value.encode(), hashlib.sha256).hexdigest()
+    return hmac.digest(keys.index_key, context + b"\x00" + value.encode(), "sha256").hex()
 
 
 def encrypt_str(keys: FieldKeys, value: str, *, context: str) -> bytes:
