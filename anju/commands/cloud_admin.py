@@ -1,4 +1,5 @@
-"""`anju cloud user add | rotate-keys | seed-demo | import`: records and keys, from the shell."""
+"""`anju cloud user add | passwd | deactivate | activate | revoke-sessions | rotate-keys |
+seed-demo | import`: records and keys, from the shell."""
 
 from __future__ import annotations
 
@@ -93,7 +94,6 @@ def user_add(
     from sqlalchemy import select
 
     from cloud.models import Property, Role, User, UserProperty
-    from cloud.security import audit
     from cloud.security.passwords import hash_password
     from protocols.errors import AnjuError
 
@@ -117,18 +117,99 @@ def user_add(
         session.add(new)
         session.flush()
         session.add_all(UserProperty(user_id=new.id, property_id=p) for p in set(property_ids))
-        audit.record(
-            session,
-            None,
-            "user.create",
-            now,
-            username="cli",
-            target_type="user",
-            target_id=new.id,
-            detail={"role": role, "via": "cli"},
-        )
+        _audit(session, "user.create", now, new.id, role=role)
         session.commit()
     click.echo(f"user {username} ({role}) created in {org.name}")
+
+
+def _audit(session: Session, action: str, now: datetime, user_id: int, **detail: object) -> None:
+    """An audit event by the shell's operator (`cli`) about a user."""
+    from cloud.security import audit
+
+    audit.record(
+        session,
+        None,
+        action,
+        now,
+        username="cli",
+        target_type="user",
+        target_id=user_id,
+        detail={**detail, "via": "cli"},
+    )
+
+
+def _user(session: Session, username: str) -> Any:
+    from sqlalchemy import select
+
+    from cloud.models import User
+    from protocols.errors import AnjuError
+
+    found = session.scalar(select(User).where(User.username == username))
+    if found is None:
+        raise AnjuError(f"no user named {username!r}")
+    return found
+
+
+@contextmanager
+def _changing(username: str, action: str) -> Iterator[tuple[Session, Any, dict[str, object]]]:
+    """USERNAME's row in a session; after the block, `action` is audited with the detail the
+    block filled in, and committed."""
+    now = datetime.now(UTC)
+    with cloud_session() as (_settings, session, _keys):
+        found = _user(session, username)
+        detail: dict[str, object] = {}
+        yield session, found, detail
+        _audit(session, action, now, found.id, **detail)
+        session.commit()
+
+
+@user.command("passwd")
+@click.argument("username")
+@click.option(
+    "--password",
+    prompt="New password",
+    hide_input=True,
+    confirmation_prompt=True,
+    help="Asked for when not given (prefer the prompt: shell history keeps options).",
+)
+def user_passwd(username: str, password: str) -> None:
+    """Set USERNAME's password (a forgotten one: no old password asked); their sessions end."""
+    from cloud.security import accounts
+
+    with _changing(username, "user.password") as (session, found, detail):
+        detail["sessions_revoked"] = accounts.set_password(session, found, password)
+    click.echo(f"password of {username} set; {detail['sessions_revoked']} session(s) revoked")
+
+
+@user.command("deactivate")
+@click.argument("username")
+def user_deactivate(username: str) -> None:
+    """USERNAME can no longer sign in; every session of theirs ends now."""
+    from cloud.security import accounts
+
+    with _changing(username, "user.deactivate") as (session, found, detail):
+        detail["sessions_revoked"] = accounts.deactivate(session, found)
+    click.echo(f"user {username} deactivated; {detail['sessions_revoked']} session(s) revoked")
+
+
+@user.command("activate")
+@click.argument("username")
+def user_activate(username: str) -> None:
+    """USERNAME may sign in again."""
+    with _changing(username, "user.activate") as (_session, found, _detail):
+        found.active = True
+    click.echo(f"user {username} activated")
+
+
+@user.command("revoke-sessions")
+@click.argument("username")
+def user_revoke_sessions(username: str) -> None:
+    """End every session and bearer token of USERNAME (a lost phone, a leaked token)."""
+    from cloud.security import accounts
+
+    with _changing(username, "user.revoke_sessions") as (session, found, detail):
+        detail["revoked"] = accounts.revoke_sessions(session, found.id)
+    click.echo(f"{detail['revoked']} session(s) of {username} revoked")
 
 
 @click.command("rotate-keys")

@@ -2,7 +2,7 @@
 
 from cloud.db import Base
 from cloud.models.audit import AuditEvent
-from cloud.models.auth import AuthToken, LoginAttempt, Role, User, UserProperty
+from cloud.models.auth import AuthToken, LoginAttempt, LoginFailure, Role, User, UserProperty
 from cloud.models.billing import (
     BillingRun,
     DepositSettlementRow,
@@ -70,6 +70,7 @@ __all__ = [
     "LeaseTenant",
     "LineKind",
     "LoginAttempt",
+    "LoginFailure",
     "Meter",
     "MeterKind",
     "MeterSwap",

@@ -35,9 +35,6 @@ class User(Base):
     # For role=tenant: the person this login belongs to.
     tenant_id: Mapped[int | None] = mapped_column(ForeignKey("tenants.id"))
     active: Mapped[bool] = mapped_column(default=True)
-    # Tries counted against the account since the last success or lock (cloud.security.throttle).
-    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
@@ -79,3 +76,17 @@ class LoginAttempt(Base):
     )
     ip: Mapped[str] = mapped_column(String(64))
     ts: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailure(Base):
+    """Password tries at one username from one source since the last success from there
+    (cloud.security.throttle); unknown usernames get rows too, so they answer the same."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_not_before", "not_before"),)
+
+    username: Mapped[str] = mapped_column(String(64), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    tries: Mapped[int] = mapped_column(Integer)
+    # The next try from this source waits until then.
+    not_before: Mapped[datetime] = mapped_column(DateTime(timezone=True))

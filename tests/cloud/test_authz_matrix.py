@@ -33,7 +33,7 @@ from cloud.contracts.record import contract_data
 from cloud.models import Base, Lease, Role
 from cloud.security.authz import ROLE_PERMISSIONS
 from cloud.security.crypto import FieldKeys, development_keys
-from tests.cloud.world import COMMAND_KEY, NOW, Site, World, build_world, cn_id
+from tests.cloud.world import COMMAND_KEY, NOW, PASSWORD, Site, World, build_world, cn_id
 from tests.face_assets import models_dir, photo
 
 PREFIX = "/api/v1"
@@ -62,11 +62,18 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
     ("GET", "/meters/{meter_id}/readings"): lambda w, s: (f"/meters/{s.meter_id}/readings", None),
     ("POST", "/auth/logout"): lambda w, s: ("/auth/logout", None),
     ("GET", "/auth/me"): lambda w, s: ("/auth/me", None),
+    ("POST", "/auth/password"): lambda w, s: ("/auth/password",
+        {"old_password": PASSWORD, "new_password": "another long password"}),
     ("POST", "/users"): lambda w, s: ("/users", {"username": "new-user", "password":
         "long enough pw", "role": "front_desk", "property_ids": [s.property_id]}),
     ("GET", "/users"): lambda w, s: ("/users", None),
     ("PUT", "/users/{user_id}/role"): lambda w, s: (f"/users/{s.user_id}/role",
         {"role": "finance", "property_ids": [s.property_id]}),
+    ("POST", "/users/{user_id}/deactivate"): lambda w, s: (f"/users/{s.user_id}/deactivate",
+        None),
+    ("POST", "/users/{user_id}/activate"): lambda w, s: (f"/users/{s.user_id}/activate", None),
+    ("POST", "/users/{user_id}/revoke-sessions"): lambda w, s: (
+        f"/users/{s.user_id}/revoke-sessions", None),
     ("GET", "/properties"): lambda w, s: ("/properties", None),
     ("POST", "/properties"): lambda w, s: ("/properties", {"name": "New"}),
     ("GET", "/properties/{property_id}"): lambda w, s: (f"/properties/{s.property_id}", None),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.importer import load
 from cloud.models import (
+    AuditEvent,
     Gateway,
     Lease,
     LeaseStatus,
@@ -26,7 +28,8 @@ from cloud.models import (
     Unit,
     User,
 )
-from cloud.security import crypto, pii
+from cloud.security import crypto, pii, tokens
+from cloud.security.passwords import verify_password
 from tests.cloud.world import cn_id
 
 
@@ -95,6 +98,66 @@ def test_user_add_then_duplicate_refused(env: dict[str, str]) -> None:
     assert r.exit_code == 1
     assert "taken" in r.output
     r = run(env, "user", "add", "shorty", "--role", "admin", "--password", "short")
+    assert "at least 10 characters" in r.output
+
+
+def test_user_passwd_deactivate_revoke_sessions(env: dict[str, str]) -> None:
+    """The shell's equivalents of the account API: each ends sessions and is audited."""
+    url = env["ANJU_DATABASE_URL"]
+    assert run(env, "user", "add", "boss", "--role", "admin", "--org", "Acme",
+               "--password", "a long password").exit_code == 0  # fmt: skip
+    now = datetime.now(UTC)
+    engine = make_engine(url)
+    try:
+
+        def issue() -> str:
+            with make_sessionmaker(engine)() as s:
+                user = s.scalars(select(User).where(User.username == "boss")).one()
+                token, _ = tokens.issue(s, user.id, "bearer", now)
+                s.commit()
+                return token
+
+        def signed_in(token: str) -> bool:
+            with make_sessionmaker(engine)() as s:
+                return tokens.lookup(s, token, now) is not None
+
+        token = issue()
+        r = run(env, "user", "passwd", "boss", stdin="another passphrase\nanother passphrase\n")
+        assert r.exit_code == 0, r.output
+        assert "1 session(s) revoked" in r.output
+        assert not signed_in(token)
+        with make_sessionmaker(engine)() as s:
+            stored = s.scalars(select(User.password_hash).where(User.username == "boss")).one()
+        assert verify_password(stored, "another passphrase")
+        token = issue()
+        r = run(env, "user", "deactivate", "boss")
+        assert "deactivated; 1 session(s) revoked" in r.output
+        assert not signed_in(token)
+        assert count(url, User.active.is_(False), model=User) == 1
+        assert run(env, "user", "activate", "boss").exit_code == 0
+        assert count(url, User.active.is_(True), model=User) == 1
+        first, second = issue(), issue()
+        r = run(env, "user", "revoke-sessions", "boss")
+        assert "2 session(s) of boss revoked" in r.output
+        assert (signed_in(first), signed_in(second)) == (False, False)
+        with make_sessionmaker(engine)() as s:
+            actions = s.execute(
+                select(AuditEvent.action, AuditEvent.username).order_by(AuditEvent.id)
+            ).all()
+    finally:
+        engine.dispose()
+    assert [tuple(a) for a in actions] == [
+        ("user.create", "cli"),
+        ("user.password", "cli"),
+        ("user.deactivate", "cli"),
+        ("user.activate", "cli"),
+        ("user.revoke_sessions", "cli"),
+    ]
+    r = run(env, "user", "deactivate", "nobody")
+    assert r.exit_code == 1
+    assert "no user named 'nobody'" in r.output
+    r = run(env, "user", "passwd", "boss", "--password", "short")
+    assert r.exit_code == 1
     assert "at least 10 characters" in r.output
 
 

@@ -19,9 +19,14 @@ from cloud.api.deps import (
 )
 from cloud.api.problems import ProblemError
 from cloud.models import AuthToken, User
-from cloud.security import audit, throttle, tokens
+from cloud.security import accounts, audit, throttle, tokens
 from cloud.security.authz import ROLE_PERMISSIONS, Permission, Principal
-from cloud.security.passwords import hash_password, needs_rehash, verify_password
+from cloud.security.passwords import (
+    WeakPasswordError,
+    hash_password,
+    needs_rehash,
+    verify_password,
+)
 
 router = APIRouter(tags=["auth"])
 
@@ -47,14 +52,16 @@ class MeOut(BaseModel):
     permissions: list[str]
 
 
-@router.post("/auth/login", responses={401: {}, 403: {}, 429: {}})
+@router.post("/auth/login", responses={401: {}, 429: {}})
 def login(
     body: LoginIn, request: Request, response: Response, session: SessionDep, now: NowDep
 ) -> LoginOut:
-    """Rate-limited per client address; an account locks after repeated failures. Both
-    counters are in the database, so they hold across API processes (cloud.security.throttle)."""
+    """Rate-limited per client address, and per username and address with a growing delay;
+    unknown usernames are throttled and checked against a dummy hash like known ones, so the
+    answers do not tell them apart (cloud.security.throttle)."""
     ip = client_ip(request)
-    attempt = throttle.record_attempt(session, ip, now)
+    source = throttle.source_of(ip)
+    attempt = throttle.record_attempt(session, source, now)
     session.commit()
     wait = throttle.seconds_to_wait(session, attempt, now)
     if wait:
@@ -66,24 +73,13 @@ def login(
             headers={"Retry-After": str(wait)},
         )
     user = session.scalar(select(User).where(User.username == body.username))
-    try_number = None if user is None else throttle.count_try(session, user.id, now)
-    session.commit()  # other processes see this try before the (slow) password check
-    if user is not None and not throttle.may_check_password(try_number):
-        if try_number is not None:  # a burst beyond the limit: lock now
-            throttle.lock(session, user.id, now)
-            _audit_login(session, now, body.username, ip, user, "auth.lockout", "ok")
-        _audit_login(session, now, body.username, ip, user, "auth.login", "locked")
-        session.commit()
-        raise ProblemError(403, "account locked after repeated failures; try again later")
-    ok = verify_password(user.password_hash if user else None, body.password)
-    if user is None or try_number is None or not ok or not user.active:
-        if user is not None and try_number is not None and throttle.locks_on_failure(try_number):
-            throttle.lock(session, user.id, now)
-            _audit_login(session, now, body.username, ip, user, "auth.lockout", "ok")
-        _audit_login(session, now, body.username, ip, user, "auth.login", "failed")
+    checked = check_password(session, now, body.username, body.password, user, ip)
+    if user is None or not checked or not user.active:
+        outcome = "inactive" if user is not None and checked else "failed"
+        _audit_login(session, now, body.username, ip, user, "auth.login", outcome)
         session.commit()
         raise ProblemError(401, "wrong username or password")
-    throttle.reset(session, user.id)
+    throttle.forget(session, user.username, source)
     if needs_rehash(user.password_hash):
         user.password_hash = hash_password(body.password)
     token, expires = tokens.issue(session, user.id, body.kind, now)
@@ -101,6 +97,31 @@ def login(
         )
         return LoginOut(kind="session", token=None, expires_at=expires)
     return LoginOut(kind="bearer", token=token, expires_at=expires)
+
+
+def check_password(
+    session: SessionDep,
+    now: datetime,
+    username: str,
+    password: str,
+    user: User | None,
+    ip: str,
+) -> bool:
+    """The password check behind the per-(username, source) throttle: the try is counted and
+    committed first; a source that must wait gets 429 without a check (audited). The caller
+    clears the count (`throttle.forget`) when it lets the user in."""
+    source = throttle.source_of(ip)
+    if throttle.count_try(session, username, source, now) is None:
+        wait = throttle.retry_after(session, username, source, now)
+        _audit_login(session, now, username, ip, user, "auth.login", "throttled")
+        session.commit()
+        raise ProblemError(
+            429,
+            "too many failed sign-ins; wait and retry",
+            headers={"Retry-After": str(wait)},
+        )
+    session.commit()  # other processes see this try before the (slow) password check
+    return verify_password(user.password_hash if user else None, password)
 
 
 def _audit_login(
@@ -153,3 +174,40 @@ def who_am_i(me: Annotated[Principal, guard(Permission.SELF, "self")]) -> MeOut:
         tenant_id=me.tenant_id,
         permissions=sorted(ROLE_PERMISSIONS[me.role]),
     )
+
+
+class PasswordIn(BaseModel):
+    old_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordOut(BaseModel):
+    sessions_revoked: int
+
+
+@router.post("/auth/password", responses={403: {}, 422: {}, 429: {}})
+def change_password(
+    body: PasswordIn,
+    me: Annotated[Principal, guard(Permission.SELF, "self")],
+    request: Request,
+    session: SessionDep,
+    now: NowDep,
+) -> PasswordOut:
+    """Change one's own password: the old one is checked behind the login throttle (a stolen
+    session cannot guess it faster than a login could); the caller's other sessions end."""
+    user = session.get_one(User, me.user_id)
+    if not check_password(session, now, user.username, body.old_password, user, me.ip):
+        audit.about(session, me, "user.password", now, user, outcome="failed")
+        session.commit()
+        raise ProblemError(403, "the old password is wrong")
+    throttle.forget(session, user.username, throttle.source_of(me.ip))
+    try:
+        revoked = accounts.set_password(
+            session, user, body.new_password, keep=bearer_or_cookie(request)
+        )
+    except WeakPasswordError as exc:
+        session.commit()  # the cleared count stands: the old password was right
+        raise ProblemError(422, str(exc)) from None
+    audit.about(session, me, "user.password", now, user, detail={"sessions_revoked": revoked})
+    session.commit()
+    return PasswordOut(sessions_revoked=revoked)

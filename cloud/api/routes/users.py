@@ -4,15 +4,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
-from cloud.api.deps import NowDep, SessionDep, guard, require_property, scoped_get
+from cloud.api.deps import (
+    NowDep,
+    SessionDep,
+    bearer_or_cookie,
+    guard,
+    require_property,
+    scoped_get,
+)
 from cloud.api.paging import BodyId, Page, PageQ, PathId, page_of
 from cloud.api.problems import ProblemError
 from cloud.models import Role, Tenant, User, UserProperty
-from cloud.security import audit
+from cloud.security import accounts, audit
 from cloud.security.authz import Permission, Principal
 from cloud.security.passwords import WeakPasswordError, hash_password
 
@@ -122,3 +129,42 @@ def set_role(
     audit.about(session, me, "user.role", now, user, detail=detail)
     session.commit()
     return user_out(session, user)
+
+
+class SessionsOut(BaseModel):
+    sessions_revoked: int
+
+
+@router.post("/users/{user_id}/deactivate")
+def deactivate_user(user_id: PathId, me: AdminPath, session: SessionDep, now: NowDep) -> UserOut:
+    """The user can no longer sign in and every session of theirs ends now."""
+    user = scoped_get(session, me, User, user_id)
+    if user.id == me.user_id:
+        raise ProblemError(409, "an admin cannot deactivate themselves; ask another admin")
+    revoked = accounts.deactivate(session, user)
+    audit.about(session, me, "user.deactivate", now, user, detail={"sessions_revoked": revoked})
+    session.commit()
+    return user_out(session, user)
+
+
+@router.post("/users/{user_id}/activate")
+def activate_user(user_id: PathId, me: AdminPath, session: SessionDep, now: NowDep) -> UserOut:
+    user = scoped_get(session, me, User, user_id)
+    user.active = True
+    audit.about(session, me, "user.activate", now, user)
+    session.commit()
+    return user_out(session, user)
+
+
+@router.post("/users/{user_id}/revoke-sessions")
+def revoke_user_sessions(
+    user_id: PathId, me: AdminPath, request: Request, session: SessionDep, now: NowDep
+) -> SessionsOut:
+    """End every session and bearer token of the user (a lost phone, a leaked token); an
+    admin's own request keeps the session it came on."""
+    user = scoped_get(session, me, User, user_id)
+    keep = bearer_or_cookie(request) if user.id == me.user_id else None
+    revoked = accounts.revoke_sessions(session, user.id, keep=keep)
+    audit.about(session, me, "user.revoke_sessions", now, user, detail={"revoked": revoked})
+    session.commit()
+    return SessionsOut(sessions_revoked=revoked)
