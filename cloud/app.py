@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version
@@ -13,10 +13,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import Depends, FastAPI
+from fastapi import Depends, FastAPI, Request, Response
 from sqlalchemy.orm import sessionmaker
 
-from cloud.api.problems import install_problem_handlers
+from cloud.api.problems import install_problem_handlers, problem_response
 from cloud.api.routes import (
     audit,
     auth,
@@ -90,9 +90,11 @@ def create_app(
     keys: FieldKeys | None = None,
     clock: Callable[[], datetime] = utc_now,
     command_key: Ed25519PrivateKey | None = None,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> FastAPI:
     """`sessions`, `keys`, `clock` and `command_key` are injected by tests; by default they
-    come from settings (the command key when the first command is sent)."""
+    come from settings (the command key when the first command is sent). `sleep` takes the
+    in-process ingest's backoff pauses (tests drive them)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,9 +108,10 @@ def create_app(
         tasks = []
         try:
             if settings.ingest_in_process:
-                worker = IngestWorker(settings, app.state.sessions)
+                worker = IngestWorker(settings, app.state.sessions, sleep=sleep)
                 app.state.ingest = worker
-                tasks.append(asyncio.create_task(worker.run(), name="ingest"))
+                app.state.ingest_task = asyncio.create_task(worker.run(), name="ingest")
+                tasks.append(app.state.ingest_task)
             jobs = JobSettings()
             if jobs.jobs_in_process:
                 tasks.append(asyncio.create_task(scheduler(app, jobs, clock), name="jobs"))
@@ -132,9 +135,14 @@ def create_app(
     app.state.command_key = command_key
     install_problem_handlers(app)
 
-    @app.get("/healthz", include_in_schema=False)
-    def healthz() -> dict[str, str]:
-        """Liveness: the process answers (no database round trip)."""
+    @app.get("/healthz", include_in_schema=False, response_model=None)
+    def healthz(request: Request) -> dict[str, str] | Response:
+        """Liveness: the process answers (no database round trip), and its in-process ingest
+        worker is not down after a failure (503 while it restarts)."""
+        worker = getattr(app.state, "ingest", None)
+        task = getattr(app.state, "ingest_task", None)
+        if worker is not None and (worker.down or (task is not None and task.done())):
+            return problem_response(request, 503, "ingest is down after a failure (see the log)")
         return {"status": "ok"}
 
     for module in ROUTERS:

@@ -19,6 +19,8 @@ class IngestMetrics:
     command_results: int = 0  # up/ack results recorded
     commands_refused: Counter[str] = field(default_factory=Counter)  # by the gateway, by reason
     lag_seconds: float = 0.0  # commit time - send time of the newest message in the last batch
+    restarts: int = 0  # the worker failed and started again
+    down: bool = False  # failed, and not subscribed again yet
 
     def render(self, prefix: str = "anju_ingest") -> str:
         lines: list[str] = []
@@ -60,4 +62,11 @@ class IngestMetrics:
             "Send-to-commit delay of the last batch.",
             [("", self.lag_seconds)],
         )
+        metric(
+            "restarts_total",
+            "counter",
+            "Worker failures followed by a restart.",
+            [("", self.restarts)],
+        )
+        metric("down", "gauge", "1 while the worker is down after a failure.", [("", self.down)])
         return "\n".join(lines) + "\n"

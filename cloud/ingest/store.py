@@ -21,6 +21,7 @@ from cloud.ingest.bulk import insert_new_rows
 from cloud.models import Event, Gateway, GatewayEpoch, Quarantine, Reading, ServiceAccount
 from cloud.security.broker_credentials import hash_credential
 from protocols.errors import AnjuError
+from protocols.mqtt.bounds import MAX_DETAIL_CHARS, printable
 from protocols.mqtt.messages import Events, State, Telemetry
 
 Batch = Telemetry | Events
@@ -232,13 +233,14 @@ def _unknown(topic_name: str, message: Batch | State) -> Reject:
 
 
 def quarantine(session: Session, rejects: Sequence[Reject], received: datetime) -> None:
+    """Keep refused messages as text a database takes (what was refused may hold a NUL)."""
     session.add_all(
         Quarantine(
             received=received,
-            topic=r.topic[:300],
+            topic=printable(r.topic, 300),
             reason=r.reason,
-            detail=r.detail,
-            payload=r.payload[:65536].decode("utf-8", errors="replace"),
+            detail=printable(r.detail, MAX_DETAIL_CHARS),
+            payload=printable(r.payload[:65536].decode("utf-8", errors="replace"), 65536),
         )
         for r in rejects
     )

@@ -2,7 +2,10 @@
 
 Acks go out only after the commit, so a gateway never deletes what we have not stored. If the
 database is unavailable the same batch is retried and nothing is acknowledged meanwhile. Bad
-input is quarantined with its reason and never stops the loop.
+input is quarantined with its reason and never stops the loop: a message the wire's bounds let
+through and the database still refuses (whatever the error) is found by storing the batch's
+messages one by one, and quarantined alone (reason `error`). A failure that escapes all that
+restarts the worker after a backoff; it counts as down until it has subscribed again.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -38,10 +41,16 @@ T = TypeVar("T")
 DB_RETRY_S = 0.5  # first pause after a database error; doubles up to DB_RETRY_MAX_S
 DB_RETRY_MAX_S = 10.0
 RECONNECT_MAX_S = 30.0
+# First pause before a failed worker starts again; doubles while failures follow each other
+# (a run shorter than the cap), so a bug that fails at once costs a log line a minute.
+RESTART_S = 1.0
+RESTART_MAX_S = 60.0
 # Queued commands are looked for this often (sooner when the API says it queued one).
 COMMAND_POLL_S = 1.0
 SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.CMD_ACK)
 Uplink = Batch | msg.State | CommandResult
+# A delivered message: its topic, its bytes, and what decoding made of it.
+Decoded = tuple[str, bytes, Uplink | Reject]
 _MODELS: dict[Kind, type[Uplink]] = {
     Kind.TELEMETRY: msg.Telemetry,
     Kind.EVENTS: msg.Events,
@@ -86,10 +95,13 @@ class IngestWorker:
         *,
         now: Callable[[], datetime] = utc_now,
         worker_id: str | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        """`sleep` takes every pause of the worker's backoffs (tests drive it)."""
         self._settings = settings
         self._sessions = sessions
         self._now = now
+        self._sleep = sleep
         # Unique by default: two workers with one MQTT client id would disconnect each other.
         self._worker_id = worker_id or f"ingest-{uuid.uuid4().hex[:8]}"
         self.metrics = IngestMetrics()
@@ -100,7 +112,31 @@ class IngestWorker:
     def _client(self) -> aiomqtt.Client:
         return cloud_mqtt_client(self._settings, f"anju-{self._worker_id}")
 
+    @property
+    def down(self) -> bool:
+        """Failed and not yet subscribed again."""
+        return self.metrics.down
+
     async def run(self) -> None:
+        """Consume until cancelled, whatever fails: a failure nothing below handles is logged
+        with its stack, counted, and followed by a restart after a backoff."""
+        delay = RESTART_S
+        loop = asyncio.get_running_loop()
+        while True:
+            started = loop.time()
+            try:
+                await self._connected()
+            except Exception:  # ingest must outlive any bug; logged below
+                self.ready.clear()
+                self.metrics.down = True
+                self.metrics.restarts += 1
+                if loop.time() - started >= RESTART_MAX_S:
+                    delay = RESTART_S  # it ran a good while: not the same failure again
+                log.exception("[%s] ingest failed; restarting in %.0f s", self._worker_id, delay)
+                await self._sleep(delay)
+                delay = min(delay * 2, RESTART_MAX_S)
+
+    async def _connected(self) -> None:
         delay = 0.5
         group = self._settings.ingest_share_group if self._settings.ingest_shared else None
         while True:
@@ -112,13 +148,14 @@ class IngestWorker:
                     delay = 0.5  # we were connected: start the backoff afresh
                 self.ready.clear()
                 log.warning("[%s] broker connection lost (%s); retrying", self._worker_id, exc)
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
 
     async def _session(self, client: aiomqtt.Client, group: str | None) -> None:
         for kind in SUBSCRIBED:
             await client.subscribe(subscription(kind, share_group=group), qos=1)
         self.ready.set()
+        self.metrics.down = False
         log.info(
             "[%s] subscribed to %s (%s)",
             self._worker_id,
@@ -184,32 +221,31 @@ class IngestWorker:
             (m.topic.value, bytes(m.payload) if isinstance(m.payload, bytes | bytearray) else b"")
             for m in batch
         ]
-        batches, states, results, rejects = await asyncio.to_thread(_decode_all, raw)
-        delay = DB_RETRY_S
-        while True:
-            try:
-                result = await finish_in_thread(
-                    self._store, batches, states, results, rejects, received
-                )
-                break
-            except (OperationalError, InterfaceError) as exc:
-                self.metrics.db_retries += 1
-                log.warning("[%s] database unavailable (%s); retrying", self._worker_id, exc.orig)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, DB_RETRY_MAX_S)
+        items = await asyncio.to_thread(_decode_all, raw)
+        try:
+            result = await self._store_retrying(items, received)
+        except Exception as exc:  # noqa: BLE001 - a message the database refuses: find it
+            log.warning(
+                "[%s] a batch of %d messages failed (%s: %s); storing them one by one",
+                self._worker_id,
+                len(items),
+                type(exc).__name__,
+                exc,
+            )
+            result = await self._store_each(items, received)
         self.metrics.batches += 1
         self.metrics.stored += result.stored
         self.metrics.duplicates += result.duplicates
         self.metrics.command_results += result.command_results
-        for _, reported in results:
-            if reported.reason is not None:
-                self.metrics.commands_refused[reported.reason.value] += 1
+        for _, _, body in items:
+            if isinstance(body, CommandResult) and body.reason is not None:
+                self.metrics.commands_refused[body.reason.value] += 1
         for reject in result.rejects:
             self.metrics.rejected[reject.reason] += 1
-            log.warning("[%s] rejected %s: %s", self._worker_id, reject.topic, reject.detail)
-        if batches:
-            newest = max(m.ts for _, m in batches)
-            self.metrics.lag_seconds = max(0.0, (self._now() - newest).total_seconds())
+            log.warning("[%s] rejected %r: %r", self._worker_id, reject.topic, reject.detail)
+        stamps = [body.ts for _, _, body in items if isinstance(body, msg.Telemetry | msg.Events)]
+        if stamps:
+            self.metrics.lag_seconds = max(0.0, (self._now() - max(stamps)).total_seconds())
         for (gid, epoch), stored_seq in result.acks.items():
             ack = msg.Ack(
                 gateway_id=gid,
@@ -221,14 +257,40 @@ class IngestWorker:
             await client.publish(topic(gid, Kind.ACK), msg.encode(ack), qos=1)
             self.metrics.acks += 1
 
-    def _store(
-        self,
-        batches: list[tuple[str, Batch]],
-        states: list[tuple[str, msg.State]],
-        results: list[tuple[str, CommandResult]],
-        rejects: list[Reject],
-        received: datetime,
-    ) -> StoreResult:
+    async def _store_retrying(self, items: Sequence[Decoded], received: datetime) -> StoreResult:
+        """Store in one transaction, again and again while the database is unavailable."""
+        delay = DB_RETRY_S
+        while True:
+            try:
+                return await finish_in_thread(self._store, items, received)
+            except (OperationalError, InterfaceError) as exc:
+                self.metrics.db_retries += 1
+                log.warning("[%s] database unavailable (%s); retrying", self._worker_id, exc.orig)
+                await self._sleep(delay)
+                delay = min(delay * 2, DB_RETRY_MAX_S)
+
+    async def _store_each(self, items: Sequence[Decoded], received: datetime) -> StoreResult:
+        """Each message in its own transaction; one that fails is quarantined alone."""
+        total = StoreResult()
+        for topic_name, payload, body in items:
+            try:
+                part = await self._store_retrying([(topic_name, payload, body)], received)
+            except Exception as exc:  # whatever it is, it is this message's
+                log.exception("[%s] a message on %r failed", self._worker_id, topic_name)
+                reject = Reject(topic_name, "error", f"{type(exc).__name__}: {exc}", payload)
+                try:
+                    part = await self._store_retrying([(topic_name, payload, reject)], received)
+                except Exception:  # the rest of the batch still goes in
+                    log.exception("[%s] could not quarantine it: dropped", self._worker_id)
+                    part = StoreResult(rejects=[reject])
+            _merge(total, part)
+        return total
+
+    def _store(self, items: Sequence[Decoded], received: datetime) -> StoreResult:
+        batches = [(t, b) for t, _, b in items if isinstance(b, msg.Telemetry | msg.Events)]
+        states = [(t, b) for t, _, b in items if isinstance(b, msg.State)]
+        results = [(t, b) for t, _, b in items if isinstance(b, CommandResult)]
+        rejects = [b for _, _, b in items if isinstance(b, Reject)]
         with self._sessions.begin() as session:
             result = store_batch(session, batches, states, received)
             recorded = commands.record_results(session, results, received)
@@ -239,34 +301,30 @@ class IngestWorker:
         return result
 
 
-def _decode_all(
-    raw: list[tuple[str, bytes]],
-) -> tuple[
-    list[tuple[str, Batch]],
-    list[tuple[str, msg.State]],
-    list[tuple[str, CommandResult]],
-    list[Reject],
-]:
-    batches: list[tuple[str, Batch]] = []
-    states: list[tuple[str, msg.State]] = []
-    results: list[tuple[str, CommandResult]] = []
-    rejects: list[Reject] = []
+def _merge(total: StoreResult, part: StoreResult) -> None:
+    for key, stored_seq in part.acks.items():
+        total.acks[key] = max(total.acks.get(key, 0), stored_seq)
+    total.stored += part.stored
+    total.duplicates += part.duplicates
+    total.rejects += part.rejects
+    total.command_results += part.command_results
+
+
+def _decode_all(raw: list[tuple[str, bytes]]) -> list[Decoded]:
+    out: list[Decoded] = []
     for topic_name, payload in raw:
+        body: Uplink | Reject
         try:
             body = decode_uplink(topic_name, payload)
         except msg.MessageError as exc:
-            rejects.append(Reject(topic_name, exc.reason, exc.detail, payload))
-            continue
+            body = Reject(topic_name, exc.reason, exc.detail, payload)
         except TopicError as exc:
-            rejects.append(Reject(topic_name, "bad_topic", str(exc), payload))
-            continue
-        if isinstance(body, msg.State):
-            states.append((topic_name, body))
-        elif isinstance(body, CommandResult):
-            results.append((topic_name, body))
-        else:
-            batches.append((topic_name, body))
-    return batches, states, results, rejects
+            body = Reject(topic_name, "bad_topic", str(exc), payload)
+        except Exception as exc:  # a decoder's bug must not stop ingest
+            log.exception("decoding a message on %r failed", topic_name)
+            body = Reject(topic_name, "error", f"{type(exc).__name__}: {exc}", payload)
+        out.append((topic_name, payload, body))
+    return out
 
 
 def cloud_mqtt_client(settings: Settings, identifier: str) -> aiomqtt.Client:

@@ -30,8 +30,8 @@ from edge.link.replay import ReplayMemory
 from edge.link.results import ResultStore
 from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt import messages as msg
+from protocols.mqtt.bounds import MAX_DETAIL_CHARS, printable
 from protocols.mqtt.commands import (
-    MAX_DETAIL_CHARS,
     Command,
     CommandRejectedError,
     CommandResult,
@@ -254,7 +254,7 @@ class CommandHandler:
             command_id=command_id,
             status=status,
             reason=reason,
-            detail=detail[:MAX_DETAIL_CHARS],
+            detail=printable(detail, MAX_DETAIL_CHARS),
             data=data or {},
             ts=self._now(),
         )
@@ -264,5 +264,5 @@ def _readable_id(payload: bytes) -> uuid.UUID | None:
     """The id of a payload that is not a valid command, if there is one to report it under."""
     try:
         return uuid.UUID(str(json.loads(payload)["id"]))
-    except (ValueError, TypeError, KeyError, UnicodeDecodeError):
+    except (ValueError, TypeError, KeyError, RecursionError):
         return None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import random
 import time
 from collections.abc import Callable, Mapping
@@ -34,6 +33,7 @@ from protocols.modbus.plan import (
 )
 from protocols.modbus.profile import Point, Profile
 from protocols.modbus.rtu import break_even_gap
+from protocols.mqtt.bounds import value_fits
 from protocols.mqtt.messages import Quality, ReadingTemplate, RecordKind, json_ts
 
 log = logging.getLogger(__name__)
@@ -269,7 +269,7 @@ class BusPoller:
                 out.append(template.text(decoded, ts))
                 continue
             value, quality = decoded, Quality.GOOD
-            if not math.isfinite(value):
+            if not value_fits(value):
                 quality, value = Quality.BAD, 0.0
             elif point.digits is not None:
                 quality, why = counter_quality(point, meter.counters.get(point.name), value)

@@ -24,7 +24,7 @@ import json
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -43,7 +43,8 @@ from pydantic import (
 )
 
 from protocols.errors import AnjuError, ConfigError
-from protocols.mqtt.messages import _iso, _utc
+from protocols.mqtt.bounds import CLEAN, Data, Detail, Value
+from protocols.mqtt.messages import GatewayId, _iso, _utc
 
 DOMAIN = b"anju-cmd-v1\n"
 # A command lives at most this long: a gateway remembers executed ids until they expire, so
@@ -51,17 +52,16 @@ DOMAIN = b"anju-cmd-v1\n"
 MAX_TTL = timedelta(hours=24)
 MAX_ARGS = 16
 MAX_ARG_CHARS = 256
-MAX_DETAIL_CHARS = 1024
 MAX_RESULT_BYTES = 8 * 1024
 SIGNATURE_BYTES = 64
 
 CommandName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", max_length=64)]
 ArgKey = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")]
 ArgValue = (
-    Annotated[StrictStr, Field(max_length=MAX_ARG_CHARS)]
+    Annotated[StrictStr, Field(max_length=MAX_ARG_CHARS, pattern=CLEAN)]
     | StrictBool
     | Annotated[StrictInt, Field(ge=-(2**53), le=2**53)]  # exact in every JSON reader
-    | Annotated[float, Field(strict=True, allow_inf_nan=False)]
+    | Annotated[Value, Field(strict=True)]
     | None
 )
 Args = Annotated[dict[ArgKey, ArgValue], Field(max_length=MAX_ARGS)]
@@ -98,14 +98,14 @@ class _Model(BaseModel):
 
 class Command(_Model):
     schema_: Annotated[Literal[1], Field(alias="schema")] = 1
-    gateway_id: str
+    gateway_id: GatewayId
     id: uuid.UUID
     name: CommandName
     args: Args = {}
     issued_at: AwareDatetime
     expires_at: AwareDatetime
     # base64 of the 64-byte Ed25519 signature over `signed_bytes`; None: unsigned
-    signature: Annotated[str | None, Field(max_length=128)] = None
+    signature: Annotated[str | None, Field(max_length=128, pattern=CLEAN)] = None
 
     _times_utc = field_validator("issued_at", "expires_at")(_utc)
     _times_iso = field_serializer("issued_at", "expires_at")(_iso)
@@ -126,12 +126,12 @@ class CommandResult(_Model):
     """
 
     schema_: Annotated[Literal[1], Field(alias="schema")] = 1
-    gateway_id: str
+    gateway_id: GatewayId
     command_id: uuid.UUID | None
     status: Status
     reason: Reason | None = None
-    detail: Annotated[str, Field(max_length=MAX_DETAIL_CHARS)] = ""
-    data: dict[str, Any] = {}
+    detail: Detail = ""
+    data: Data = {}
     ts: AwareDatetime
 
     _ts_utc = field_validator("ts")(_utc)

@@ -22,9 +22,10 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, field_serializer, field_validator, model_validator
 
-from protocols.mqtt.messages import MessageError, Name, _Envelope, _iso, _Model, _utc
+from protocols.mqtt.bounds import CLEAN, Name, Seq
+from protocols.mqtt.messages import MessageError, _Envelope, _iso, _Model, _utc
 
-Version = Annotated[int, Field(ge=1, le=2**63 - 1)]
+Version = Seq  # a 64-bit column, as seqs
 MAX_BUSES = 64
 MAX_DOORS_PER_ENTRY = 32
 # A full list for one building must fit one message (256 KiB): ~1,000 entries of ~200 bytes.
@@ -76,7 +77,7 @@ class CredentialKind(StrEnum):
 
 class Credential(_Model):
     kind: CredentialKind
-    ref: Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS)]
+    ref: Annotated[str, Field(min_length=1, max_length=MAX_REF_CHARS, pattern=CLEAN)]
 
 
 class AccessEntry(_Model):

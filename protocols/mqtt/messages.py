@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,6 +36,20 @@ from pydantic import (
 )
 
 from protocols.errors import AnjuError
+from protocols.mqtt.bounds import (
+    CLEAN,
+    MAX_INT64,
+    MAX_TEXT_CHARS,
+    Count,
+    Name,
+    Seq,
+    Text,
+    Value,
+    check_data,
+    check_text,
+    value_fits,
+)
+from protocols.mqtt.topics import GATEWAY_ID
 
 SCHEMA_VERSION = 1
 MAX_PAYLOAD_BYTES = 256 * 1024
@@ -68,7 +81,10 @@ class RecordKind(StrEnum):
 
 
 def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+01:00 is a year before the first
+        raise ValueError("the time is out of range in UTC") from None
 
 
 def _iso(value: datetime) -> str:
@@ -80,14 +96,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
 
-Seq = Annotated[int, Field(ge=1)]
-# A signed 64-bit column on both sides (SQLite INTEGER, PostgreSQL BIGINT).
-MAX_EPOCH = 2**63 - 1
-Epoch = Annotated[int, Field(ge=0, le=MAX_EPOCH)]
-Name = Annotated[str, Field(min_length=1, max_length=64)]
-
-
-MAX_TEXT_CHARS = 256  # a string point is at most 125 registers: 250 characters
+MAX_EPOCH = MAX_INT64
+Epoch = Count
+GatewayId = Annotated[str, Field(pattern=GATEWAY_ID)]
 
 
 def _is_none(value: object) -> bool:
@@ -104,11 +115,11 @@ class ReadingBody(_Model):
 
     meter: Name
     point: Name
-    value: Annotated[float | None, Field(allow_inf_nan=False, exclude_if=_is_none)] = None
-    unit: Annotated[str, Field(max_length=16)] = ""
+    value: Annotated[Value | None, Field(exclude_if=_is_none)] = None
+    unit: Annotated[str, Field(max_length=16, pattern=CLEAN)] = ""
     ts: AwareDatetime
     quality: Quality = Quality.GOOD
-    text: Annotated[str | None, Field(max_length=MAX_TEXT_CHARS, exclude_if=_is_none)] = None
+    text: Annotated[Text | None, Field(exclude_if=_is_none)] = None
 
     _ts_utc = field_validator("ts")(_utc)
     _ts_iso = field_serializer("ts")(_iso)
@@ -128,7 +139,7 @@ class EventBody(BaseModel):
     """Something that happened at the gateway (a door decision, a meter alarm).
 
     Producers pass a flat dict; fields beyond `type`, `source` and `ts` are kept as they are
-    (JSON values) and stored by the cloud as the event's data.
+    (JSON values within the wire's bounds) and stored by the cloud as the event's data.
     """
 
     model_config = ConfigDict(frozen=True, extra="allow")
@@ -139,6 +150,11 @@ class EventBody(BaseModel):
 
     _ts_utc = field_validator("ts")(_utc)
     _ts_iso = field_serializer("ts")(_iso)
+
+    @model_validator(mode="after")
+    def _bounded_data(self) -> EventBody:
+        check_data(self.model_extra or {})
+        return self
 
     @property
     def data(self) -> dict[str, Any]:
@@ -157,9 +173,9 @@ RECORD_BODIES: dict[RecordKind, type[ReadingBody] | type[EventBody]] = {
 
 class _Envelope(_Model):
     schema_: Annotated[Literal[1], Field(alias="schema")] = 1
-    gateway_id: str
+    gateway_id: GatewayId
     epoch: Epoch = 0
-    seq: Annotated[int, Field(ge=0)]
+    seq: Count
     ts: AwareDatetime
 
     _ts_utc = field_validator("ts")(_utc)
@@ -180,8 +196,8 @@ def _check_batch(after: int, seq: int, seqs: list[int], epoch_start: int) -> Non
 class Telemetry(_Envelope):
     """A batch of readings covering seqs `(after, seq]`."""
 
-    after: Annotated[int, Field(ge=0)]
-    epoch_start: Annotated[int, Field(ge=0)] = 0
+    after: Count
+    epoch_start: Count = 0
     readings: Annotated[list[Reading], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -193,8 +209,8 @@ class Telemetry(_Envelope):
 class Events(_Envelope):
     """A batch of events covering seqs `(after, seq]`."""
 
-    after: Annotated[int, Field(ge=0)]
-    epoch_start: Annotated[int, Field(ge=0)] = 0
+    after: Count
+    epoch_start: Count = 0
     events: Annotated[list[Event], Field(min_length=1)]
 
     @model_validator(mode="after")
@@ -212,17 +228,17 @@ class State(_Envelope):
     """
 
     online: bool
-    epoch_start: Annotated[int, Field(ge=0)] = 0
-    pending: Annotated[int, Field(ge=0)] = 0
-    dropped: Annotated[int, Field(ge=0)] = 0
-    dropped_upto: Annotated[int, Field(ge=0)] = 0
-    acked_seq: Annotated[int, Field(ge=0)] = 0
+    epoch_start: Count = 0
+    pending: Count = 0
+    dropped: Count = 0
+    dropped_upto: Count = 0
+    acked_seq: Count = 0
 
 
 class Ack(_Envelope):
     """Cloud → gateway: every uplink record of `epoch` with `seq <= stored_seq` is stored."""
 
-    stored_seq: Annotated[int, Field(ge=0)]
+    stored_seq: Count
 
 
 def encode(message: BaseModel) -> bytes:
@@ -245,7 +261,7 @@ def decode(model: type[M], payload: bytes) -> M:
         error = exc
     try:
         raw = json.loads(payload)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (ValueError, RecursionError) as exc:  # not UTF-8, not JSON, nested too deep
         raise MessageError("malformed", f"not JSON: {exc}") from None
     if not isinstance(raw, dict):
         raise MessageError("malformed", "payload is not a JSON object")
@@ -301,15 +317,17 @@ class ReadingTemplate:
         self._tail = ',"unit":%s,"ts":"' % _json(unit)  # noqa: UP031
 
     def number(self, value: float, ts: str, quality: Quality = Quality.GOOD) -> str:
-        """`ts` comes from `json_ts`; `value` must be finite (a meter's NaN is the caller's to
-        turn into a `bad` reading)."""
-        if not math.isfinite(value):
-            raise MessageError("invalid", f"reading value {value!r} is not finite")
+        """`ts` comes from `json_ts`; `value` must fit (`value_fits`: a meter's NaN or wild
+        number is the caller's to turn into a `bad` reading)."""
+        if not value_fits(value):
+            raise MessageError("invalid", f"reading value {value!r} is out of bounds")
         return f'{self._head}"value":{float(value)!r}{self._tail}{ts}","quality":"{quality}"}}'
 
     def text(self, text: str, ts: str, quality: Quality = Quality.GOOD) -> str:
-        if len(text) > MAX_TEXT_CHARS:
-            raise MessageError("invalid", f"reading text of {len(text)} characters")
+        try:
+            check_text(text, MAX_TEXT_CHARS)
+        except ValueError as exc:
+            raise MessageError("invalid", f"reading text: {exc}") from None
         return f'{self._head[:-1]}{self._tail}{ts}","quality":"{quality}","text":{_json(text)}}}'
 
 

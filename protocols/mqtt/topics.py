@@ -10,7 +10,8 @@ from protocols.errors import AnjuError
 
 PREFIX = "anju/v1"
 SHARE_GROUP = "anju"
-_GATEWAY_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+GATEWAY_ID = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+_GATEWAY_ID = re.compile(GATEWAY_ID)
 
 
 class TopicError(AnjuError):
@@ -29,7 +30,7 @@ class Kind(StrEnum):
 
 
 def check_gateway_id(gateway_id: str) -> str:
-    if not _GATEWAY_ID.match(gateway_id):
+    if not _GATEWAY_ID.fullmatch(gateway_id):
         raise TopicError(
             f"gateway id {gateway_id!r} must be 1-64 characters of letters, digits, '_', '.', '-'"
         )
@@ -46,7 +47,7 @@ def subscription(kind: Kind, *, share_group: str | None = None) -> str:
     base = f"{PREFIX}/+/{kind.value}"
     if share_group is None:
         return base
-    if not _GATEWAY_ID.match(share_group):
+    if not _GATEWAY_ID.fullmatch(share_group):
         raise TopicError(f"share group {share_group!r} must be letters, digits, '_', '.', '-'")
     return f"$share/{share_group}/{base}"
 

@@ -26,7 +26,7 @@ from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
 from cloud.ingest.worker import IngestWorker
-from cloud.models import Event, Gateway, Reading
+from cloud.models import Event, Gateway, Quarantine, Reading
 from edge.config import GatewayConfig
 from edge.link.outbox import Outbox
 from edge.link.uplink import Uplink
@@ -272,6 +272,16 @@ class Link:
                 .order_by(Event.id)
             ).all()
         return [(s, t, src, d) for s, t, src, d in rows]
+
+    def quarantined(self) -> list[tuple[str, str]]:
+        """(reason, detail) of what was quarantined from this gateway's topics, in order."""
+        with self.sessions() as session:
+            rows = session.execute(
+                select(Quarantine.reason, Quarantine.detail)
+                .where(Quarantine.topic.startswith(f"anju/v1/{self.gateway_id}/", autoescape=True))
+                .order_by(Quarantine.id)
+            ).all()
+        return [(reason, detail) for reason, detail in rows]
 
     def gateway(self) -> Gateway:
         with self.sessions() as session:

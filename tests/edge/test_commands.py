@@ -426,3 +426,17 @@ def test_config_takes_the_key_inline_or_from_a_file(tmp_path: Path) -> None:
     (tmp_path / "keys" / "cloud.pem").unlink()
     with pytest.raises(ConfigError, match=r"cloud\.pem"):
         command_key(config.commands)
+
+
+async def test_a_command_nested_too_deep_is_refused_as_malformed(handler: Handler) -> None:
+    refused = await handler.handler.handle(b'{"id":' * 30_000 + b"1" + b"}" * 30_000)
+    assert (refused.status, refused.reason) == ("rejected", "malformed")
+    refused = await handler.handler.handle(b"[" * 100_000)
+    assert (refused.status, refused.reason) == ("rejected", "malformed")
+
+
+async def test_a_failure_reports_what_the_wire_takes(handler: Handler) -> None:
+    """An action's error message may hold anything; the result carries it printable."""
+    failed = handler.handler._failed(new_command("gw-1"), "boom \x00 \ud800" + "x" * 2000)
+    assert failed.detail.startswith("boom \ufffd \ufffdx")
+    assert msg.decode(cmd.CommandResult, msg.encode(failed)) == failed

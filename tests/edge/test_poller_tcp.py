@@ -210,6 +210,23 @@ async def test_counter_rollover_is_good_and_a_swap_is_uncertain(
         poller.close()
 
 
+async def test_a_value_beyond_the_wires_bound_is_a_bad_reading(
+    tcp_meters: SimFactory, outbox: Outbox
+) -> None:
+    """A glitching meter's float32 can say 10^18 W: sent as it is, the cloud would refuse
+    the whole batch (and the gateway resend it forever)."""
+    sim = await tcp_meters("eastron-sdm120", 1)
+    sim.meter(1).base_w = 1e18
+    poller = BusPoller(tcp_bus(sim.address, [1], "eastron-sdm120"), outbox, now=gateway_now)
+    try:
+        await poller.poll_once()
+    finally:
+        poller.close()
+    rows = {r["point"]: r for r in stored(outbox)}
+    assert (rows["power"]["value"], rows["power"]["quality"]) == (0.0, "bad")
+    assert rows["voltage"]["quality"] == "good"
+
+
 async def test_run_sleeps_between_polls_and_closes_on_cancel(
     tcp_meters: SimFactory, outbox: Outbox
 ) -> None:

@@ -20,6 +20,7 @@ from protocols.mqtt.downlink import (
     LinkLimits,
     apply,
 )
+from tests.protocols.wire import texts
 
 TS = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 CST = timezone(timedelta(hours=8))
@@ -51,7 +52,7 @@ def delta(
 
 # ---- round trips ----------------------------------------------------------------------------
 
-names = st.text(min_size=1, max_size=64)
+names = texts(min_size=1, max_size=64)
 aware = st.datetimes(
     min_value=datetime(2000, 1, 1),  # noqa: DTZ001 - hypothesis adds the zone
     max_value=datetime(2100, 1, 1),  # noqa: DTZ001
@@ -68,7 +69,7 @@ def entries(draw: st.DrawFn) -> AccessEntry:
         subject=draw(names),
         credential=Credential(
             kind=draw(st.sampled_from(list(CredentialKind))),
-            ref=draw(st.text(min_size=1, max_size=128)),
+            ref=draw(texts(min_size=1, max_size=128)),
         ),
         doors=draw(st.lists(names, min_size=1, max_size=32, unique=True)),
         valid_from=start,
