@@ -12,7 +12,6 @@ the whole app, answers 422 naming the first field that holds one:
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -20,16 +19,21 @@ from fastapi import Request
 
 from cloud.api.problems import ProblemError
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 Loc = list[str | int]
 
 
 def text_fault(text: str) -> str | None:
-    """Why `text` cannot be stored, or None."""
-    found = _UNSTORABLE.search(text)
-    if found is None:
+    """Why `text` cannot be stored, or None. (`in`, `isascii` and `encode` run in C: a regular
+    expression took milliseconds over a photo's base64.)"""
+    if "\x00" in text:
+        return "holds a NUL character"
+    if text.isascii():
         return None
-    return "holds a NUL character" if found.group() == "\x00" else "holds a lone surrogate"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone surrogate"
+    return None
 
 
 def _bytes_fault(raw: bytes) -> str | None:
