@@ -48,7 +48,9 @@ async def test_the_most_specific_late_fee_policy_wins(api: Api) -> None:
     )
     with api.sessions() as s:
         actions = s.scalars(
-            select(AuditEvent.action).where(AuditEvent.action.like("late_fee_policy.%"))
+            select(AuditEvent.action)
+            .where(AuditEvent.action.like("late_fee_policy.%"))
+            .order_by(AuditEvent.id)
         ).all()
     assert actions == ["late_fee_policy.lease", "late_fee_policy.lease", "late_fee_policy.delete"]
 
