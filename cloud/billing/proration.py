@@ -64,12 +64,14 @@ class Anchor:
         return date(year, month, 1) + timedelta(days=days)
 
     def month_index(self, day: date) -> int:
-        """The k whose rent month contains `day`."""
+        """The k whose rent month contains `day`.
+
+        Start from the count of calendar months: rent month k+1 starts in the calendar month
+        after `day`'s or later, so the answer is never above it, and at most one below.
+        """
         k = (day.year - self.year) * 12 + day.month - self.month
         while self.month_start(k) > day:
             k -= 1
-        while self.month_start(k + 1) <= day:
-            k += 1
         return k
 
 

@@ -7,8 +7,8 @@ import struct
 import pytest
 
 from edge.meters.profiles import known_profiles, load_profile
-from protocols.modbus.decode import decode_point, encode_point
-from protocols.modbus.plan import plan_profile
+from protocols.modbus.decode import decode_number, decode_point, encode_point
+from protocols.modbus.plan import plan_profile, plan_reads
 from protocols.modbus.profile import DataType, FunctionCode, Point
 
 
@@ -239,3 +239,49 @@ def test_profile_decodes_its_documented_registers(name: str) -> None:
 
 def test_every_shipped_profile_has_vectors() -> None:
     assert sorted(VECTORS) == known_profiles()
+
+
+# ---- edges the vectors above do not reach -------------------------------------------------
+
+
+def test_byte_swapped_points_decode_through_a_planned_read() -> None:
+    """BADC (little byte, big word) must not take the big-endian shortcut of a planned read."""
+    badc = point("f32", name="badc", byte_order="little")
+    abcd = point("f32", name="abcd", address=2)
+    (read,) = plan_reads(1, [badc, abcd])
+    raw = struct.pack(">f", 10.0)
+    assert read.decode([*words(raw[1::-1] + raw[:1:-1]), *f32_abcd(10.0)]) == {
+        "badc": 10.0,
+        "abcd": 10.0,
+    }
+
+
+def test_long_plus_real_is_signed_and_scaled() -> None:
+    whole, frac = struct.pack(">i", -3), struct.pack(">f", -0.25)
+    p = point("i32+f32", scale=0.5)
+    assert decode_point(p, words(whole + frac)) == -1.625
+    assert encode_point(point("i32+f32"), -3.25) == words(whole + frac)
+
+
+def test_decode_number_refuses_text() -> None:
+    assert decode_number(point("i16", scale=0.1), words(b"\xff\xf6")) == -1.0
+    with pytest.raises(TypeError, match="string point"):
+        decode_number(point("string", length=1), [0x4142])
+
+
+def test_text_stops_at_the_first_nul_and_shows_non_ascii_as_replaced() -> None:
+    p = point("string", length=4)
+    assert decode_point(p, words(b"AB\0CD\0EF")) == "AB"
+    assert decode_point(p, words(b"\xc3\xa9A\0\0\0\0\0")) == "\ufffd\ufffdA"
+
+
+def test_encoding_text_truncates_and_pads_with_nul() -> None:
+    assert encode_point(point("string", length=2), "ABCDEFG") == [0x4142, 0x4344]
+    assert encode_point(point("string", length=2), "A") == [0x4100, 0x0000]
+    assert encode_point(point("string", length=2, byte_order="little"), "ABC") == [0x4241, 0x0043]
+
+
+def test_encoding_follows_the_points_word_order() -> None:
+    assert encode_point(point("f32"), 10.0) == [0x4120, 0x0000]
+    assert encode_point(point("f32", word_order="little"), 10.0) == [0x0000, 0x4120]
+    assert encode_point(point("i16", scale=0.1), -1.0) == [0xFFF6]

@@ -6,16 +6,19 @@ import itertools
 import random
 from functools import cache
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edge.meters.profiles import load_profile
+from protocols.modbus.errors import MeterExceptionCodeError, MeterTimeoutError
 from protocols.modbus.plan import (
     ReadRequest,
     one_per_point,
     plan_bus,
     plan_profile,
     plan_reads,
+    refused_span,
     split_read,
 )
 from protocols.modbus.profile import FunctionCode, Point
@@ -186,3 +189,43 @@ def test_split_parts_cover_the_read_exactly_and_are_shorter(
         **parts[0].decode(words[: parts[0].count]),
         **parts[1].decode(words[parts[1].address - read.address : parts[1].end - read.address]),
     } == read.decode(words)
+
+
+# ---- what a planned read addresses, and when a refusal splits it -----------------------------
+
+
+def test_every_planned_read_addresses_its_device() -> None:
+    profile = load_profile("eastron-sdm630")
+    assert {r.unit_id for r in plan_profile(17, profile)} == {17}
+    naive = one_per_point(9, profile.points)
+    assert {(r.unit_id, r.function) for r in naive} == {(9, FunctionCode.INPUT)}
+    assert [r.count for r in naive] == [
+        p.words for p in sorted(profile.points, key=lambda p: p.address)
+    ]
+    assert {r.unit_id for r in plan_bus({3: profile.points, 5: profile.points})} == {3, 5}
+
+
+def test_one_register_reads_are_allowed() -> None:
+    points = [_point("a", 0, "u16"), _point("b", 1, "u16")]
+    assert [(r.address, r.count) for r in plan_reads(1, points, max_registers=1)] == [
+        (0, 1),
+        (1, 1),
+    ]
+    with pytest.raises(ValueError, match="max_registers"):
+        plan_reads(1, points, max_registers=0)
+
+
+def _point(name: str, address: int, type_: str) -> Point:
+    return Point.model_validate(
+        {"name": name, "kind": "k", "function": 3, "address": address, "type": type_}
+    )
+
+
+def test_only_a_refused_span_of_several_points_is_split() -> None:
+    (merged,) = plan_reads(1, [_point("a", 0, "u16"), _point("b", 5, "u16")])
+    (single,) = plan_reads(1, [_point("a", 0, "u16")])
+    assert refused_span(MeterExceptionCodeError(1, 3, 2), merged)
+    assert refused_span(MeterExceptionCodeError(1, 3, 3), merged)
+    assert not refused_span(MeterExceptionCodeError(1, 3, 4), merged)  # device failure
+    assert not refused_span(MeterExceptionCodeError(1, 3, 2), single)
+    assert not refused_span(MeterTimeoutError(1, "no answer"), merged)

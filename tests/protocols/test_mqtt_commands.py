@@ -207,3 +207,33 @@ def test_any_command_survives_the_wire_and_verifies_only_with_its_key(
     cmd.check(decoded, KEY.public_key(), gateway_id=gateway_id, now=issued, skew=SKEW)
     with pytest.raises(cmd.CommandRejectedError):
         cmd.check(decoded, OTHER.public_key(), gateway_id=gateway_id, now=issued, skew=SKEW)
+
+
+def test_non_ascii_arguments_are_signed_as_utf_8() -> None:
+    """The canonical form keeps Chinese text as UTF-8, so a gateway in any language agrees."""
+    c = command(args={"room": "三号楼 502"})
+    expected = (
+        b"anju-cmd-v1\n"
+        + '{"args":{"room":"三号楼 502"},"expires_at":"2026-03-01T08:05:00+00:00",'.encode()
+        + b'"gateway_id":"gw-1","id":"0c6f1c2e-6a3c-4e8b-9d41-0f6b3d2a1e55",'
+        + b'"issued_at":"2026-03-01T08:00:00+00:00","name":"door.unlock","schema":1}'
+    )
+    assert cmd.signed_bytes(c) == expected
+
+
+def test_a_signature_with_characters_outside_base64_is_refused() -> None:
+    signed = cmd.sign(command(), KEY)
+    assert signed.signature is not None
+    padded = signed.model_copy(update={"signature": "*" + signed.signature})
+    with pytest.raises(cmd.CommandRejectedError, match="not base64") as caught:
+        check(padded)
+    assert caught.value.reason is cmd.Reason.BAD_SIGNATURE
+    assert caught.value.detail == "the signature is not base64"
+    assert str(caught.value) == "bad_signature: the signature is not base64"
+    with pytest.raises(ConfigError):
+        cmd.load_public_key("*" + cmd.public_key_text(KEY.public_key()))
+
+
+def test_a_result_refuses_data_that_is_not_json() -> None:
+    with pytest.raises(ValueError, match="Out of range float"):
+        result(data={"x": float("nan")})

@@ -1,3 +1,6 @@
+import re
+from collections.abc import Callable
+from decimal import Decimal
 from fractions import Fraction
 
 import pytest
@@ -45,3 +48,70 @@ def test_split_refuses_weights_it_cannot_use() -> None:
         split(100, [0, 0])
     with pytest.raises(BillingError):
         split(100, [1, -1])
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (Fraction(1, 2), 1),
+        (Fraction(-1, 2), -1),
+        (Fraction(49, 100), 0),
+        (Fraction(-49, 100), 0),
+        (Fraction(1, 3), 0),
+        (Fraction(2, 3), 1),
+        (Fraction(0), 0),
+        (Fraction(3, 2), 2),
+        (Fraction(7, 1), 7),
+        (Fraction(-7, 1), -7),
+        (Decimal("0.5"), 1),
+        (Decimal("-2.5"), -3),
+        (4, 4),
+    ],
+)
+def test_half_up_below_one_and_on_whole_numbers(
+    value: Fraction | Decimal | int, expected: int
+) -> None:
+    assert round_half_up(value) == expected
+
+
+def test_format_zero_and_small_amounts() -> None:
+    assert yuan(0) == "0.00"
+    assert yuan(7) == "0.07"
+    assert yuan(100) == "1.00"
+    assert yuan(-100) == "-1.00"
+    assert yuan(-123456) == "-1,234.56"
+
+
+def test_parse_edges() -> None:
+    assert fen(" 1,234.5 ") == 123450
+    assert fen(Decimal("0.01")) == 1
+    assert fen("-3.20") == -320
+    assert fen("0") == 0
+    assert price("0") == 0
+    assert price(Decimal("1.2345")) == Fraction(12345, 100)
+    assert price(2) == 200
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: fen("abc"), "amount 'abc' is not a number"),
+        (lambda: fen("Infinity"), "amount 'Infinity' is not a finite number"),
+        (lambda: fen("1.001"), "more than two decimals"),
+        (lambda: price("-0.1"), "price '-0.1' is negative"),
+        (lambda: price("x"), "price 'x' is not a number"),
+    ],
+)
+def test_parse_errors_name_the_field_and_the_text(call: Callable[[], object], message: str) -> None:
+    with pytest.raises(BillingError, match=re.escape(message)):
+        call()
+
+
+def test_split_of_nothing_and_into_fractions() -> None:
+    assert split(0, [1, 2]) == [0, 0]
+    assert split(10, [Fraction(1, 3), Fraction(2, 3)]) == [3, 7]
+    assert split(5, [Decimal("0.5"), Decimal("1.5")]) == [1, 4]
+    assert split(7, [0, 1]) == [0, 7]
+    assert split(-1, [1, 1]) == [-1, 0]
+    with pytest.raises(BillingError, match="sum to zero"):
+        split(1, [])

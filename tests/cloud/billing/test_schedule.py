@@ -2,6 +2,7 @@
 
 import dataclasses
 from datetime import date
+from fractions import Fraction
 
 import pytest
 
@@ -159,3 +160,63 @@ def test_bad_terms_are_refused_with_the_reason() -> None:
         LeaseTerms(start=date(2026, 1, 1), end=date(2026, 6, 30), monthly_rent=1, cycle_months=4)
     with pytest.raises(BillingError, match="before it starts"):
         LeaseTerms(start=date(2026, 1, 2), end=date(2026, 1, 1), monthly_rent=1)
+
+
+def test_a_one_day_span_costs_one_day() -> None:
+    got = prorate(
+        RENT, Anchor(2026, 3, 1), date(2026, 3, 15), date(2026, 3, 15), Proration.CALENDAR
+    )
+    assert got.amount == 5806  # 1800 / 31 = 58.064...
+    assert [(m.used_start, m.used_end, m.days_used) for m in got.months] == [
+        (date(2026, 3, 15), date(2026, 3, 15), 1)
+    ]
+
+
+def test_a_span_ending_on_a_rent_months_first_day_includes_that_day() -> None:
+    anchor = Anchor(2026, 1, 15)
+    got = prorate(RENT, anchor, date(2026, 1, 15), date(2026, 2, 15), Proration.CALENDAR)
+    first, last = got.months
+    assert (first.full, first.month_start, first.month_end) == (
+        True,
+        date(2026, 1, 15),
+        date(2026, 2, 14),
+    )
+    assert (last.used_start, last.used_end, last.fraction) == (
+        date(2026, 2, 15),
+        date(2026, 2, 15),
+        Fraction(1, 28),
+    )
+    assert got.amount == RENT + 6429  # 1800 / 28 = 64.2857...
+    assert got.explain(RENT) == (
+        "2026-01-15..2026-02-14 full month 1,800.00; 2026-02-15..2026-02-15 1/28 * 1,800.00"
+    )
+
+
+def test_month_index_on_first_days_and_before_the_anchor() -> None:
+    anchor = Anchor(2026, 3, 15)
+    assert anchor.month_index(date(2026, 3, 15)) == 0
+    assert anchor.month_index(date(2026, 4, 14)) == 0
+    assert anchor.month_index(date(2026, 4, 15)) == 1
+    assert anchor.month_index(date(2026, 3, 14)) == -1
+    assert anchor.month_index(date(2025, 1, 20)) == -14
+    assert anchor.month_index(date(2025, 1, 10)) == -15
+    assert anchor.month_index(date(2028, 12, 15)) == 33
+    month_end = Anchor.of(date(2026, 1, 31))
+    assert month_end.month_index(date(2026, 3, 1)) == 1  # the rent month that starts Mar 1
+    assert month_end.month_index(date(2026, 3, 30)) == 1
+    assert month_end.month_index(date(2026, 3, 31)) == 2
+
+
+@pytest.mark.parametrize(
+    ("method", "days", "expected"),
+    [
+        (Proration.THIRTY_DAY, 30, Fraction(1)),  # Mar 1-30 of a 31-day rent month
+        (Proration.CALENDAR, 30, Fraction(30, 31)),
+        (Proration.ANNUAL, 30, Fraction(360, 365)),
+    ],
+)
+def test_a_thirty_day_month_is_whole_only_for_thirty_day_proration(
+    method: Proration, days: int, expected: Fraction
+) -> None:
+    got = prorate(RENT, Anchor(2026, 3, 1), date(2026, 3, 1), date(2026, 3, days), method)
+    assert got.months[0].fraction == expected
