@@ -232,8 +232,3 @@ def test_a_signature_with_characters_outside_base64_is_refused() -> None:
     assert str(caught.value) == "bad_signature: the signature is not base64"
     with pytest.raises(ConfigError):
         cmd.load_public_key("*" + cmd.public_key_text(KEY.public_key()))
-
-
-def test_a_result_refuses_data_that_is_not_json() -> None:
-    with pytest.raises(ValueError, match="Out of range float"):
-        result(data={"x": float("nan")})
