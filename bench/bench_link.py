@@ -36,7 +36,7 @@ from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
 from cloud.ingest.worker import IngestWorker
 from cloud.models import Reading
-from edge.link.outbox import Outbox
+from edge.store.outbox import Outbox
 from protocols.mqtt.topics import Kind, topic
 
 ROWS = int(os.environ.get("BENCH_LINK_ROWS", "200000"))

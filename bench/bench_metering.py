@@ -29,9 +29,9 @@ import psutil
 from anju.sim.meters import make_meters, serial_server
 from anju.sim.serial import VirtualSerialLine
 from edge.config import ModbusBus
-from edge.link.outbox import Outbox
 from edge.meters.poller import BusPoller, Plan
 from edge.meters.profiles import known_profiles, load_profile
+from edge.store.outbox import Outbox
 from protocols.modbus.plan import one_per_point, plan_profile
 from protocols.modbus.rtu import read_line_time_s
 

@@ -16,8 +16,8 @@ from typing import Annotated, Any, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from edge.door.lock import Lock, UnlockRequest
-from edge.link.commands import Action, ActionFailedError
-from edge.link.outbox import Outbox
+from edge.store.outbox import Outbox
+from edge.uplink.commands import Action, ActionFailedError
 from protocols.mqtt.commands import Command
 
 A = TypeVar("A", bound=BaseModel)

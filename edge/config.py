@@ -55,7 +55,7 @@ class StoreSettings(_Strict):
         return int(self.outbox_budget_mb * 1024 * 1024)
 
 
-class LinkSettings(_Strict):
+class UplinkSettings(_Strict):
     """How the uplink batches, paces and resends (defaults suit a building's gateway)."""
 
     batch_records: BatchRecords = 500
@@ -166,7 +166,7 @@ class GatewayConfig(_Strict):
     development: bool = False
     mqtt: MqttSettings = MqttSettings()
     store: StoreSettings = StoreSettings()
-    link: LinkSettings = LinkSettings()
+    link: UplinkSettings = UplinkSettings()
     buses: list[ModbusBus] = []
     # Door cameras with face recognition; each needs the verified models (`anju models fetch`).
     doors: list[DoorConfig] = []

@@ -10,12 +10,12 @@ from typing import TYPE_CHECKING
 
 from edge.actions import builtin_actions
 from edge.config import GatewayConfig
-from edge.link.commands import CommandChannel, CommandHandler, command_key
-from edge.link.outbox import Outbox
-from edge.link.replay import ReplayMemory
-from edge.link.results import ResultStore
-from edge.link.uplink import Uplink
 from edge.meters.poller import BusPoller
+from edge.store.outbox import Outbox
+from edge.store.replay import ReplayMemory
+from edge.store.results import ResultStore
+from edge.uplink.client import Uplink
+from edge.uplink.commands import CommandChannel, CommandHandler, command_key
 
 if TYPE_CHECKING:
     from edge.door.config import DoorConfig

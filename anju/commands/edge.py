@@ -55,9 +55,9 @@ def read(
     import asyncio
     import json
 
-    from edge.meters.link import Link, serial_link, tcp_link
     from edge.meters.profiles import load_profile
     from edge.meters.reader import read_meter
+    from edge.meters.transport import Transport, serial_transport, tcp_transport
 
     if (tcp_address is None) == (serial_device is None):
         raise click.UsageError("give exactly one of --tcp HOST:PORT or --serial DEVICE")
@@ -68,12 +68,12 @@ def read(
             raise click.BadParameter("expected HOST:PORT", param_hint="--tcp")
 
     async def once() -> dict[str, object]:
-        link: Link  # pymodbus clients must be made inside the running loop
+        transport: Transport  # pymodbus clients must be made inside the running loop
         if tcp_address is not None:
-            link = tcp_link(host, int(port), timeout_s=timeout_s)
+            transport = tcp_transport(host, int(port), timeout_s=timeout_s)
         else:
             assert serial_device is not None
-            link = serial_link(
+            transport = serial_transport(
                 serial_device,
                 baud=baud,
                 timeout_s=timeout_s,
@@ -81,9 +81,9 @@ def read(
                 stopbits=int(stopbits),
             )
         try:
-            return await read_meter(link, loaded, unit_id)
+            return await read_meter(transport, loaded, unit_id)
         finally:
-            link.close()
+            transport.close()
 
     result = asyncio.run(once())
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))

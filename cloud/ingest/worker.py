@@ -47,7 +47,7 @@ RESTART_S = 1.0
 RESTART_MAX_S = 60.0
 # Queued commands are looked for this often (sooner when the API says it queued one).
 COMMAND_POLL_S = 1.0
-SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.CMD_ACK)
+SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.UP_ACK)
 Uplink = Batch | msg.State | CommandResult
 # A delivered message: its topic, its bytes, and what decoding made of it.
 Decoded = tuple[str, bytes, Uplink | Reject]
@@ -55,7 +55,7 @@ _MODELS: dict[Kind, type[Uplink]] = {
     Kind.TELEMETRY: msg.Telemetry,
     Kind.EVENTS: msg.Events,
     Kind.STATE: msg.State,
-    Kind.CMD_ACK: CommandResult,
+    Kind.UP_ACK: CommandResult,
 }
 
 
@@ -254,7 +254,7 @@ class IngestWorker:
                 ts=self._now(),
                 stored_seq=stored_seq,
             )
-            await client.publish(topic(gid, Kind.ACK), msg.encode(ack), qos=1)
+            await client.publish(topic(gid, Kind.DOWN_ACK), msg.encode(ack), qos=1)
             self.metrics.acks += 1
 
     async def _store_retrying(self, items: Sequence[Decoded], received: datetime) -> StoreResult:

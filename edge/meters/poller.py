@@ -1,9 +1,10 @@
 """One poller per Modbus bus: merged reads, per-meter health, readings committed to the outbox.
 
-A serial bus has one link, so its meters are read one transaction at a time. A TCP bus has one
-link per host; hosts are polled concurrently (at most `max_concurrent` at once) and meters behind
-one host in turn. A cycle has a deadline (the poll interval), a meter's failure ends its own poll
-early, and an offline meter is only retried on backoff: one dead meter never stalls the others.
+A serial bus has one transport, so its meters are read one transaction at a time. A TCP bus
+has one transport per host; hosts are polled concurrently (at most `max_concurrent` at once) and
+meters behind one host in turn. A cycle has a deadline (the poll interval), a meter's failure
+ends its own poll early, and an offline meter is only retried on backoff: one dead meter never
+stalls the others.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from enum import StrEnum
 
 from edge.backoff import Backoff
 from edge.config import MeterDevice, ModbusBus
-from edge.link.outbox import Outbox
 from edge.meters.health import MeterHealth
-from edge.meters.link import Link, serial_link, tcp_link
 from edge.meters.profiles import load_profile
+from edge.meters.transport import Transport, serial_transport, tcp_transport
+from edge.store.outbox import Outbox
 from protocols.modbus.errors import MeterConnectionError, MeterError, MeterTimeoutError
 from protocols.modbus.plan import (
     ReadRequest,
@@ -51,7 +52,7 @@ class Meter:
     device: MeterDevice
     profile: Profile
     reads: tuple[ReadRequest, ...]
-    link: Link
+    transport: Transport
     health: MeterHealth
     templates: dict[str, ReadingTemplate]  # by point name: the stored JSON of its readings
     counters: dict[str, float] = field(default_factory=dict)
@@ -85,7 +86,7 @@ class BusPoller:
         self._now = now
         self._clock = clock
         self._on_stored = on_stored
-        self._links: dict[str, Link] = {}
+        self._transports: dict[str, Transport] = {}
         self._late = False
         self._rand = rand
         known = dict(profiles or {})
@@ -114,14 +115,14 @@ class BusPoller:
         )
         health = MeterHealth(label, offline_after=self._bus.offline_after, backoff=backoff)
         templates = {p.name: ReadingTemplate(device.id, p.name, p.unit) for p in profile.points}
-        return Meter(device, profile, reads, self._link_for(device), health, templates)
+        return Meter(device, profile, reads, self._transport_for(device), health, templates)
 
-    def _link_for(self, device: MeterDevice) -> Link:
+    def _transport_for(self, device: MeterDevice) -> Transport:
         bus = self._bus
         if bus.serial is not None:
             key = bus.serial
-            if key not in self._links:
-                self._links[key] = serial_link(
+            if key not in self._transports:
+                self._transports[key] = serial_transport(
                     bus.serial,
                     baud=bus.baud,
                     timeout_s=bus.timeout_s,
@@ -129,16 +130,16 @@ class BusPoller:
                     stopbits=bus.stopbits,
                     bytesize=bus.bytesize,
                 )
-            return self._links[key]
+            return self._transports[key]
         host, port = bus.device_address(device)
         key = f"{host}:{port}"
-        if key not in self._links:
-            self._links[key] = tcp_link(host, port, timeout_s=bus.timeout_s)
-        return self._links[key]
+        if key not in self._transports:
+            self._transports[key] = tcp_transport(host, port, timeout_s=bus.timeout_s)
+        return self._transports[key]
 
     def close(self) -> None:
-        for link in self._links.values():
-            link.close()
+        for transport in self._transports.values():
+            transport.close()
 
     async def run(self) -> None:
         """Poll every `poll_interval_s`, sleeping (not spinning) in between."""
@@ -154,12 +155,12 @@ class BusPoller:
         """One cycle over every due meter; returns how many readings went into the outbox."""
         records: list[str] = []
         now = self._clock()
-        by_link: dict[str, list[Meter]] = {}
+        by_transport: dict[str, list[Meter]] = {}
         for meter in self.meters:
             if meter.health.due(now):
-                by_link.setdefault(meter.link.name, []).append(meter)
+                by_transport.setdefault(meter.transport.name, []).append(meter)
         gate = asyncio.Semaphore(self._bus.max_concurrent)
-        pending = {m.device.id for group in by_link.values() for m in group}
+        pending = {m.device.id for group in by_transport.values() for m in group}
 
         async def poll_group(group: list[Meter]) -> None:
             async with gate:
@@ -174,7 +175,7 @@ class BusPoller:
         deadline = deadline_s
         try:
             async with asyncio.timeout(deadline), asyncio.TaskGroup() as tg:
-                for name, group in by_link.items():
+                for name, group in by_transport.items():
                     tg.create_task(poll_group(group), name=f"poll-{self._bus.name}-{name}")
         except TimeoutError:
             # A cancel from outside that lands as the deadline fires must still stop us.
@@ -253,7 +254,7 @@ class BusPoller:
         while True:
             self.requests += 1
             try:
-                return await meter.link.read(request), attempt
+                return await meter.transport.read(request), attempt
             except MeterError as exc:
                 if attempt == self._bus.retries or refused_span(exc, request):
                     return exc, attempt

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from edge.meters.link import Link
+from edge.meters.transport import Transport
 from protocols.modbus.errors import MeterError
 from protocols.modbus.plan import plan_profile, refused_span, split_read
 from protocols.modbus.profile import Profile
 
 
-async def read_meter(link: Link, profile: Profile, unit_id: int) -> dict[str, Any]:
+async def read_meter(transport: Transport, profile: Profile, unit_id: int) -> dict[str, Any]:
     """Decoded values by point name, plus the errors of reads that failed."""
     values: dict[str, Any] = {}
     errors: list[dict[str, Any]] = []
@@ -20,7 +20,7 @@ async def read_meter(link: Link, profile: Profile, unit_id: int) -> dict[str, An
         request = reads.pop(0)
         sent += 1
         try:
-            words = await link.read(request)
+            words = await transport.read(request)
         except MeterError as exc:
             if refused_span(exc, request):  # the meter will not serve the span whole
                 reads[:0] = split_read(request)
@@ -40,7 +40,7 @@ async def read_meter(link: Link, profile: Profile, unit_id: int) -> dict[str, An
             values[point.name] = {"value": value, "unit": point.unit, "kind": point.kind}
     return {
         "model": profile.model,
-        "link": link.name,
+        "link": transport.name,
         "unit_id": unit_id,
         "requests": sent,
         "values": values,

@@ -1,5 +1,5 @@
 """Why a meter read failed. Transport libraries' exceptions are mapped to these in one place
-(edge/meters/link.py); everything above that sees only this tree:
+(edge/meters/transport.py); everything above that sees only this tree:
 
     MeterError
     ├── MeterTimeoutError            no reply in time (dead meter, wrong unit id, broken wire)

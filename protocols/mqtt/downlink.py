@@ -43,7 +43,7 @@ WindowRecords = Annotated[int, Field(ge=1)]
 AckTimeout = Annotated[float, Field(gt=0)]
 
 
-class LinkLimits(_Model):
+class UplinkLimits(_Model):
     """How the uplink batches, paces and resends: the gateway file's `link:` keys, within its
     bounds (and an upper bound where the file has none: a remote value is checked harder)."""
 
@@ -62,7 +62,7 @@ class Config(_Envelope):
         default_factory=dict, max_length=MAX_BUSES
     )
     state_interval_s: Annotated[float, Field(gt=0, le=3600)] | None = None
-    link: LinkLimits = LinkLimits()
+    link: UplinkLimits = UplinkLimits()
 
 
 # ---- down/access ----------------------------------------------------------------------------

@@ -22,8 +22,8 @@ class Kind(StrEnum):
     TELEMETRY = "up/telemetry"
     EVENTS = "up/events"
     STATE = "up/state"
-    CMD_ACK = "up/ack"
-    ACK = "down/ack"
+    UP_ACK = "up/ack"  # gateway → cloud: a command's result
+    DOWN_ACK = "down/ack"  # cloud → gateway: records stored up to a seq
     CMD = "down/cmd"
     CONFIG = "down/config"
     ACCESS = "down/access"

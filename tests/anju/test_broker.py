@@ -44,7 +44,7 @@ async def test_a_client_gone_before_connect_leaves_no_open_socket() -> None:
 
 # ---- Retained messages go only to subscriptions that match them, and may be read -----------
 
-A_CONFIG, A_ACK = topic("gw-a", Kind.CONFIG), topic("gw-a", Kind.ACK)
+A_CONFIG, A_ACK = topic("gw-a", Kind.CONFIG), topic("gw-a", Kind.DOWN_ACK)
 A_DOWN = "anju/v1/gw-a/down/#"
 SECRETS = {"gw-a": "secret-of-gateway-a-0123", "gw-b": "secret-of-gateway-b-0123"}
 SERVICE, SERVICE_SECRET = "ingest-test", "secret-of-the-ingest-0123"
@@ -93,7 +93,7 @@ async def _retained_left(
         for gid in ("gw-b", "gw-a"):
             login = (gid, SECRETS[gid]) if cloud_login else None
             async with _client(port, f"t-{gid}", login, persistent=True) as gateway:
-                await gateway.subscribe(topic(gid, Kind.ACK), qos=1)
+                await gateway.subscribe(topic(gid, Kind.DOWN_ACK), qos=1)
                 await gateway.publish(topic(gid, Kind.STATE), b'{"up": 1}', qos=1, retain=True)
         yield cloud
 

@@ -12,7 +12,7 @@ from anju.cli import cli
 from edge.config import load_config
 from edge.door.lock import SimulatedLock
 from edge.door.service import create_door
-from edge.link.outbox import Outbox
+from edge.store.outbox import Outbox
 from tests.face_assets import door_stream, gallery_file, models_dir, write_frames
 
 

@@ -28,8 +28,8 @@ from cloud.ingest.store import register_gateway
 from cloud.ingest.worker import IngestWorker
 from cloud.models import Event, Gateway, Quarantine, Reading
 from edge.config import GatewayConfig
-from edge.link.outbox import Outbox
-from edge.link.uplink import Uplink
+from edge.store.outbox import Outbox
+from edge.uplink.client import Uplink
 from protocols.mqtt.topics import Kind, topic
 from protocols.mqtt.url import parse_broker_url
 from tests.conftest import DATABASE_URL, MQTT_URL, free_port, mqtt_protocol, postgres_schema

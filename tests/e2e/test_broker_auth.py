@@ -209,7 +209,7 @@ async def test_a_gateway_cannot_publish_or_listen_as_another(secured: Secured) -
             service_ingest(secured, b),
             secured.client(GW_A, GW_A, SECRETS[GW_A]) as a,
         ):
-            granted = await a.subscribe(topic(GW_B, Kind.ACK), qos=1)
+            granted = await a.subscribe(topic(GW_B, Kind.DOWN_ACK), qos=1)
             await a.subscribe("anju/v1/+/down/ack", qos=1)
             await a.subscribe("anju/v1/#", qos=1)
 

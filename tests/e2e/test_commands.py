@@ -87,12 +87,12 @@ async def test_signed_commands_run_and_bad_ones_are_refused_and_recorded(link: L
         stranger = cmd.CommandResult(
             gateway_id=link.gateway_id, command_id=uuid.uuid4(), status="done", ts=clock.t
         )
-        await cloud.publish(Kind.CMD_ACK, msg.encode(stranger))
+        await cloud.publish(Kind.UP_ACK, msg.encode(stranger))
 
         def quarantined() -> list[str]:
             with link.sessions() as session:
                 query = select(Quarantine.reason).where(
-                    Quarantine.topic == topic(link.gateway_id, Kind.CMD_ACK)
+                    Quarantine.topic == topic(link.gateway_id, Kind.UP_ACK)
                 )
                 return list(session.scalars(query))
 
@@ -155,7 +155,7 @@ async def test_refusals_and_stray_results_are_counted(tmp_path: Path) -> None:
         stray = cmd.CommandResult(
             gateway_id=link.gateway_id, command_id=uuid.uuid4(), status="done", ts=clock.t
         )
-        await cloud.publish(Kind.CMD_ACK, msg.encode(stray))
+        await cloud.publish(Kind.UP_ACK, msg.encode(stray))
         # A batch is counted after its commit: wait for the count, not for the row.
         await wait_until(
             as_async(lambda: worker.metrics.rejected["unknown_command"]), 10, "the count"

@@ -114,7 +114,7 @@ async def test_a_message_that_fails_in_the_database_is_quarantined_alone(
     acks: list[int] = []
     async with link.ingest() as worker:
         async with mqtt_client(link.mqtt_url, f"test-{gid}") as client:
-            await client.subscribe(topic(gid, Kind.ACK), qos=1)
+            await client.subscribe(topic(gid, Kind.DOWN_ACK), qos=1)
             for payload in (
                 batch(0, 10),
                 batch(0, 5, epoch=99),
@@ -230,7 +230,7 @@ SHAPES: dict[Kind, dict[str, Any]] = {
         "events": [{"seq": 1, "type": "door.decision", "ts": TS, "door": "front"}],
     },
     Kind.STATE: {"schema": 1, "gateway_id": GW, "seq": 0, "ts": TS, "online": True},
-    Kind.CMD_ACK: {
+    Kind.UP_ACK: {
         "schema": 1, "gateway_id": GW, "command_id": None, "status": "rejected",
         "reason": "malformed", "ts": TS,
     },
@@ -279,7 +279,7 @@ WRONG: dict[Kind, list[tuple[tuple[str | int, ...], Any]]] = {
         (("online",), "maybe"),
         (("gateway_id",), "gw\x00"),
     ],
-    Kind.CMD_ACK: [
+    Kind.UP_ACK: [
         (("detail",), "d\x00"),
         (("data",), {"k": 2**63}),
         (("data",), {"k": "\ud800"}),
@@ -345,7 +345,7 @@ async def test_any_payload_between_good_batches_is_quarantined_and_the_good_are_
     async def run(steps: list[Step]) -> None:
         nonlocal produced, bad
         async with mqtt_client(link.mqtt_url, f"test-{gid}") as client:
-            await client.subscribe(topic(gid, Kind.ACK), qos=1)
+            await client.subscribe(topic(gid, Kind.DOWN_ACK), qos=1)
             for step in [*steps, 1]:  # a good batch last: its ack says all before are handled
                 if isinstance(step, int):
                     payload, rows = good_batch(gid, len(produced), step)

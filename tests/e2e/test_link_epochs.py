@@ -114,9 +114,9 @@ async def test_an_ack_for_the_wiped_store_deletes_nothing(link: Link) -> None:
     async with link.uplink() as uplink:
         await asyncio.wait_for(uplink.connected.wait(), 10)
         async with mqtt_client(link.mqtt_url, f"test-{link.gateway_id}") as client:
-            await client.publish(topic(link.gateway_id, Kind.ACK), msg.encode(stale), qos=1)
+            await client.publish(topic(link.gateway_id, Kind.DOWN_ACK), msg.encode(stale), qos=1)
             mine = stale.model_copy(update={"epoch": outbox.epoch, "seq": 100, "stored_seq": 100})
-            await client.publish(topic(link.gateway_id, Kind.ACK), msg.encode(mine), qos=1)
+            await client.publish(topic(link.gateway_id, Kind.DOWN_ACK), msg.encode(mine), qos=1)
 
         async def applied() -> bool:
             return uplink.acked_seq == 100
@@ -144,7 +144,7 @@ async def test_a_span_stored_before_the_gap_is_acked_without_a_resend(link: Link
 
     acks: list[int] = []
     async with link.ingest(), mqtt_client(link.mqtt_url, f"test-{gid}") as client:
-        await client.subscribe(topic(gid, Kind.ACK), qos=1)
+        await client.subscribe(topic(gid, Kind.DOWN_ACK), qos=1)
 
         async def acked(upto: int) -> bool:
             while len(client.messages):

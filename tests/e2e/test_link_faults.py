@@ -90,7 +90,7 @@ async def test_duplicate_out_of_order_and_malformed_deliveries(link: Link) -> No
     acks: list[int] = []
     async with link.ingest() as worker:
         async with mqtt_client(link.mqtt_url, f"test-{gid}") as client:
-            await client.subscribe(topic(gid, Kind.ACK), qos=1)
+            await client.subscribe(topic(gid, Kind.DOWN_ACK), qos=1)
             for payload in sequence:
                 await client.publish(topic(gid, Kind.TELEMETRY), payload, qos=1)
 

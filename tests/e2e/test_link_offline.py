@@ -25,7 +25,7 @@ import pytest
 from sqlalchemy import select
 
 from cloud.models import Reading
-from edge.link.uplink import Uplink
+from edge.uplink.client import Uplink
 from tests.e2e.link_harness import (
     SERVER_VARIANTS,
     Link,

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from edge.link.uplink import Uplink
+from edge.uplink.client import Uplink
 from tests.e2e.link_harness import Link, assert_same, wait_until
 from tests.private_mosquitto import private_mosquitto
 
@@ -140,7 +140,7 @@ async def test_a_gateway_that_does_not_trust_the_broker_sends_nothing(
             await asyncio.Event().wait()  # hold the uplink here: one attempt is the test
 
         uplink = Uplink(config, outbox, now=lambda: datetime.now(UTC), sleep=backoff)
-        with caplog.at_level(logging.WARNING, logger="edge.link.uplink"):
+        with caplog.at_level(logging.WARNING, logger="edge.uplink.client"):
             task = asyncio.create_task(uplink.run(), name="untrusting-uplink")
             try:
                 await asyncio.wait_for(retried.wait(), 20)  # the failed TLS connect

@@ -15,8 +15,8 @@ import pytest
 from anju.sim.meters import FaultInjector, SimMeter, make_meters, serial_server, tcp_server
 from anju.sim.serial import VirtualSerialLine
 from edge.config import ModbusBus
-from edge.link.outbox import Outbox
 from edge.meters.profiles import load_profile
+from edge.store.outbox import Outbox
 from protocols.modbus.profile import Profile
 from tests.conftest import free_port
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from edge.link.commands import CommandChannel
-from edge.link.results import ResultStore
+from edge.store.results import ResultStore
+from edge.uplink.commands import CommandChannel
 
 pytestmark = pytest.mark.timeout(30)
 

@@ -27,10 +27,10 @@ from edge.actions import builtin_actions
 from edge.config import GatewayConfig, load_config
 from edge.door.lock import SimulatedLock
 from edge.gateway import run_gateway
-from edge.link.commands import CommandChannel, CommandHandler, command_key
-from edge.link.outbox import Outbox
-from edge.link.replay import ReplayMemory
-from edge.link.results import ResultStore
+from edge.store.outbox import Outbox
+from edge.store.replay import ReplayMemory
+from edge.store.results import ResultStore
+from edge.uplink.commands import CommandChannel, CommandHandler, command_key
 from protocols.errors import ConfigError
 from protocols.mqtt import commands as cmd
 from protocols.mqtt import messages as msg
@@ -110,7 +110,7 @@ class FakeCloud:
 @contextlib.asynccontextmanager
 async def fake_cloud(url: str, gateway_id: str) -> AsyncIterator[FakeCloud]:
     async with mqtt_client(url, f"cloud-{uuid.uuid4().hex[:8]}") as client:
-        await client.subscribe(topic(gateway_id, Kind.CMD_ACK), qos=1)
+        await client.subscribe(topic(gateway_id, Kind.UP_ACK), qos=1)
         cloud = FakeCloud(client, gateway_id)
         reader = asyncio.create_task(cloud.read(), name="fake-cloud")
         try:
@@ -217,7 +217,7 @@ async def test_results_the_uplink_could_not_publish_are_published_after_a_restar
     (the broker never acknowledges the results); it is stopped. Restarted on the same store,
     it publishes both results first, oldest first, as they were produced (their time is the
     first run's), and once."""
-    caplog.set_level(logging.INFO, logger="edge.link.commands")
+    caplog.set_level(logging.INFO, logger="edge.uplink.commands")
     relay = Relay(int(mqtt_url.rsplit(":", 1)[1]))
     await relay.up()
     try:

@@ -19,7 +19,7 @@ from edge.door.frames import CaptureSource, FolderSource, open_source
 from edge.door.lock import SimulatedLock
 from edge.door.pipeline import EVENT_KIND, DoorPipeline
 from edge.door.service import DoorService, GalleryFile, create_door, load_gallery
-from edge.link.outbox import Outbox
+from edge.store.outbox import Outbox
 from protocols.face.confirm import Confirmer
 from protocols.face.contract import DEFAULT_THRESHOLD
 from protocols.face.gallery import Gallery, Identity

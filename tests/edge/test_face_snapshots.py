@@ -17,7 +17,7 @@ from edge.door.lock import SimulatedLock
 from edge.door.pipeline import EVENT_KIND
 from edge.door.service import create_door
 from edge.door.snapshots import SnapshotStore, load_key, write_key
-from edge.link.outbox import Outbox
+from edge.store.outbox import Outbox
 from protocols.errors import ConfigError
 from protocols.face.contract import FaceError
 from tests.face_assets import door_stream, empty_frame, gallery_file, write_frames

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from edge.link.outbox import Outbox
+from edge.store.outbox import Outbox
 from protocols.mqtt.messages import MessageError, RecordKind, encode_records
 
 TS = datetime(2026, 3, 1, tzinfo=UTC)

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
-from edge.link.outbox import Outbox
 from edge.meters.health import MeterStatus
 from edge.meters.poller import BusPoller
 from edge.meters.profiles import load_profile
+from edge.store.outbox import Outbox
 from protocols.modbus.profile import Profile
 from tests.edge.conftest import SimFactory, gateway_now, make_bus
 

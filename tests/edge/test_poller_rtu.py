@@ -9,11 +9,11 @@ import pytest
 
 from anju.sim.meters import Fault
 from edge.config import ModbusBus
-from edge.link.outbox import Outbox
 from edge.meters.health import MeterStatus
-from edge.meters.link import serial_link
 from edge.meters.poller import BusPoller
 from edge.meters.profiles import load_profile
+from edge.meters.transport import serial_transport
+from edge.store.outbox import Outbox
 from protocols.modbus.errors import (
     MeterExceptionCodeError,
     MeterFrameError,
@@ -62,7 +62,7 @@ async def test_rtu_faults_become_typed_errors_and_the_line_recovers(
     sim.meter(2).exception_code = 2
     sim.meter(2).slow_s = 10
     reads = plan_profile(2, load_profile("eastron-sdm120"))
-    link = serial_link(sim.address, baud=9600, timeout_s=0.3)
+    link = serial_transport(sim.address, baud=9600, timeout_s=0.3)
     try:
         with pytest.raises(error) as info:
             await link.read(reads[0])
@@ -103,7 +103,7 @@ async def test_transactions_on_one_port_never_overlap_and_keep_the_silent_interv
     assert sim.line is not None
     profile = load_profile("eastron-sdm120")
     reads = [r for unit in (1, 2, 3, 4) for r in plan_profile(unit, profile)]
-    link = serial_link(sim.address, baud=9600, timeout_s=1.0)
+    link = serial_transport(sim.address, baud=9600, timeout_s=1.0)
     try:
         results = await asyncio.gather(*(link.read(r) for r in reads))  # all asked at once
     finally:

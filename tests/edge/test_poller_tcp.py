@@ -10,9 +10,9 @@ import pytest
 
 from anju.sim.meters import Fault
 from edge.config import ModbusBus
-from edge.link.outbox import Outbox
 from edge.meters.health import MeterStatus
 from edge.meters.poller import BusPoller, Plan
+from edge.store.outbox import Outbox
 from tests.edge.conftest import PollClock, SimFactory, gateway_now, make_bus
 
 pytestmark = pytest.mark.timeout(30)

@@ -16,8 +16,8 @@ from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
 from edge.backoff import Backoff
 from edge.config import GatewayConfig
-from edge.link.outbox import Outbox
-from edge.link.uplink import Uplink
+from edge.store.outbox import Outbox
+from edge.uplink.client import Uplink
 from tests.conftest import free_port
 from tests.e2e.link_harness import Relay, as_async, stop, wait_until
 
@@ -71,7 +71,7 @@ async def test_refused_credentials_are_logged_once_and_backed_off_to_the_cap(
 ) -> None:
     """A broker that checks logins refuses the gateway's password: one clear error, then
     retries at the backoff's cap (driven sleep: nothing waits), until the registry takes it."""
-    caplog.set_level(logging.INFO, logger="edge.link.uplink")
+    caplog.set_level(logging.INFO, logger="edge.uplink.client")
     url = f"sqlite:///{tmp_path / 'cloud.db'}"
     migrate.upgrade(url)
     engine = make_engine(url)

@@ -17,7 +17,7 @@ from protocols.mqtt.downlink import (
     Config,
     Credential,
     CredentialKind,
-    LinkLimits,
+    UplinkLimits,
     apply,
 )
 from tests.protocols.wire import texts
@@ -101,7 +101,7 @@ def test_access_lists_round_trip(
     st.dictionaries(names, st.floats(min_value=0.001, max_value=86_400), max_size=64),
     st.none() | st.floats(min_value=0.001, max_value=3600),
     st.builds(
-        LinkLimits,
+        UplinkLimits,
         batch_records=st.none() | st.integers(1, 5000),
         batch_kb=st.none() | st.integers(4, 255),
         window_records=st.none() | st.integers(1, 1_000_000),
@@ -109,7 +109,7 @@ def test_access_lists_round_trip(
     ),
 )
 def test_configs_round_trip(
-    version: int, polls: dict[str, float], state_s: float | None, link: LinkLimits
+    version: int, polls: dict[str, float], state_s: float | None, link: UplinkLimits
 ) -> None:
     sent = Config(
         **ENVELOPE, version=version, poll_interval_s=polls, state_interval_s=state_s, link=link

@@ -18,7 +18,7 @@ from anju.broker import embedded_broker
 from cloud.config import Settings
 from cloud.ingest.worker import cloud_mqtt_client
 from edge.config import GatewayConfig
-from edge.link.uplink import gateway_mqtt_client
+from edge.uplink.client import gateway_mqtt_client
 from protocols.mqtt import messages as msg
 from runtime.mqtt_client import connection
 from tests.conftest import free_port

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cloud import migrate
-from edge.link.outbox import Outbox
+from edge.store.outbox import Outbox
 from runtime.private_files import private_file, private_folder
 
 TS = datetime(2026, 3, 1, tzinfo=UTC)

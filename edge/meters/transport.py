@@ -58,7 +58,7 @@ class _FastInputRegisters(ReadInputRegistersResponse):
     decode = _decode_registers
 
 
-class Link(Protocol):
+class Transport(Protocol):
     """What a poller needs from a bus connection."""
 
     name: str
@@ -68,7 +68,7 @@ class Link(Protocol):
     def close(self) -> None: ...
 
 
-class PymodbusLink:
+class PymodbusTransport:
     def __init__(
         self,
         name: str,
@@ -144,7 +144,7 @@ class PymodbusLink:
         self._client.close()
 
 
-def tcp_link(host: str, port: int, *, timeout_s: float) -> PymodbusLink:
+def tcp_transport(host: str, port: int, *, timeout_s: float) -> PymodbusTransport:
     def client(trace: Trace) -> AsyncModbusTcpClient:
         return AsyncModbusTcpClient(
             host,
@@ -155,10 +155,10 @@ def tcp_link(host: str, port: int, *, timeout_s: float) -> PymodbusLink:
             trace_packet=trace,
         )
 
-    return PymodbusLink(f"tcp://{host}:{port}", client)
+    return PymodbusTransport(f"tcp://{host}:{port}", client)
 
 
-def serial_link(
+def serial_transport(
     device: str,
     *,
     baud: int,
@@ -166,7 +166,7 @@ def serial_link(
     parity: str = "N",
     stopbits: int = 1,
     bytesize: int = 8,
-) -> PymodbusLink:
+) -> PymodbusTransport:
     def client(trace: Trace) -> AsyncModbusSerialClient:
         return AsyncModbusSerialClient(
             device,
@@ -180,4 +180,4 @@ def serial_link(
             trace_packet=trace,
         )
 
-    return PymodbusLink(f"rtu://{device}@{baud}", client, gap_s=silent_interval_s(baud))
+    return PymodbusTransport(f"rtu://{device}@{baud}", client, gap_s=silent_interval_s(baud))

@@ -15,12 +15,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge.link import storefile
+from edge.store import sqlite
 
 MAX_RESULTS = 1000
 
 
-class ResultStore(storefile.Table):
+class ResultStore(sqlite.Table):
     def __init__(self, path: Path, *, cap: int = MAX_RESULTS) -> None:
         # AUTOINCREMENT: ids only grow, so they order results across restarts and deletions.
         super().__init__(

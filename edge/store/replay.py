@@ -18,12 +18,12 @@ import uuid
 from datetime import datetime
 from pathlib import Path
 
-from edge.link import storefile
+from edge.store import sqlite
 
 MAX_IDS = 100_000
 
 
-class ReplayMemory(storefile.Table):
+class ReplayMemory(sqlite.Table):
     def __init__(self, path: Path, *, cap: int = MAX_IDS) -> None:
         super().__init__(
             path,

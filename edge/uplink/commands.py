@@ -26,8 +26,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from edge.config import CommandSettings
-from edge.link.replay import ReplayMemory
-from edge.link.results import ResultStore
+from edge.store.replay import ReplayMemory
+from edge.store.results import ResultStore
 from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt import messages as msg
 from protocols.mqtt.bounds import MAX_DETAIL_CHARS, printable

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edge.link import storefile
+from edge.store import sqlite
 from protocols.mqtt.messages import (
     MAX_EPOCH,
     MessageError,
@@ -61,12 +61,11 @@ class OutboxRow:
     body: str  # compact JSON of the record without its seq
     epoch: int
 
-
-@dataclass(frozen=True, slots=True)
-class OutboxRecord:
-    seq: int
-    kind: str
-    payload: dict[str, Any]
+    @property
+    def payload(self) -> dict[str, Any]:
+        """The record decoded (for inspection and tests; the uplink sends `body` as it is)."""
+        decoded: dict[str, Any] = json.loads(self.body)
+        return decoded
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,7 +82,7 @@ class Outbox:
     def __init__(self, path: Path, *, budget_bytes: int | None = None) -> None:
         self._budget = budget_bytes
         self._lock = threading.Lock()
-        self._db = storefile.connect(path)
+        self._db = sqlite.connect(path)
         with self._tx():
             existing = self._db.execute(
                 "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
@@ -204,14 +203,14 @@ class Outbox:
             raise KeyError(f"no epoch {epoch} in this store")
         return int(row[0])
 
-    def pending(self, *, after: int = 0, limit: int = 500) -> list[OutboxRecord]:
-        """Rows waiting for the cloud, decoded (for inspection and tests)."""
+    def pending(self, *, after: int = 0, limit: int = 500) -> list[OutboxRow]:
+        """Rows waiting for the cloud (for inspection and tests)."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT seq, kind, body FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, kind, body, epoch FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
                 (after, limit),
             ).fetchall()
-        return [OutboxRecord(seq, kind, json.loads(body)) for seq, kind, body in rows]
+        return [OutboxRow(seq, RecordKind(kind), body, epoch) for seq, kind, body, epoch in rows]
 
     def acknowledge(self, epoch: int, stored_seq: int) -> int:
         """Delete the rows of `epoch` the cloud has stored (an epoch this store does not hold,
@@ -283,5 +282,5 @@ class Outbox:
 
     @contextmanager
     def _tx(self) -> Iterator[None]:
-        with self._lock, storefile.transaction(self._db):
+        with self._lock, sqlite.transaction(self._db):
             yield

@@ -21,8 +21,8 @@ from paho.mqtt.properties import Properties
 
 from edge.backoff import Backoff
 from edge.config import GatewayConfig
-from edge.link.commands import CommandChannel
-from edge.link.outbox import Outbox, OutboxRow
+from edge.store.outbox import Outbox, OutboxRow
+from edge.uplink.commands import CommandChannel
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 from runtime.mqtt_client import connection, mqtt_client, refused_credentials
@@ -117,7 +117,7 @@ class Uplink:
 
     async def _session(self, client: aiomqtt.Client, backoff: Backoff) -> None:
         gid = self._config.gateway_id
-        await client.subscribe(topic(gid, Kind.ACK), qos=1)
+        await client.subscribe(topic(gid, Kind.DOWN_ACK), qos=1)
         if self._commands is not None:
             await client.subscribe(topic(gid, Kind.CMD), qos=1)
         await self._publish_state(client)
@@ -149,7 +149,7 @@ class Uplink:
 
     async def _publish_results(self, client: aiomqtt.Client, commands: CommandChannel) -> None:
         """Command results, oldest first; one stays queued until the broker has taken it."""
-        name = topic(self._config.gateway_id, Kind.CMD_ACK)
+        name = topic(self._config.gateway_id, Kind.UP_ACK)
         while True:
             payload = await commands.next_result()
             await client.publish(name, payload, qos=1)
@@ -157,7 +157,7 @@ class Uplink:
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         gid = self._config.gateway_id
-        command_topic, ack_topic = topic(gid, Kind.CMD), topic(gid, Kind.ACK)
+        command_topic, ack_topic = topic(gid, Kind.CMD), topic(gid, Kind.DOWN_ACK)
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):

@@ -1,4 +1,4 @@
-"""The link's one-unpack reply decoding gives what pymodbus's own decoding gives."""
+"""The transport's one-unpack reply decoding gives what pymodbus's own decoding gives."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pymodbus.pdu.register_message import (
     ReadInputRegistersResponse,
 )
 
-from edge.meters.link import _FastHoldingRegisters, _FastInputRegisters
+from edge.meters.transport import _FastHoldingRegisters, _FastInputRegisters
 
 PAIRS = [
     (ReadHoldingRegistersResponse, _FastHoldingRegisters),

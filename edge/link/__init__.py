@@ -1,1 +1,0 @@
-"""The gateway's link to the cloud: durable outbox and MQTT uplink."""

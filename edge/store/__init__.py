@@ -1,0 +1,1 @@
+"""The gateway's store: one SQLite file with the outbox, replay memory and command results."""
