@@ -31,6 +31,7 @@ from anju.sim.serial import VirtualSerialLine
 from edge.config import ModbusBus
 from edge.meters.poller import BusPoller, Plan
 from edge.meters.profiles import known_profiles, load_profile
+from edge.meters.sink import OutboxSink
 from edge.store.outbox import Outbox
 from protocols.modbus.plan import one_per_point, plan_profile
 from protocols.modbus.rtu import read_line_time_s
@@ -154,7 +155,7 @@ def requests_per_poll() -> None:
 async def throughput(
     bus: ModbusBus, outbox: Outbox, plan: Plan, seconds: float, sim_cpu: SimCpu
 ) -> dict[str, float]:
-    poller = BusPoller(bus, outbox, now=utc_now, plan=plan)
+    poller = BusPoller(bus, OutboxSink(outbox), now=utc_now, plan=plan)
     values = polls = 0
     try:
         await poller.poll_once()  # connect and warm up
@@ -177,7 +178,7 @@ async def throughput(
 
 async def idle_profile(bus: ModbusBus, outbox: Outbox) -> dict[str, float]:
     """Run the real loop at a 5 s poll; CPU overall, CPU between polls, and RSS."""
-    poller = BusPoller(bus, outbox, now=utc_now)
+    poller = BusPoller(bus, OutboxSink(outbox), now=utc_now)
     marks: list[tuple[str, float, float]] = []
     original = poller.poll_once
 
@@ -228,7 +229,7 @@ async def rtu_line_time() -> dict[str, float]:
         )
         with tempfile.TemporaryDirectory() as tmp:
             outbox = Outbox(Path(tmp) / "rtu.db")
-            poller = BusPoller(bus, outbox, now=utc_now)
+            poller = BusPoller(bus, OutboxSink(outbox), now=utc_now)
             reads = [r for meter in poller.meters for r in meter.reads]
             try:
                 await poller.poll_once(deadline_s=30)  # open the port

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from edge.actions import builtin_actions
 from edge.config import GatewayConfig
 from edge.meters.poller import BusPoller
+from edge.meters.sink import OutboxSink
 from edge.store.outbox import Outbox
 from edge.store.replay import ReplayMemory
 from edge.store.results import ResultStore
@@ -71,7 +72,8 @@ async def run_gateway(
     try:
         channel = CommandChannel(gid, results)
         uplink = Uplink(config, outbox, now=now, commands=channel)
-        pollers = [BusPoller(bus, outbox, now=now, on_stored=uplink.notify) for bus in config.buses]
+        sink = OutboxSink(outbox, on_stored=uplink.notify)
+        pollers = [BusPoller(bus, sink, now=now) for bus in config.buses]
         door_locks = {door.id: locks(door) for door in config.doors}
         doors = start_doors(config, outbox, uplink.notify, door_locks, now)
         commands = CommandHandler(

@@ -1,4 +1,5 @@
-"""One poller per Modbus bus: merged reads, per-meter health, readings committed to the outbox.
+"""One poller per Modbus bus: merged reads, per-meter health, counter quality; each cycle's
+values go out as a `PollSnapshot` that a sink (edge/meters/sink.py) encodes and stores.
 
 A serial bus has one transport, so its meters are read one transaction at a time. A TCP bus
 has one transport per host; hosts are polled concurrently (at most `max_concurrent` at once) and
@@ -22,8 +23,9 @@ from edge.backoff import Backoff
 from edge.config import MeterDevice, ModbusBus
 from edge.meters.health import MeterHealth
 from edge.meters.profiles import load_profile
+from edge.meters.sink import OutboxSink
+from edge.meters.snapshot import PointValue, PollSnapshot
 from edge.meters.transport import Transport, serial_transport, tcp_transport
-from edge.store.outbox import Outbox
 from protocols.modbus.errors import MeterConnectionError, MeterError, MeterTimeoutError
 from protocols.modbus.plan import (
     ReadRequest,
@@ -35,11 +37,9 @@ from protocols.modbus.plan import (
 from protocols.modbus.profile import Point, Profile
 from protocols.modbus.rtu import break_even_gap
 from protocols.mqtt.bounds import value_fits
-from protocols.mqtt.messages import Quality, ReadingTemplate, RecordKind, json_ts
+from protocols.mqtt.messages import Quality
 
 log = logging.getLogger(__name__)
-
-OUTBOX_KIND = RecordKind.READING
 
 
 class Plan(StrEnum):
@@ -54,7 +54,6 @@ class Meter:
     reads: tuple[ReadRequest, ...]
     transport: Transport
     health: MeterHealth
-    templates: dict[str, ReadingTemplate]  # by point name: the stored JSON of its readings
     counters: dict[str, float] = field(default_factory=dict)
 
 
@@ -72,20 +71,18 @@ class BusPoller:
     def __init__(
         self,
         bus: ModbusBus,
-        outbox: Outbox,
+        sink: OutboxSink,
         *,
         now: Callable[[], datetime],
         clock: Callable[[], float] = time.monotonic,
-        on_stored: Callable[[], None] = lambda: None,
         plan: Plan = Plan.MERGED,
         profiles: Mapping[str, Profile] | None = None,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self._bus = bus
-        self._outbox = outbox
+        self._sink = sink
         self._now = now
         self._clock = clock
-        self._on_stored = on_stored
         self._transports: dict[str, Transport] = {}
         self._late = False
         self._rand = rand
@@ -114,8 +111,7 @@ class BusPoller:
             base=self._bus.poll_interval_s, cap=self._bus.backoff_cap_s, rand=self._rand
         )
         health = MeterHealth(label, offline_after=self._bus.offline_after, backoff=backoff)
-        templates = {p.name: ReadingTemplate(device.id, p.name, p.unit) for p in profile.points}
-        return Meter(device, profile, reads, self._transport_for(device), health, templates)
+        return Meter(device, profile, reads, self._transport_for(device), health)
 
     def _transport_for(self, device: MeterDevice) -> Transport:
         bus = self._bus
@@ -152,8 +148,12 @@ class BusPoller:
             self.close()
 
     async def poll_once(self, *, deadline_s: float | None = None) -> int:
-        """One cycle over every due meter; returns how many readings went into the outbox."""
-        records: list[str] = []
+        """One cycle stored by the sink; returns how many readings it stored."""
+        return await self._sink.store(await self.poll(deadline_s=deadline_s))
+
+    async def poll(self, *, deadline_s: float | None = None) -> PollSnapshot:
+        """One cycle over every due meter."""
+        values: list[PointValue] = []
         now = self._clock()
         by_transport: dict[str, list[Meter]] = {}
         for meter in self.meters:
@@ -165,7 +165,7 @@ class BusPoller:
         async def poll_group(group: list[Meter]) -> None:
             async with gate:
                 for meter in group:
-                    await self._poll_meter(meter, records)
+                    await self._poll_meter(meter, values)
                     pending.discard(meter.device.id)
 
         if deadline_s is None:
@@ -190,13 +190,10 @@ class BusPoller:
                 ", ".join(sorted(pending)),
             )
         self._late = bool(pending)
-        if records:
-            await asyncio.to_thread(self._outbox.append_json, OUTBOX_KIND, records)
-            self._on_stored()
-        return len(records)
+        return PollSnapshot(tuple(values), frozenset(pending))
 
-    async def _poll_meter(self, meter: Meter, records: list[str]) -> None:
-        """Read one meter, adding each read's readings to `records` as soon as it is decoded,
+    async def _poll_meter(self, meter: Meter, values: list[PointValue]) -> None:
+        """Read one meter, adding each read's values to `values` as soon as it is decoded,
         so a cycle cut short by its deadline still keeps what was read."""
         poll = _MeterPoll()
         plan: list[ReadRequest] = []
@@ -204,7 +201,7 @@ class BusPoller:
             if poll.gave_up:
                 plan.append(request)
             else:
-                plan.extend(await self._read_into(meter, request, records, poll))
+                plan.extend(await self._read_into(meter, request, values, poll))
         if len(plan) != len(meter.reads):
             log.warning(
                 "[%s] refused merged reads; now %d reads per poll instead of %d: %s",
@@ -219,7 +216,7 @@ class BusPoller:
         )
 
     async def _read_into(
-        self, meter: Meter, request: ReadRequest, records: list[str], poll: _MeterPoll
+        self, meter: Meter, request: ReadRequest, values: list[PointValue], poll: _MeterPoll
     ) -> list[ReadRequest]:
         """Read `request`; returns the reads that take its place in the meter's plan.
 
@@ -232,7 +229,7 @@ class BusPoller:
         poll.retried += tries
         if not isinstance(got, MeterError):
             poll.ok += 1
-            records.extend(self._records(meter, request, got))
+            values.extend(self._values(meter, request, got))
             return [request]
         if refused_span(got, request):
             before = poll.ok
@@ -241,7 +238,7 @@ class BusPoller:
                 if poll.gave_up:
                     parts.append(part)
                 else:
-                    parts.extend(await self._read_into(meter, part, records, poll))
+                    parts.extend(await self._read_into(meter, part, values, poll))
             return parts if poll.ok > before else [request]
         poll.errors.append(got)
         if poll.ok == 0 and isinstance(got, MeterTimeoutError | MeterConnectionError):
@@ -260,14 +257,13 @@ class BusPoller:
                     return exc, attempt
             attempt += 1
 
-    def _records(self, meter: Meter, request: ReadRequest, words: list[int]) -> list[str]:
-        ts = json_ts(self._now())
-        templates = meter.templates
-        out: list[str] = []
+    def _values(self, meter: Meter, request: ReadRequest, words: list[int]) -> list[PointValue]:
+        ts = self._now()
+        meter_id = meter.device.id
+        out: list[PointValue] = []
         for point, decoded in request.values(words):
-            template = templates[point.name]
             if isinstance(decoded, str):
-                out.append(template.text(decoded, ts))
+                out.append(PointValue(meter_id, point, ts, decoded, Quality.GOOD))
                 continue
             value, quality = decoded, Quality.GOOD
             if not value_fits(value):
@@ -283,7 +279,7 @@ class BusPoller:
                         why,
                     )
                 meter.counters[point.name] = value
-            out.append(template.number(value, ts, quality))
+            out.append(PointValue(meter_id, point, ts, value, quality))
         return out
 
 

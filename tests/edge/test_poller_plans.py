@@ -11,6 +11,7 @@ import pytest
 from edge.meters.health import MeterStatus
 from edge.meters.poller import BusPoller
 from edge.meters.profiles import load_profile
+from edge.meters.sink import OutboxSink
 from edge.store.outbox import Outbox
 from protocols.modbus.profile import Profile
 from tests.edge.conftest import SimFactory, gateway_now, make_bus
@@ -32,7 +33,7 @@ async def test_a_meter_refusing_long_reads_gets_split_reads_and_keeps_them(
     sim = await tcp_meters("eastron-sdm630", 2)
     sim.meter(1).max_span = 20  # refuses (exception 02) any read of more than 20 registers
     bus = make_bus({"tcp": sim.address}, [1, 2], "eastron-sdm630")
-    poller = BusPoller(bus, outbox, now=gateway_now)
+    poller = BusPoller(bus, OutboxSink(outbox), now=gateway_now)
     caplog.set_level(logging.INFO, logger="edge.meters.poller")
     try:
         assert await poller.poll_once() == 2 * 18
@@ -61,7 +62,7 @@ async def test_a_meter_refusing_every_read_keeps_its_plan_and_goes_offline(
     sim = await tcp_meters("eastron-sdm120", 1)
     sim.meter(1).max_span = 1  # nothing of this profile (2-register floats) can be read
     bus = make_bus({"tcp": sim.address}, [1], "eastron-sdm120", offline_after=2)
-    poller = BusPoller(bus, outbox, now=gateway_now)
+    poller = BusPoller(bus, OutboxSink(outbox), now=gateway_now)
     before = spans(poller, 0)
     try:
         for _ in range(2):
@@ -88,7 +89,7 @@ async def test_text_points_reach_the_outbox_as_text_readings(
     profile = profile_with_text()
     sim = await tcp_meters(profile, 2)
     bus = make_bus({"tcp": sim.address}, [1, 2], "sdm120-text")
-    poller = BusPoller(bus, outbox, now=gateway_now, profiles={"sdm120-text": profile})
+    poller = BusPoller(bus, OutboxSink(outbox), now=gateway_now, profiles={"sdm120-text": profile})
     try:
         assert await poller.poll_once() == 2 * 11
     finally:

@@ -12,6 +12,7 @@ from edge.config import ModbusBus
 from edge.meters.health import MeterStatus
 from edge.meters.poller import BusPoller
 from edge.meters.profiles import load_profile
+from edge.meters.sink import OutboxSink
 from edge.meters.transport import serial_transport
 from edge.store.outbox import Outbox
 from protocols.modbus.errors import (
@@ -34,7 +35,9 @@ async def test_rtu_poll_reads_every_meter_with_merged_requests(
     rtu_meters: SimFactory, outbox: Outbox
 ) -> None:
     sim = await rtu_meters("chint-dtsu666", 3)
-    poller = BusPoller(rtu_bus(sim.address, [1, 2, 3], "chint-dtsu666"), outbox, now=gateway_now)
+    poller = BusPoller(
+        rtu_bus(sim.address, [1, 2, 3], "chint-dtsu666"), OutboxSink(outbox), now=gateway_now
+    )
     try:
         assert await poller.poll_once() == 3 * 14
     finally:
@@ -85,7 +88,7 @@ async def test_dead_meter_on_a_serial_line_goes_offline(
     sim = await rtu_meters("eastron-sdm120", 3)
     sim.meter(2).fault = Fault.NO_ANSWER
     bus = rtu_bus(sim.address, [1, 2, 3], "eastron-sdm120", offline_after=2)
-    poller = BusPoller(bus, outbox, now=gateway_now, rand=lambda: 1.0)
+    poller = BusPoller(bus, OutboxSink(outbox), now=gateway_now, rand=lambda: 1.0)
     try:
         for _ in range(2):
             assert await poller.poll_once() == 2 * 10

@@ -12,7 +12,9 @@ from anju.sim.meters import Fault
 from edge.config import ModbusBus
 from edge.meters.health import MeterStatus
 from edge.meters.poller import BusPoller, Plan
+from edge.meters.sink import OutboxSink
 from edge.store.outbox import Outbox
+from protocols.mqtt.messages import Quality
 from tests.edge.conftest import PollClock, SimFactory, gateway_now, make_bus
 
 pytestmark = pytest.mark.timeout(30)
@@ -30,7 +32,9 @@ async def test_merged_poll_sends_two_requests_per_sdm630(
     tcp_meters: SimFactory, outbox: Outbox
 ) -> None:
     sim = await tcp_meters("eastron-sdm630", 3)
-    poller = BusPoller(tcp_bus(sim.address, [1, 2, 3], "eastron-sdm630"), outbox, now=gateway_now)
+    poller = BusPoller(
+        tcp_bus(sim.address, [1, 2, 3], "eastron-sdm630"), OutboxSink(outbox), now=gateway_now
+    )
     try:
         assert await poller.poll_once() == 3 * 18
     finally:
@@ -45,12 +49,32 @@ async def test_merged_poll_sends_two_requests_per_sdm630(
     assert {r["ts"] for r in rows} == {gateway_now().isoformat()}
 
 
+async def test_a_poll_is_a_typed_snapshot_that_only_the_sink_stores(
+    tcp_meters: SimFactory, outbox: Outbox
+) -> None:
+    sim = await tcp_meters("eastron-sdm630", 2)
+    sink = OutboxSink(outbox)
+    poller = BusPoller(tcp_bus(sim.address, [1, 2], "eastron-sdm630"), sink, now=gateway_now)
+    try:
+        snapshot = await poller.poll()
+    finally:
+        poller.close()
+    assert outbox.stats().pending == 0  # polling stores nothing
+    assert snapshot.not_polled == frozenset()
+    by_point = {(v.meter, v.point.name): v for v in snapshot.values}
+    assert len(by_point) == 2 * 18
+    assert by_point[("m1", "voltage_l2")].value == 230.0
+    assert {v.quality for v in snapshot.values} == {Quality.GOOD}
+    assert await sink.store(snapshot) == 2 * 18
+    assert {(r["meter"], r["point"]) for r in stored(outbox)} == set(by_point)
+
+
 async def test_one_request_per_point_baseline_sends_nine_times_more(
     tcp_meters: SimFactory, outbox: Outbox
 ) -> None:
     sim = await tcp_meters("eastron-sdm630", 2)
     bus = tcp_bus(sim.address, [1, 2], "eastron-sdm630")
-    naive = BusPoller(bus, outbox, now=gateway_now, plan=Plan.PER_POINT)
+    naive = BusPoller(bus, OutboxSink(outbox), now=gateway_now, plan=Plan.PER_POINT)
     try:
         assert await naive.poll_once() == 2 * 18
     finally:
@@ -62,7 +86,9 @@ async def test_values_follow_the_load_curve_between_polls(
     tcp_meters: SimFactory, outbox: Outbox
 ) -> None:
     sim = await tcp_meters("eastron-sdm120", 1)
-    poller = BusPoller(tcp_bus(sim.address, [1], "eastron-sdm120"), outbox, now=gateway_now)
+    poller = BusPoller(
+        tcp_bus(sim.address, [1], "eastron-sdm120"), OutboxSink(outbox), now=gateway_now
+    )
     try:
         await poller.poll_once()
         sim.clock.t += 3600.0
@@ -97,7 +123,7 @@ async def test_a_faulty_meter_goes_offline_others_keep_reporting(
     sim.meter(2).slow_s = 10  # far over the 0.3 s timeout: held until teardown
     clock = PollClock()
     bus = tcp_bus(sim.address, [1, 2, 3], "eastron-sdm120", offline_after=3, backoff_cap_s=60)
-    poller = BusPoller(bus, outbox, now=gateway_now, clock=clock, rand=lambda: 1.0)
+    poller = BusPoller(bus, OutboxSink(outbox), now=gateway_now, clock=clock, rand=lambda: 1.0)
     health = poller.meters[1].health
     caplog.set_level(logging.INFO, logger="edge.meters.health")
     try:
@@ -141,7 +167,7 @@ async def test_a_meter_that_answers_in_the_end_is_read(
     sim.meter(1).slow_s = 0.05
     sim.meter(1).fault_replies = 1
     bus = tcp_bus(sim.address, [1], "eastron-sdm120", retries=retries)
-    poller = BusPoller(bus, outbox, now=gateway_now)
+    poller = BusPoller(bus, OutboxSink(outbox), now=gateway_now)
     try:
         assert await poller.poll_once() == 10
     finally:
@@ -167,7 +193,7 @@ async def test_dead_host_does_not_delay_meters_on_other_hosts(
             ],
         }
     )
-    poller = BusPoller(bus, outbox, now=gateway_now)
+    poller = BusPoller(bus, OutboxSink(outbox), now=gateway_now)
     try:
         assert await poller.poll_once(deadline_s=0.5) == 2 * 18  # returns at the deadline
     finally:
@@ -181,7 +207,9 @@ async def test_counter_rollover_is_good_and_a_swap_is_uncertain(
 ) -> None:
     sim = await tcp_meters("eastron-sdm120", 1)  # energy counters have 7 digits
     meter = sim.meter(1)
-    poller = BusPoller(tcp_bus(sim.address, [1], "eastron-sdm120"), outbox, now=gateway_now)
+    poller = BusPoller(
+        tcp_bus(sim.address, [1], "eastron-sdm120"), OutboxSink(outbox), now=gateway_now
+    )
     caplog.set_level(logging.INFO, logger="edge.meters.poller")
 
     def energy() -> tuple[float, str]:
@@ -217,7 +245,9 @@ async def test_a_value_beyond_the_wires_bound_is_a_bad_reading(
     the whole batch (and the gateway resend it forever)."""
     sim = await tcp_meters("eastron-sdm120", 1)
     sim.meter(1).base_w = 1e18
-    poller = BusPoller(tcp_bus(sim.address, [1], "eastron-sdm120"), outbox, now=gateway_now)
+    poller = BusPoller(
+        tcp_bus(sim.address, [1], "eastron-sdm120"), OutboxSink(outbox), now=gateway_now
+    )
     try:
         await poller.poll_once()
     finally:
@@ -241,7 +271,7 @@ async def test_run_sleeps_between_polls_and_closes_on_cancel(
         if stored_calls == 3:
             third.set()
 
-    poller = BusPoller(bus, outbox, now=gateway_now, on_stored=on_stored)
+    poller = BusPoller(bus, OutboxSink(outbox, on_stored=on_stored), now=gateway_now)
     task = asyncio.create_task(poller.run(), name="poller")
     await asyncio.wait_for(third.wait(), 10)
     task.cancel()
