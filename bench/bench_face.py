@@ -23,9 +23,10 @@ import onnxruntime as ort
 from edge.door.models import load_engine, session_options
 from protocols.face import yunet
 from protocols.face.confirm import Confirmer
-from protocols.face.contract import DEFAULT_THRESHOLD, l2_normalise
+from protocols.face.contract import l2_normalise
 from protocols.face.gallery import Gallery, Identity
 from protocols.face.models import EXPECTED_FILES
+from protocols.face.threshold import DEFAULT_THRESHOLD
 from tests.face_assets import empty_frame, models_dir, portrait_frame
 
 FPS = 30.0

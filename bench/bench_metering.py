@@ -1,11 +1,13 @@
-"""Metering: requests per poll, values/s into the outbox, CPU and RSS at a 5 s poll, RTU line time.
+"""Metering: requests per poll, values/s into the outbox, CPU and RSS at a 5 s poll, RTU line time,
+and the RSS of a whole `anju edge run` process with 200 meters and its uplink.
 
 Every figure is set against a baseline from the same run: the one-request-per-point plan that other
-gateways use (the ThingsBoard IoT Gateway sends one request per configured point), or the
-theoretical line time for RTU. The gateway side (pollers, pymodbus client, the SQLite outbox) runs
-in a fresh process of its own, so its RSS is not that of benchmarks run before it, pinned to one
-core; the simulated meters run in one `anju sim meters` process (several TCP hosts) pinned to the
-other core, and its CPU is reported so a simulator bottleneck would show.
+gateways use (the ThingsBoard IoT Gateway sends one request per configured point), the
+theoretical line time for RTU, or a bare interpreter beside the gateway process. The gateway side
+(pollers, pymodbus client, the SQLite outbox) runs in a fresh process of its own, so its RSS is
+not that of benchmarks run before it, pinned to one core; the simulated meters run in one
+`anju sim meters` process (several TCP hosts) pinned to the other core, and its CPU is reported
+so a simulator bottleneck would show.
 """
 
 from __future__ import annotations
@@ -23,8 +25,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from subprocess import PIPE
 
+import aiomqtt
 import psutil
+import yaml
 
 from anju.sim.meters import make_meters, serial_server
 from anju.sim.serial import VirtualSerialLine
@@ -35,6 +40,7 @@ from edge.meters.sink import OutboxSink
 from edge.store.outbox import Outbox
 from protocols.modbus.plan import one_per_point, plan_profile
 from protocols.modbus.rtu import read_line_time_s
+from protocols.mqtt.topics import Kind, topic
 
 METERS = 200
 # 8 TCP hosts (RS-485-to-TCP converters in the field) of 25 meters each, all served by one
@@ -310,10 +316,82 @@ async def run() -> None:
     print(f"\nload average at end: {load()}")
 
 
+def rss_mb(pid: int) -> float:
+    return psutil.Process(pid).memory_info().rss / 2**20
+
+
+def bare_python_rss() -> float:
+    """The baseline: an interpreter that has imported nothing of ours."""
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=PIPE)
+    try:
+        time.sleep(1.0)
+        return rss_mb(proc.pid)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()
+        proc.wait(10)
+
+
+def start_gateway(config: Path) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen([sys.executable, "-m", "anju", "edge", "run", "--config", str(config)])
+    pin(proc.pid, GATEWAY_CORE)
+    return proc
+
+
+async def gateway_process_rss() -> dict[str, float]:
+    """`anju edge run` with the 200 meters and its uplink to a broker, as installed: RSS after
+    IDLE_CYCLES polls at IDLE_POLL_S, beside a bare interpreter's."""
+    from bench.bench_link import broker  # noqa: PLC0415 - the broker stack stays out of run()
+
+    per_host = METERS // HOSTS
+    with (
+        simulator("eastron-sdm630", per_host, HOSTS) as (ports, _),
+        tempfile.TemporaryDirectory() as name,
+    ):
+        tmp = Path(name)
+        bus = tcp_bus(ports, per_host, "eastron-sdm630", interval_s=IDLE_POLL_S)
+        async with broker() as (url, protocol):
+            config = {
+                "gateway_id": "bench-rss",
+                "mqtt": {"url": url, "protocol": protocol},
+                "store": {"path": str(tmp / "gateway.db")},
+                "buses": [bus.model_dump(mode="json")],
+            }
+            path = tmp / "gateway.yaml"
+            path.write_text(yaml.safe_dump(config))
+            telemetry = 0
+            async with aiomqtt.Client("127.0.0.1", int(url.rsplit(":", 1)[1])) as client:
+                await client.subscribe(topic("bench-rss", Kind.TELEMETRY))
+                proc = start_gateway(path)
+                samples: list[float] = []
+                try:
+                    async with asyncio.timeout(IDLE_POLL_S * IDLE_CYCLES):
+                        async for _ in client.messages:
+                            telemetry += 1
+                            samples.append(rss_mb(proc.pid))
+                except TimeoutError:
+                    pass
+                finally:
+                    samples.append(rss_mb(proc.pid))
+                    proc.terminate()
+                    proc.wait(20)
+    if not telemetry:
+        raise RuntimeError("the gateway sent no telemetry: the uplink never came up")
+    return {"rss_mb": samples[-1], "rss_max_mb": max(samples), "telemetry": telemetry}
+
+
 def main() -> None:
     """Run the gateway side in a fresh interpreter: RSS and CPU are then the gateway's alone."""
     sys.stdout.flush()
     subprocess.run([sys.executable, "-m", "bench.bench_metering", "--gateway"], check=True)
+    print(f"\n`anju edge run`, {METERS} SDM630s at a {IDLE_POLL_S:.0f} s poll, uplink to a broker:")
+    bare = bare_python_rss()
+    gateway = asyncio.run(gateway_process_rss())
+    print(
+        f"  RSS {gateway['rss_mb']:.1f} MB after {IDLE_CYCLES} polls"
+        f" (peak {gateway['rss_max_mb']:.1f} MB, {gateway['telemetry']:.0f} telemetry messages);"
+        f" a bare Python beside it: {bare:.1f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from edge.door.config import DoorConfig
 from edge.yamlfile import load_yaml
 from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt.commands import load_public_key
-from protocols.mqtt.downlink import AckTimeout, BatchKb, BatchRecords, WindowRecords
+from protocols.mqtt.limits import AckTimeout, BatchKb, BatchRecords, WindowRecords
 from protocols.mqtt.topics import check_gateway_id
 from protocols.mqtt.url import BrokerAddress, parse_broker_url
 

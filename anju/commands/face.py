@@ -71,8 +71,9 @@ def detect(image: Path, models_dir: Path | None) -> None:
 @_models_option
 def compare(first: Path, second: Path, threshold: float | None, models_dir: Path | None) -> None:
     """Cosine similarity of the main faces in two images, and the decision at the threshold."""
-    from protocols.face.contract import DEFAULT_THRESHOLD, FaceError
+    from protocols.face.contract import FaceError
     from protocols.face.quality import ENROLLMENT_GATES
+    from protocols.face.threshold import DEFAULT_THRESHOLD
 
     engine = _engine(models_dir)
     vectors = []

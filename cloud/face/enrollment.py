@@ -17,7 +17,6 @@ from cloud.models import FaceEnrollment, Lease, LeaseStatus, LeaseTenant, Tenant
 from cloud.security.crypto import FieldKeys, decrypt, encrypt
 from protocols.errors import AnjuError
 from protocols.face.contract import (
-    DEFAULT_THRESHOLD,
     RECOGNIZER,
     FloatArray,
     decode_embedding,
@@ -27,6 +26,7 @@ from protocols.face.contract import (
 from protocols.face.engine import FaceEngine
 from protocols.face.gallery import ExportEntry, GalleryExport, export_contract
 from protocols.face.quality import ENROLLMENT_GATES
+from protocols.face.threshold import DEFAULT_THRESHOLD
 
 MAX_PHOTOS = 5
 MAX_PHOTO_BYTES = 10 * 1024 * 1024

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from protocols.face.contract import DEFAULT_THRESHOLD
+from protocols.face.threshold import DEFAULT_THRESHOLD
 
 
 class _Strict(BaseModel):

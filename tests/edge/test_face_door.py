@@ -21,9 +21,9 @@ from edge.door.pipeline import EVENT_KIND, DoorPipeline
 from edge.door.service import DoorService, GalleryFile, create_door, load_gallery
 from edge.store.outbox import Outbox
 from protocols.face.confirm import Confirmer
-from protocols.face.contract import DEFAULT_THRESHOLD
 from protocols.face.gallery import Gallery, Identity
 from protocols.face.models import EXPECTED_FILES, ModelsMissingError
+from protocols.face.threshold import DEFAULT_THRESHOLD
 from tests.face_assets import (
     door_stream,
     engine,

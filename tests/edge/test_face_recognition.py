@@ -11,9 +11,9 @@ import cv2
 import numpy as np
 import pytest
 
-from protocols.face.contract import DEFAULT_THRESHOLD
 from protocols.face.gallery import Gallery, Identity
 from protocols.face.quality import ENROLLMENT_GATES, Reject
+from protocols.face.threshold import DEFAULT_THRESHOLD
 from tests.face_assets import PHOTOS, empty_frame, engine, photo, side_by_side
 
 
