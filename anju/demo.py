@@ -68,11 +68,11 @@ def seeded_meters(database_url: str, count: int) -> tuple[list[str], int | None]
     engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
-            query = select(Meter.id, Meter.property_id).where(Meter.profile == SIM_PROFILE)
-            rows = conn.execute(query.order_by(Meter.id).limit(count)).all()
+            query = select(Meter.code, Meter.property_id).where(Meter.profile == SIM_PROFILE)
+            rows = conn.execute(query.order_by(Meter.code).limit(count)).all()
     finally:
         engine.dispose()
-    return [r.id for r in rows], (rows[0].property_id if rows else None)
+    return [r.code for r in rows], (rows[0].property_id if rows else None)
 
 
 def gateway_config(
@@ -193,6 +193,10 @@ class Demo:
         await self._once(
             "cloud", "gateway", "add", self.gateway_id, "--name", "Demo building",
             "--property", str(property_id), "--credential-stdin", stdin=self.gateway_secret,
+        )  # fmt: skip
+        await self._once(
+            "cloud", "gateway", "meters", self.gateway_id, "--config", str(config_path),
+            *(arg for mid in self.meter_ids for arg in ("--bind", mid)),
         )  # fmt: skip
         await self._once(
             "cloud", "service-account", "add", SERVICE_ACCOUNT, "--credential-stdin",

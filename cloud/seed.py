@@ -127,7 +127,8 @@ def _portfolio(session: Session, org: Organisation) -> tuple[list[Property], lis
             n_meter += 1
             session.add(
                 Meter(
-                    id=f"m-{n_meter:04d}", property_id=prop.id, building_id=bld.id,
+                    org_id=org.id, code=f"m-{n_meter:04d}", property_id=prop.id,
+                    building_id=bld.id,
                     kind=MeterKind.MASTER, utility=Utility.ELECTRICITY,
                     profile="chint-dtsu666", digits=8,
                 )
@@ -148,7 +149,7 @@ def _portfolio(session: Session, org: Organisation) -> tuple[list[Property], lis
             n_meter += 1
             session.add(
                 Meter(
-                    id=f"m-{n_meter:04d}", property_id=unit.property_id,
+                    org_id=org.id, code=f"m-{n_meter:04d}", property_id=unit.property_id,
                     building_id=unit.building_id, unit_id=unit.id, kind=MeterKind.SUBMETER,
                     utility=utility, profile=profile, digits=digits,
                 )

@@ -204,7 +204,13 @@ def gateway_list() -> None:
 
 
 def _add_admin_commands() -> None:
-    from anju.commands import broker_auth, cloud_admin, cloud_backup, cloud_commands
+    from anju.commands import (
+        broker_auth,
+        cloud_admin,
+        cloud_backup,
+        cloud_commands,
+        gateway_meters,
+    )
 
     cloud.add_command(cloud_admin.user)
     cloud.add_command(cloud_admin.rotate_keys)
@@ -216,6 +222,7 @@ def _add_admin_commands() -> None:
     for command in (cloud_backup.keys_backup, cloud_backup.keys_restore, cloud_backup.keys_check):
         cloud_commands.keys.add_command(command)
     gateway.add_command(cloud_commands.gateway_command)
+    gateway.add_command(gateway_meters.gateway_meters)
     cloud.add_command(broker_auth.service_account)
     cloud.add_command(broker_auth.broker_auth)
 

@@ -23,7 +23,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.api.problems import ProblemError
-from cloud.models import Lease, LeaseTenant, Property, Role, Tenant, User, UserProperty
+from cloud.meter_bindings import org_meter
+from cloud.models import (
+    Lease,
+    LeaseTenant,
+    Meter,
+    Property,
+    Role,
+    Tenant,
+    User,
+    UserProperty,
+)
 from cloud.security import audit, tokens
 from cloud.security.authz import Permission, Principal
 from cloud.security.client_address import TrustedProxies
@@ -148,6 +158,15 @@ def scoped_get(session: Session, me: Principal, model: type[M], ident: object) -
     if obj is None or not visible(session, me, obj):
         raise not_found(audit.kind_of(model), ident)
     return obj
+
+
+def scoped_meter(session: Session, me: Principal, code: str) -> Meter:
+    """The caller's organisation's meter with that code, if in scope; else 404 (as for one
+    that does not exist: other organisations' codes are never revealed)."""
+    meter = org_meter(session, me.org_id, code)
+    if meter is None or not visible(session, me, meter):
+        raise not_found("meter", code)
+    return meter
 
 
 def visible(session: Session, me: Principal, obj: object) -> bool:

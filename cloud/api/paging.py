@@ -79,7 +79,7 @@ def fetch_page(
     rows = list(session.scalars(query.order_by(id_column).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return rows, (rows[-1].id if more else None)
+    return rows, (getattr(rows[-1], id_column.key) if more else None)
 
 
 def page_of(

@@ -3,6 +3,8 @@
 `store_batch` takes everything a worker drained from the broker and writes it in one
 transaction: an idempotent bulk insert per table (`bulk`), then the contiguous high-water
 mark of each gateway store epoch. The worker acknowledges those marks only after the commit.
+Readings of a meter bound to another gateway go to quarantine (`foreign_meter`), and are
+acknowledged like the rest: sending them again would change nothing.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from cloud.ingest.bulk import insert_new_rows
+from cloud.meter_bindings import foreign_pairs
 from cloud.models import Event, Gateway, GatewayEpoch, Quarantine, Reading, ServiceAccount
 from cloud.security.broker_credentials import hash_credential
 from protocols.errors import AnjuError
 from protocols.mqtt.bounds import MAX_DETAIL_CHARS, printable
 from protocols.mqtt.messages import Events, State, Telemetry
+from protocols.mqtt.messages import Reading as TelemetryReading
 
 Batch = Telemetry | Events
 Span = tuple[int, int]  # (after, seq]: every record of the span that exists is stored
@@ -69,7 +73,7 @@ def insert_counting_new(session: Session, table: Table, rows: list[dict[str, Any
     return len(session.execute(stmt, rows).all())
 
 
-def _reading_rows(message: Telemetry) -> list[dict[str, Any]]:
+def _reading_rows(message: Telemetry, readings: list[TelemetryReading]) -> list[dict[str, Any]]:
     gid, epoch = message.gateway_id, message.epoch
     return [
         {
@@ -84,7 +88,7 @@ def _reading_rows(message: Telemetry) -> list[dict[str, Any]]:
             "ts": r.ts,
             "text": r.text,
         }
-        for r in message.readings
+        for r in readings
     ]
 
 
@@ -139,12 +143,22 @@ def store_batch(
     events: list[dict[str, Any]] = []
     spans: dict[tuple[str, int], list[Span]] = defaultdict(list)
     starts: dict[tuple[str, int], int] = defaultdict(int)
+    foreign = foreign_pairs(
+        session,
+        (
+            (m.gateway_id, r.meter)
+            for _, m in batches
+            if isinstance(m, Telemetry) and m.gateway_id in gateways
+            for r in m.readings
+        ),
+    )
     for topic_name, message in batches:
         if message.gateway_id not in gateways:
             result.rejects.append(_unknown(topic_name, message))
             continue
         if isinstance(message, Telemetry):
-            readings.extend(_reading_rows(message))
+            own = _own_readings(topic_name, message, foreign, result.rejects)
+            readings.extend(_reading_rows(message, own))
         else:
             events.extend(_event_rows(message))
         key = message.gateway_id, message.epoch
@@ -221,6 +235,26 @@ def _epoch(
 def _aware(value: datetime) -> datetime:
     """SQLite hands back naive datetimes for what we stored as UTC."""
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _own_readings(
+    topic_name: str, message: Telemetry, foreign: set[tuple[str, str]], rejects: list[Reject]
+) -> list[TelemetryReading]:
+    """The message's readings less those of meters bound to other gateways (rejected)."""
+    gid = message.gateway_id
+    theirs = [r for r in message.readings if (gid, r.meter) in foreign]
+    if not theirs:
+        return message.readings
+    meters = sorted({r.meter for r in theirs})
+    rejects.append(
+        Reject(
+            topic_name,
+            "foreign_meter",
+            f"{len(theirs)} readings of meters not bound to gateway {gid!r}: {', '.join(meters)}",
+            message.model_copy(update={"readings": theirs}).model_dump_json(by_alias=True).encode(),
+        )
+    )
+    return [r for r in message.readings if (gid, r.meter) not in foreign]
 
 
 def _unknown(topic_name: str, message: Batch | State) -> Reject:

@@ -240,8 +240,8 @@ class MeterSwap(Base):
     __tablename__ = "meter_swaps"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    old_meter_id: Mapped[str] = mapped_column(ForeignKey("meters.id"), unique=True)
-    new_meter_id: Mapped[str] = mapped_column(ForeignKey("meters.id"), unique=True)
+    old_meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), unique=True)
+    new_meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), unique=True)
     swapped_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     old_final: Mapped[Decimal] = mapped_column(Reading)
     new_initial: Mapped[Decimal] = mapped_column(Reading)
@@ -258,7 +258,7 @@ class UsageHold(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
     lease_id: Mapped[int] = mapped_column(ForeignKey("leases.id"))
-    meter_id: Mapped[str] = mapped_column(String(64))
+    meter_id: Mapped[str] = mapped_column(String(64))  # the meter's code
     period_start: Mapped[date] = mapped_column(Date)
     reason: Mapped[str] = mapped_column(Text)
     quantity: Mapped[Decimal | None] = mapped_column(Reading)

@@ -106,7 +106,9 @@ class Unit(Base):
 
 
 class Meter(Base):
-    """A meter; its id is the string gateways use in readings (`readings.meter_id`)."""
+    """A meter. `code` is the id its gateway sends in readings (`readings.meter_id`): unique in
+    the organisation, not across organisations. Its readings are those of `code` sent by the
+    gateway bound to it (`gateway_id`), and no other gateway's (cloud/meter_bindings.py)."""
 
     __tablename__ = "meters"
     __table_args__ = (
@@ -115,17 +117,26 @@ class Meter(Base):
             name="ck_meters_binding",
         ),
         CheckConstraint("digits IS NULL OR digits BETWEEN 3 AND 12", name="ck_meters_digits"),
+        # code first: ingest looks meters up by the codes a gateway sent
+        UniqueConstraint("code", "org_id", name="uq_meters_code_org"),
+        # what joins a gateway's readings to its meter: one meter per code on a gateway
+        UniqueConstraint("gateway_id", "code", name="uq_meters_gateway_code"),
         Index("ix_meters_property", "property_id"),
         Index("ix_meters_unit", "unit_id"),
     )
 
-    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id", name="fk_meters_org_id"))
+    code: Mapped[str] = mapped_column(String(64))
     property_id: Mapped[int] = mapped_column(ForeignKey("properties.id"))
     building_id: Mapped[int] = mapped_column(ForeignKey("buildings.id"))
     unit_id: Mapped[int | None] = mapped_column(ForeignKey("units.id"))
     kind: Mapped[MeterKind] = mapped_column(str_enum(MeterKind, "meter_kind"))
     utility: Mapped[Utility] = mapped_column(str_enum(Utility, "utility"))
     profile: Mapped[str] = mapped_column(String(64))  # firmware-configs/meters/<profile>.yaml
-    gateway_id: Mapped[str | None] = mapped_column(String(64))
+    # The gateway that serves it, placed in its property (None: no readings count)
+    gateway_id: Mapped[str | None] = mapped_column(
+        ForeignKey("gateways.id", name="fk_meters_gateway_id")
+    )
     # Counter width: a lower reading is a rollover only when the meter can wrap.
     digits: Mapped[int | None] = mapped_column(Integer)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, func, inspect, select
+from sqlalchemy import Engine, func, inspect, select, text
 from sqlalchemy.orm import Session
 
 from cloud import migrate
@@ -78,3 +78,64 @@ def _counts(engine: Engine) -> dict[str, int]:
             name: conn.execute(select(func.count()).select_from(table)).scalar_one()
             for name, table in Base.metadata.tables.items()
         }
+
+
+def test_meters_keep_their_ids_as_codes_and_lose_foreign_bindings(database_url: str) -> None:
+    """0014 on data: ids become codes, swaps follow the new ids, a binding to a gateway of
+    another property or to no registered gateway is dropped, an unplaced one is placed."""
+    migrate.downgrade(database_url, "0013")
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            for sql in (
+                "INSERT INTO organisations (id, name) VALUES (1, 'A')",
+                "INSERT INTO properties (id, org_id, name, city, address)"
+                " VALUES (1, 1, 'P1', '', ''), (2, 1, 'P2', '', '')",
+                "INSERT INTO buildings (id, property_id, name, floors) VALUES (1, 1, 'A', 1),"
+                " (2, 2, 'B', 1)",
+                "INSERT INTO gateways (id, name, property_id, building, credential_hash, epoch,"
+                " stored_seq, online, pending, dropped, dropped_upto) VALUES"
+                " ('gw-1', '', 1, '', '', 0, 0, false, 0, 0, 0),"
+                " ('gw-loose', '', NULL, '', '', 0, 0, false, 0, 0, 0)",
+                "INSERT INTO meters (id, property_id, building_id, unit_id, kind, utility,"
+                " profile, gateway_id, digits) VALUES"
+                " ('m-own', 1, 1, NULL, 'master', 'water', 'x', 'gw-1', 5),"
+                " ('m-new', 1, 1, NULL, 'master', 'water', 'x', 'gw-1', NULL),"
+                " ('m-foreign', 2, 2, NULL, 'master', 'water', 'x', 'gw-1', NULL),"
+                " ('m-ghost', 2, 2, NULL, 'master', 'water', 'x', 'gw-none', NULL),"
+                " ('m-loose', 2, 2, NULL, 'master', 'water', 'x', 'gw-loose', NULL)",
+                "INSERT INTO meter_swaps (old_meter_id, new_meter_id, swapped_at, old_final,"
+                " new_initial) VALUES ('m-own', 'm-new', '2026-01-01 00:00:00+00', 12.5, 0)",
+            ):
+                conn.execute(text(sql))
+        migrate.upgrade(database_url)
+        with engine.connect() as conn:
+            meters = {
+                r.code: (r.org_id, r.gateway_id)
+                for r in conn.execute(text("SELECT code, org_id, gateway_id FROM meters"))
+            }
+            swap = conn.execute(
+                text(
+                    "SELECT o.code AS old, n.code AS new, s.old_final FROM meter_swaps s"
+                    " JOIN meters o ON o.id = s.old_meter_id"
+                    " JOIN meters n ON n.id = s.new_meter_id"
+                )
+            ).one()
+            placed = conn.execute(
+                text("SELECT property_id FROM gateways WHERE id = 'gw-loose'")
+            ).scalar_one()
+        assert meters == {
+            "m-own": (1, "gw-1"),
+            "m-new": (1, "gw-1"),
+            "m-foreign": (1, None),
+            "m-ghost": (1, None),
+            "m-loose": (1, "gw-loose"),
+        }
+        assert (swap.old, swap.new, float(swap.old_final)) == ("m-own", "m-new", 12.5)
+        assert placed == 2
+        migrate.downgrade(database_url, "0013")
+        with engine.connect() as conn:
+            back = conn.execute(text("SELECT old_meter_id, new_meter_id FROM meter_swaps")).one()
+        assert tuple(back) == ("m-own", "m-new")
+    finally:
+        engine.dispose()

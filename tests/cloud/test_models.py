@@ -28,11 +28,16 @@ SECRETS = {
 
 def test_meters_bind_to_a_unit_or_a_building(session: Session) -> None:
     prop, bld, unit = add_portfolio(session)
-    common = {"property_id": prop.id, "building_id": bld.id, "utility": Utility.ELECTRICITY}
-    session.add(Meter(id="m-0001", unit_id=unit.id, kind=MeterKind.SUBMETER, profile="x", **common))
-    session.add(Meter(id="m-0002", unit_id=None, kind=MeterKind.MASTER, profile="x", **common))
+    common = {
+        "org_id": prop.org_id,
+        "property_id": prop.id,
+        "building_id": bld.id,
+        "utility": Utility.ELECTRICITY,
+    }
+    session.add(Meter(code="m-0001", unit_id=unit.id, kind=MeterKind.SUBMETER, profile="x", **common))
+    session.add(Meter(code="m-0002", unit_id=None, kind=MeterKind.MASTER, profile="x", **common))
     session.flush()
-    session.add(Meter(id="m-0003", unit_id=None, kind=MeterKind.SUBMETER, profile="x", **common))
+    session.add(Meter(code="m-0003", unit_id=None, kind=MeterKind.SUBMETER, profile="x", **common))
     with pytest.raises(IntegrityError):
         session.flush()
     session.rollback()

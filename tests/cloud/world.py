@@ -131,18 +131,21 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
     )
     session.add(unit)
     session.flush()
+    gateway = Gateway(id=f"gw-{name}", name=f"{name} gateway", property_id=prop.id)
+    session.add(gateway)
+    session.flush()
     meter = Meter(
-        id=f"m-{name}-1",
+        org_id=org.id,
+        code=f"m-{name}-1",
         property_id=prop.id,
         building_id=bld.id,
         unit_id=unit.id,
         kind=MeterKind.SUBMETER,
         utility=Utility.ELECTRICITY,
         profile="eastron-sdm120",
+        gateway_id=gateway.id,
     )
     session.add(meter)
-    gateway = Gateway(id=f"gw-{name}", name=f"{name} gateway", property_id=prop.id)
-    session.add(gateway)
     session.flush()
     ping = commands.issue(session, COMMAND_KEY, gateway.id, "ping", {}, issued_by="world",
                           now=NOW, ttl=timedelta(minutes=5))  # fmt: skip
@@ -160,7 +163,7 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
     next_year = replace(terms, start_date=date(2027, 1, 1), end_date=date(2027, 12, 31))
     draft = service.create_lease(session, unit, tenant.id, next_year, NOW)
     manager = add_user(session, org, f"mgr-{name}", Role.MANAGER, [prop.id])
-    site = Site(prop.id, bld.id, unit.id, meter.id, tenant.id, lease.id, manager.id, gateway.id,
+    site = Site(prop.id, bld.id, unit.id, meter.code, tenant.id, lease.id, manager.id, gateway.id,
                 draft_lease_id=draft.id, org_id=org.id, command_id=ping.id)  # fmt: skip
     add_billing(session, prop, lease, site)
     return site

@@ -9,7 +9,14 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 
-from cloud.api.deps import SessionDep, flush_or_conflict, guard, require_property, scoped_get
+from cloud.api.deps import (
+    SessionDep,
+    flush_or_conflict,
+    guard,
+    require_property,
+    scoped_get,
+    scoped_meter,
+)
 from cloud.api.paging import (
     MAX_ID,
     BodyId,
@@ -24,6 +31,7 @@ from cloud.api.paging import (
     starts_with,
 )
 from cloud.api.problems import ProblemError
+from cloud.meter_bindings import BindingError, bind
 from cloud.models import Building, Meter, MeterKind, Property, Unit, UnitStatus, Utility
 from cloud.security.authz import Permission, Principal
 
@@ -96,17 +104,24 @@ class UnitOut(Orm):
 
 
 class MeterIn(BaseModel):
-    id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+    id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$",
+        description="What its gateway calls it; unique in the organisation.",
+    )  # fmt: skip
     building_id: BodyId
     unit_id: BodyId | None = None
     utility: Utility
     profile: str = Field(min_length=1, max_length=64)
-    gateway_id: str | None = Field(None, max_length=64)
+    gateway_id: str | None = Field(
+        None, max_length=64,
+        description="The gateway that serves it, one of its property's; its readings are the "
+        "ones this gateway sends (none while unset).",
+    )  # fmt: skip
     digits: int | None = Field(None, ge=3, le=12)
 
 
 class MeterOut(Orm):
-    id: str
+    id: str = Field(validation_alias="code")
     property_id: BodyId
     building_id: BodyId
     unit_id: int | None
@@ -237,7 +252,7 @@ def list_meters(
         query = query.where(Meter.unit_id == unit_id)
     if utility is not None:
         query = query.where(Meter.utility == utility)
-    rows, nxt = fetch_page(session, query, Meter.id, page.after, page.limit)
+    rows, nxt = fetch_page(session, query, Meter.code, page.after, page.limit)
     return KeyPage(items=[MeterOut.model_validate(r) for r in rows], next_after=nxt)
 
 
@@ -253,8 +268,16 @@ def create_meter(
         if unit.building_id != building.id:
             raise ProblemError(422, f"unit {unit.id} is not in building {building.id}")
     kind = MeterKind.MASTER if body.unit_id is None else MeterKind.SUBMETER
-    meter = Meter(property_id=building.property_id, kind=kind, **body.model_dump())
+    fields = body.model_dump(exclude={"id", "gateway_id"})
+    org_id = session.get_one(Property, building.property_id).org_id
+    meter = Meter(org_id=org_id, code=body.id, property_id=building.property_id, kind=kind,
+                  **fields)  # fmt: skip
+    try:
+        bind(session, meter, body.gateway_id)
+    except BindingError as exc:
+        raise ProblemError(422, str(exc)) from None
     session.add(meter)
+    # unique in the organisation only: another organisation's meter of that id is no clash
     flush_or_conflict(session, f"meter {body.id!r} exists")
     session.commit()
     return MeterOut.model_validate(meter)
@@ -266,4 +289,4 @@ def get_meter(
     me: Annotated[Principal, guard(P.METERS_READ, "path")],
     session: SessionDep,
 ) -> MeterOut:
-    return MeterOut.model_validate(scoped_get(session, me, Meter, meter_id))
+    return MeterOut.model_validate(scoped_meter(session, me, meter_id))

@@ -9,8 +9,9 @@ from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel
 from sqlalchemy import select
 
-from cloud.api.deps import SessionDep, guard, scoped_get
-from cloud.models import Meter, Reading
+from cloud.api.deps import SessionDep, guard, scoped_meter
+from cloud.meter_bindings import reading_of
+from cloud.models import Reading
 from cloud.security.authz import Permission, Principal
 
 router = APIRouter(tags=["readings"])
@@ -42,9 +43,10 @@ def list_readings(
     before: AwareDatetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ReadingPage:
-    """Newest first; page with `before=<next_before>`. A meter with no readings yet is empty."""
-    scoped_get(session, me, Meter, meter_id)
-    query = select(Reading).where(Reading.meter_id == meter_id)
+    """Newest first; page with `before=<next_before>`. A meter with no readings yet is empty,
+    as is one bound to no gateway: only its bound gateway's readings are the meter's."""
+    meter = scoped_meter(session, me, meter_id)
+    query = select(Reading).where(reading_of(meter))
     if point:
         query = query.where(Reading.point == point)
     if before:

@@ -1,4 +1,8 @@
-"""Meter readings at billing boundaries, and a unit's usage over a span (swaps included)."""
+"""Meter readings at billing boundaries, and a unit's usage over a span (swaps included).
+
+Meters are named by their code here (unique in the organisation, so in a property); a reading
+counts only when the meter's bound gateway sent it (cloud/meter_bindings.py).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from sqlalchemy.orm import Session
 from cloud.billing.consumption import Usage, quantity, replacement_usage, usage
 from cloud.billing.errors import ReadingRejectedError
 from cloud.billing.service.terms import day_after, day_start, utc
+from cloud.meter_bindings import readings_join
 from cloud.models import Meter, MeterSwap, Reading, Utility
 
 # A meter silent for longer than this before a boundary has no reading there (flagged).
@@ -35,36 +40,41 @@ class ReadingBook:
     def preload(self, point: str, at: datetime) -> None:
         if (point, at) in self._cache:
             return
-        meters = select(Meter.id).where(Meter.property_id == self._property_id)
-        self._cache[point, at] = self._query(point, at, Reading.meter_id.in_(meters))
+        self._cache[point, at] = self._query(point, at, None)
 
     def at(self, meter_id: str, point: str, at: datetime) -> Decimal:
         if (point, at) not in self._cache:
-            got = self._query(point, at, Reading.meter_id == meter_id)
+            got = self._query(point, at, meter_id)
             self._cache.setdefault((point, at), {}).update(got)
         value = self._cache[point, at].get(meter_id)
         if value is None:
             raise MissingReadingError(f"meter {meter_id} has no {point} reading before {at}")
         return value
 
-    def _query(self, point: str, at: datetime, meter_filter: object) -> dict[str, Decimal]:
+    def _query(self, point: str, at: datetime, code: str | None) -> dict[str, Decimal]:
+        """The property's meters (or the one with `code`), from their bound gateways only."""
+        meters = Meter.property_id == self._property_id
+        if code is not None:
+            meters &= Meter.code == code
         last = (
-            select(Reading.meter_id, func.max(Reading.ts).label("ts"))
+            select(Reading.gateway_id, Reading.meter_id, func.max(Reading.ts).label("ts"))
+            .join(Meter, readings_join())
             .where(
-                meter_filter,  # type: ignore[arg-type]
+                meters,
                 Reading.point == point,
                 Reading.quality == "good",
                 Reading.value.is_not(None),  # a text reading is no quantity
                 Reading.ts < at,
                 Reading.ts >= at - LOOKBACK,
             )
-            .group_by(Reading.meter_id)
+            .group_by(Reading.gateway_id, Reading.meter_id)
             .subquery()
         )
         rows = self._session.execute(
             select(Reading.meter_id, Reading.value).join(
                 last,
                 and_(
+                    Reading.gateway_id == last.c.gateway_id,
                     Reading.meter_id == last.c.meter_id,
                     Reading.ts == last.c.ts,
                     Reading.point == point,
@@ -86,7 +96,7 @@ class MeterUsage:
 class SubMeter:
     """What billing needs of a submeter (a plain row: a run loads every meter of a property)."""
 
-    id: str
+    id: str  # its code
     unit_id: int
     utility: Utility
     digits: int | None
@@ -97,29 +107,32 @@ class UnitMeters:
     """A unit's submeters of one utility, in installation order, with the swaps between them."""
 
     meters: tuple[SubMeter, ...]
-    swaps: dict[str, MeterSwap]  # by old meter id
+    swaps: dict[str, MeterSwap]  # by old meter code
 
 
 def unit_meters(session: Session, property_id: int) -> dict[tuple[int, Utility], UnitMeters]:
+    rows = session.execute(
+        select(Meter.id, Meter.code, Meter.unit_id, Meter.utility, Meter.digits)
+        .where(Meter.property_id == property_id, Meter.unit_id.is_not(None))
+        .order_by(Meter.code)
+    ).all()
+    codes = {pk: code for pk, code, *_ in rows}
     meters = [
-        SubMeter(meter_id, unit_id, utility, digits)
-        for meter_id, unit_id, utility, digits in session.execute(
-            select(Meter.id, Meter.unit_id, Meter.utility, Meter.digits)
-            .where(Meter.property_id == property_id, Meter.unit_id.is_not(None))
-            .order_by(Meter.id)
-        )
+        SubMeter(code, unit_id, utility, digits)
+        for _, code, unit_id, utility, digits in rows
         if unit_id is not None
     ]
-    ids = [m.id for m in meters]
     swaps = (
         {
-            s.old_meter_id: s
-            for s in session.scalars(select(MeterSwap).where(MeterSwap.old_meter_id.in_(ids)))
+            codes[s.old_meter_id]: s
+            for s in session.scalars(
+                select(MeterSwap).where(MeterSwap.old_meter_id.in_(list(codes)))
+            )
         }
-        if ids
+        if codes
         else {}
     )
-    new_ids = {s.new_meter_id for s in swaps.values()}
+    new_ids = {codes.get(s.new_meter_id) for s in swaps.values()}
     by_unit: dict[tuple[int, Utility], list[SubMeter]] = {}
     for m in meters:
         by_unit.setdefault((m.unit_id, m.utility), []).append(m)
@@ -129,8 +142,8 @@ def unit_meters(session: Session, property_id: int) -> dict[tuple[int, Utility],
         by_id = {m.id: m for m in group}
         first = [m for m in group if m.id not in new_ids] or group
         chain = [first[0]]
-        while (s := swaps.get(chain[-1].id)) is not None and s.new_meter_id in by_id:
-            chain.append(by_id[s.new_meter_id])
+        while (s := swaps.get(chain[-1].id)) is not None and codes.get(s.new_meter_id) in by_id:
+            chain.append(by_id[codes[s.new_meter_id]])
         result[key] = UnitMeters(tuple(chain), swaps)
     return result
 

@@ -22,6 +22,7 @@ from cloud.billing.money import round_half_up, yuan
 from cloud.billing.prepaid import deduct
 from cloud.billing.service import notify
 from cloud.billing.service.terms import BILLING_TZ, tariff_price, utc
+from cloud.meter_bindings import reading_of
 from cloud.models import (
     Lease,
     Meter,
@@ -97,11 +98,11 @@ def _charge_meter(
     tariff: Tariff,
     now: datetime,
 ) -> int:
-    state = dict(account.last_readings.get(meter.id) or {})
+    state = dict(account.last_readings.get(meter.code) or {})
     query = (
         select(Reading)
         .where(
-            Reading.meter_id == meter.id,
+            reading_of(meter),
             Reading.point == tariff.point,
             Reading.quality == "good",
             Reading.value.is_not(None),  # a text reading is no quantity
@@ -139,7 +140,7 @@ def _charge_meter(
                 account_id=account.id,
                 amount_fen=-cost,
                 balance_after_fen=result.balance,
-                description=f"{meter.utility} {meter.id}: {state['value']} -> {value} = {used}",
+                description=f"{meter.utility} {meter.code}: {state['value']} -> {value} = {used}",
                 dedupe_key=f"reading:{reading.id}",
                 created_at=now,
             )
@@ -163,7 +164,7 @@ def _charge_meter(
             "used": str(prior + used),
         }
         count += 1
-    account.last_readings = {**account.last_readings, meter.id: state}
+    account.last_readings = {**account.last_readings, meter.code: state}
     return count
 
 

@@ -516,8 +516,8 @@ class _Run:
                 continue
             in_building = [(uid, area) for uid, bid, area in units if bid == master.building_id]
             try:
-                before = self.book.at(master.id, tariff.point, t0)
-                after = self.book.at(master.id, tariff.point, t1)
+                before = self.book.at(master.code, tariff.point, t0)
+                after = self.book.at(master.code, tariff.point, t1)
                 master_used = usage(before, after, digits=master.digits).quantity
                 subs = [
                     self._measure(
@@ -527,19 +527,21 @@ class _Run:
                     if (uid, master.utility) in self.chains
                 ]
             except ReadingRejectedError as exc:
-                self.draft.flags.append(f"common area {master.id} not billed: {exc}")
+                self.draft.flags.append(f"common area {master.code} not billed: {exc}")
                 continue
             unit_price = price(tariff.common_price)
             self.draft.utility_cost += round_half_up(Fraction(master_used) * unit_price)
             common = common_usage(master_used, subs)
             if common.negative:
                 self.draft.flags.append(
-                    f"common area {master.id}: master {master_used} is below its submeters "
+                    f"common area {master.code}: master {master_used} is below its submeters "
                     f"{sum(subs, Decimal(0))}; check the meters (not billed)"
                 )
                 continue
             if common.high_loss:
-                self.draft.flags.append(f"common area {master.id}: losses {common.loss_ratio:.0%}")
+                self.draft.flags.append(
+                    f"common area {master.code}: losses {common.loss_ratio:.0%}"
+                )
             amount = round_half_up(Fraction(common.quantity) * unit_price)
             basis = Basis(tariff.common_basis)
             shares = self._share_common(amount, basis, in_building, master.utility)
@@ -548,7 +550,7 @@ class _Run:
             submeters = str(sum(subs, Decimal(0)))
             for lease_id, share in shares.items():
                 start, end = spans[lease_id]
-                if (lease_id, str(LineKind.COMMON_AREA), master.id, start) in self.existing:
+                if (lease_id, str(LineKind.COMMON_AREA), master.code, start) in self.existing:
                     continue
                 self.draft.add(
                     lease_id,
@@ -560,7 +562,7 @@ class _Run:
                         f"{master.utility} common area, {basis} share of {common.quantity}"
                         f" units at {tariff.common_price}/unit"
                     ),
-                    meter=master.id,
+                    meter=master.code,
                     utility=str(master.utility),
                     quantity=common.quantity,
                     detail={

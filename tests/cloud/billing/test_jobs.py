@@ -233,7 +233,7 @@ def prepaid_world(session: Session) -> tuple[World, PrepaidAccount, str]:
     for day, value in ((26, 100), (27, 130), (28, 150)):  # read before NOW (Mar 1, 10:00)
         w.read(meter, date(2026, 2, day), value)
     session.commit()
-    return w, account, meter.id
+    return w, account, meter.code
 
 
 def test_the_prepaid_job_deducts_each_reading_once_on_one_instance(database_url: str) -> None:

@@ -32,7 +32,7 @@ from cloud.models import (
     MeterSwap,
     Reading,
 )
-from tests.cloud.billing.world import GATEWAY, World
+from tests.cloud.billing.world import World
 
 pytestmark = pytest.mark.slow
 
@@ -188,7 +188,7 @@ class Building:
             ts = at or day_start(day) - timedelta(minutes=1)
             rows.append(
                 {
-                    "gateway_id": GATEWAY,
+                    "gateway_id": self.w.gateway,
                     "seq": seq,
                     "meter_id": meter,
                     "point": "import_energy",
@@ -207,11 +207,11 @@ class Building:
             # the value at the start of `day`: everything used before it
             for i in range(40):
                 if i == SWAP_UNIT and day > SWAP_DAY:
-                    row(self.swap_meter.id, day, new_meter)
+                    row(self.swap_meter.code, day, new_meter)
                 else:
                     value = totals[i] % 10000 if i == ROLLOVER_UNIT else totals[i]
-                    row(self.meters[i].id, day, value)
-            row(self.master.id, day, master)
+                    row(self.meters[i].code, day, value)
+            row(self.master.code, day, master)
             for i in range(40):
                 u = self.used_on(i, day)
                 if i == SWAP_UNIT and day == SWAP_DAY:

@@ -27,7 +27,6 @@ from cloud.models import (
 )
 
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
-GATEWAY = "gw-billing"
 
 
 class World:
@@ -43,8 +42,9 @@ class World:
         session.flush()
         self.building = Building(property_id=self.prop.id, name="A", floors=10)
         session.add(self.building)
-        if session.get(Gateway, GATEWAY) is None:
-            session.add(Gateway(id=GATEWAY, name="billing tests"))
+        # the property's gateway: its meters are bound to it
+        self.gateway = f"gw-billing-{self.prop.id}"
+        session.add(Gateway(id=self.gateway, name="billing tests", property_id=self.prop.id))
         session.flush()
 
     def unit(self, code: str, area: str, *, rent: int = 200000) -> Unit:
@@ -69,14 +69,15 @@ class World:
         utility: Utility = Utility.ELECTRICITY,
     ) -> Meter:
         meter = Meter(
-            id=meter_id,
+            org_id=self.org.id,
+            code=meter_id,
             property_id=self.prop.id,
             building_id=self.building.id,
             unit_id=unit.id if unit else None,
             kind=MeterKind.SUBMETER if unit else MeterKind.MASTER,
             utility=utility,
             profile="eastron-sdm120",
-            gateway_id=GATEWAY,
+            gateway_id=self.gateway,
             digits=digits,
         )
         self.s.add(meter)
@@ -151,13 +152,20 @@ class World:
         return tariff
 
     def read(
-        self, meter: Meter | str, day: date, value: float, point: str = "import_energy"
+        self,
+        meter: Meter | str,
+        day: date,
+        value: float,
+        point: str = "import_energy",
+        *,
+        gateway: str | None = None,
     ) -> None:
-        """A reading one minute before local midnight starting `day` (so it counts for `day`)."""
-        meter_id = meter if isinstance(meter, str) else meter.id
+        """A reading one minute before local midnight starting `day` (so it counts for `day`),
+        sent by the property's gateway unless another is named."""
+        meter_id = meter if isinstance(meter, str) else meter.code
         self.s.add(
             Reading(
-                gateway_id=GATEWAY,
+                gateway_id=gateway or self.gateway,
                 seq=next(self.seq),
                 meter_id=meter_id,
                 point=point,
