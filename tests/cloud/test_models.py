@@ -34,7 +34,9 @@ def test_meters_bind_to_a_unit_or_a_building(session: Session) -> None:
         "building_id": bld.id,
         "utility": Utility.ELECTRICITY,
     }
-    session.add(Meter(code="m-0001", unit_id=unit.id, kind=MeterKind.SUBMETER, profile="x", **common))
+    session.add(
+        Meter(code="m-0001", unit_id=unit.id, kind=MeterKind.SUBMETER, profile="x", **common)
+    )
     session.add(Meter(code="m-0002", unit_id=None, kind=MeterKind.MASTER, profile="x", **common))
     session.flush()
     session.add(Meter(code="m-0003", unit_id=None, kind=MeterKind.SUBMETER, profile="x", **common))

@@ -30,12 +30,16 @@ NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
 
 
 class World:
-    def __init__(self, session: Session, name: str = "Billing Org") -> None:
+    def __init__(
+        self, session: Session, name: str = "Billing Org", *, org: Organisation | None = None
+    ) -> None:
+        """A property of a new organisation, or of `org`."""
         self.s = session
         self.seq = count(1)
-        org = Organisation(name=name)
-        session.add(org)
-        session.flush()
+        if org is None:
+            org = Organisation(name=name)
+            session.add(org)
+            session.flush()
         self.org = org
         self.prop = Property(org_id=org.id, name=f"{name} P", city="Shenzhen")
         session.add(self.prop)
