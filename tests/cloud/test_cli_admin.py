@@ -18,15 +18,18 @@ from cloud.db import make_engine, make_sessionmaker
 from cloud.importer import load
 from cloud.models import (
     AuditEvent,
+    Building,
     Gateway,
     Lease,
     LeaseStatus,
     Meter,
+    MeterKind,
     Organisation,
     Property,
     Tenant,
     Unit,
     User,
+    Utility,
 )
 from cloud.security import crypto, pii, tokens
 from cloud.security.passwords import verify_password
@@ -441,3 +444,63 @@ def test_import_finds_repeats_across_chunks_without_keeping_rows(
     r = run(env, "import", "units", str(path), "--skip-bad")
     assert "7 rows, 1 bad, 0 new, 6 already there; imported" in r.output
     assert count(url) == 5
+
+
+def test_gateway_meters_binds_its_propertys_meters_and_checks_its_config(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """Only meters of the gateway's property bind to it (another property's or organisation's
+    id is refused alike); its config must name exactly the meters bound to it."""
+    url = env["ANJU_DATABASE_URL"]
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine).begin() as s:
+            props = []
+            for org_name, names in (("Acme", ("East", "West")), ("Other", ("North",))):
+                org = Organisation(name=org_name)
+                s.add(org)
+                s.flush()
+                for name in names:
+                    prop = Property(org_id=org.id, name=name)
+                    s.add(prop)
+                    s.flush()
+                    building = Building(property_id=prop.id, name="A")
+                    s.add(building)
+                    s.flush()
+                    code = {"East": "m-1", "West": "m-2", "North": "m-b"}[name]
+                    s.add(Meter(org_id=org.id, code=code, property_id=prop.id,
+                                building_id=building.id, kind=MeterKind.MASTER,
+                                utility=Utility.WATER, profile="p"))  # fmt: skip
+                    props.append(prop.id)
+    finally:
+        engine.dispose()
+    assert run(env, "gateway", "add", "gw-x", "--no-credential").exit_code == 0
+    r = run(env, "gateway", "meters", "gw-x", "--bind", "m-1")
+    assert (r.exit_code, r.output.strip()) == (1, "Error: gateway 'gw-x' is in no property "
+                                                  "(gateway add --property)")  # fmt: skip
+    r = run(env, "gateway", "add", "gw-x", "--property", str(props[0]), "--no-credential")
+    assert r.exit_code == 0, r.output
+    for foreign in ("m-2", "m-b", "m-nobody"):
+        r = run(env, "gateway", "meters", "gw-x", "--bind", "m-1", "--bind", foreign)
+        assert r.exit_code == 1
+        assert f"no meter {foreign!r} in property {props[0]}" in r.output
+    assert run(env, "gateway", "meters", "gw-x").output == ""  # nothing bound by a refusal
+    r = run(env, "gateway", "meters", "gw-x", "--bind", "m-1")
+    assert (r.exit_code, r.output) == (0, "m-1\n")
+    config = tmp_path / "gw-x.yaml"
+    body = (
+        "gateway_id: gw-x\ndevelopment: true\nmqtt: {url: 'mqtt://127.0.0.1:1883'}\n"
+        "buses:\n  - {name: b, tcp: '127.0.0.1:502', devices: [%s]}\n"
+    )
+    device = "{id: %s, unit_id: %d, profile: eastron-sdm120}"
+    config.write_text(body % ", ".join(device % (m, i) for i, m in enumerate(["m-1", "m-2"], 1)))
+    r = run(env, "gateway", "meters", "gw-x", "--config", str(config))
+    assert r.exit_code == 1
+    assert "in the config, not bound to it (their readings count for no meter): m-2" in r.output
+    config.write_text(body % (device % ("m-1", 1)))
+    r = run(env, "gateway", "meters", "gw-x", "--config", str(config))
+    assert r.exit_code == 0, r.output
+    assert "its 1 meters are the ones bound to gw-x" in r.output
+    r = run(env, "gateway", "meters", "gw-x", "--unbind", "m-1", "--config", str(config))
+    assert (r.exit_code, "bound to it, not in the config" in r.output) == (1, False)
+    assert "not bound to it (their readings count for no meter): m-1" in r.output
