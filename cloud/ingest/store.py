@@ -31,6 +31,7 @@ from protocols.mqtt.messages import Reading as TelemetryReading
 Batch = Telemetry | Events
 Span = tuple[int, int]  # (after, seq]: every record of the span that exists is stored
 MAX_SPANS = 1000  # spans remembered beyond a mark; the highest beyond it wait for a resend
+MAX_NAMED = 20  # meter codes a foreign_meter rejection names (the payload has them all)
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,11 +247,12 @@ def _own_readings(
     if not theirs:
         return message.readings
     meters = sorted({r.meter for r in theirs})
+    named = ", ".join(meters[:MAX_NAMED]) + (", …" if len(meters) > MAX_NAMED else "")
     rejects.append(
         Reject(
             topic_name,
             "foreign_meter",
-            f"{len(theirs)} readings of meters not bound to gateway {gid!r}: {', '.join(meters)}",
+            f"{len(theirs)} readings of meters not bound to gateway {gid!r}: {named}",
             message.model_copy(update={"readings": theirs}).model_dump_json(by_alias=True).encode(),
         )
     )

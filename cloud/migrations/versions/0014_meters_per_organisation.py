@@ -89,6 +89,23 @@ def _insert(table: sa.Table, rows: list[dict[str, Any]]) -> None:
         op.get_bind().execute(table.insert(), rows)
 
 
+def _swaps(key: sa.types.TypeEngine[Any], swaps: list[dict[str, Any]], new: dict[Any, Any]) -> None:
+    """Create meter_swaps with meter keys of type `key`, refilled with `swaps` through `new`."""
+    table = op.create_table("meter_swaps", *_swap_columns(key))
+    assert table is not None
+    _insert(
+        table,
+        [
+            {
+                "old_meter_id": new[s["old_meter_id"]],
+                "new_meter_id": new[s["new_meter_id"]],
+                **{k: s[k] for k in SWAP_FIELDS},
+            }
+            for s in swaps
+        ],
+    )
+
+
 def _bindings(meters: list[dict[str, Any]]) -> None:
     """Keep a meter's gateway only if it is one of the meter's property (placing an unplaced
     gateway whose meters are all in one property there)."""
@@ -134,19 +151,7 @@ def upgrade() -> None:
     keep = ("org_id", "gateway_id", *FIELDS)
     _insert(table, [{"code": m["id"], **{k: m[k] for k in keep}} for m in meters])
     new_id = {r["code"]: r["id"] for r in _rows("SELECT id, code FROM meters")}
-    swap_table = op.create_table("meter_swaps", *_swap_columns(sa.Integer()))
-    assert swap_table is not None
-    _insert(
-        swap_table,
-        [
-            {
-                "old_meter_id": new_id[s["old_meter_id"]],
-                "new_meter_id": new_id[s["new_meter_id"]],
-                **{k: s[k] for k in SWAP_FIELDS},
-            }
-            for s in swaps
-        ],
-    )
+    _swaps(sa.Integer(), swaps, new_id)
 
 
 def downgrade() -> None:
@@ -174,16 +179,4 @@ def downgrade() -> None:
             for m in meters
         ],
     )
-    swap_table = op.create_table("meter_swaps", *_swap_columns(sa.String(length=64)))
-    assert swap_table is not None
-    _insert(
-        swap_table,
-        [
-            {
-                "old_meter_id": code_of[s["old_meter_id"]],
-                "new_meter_id": code_of[s["new_meter_id"]],
-                **{k: s[k] for k in SWAP_FIELDS},
-            }
-            for s in swaps
-        ],
-    )
+    _swaps(sa.String(length=64), swaps, code_of)
