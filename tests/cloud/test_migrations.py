@@ -83,7 +83,10 @@ def _counts(engine: Engine) -> dict[str, int]:
 def test_meters_keep_their_ids_as_codes_and_lose_foreign_bindings(database_url: str) -> None:
     """0014 on data: ids become codes, swaps follow the new ids, a binding to a gateway of
     another property or to no registered gateway is dropped, an unplaced one is placed."""
-    migrate.downgrade(database_url, "0013")
+    script = ScriptDirectory.from_config(migrate.alembic_config())
+    before = script.get_revision("0014").down_revision
+    assert isinstance(before, str)
+    migrate.downgrade(database_url, before)
     engine = make_engine(database_url)
     try:
         with engine.begin() as conn:
@@ -133,7 +136,7 @@ def test_meters_keep_their_ids_as_codes_and_lose_foreign_bindings(database_url: 
         }
         assert (swap.old, swap.new, float(swap.old_final)) == ("m-own", "m-new", 12.5)
         assert placed == 2
-        migrate.downgrade(database_url, "0013")
+        migrate.downgrade(database_url, before)
         with engine.connect() as conn:
             back = conn.execute(text("SELECT old_meter_id, new_meter_id FROM meter_swaps")).one()
         assert tuple(back) == ("m-own", "m-new")
