@@ -75,7 +75,6 @@ def _ids(session: Session, model: type, rows: list[dict[str, object]]) -> list[i
 def seed(session: Session) -> list[int]:
     org = Organisation(name="Bench Org")
     session.add(org)
-    session.add(Gateway(id="gw-bench", name="bench"))
     session.flush()
     n_props = max(1, LEASES // PER_PROPERTY)
     props = _ids(
@@ -87,6 +86,9 @@ def seed(session: Session) -> list[int]:
         ],
     )
     blds = _ids(session, Building, [{"property_id": p, "name": "A", "floors": 30} for p in props])
+    # each property's gateway serves its meters: billing takes their readings from it only
+    session.add_all(Gateway(id=f"gw-{p}", name="bench", property_id=p) for p in props)
+    session.flush()
     units, tenants, meters, leases = [], [], [], []
     for p, b in zip(props, blds, strict=True):
         for u in range(PER_PROPERTY):
@@ -119,7 +121,9 @@ def seed(session: Session) -> list[int]:
     for i, (unit, uid, tid) in enumerate(zip(units, unit_ids, tenant_ids, strict=True)):
         meters.append(
             {
-                "id": f"e{uid}",
+                "org_id": org.id,
+                "code": f"e{uid}",
+                "gateway_id": f"gw-{unit['property_id']}",
                 "property_id": unit["property_id"],
                 "building_id": unit["building_id"],
                 "unit_id": uid,
@@ -151,7 +155,9 @@ def seed(session: Session) -> list[int]:
     for p, b in zip(props, blds, strict=True):
         meters.append(
             {
-                "id": f"master{b}",
+                "org_id": org.id,
+                "code": f"master{b}",
+                "gateway_id": f"gw-{p}",
                 "property_id": p,
                 "building_id": b,
                 "unit_id": None,
@@ -179,6 +185,7 @@ def seed(session: Session) -> list[int]:
     # two readings per meter: the starts of January and of February
     seq = 0
     masters: dict[object, int] = {}
+    gateway_of = {b: f"gw-{p}" for p, b in zip(props, blds, strict=True)}
     for unit, uid in zip(units, unit_ids, strict=True):
         used = 80 + uid % 400
         masters[unit["building_id"]] = masters.get(unit["building_id"], 0) + used
@@ -186,7 +193,7 @@ def seed(session: Session) -> list[int]:
             seq += 1
             rows.append(
                 {
-                    "gateway_id": "gw-bench",
+                    "gateway_id": f"gw-{unit['property_id']}",
                     "seq": seq,
                     "meter_id": f"e{uid}",
                     "point": "import_energy",
@@ -201,7 +208,7 @@ def seed(session: Session) -> list[int]:
             seq += 1
             rows.append(
                 {
-                    "gateway_id": "gw-bench",
+                    "gateway_id": gateway_of[b],
                     "seq": seq,
                     "meter_id": f"master{b}",
                     "point": "import_energy",

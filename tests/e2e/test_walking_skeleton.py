@@ -10,6 +10,8 @@ import pytest
 
 from anju.sim.meters import SimMeter, tcp_server
 from cloud.app import create_app
+from cloud.ingest.store import register_gateway
+from cloud.meter_bindings import rebind
 from cloud.security.crypto import development_keys
 from edge.config import MeterDevice, ModbusBus
 from edge.gateway import run_gateway
@@ -48,6 +50,9 @@ async def test_reading_travels_from_meter_to_api(link: Link) -> None:
         world = build_world(session, development_keys())  # meters, users and scopes; commits
     meter_id = world.sites["P1"].meter_id
     foreign_meter = world.sites["P3"].meter_id
+    with link.sessions.begin() as session:  # the link's gateway is P1's, serving its meter
+        register_gateway(session, link.gateway_id, property_id=world.sites["P1"].property_id)
+        rebind(session, link.gateway_id, bind=[meter_id], unbind=[])
 
     profile = load_profile("eastron-sdm120")
     modbus_port = free_port()
