@@ -7,7 +7,7 @@ property is placed there. Meter swaps follow the new ids. Meters and swaps are s
 are copied through memory into the new ones.
 
 Revision ID: 0014
-Revises: 0018
+Revises: 0015
 Create Date: 2026-12-06 04:40:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0014"
-down_revision: str | None = "0018"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
