@@ -67,7 +67,12 @@ async def scheduler(app: FastAPI, jobs: JobSettings, clock: Callable[[], datetim
     per job and day)."""
     await run_forever(
         app.state.sessions,
-        billing_jobs(jobs, app.state.keys) + face_jobs(jobs),
+        billing_jobs(
+            jobs,
+            app.state.keys,
+            max_back_months=app.state.settings.billing_max_back_months,
+        )
+        + face_jobs(jobs),
         clock=clock,
         holder=f"{socket.gethostname()}:{os.getpid()}",
         tz=ZoneInfo(jobs.jobs_timezone),

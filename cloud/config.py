@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from cloud.billing.bounds import MAX_BACK_MONTHS
 from cloud.security.client_address import TrustedProxies, parse_networks
 from protocols.errors import ConfigError
 
@@ -56,6 +57,9 @@ class Settings(BaseSettings):
     command_key_file: Path | None = None
     # How long a command stays valid when its sender names no lifetime.
     command_ttl_s: int = 300
+    # Past months of rent one billing run bills for a lease; older ones wait as a hold for
+    # review (a lease dated years back would otherwise be billed all at once).
+    billing_max_back_months: int = Field(MAX_BACK_MONTHS, ge=0, le=120)
 
     @field_validator("trusted_proxies")
     @classmethod

@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import TypeVar
 
+from cloud.billing.bounds import MAX_PRICE
 from cloud.billing.errors import BillingError
 
 Exact = Fraction | Decimal | int
@@ -50,11 +51,14 @@ def fen(yuan: str | Decimal | int) -> int:
 
 
 def price(yuan_per_unit: str | Decimal | int) -> Fraction:
-    """Parse a unit price in yuan ("0.588" per kWh) into exact fen per unit."""
-    value = exact(_decimal(yuan_per_unit, "price")) * 100
+    """Parse a unit price in yuan ("0.588" per kWh) into exact fen per unit, within
+    0..`bounds.MAX_PRICE` (a stored tariff may predate the API's check)."""
+    value = _decimal(yuan_per_unit, "price")
     if value < 0:
         raise BillingError(f"price {yuan_per_unit!r} is negative")
-    return value
+    if value > MAX_PRICE:
+        raise BillingError(f"price {yuan_per_unit!r} is above {MAX_PRICE} yuan per unit")
+    return exact(value) * 100
 
 
 def yuan(amount: int) -> str:

@@ -14,6 +14,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.billing.bounds import MAX_BACK_MONTHS
 from cloud.billing.service import fees, notify, prepaid_accounts
 from cloud.billing.service.runs import run_billing
 from cloud.jobs.scheduler import Job
@@ -63,10 +64,17 @@ def property_ids(session: Session) -> list[int]:
     return list(session.scalars(select(Property.id).order_by(Property.id)))
 
 
-def run_month(sessions: sessionmaker[Any], period: str, *, now: datetime, workers: int = 1) -> int:
+def run_month(
+    sessions: sessionmaker[Any],
+    period: str,
+    *,
+    now: datetime,
+    workers: int = 1,
+    max_back_months: int = MAX_BACK_MONTHS,
+) -> int:
     """Every property's billing run for `period`, each in its own committed transaction (a
     crash resumes where it stopped: the runs are idempotent), `workers` at a time; logs how far
-    it has got. Returns the lines created.
+    it has got, and what each run skipped. Returns the lines created.
 
     Workers are threads sharing the engine's pool; they pay only while a run waits on the
     database (a server with cores of its own). With the database on the same 2 cores, 2 workers
@@ -83,9 +91,20 @@ def run_month(sessions: sessionmaker[Any], period: str, *, now: datetime, worker
                     BillingRun.property_id == property_id, BillingRun.period == period
                 )
             )
-            lines = run_billing(session, property_id, period, now=now).lines_created
+            run = run_billing(
+                session, property_id, period, now=now, max_back_months=max_back_months
+            )
+            for item in run.skipped:
+                log.warning(
+                    "billing-run %s property %s: skipped lease %s %s: %s",
+                    period,
+                    property_id,
+                    item["lease_id"],
+                    item["item"],
+                    item["reason"],
+                )
             session.commit()
-            return lines - (before or 0)
+            return run.lines_created - (before or 0)
 
     started, lines = monotonic(), 0
     every = max(1, len(ids) // 20)  # about 20 progress lines however many properties
@@ -107,15 +126,22 @@ def run_month(sessions: sessionmaker[Any], period: str, *, now: datetime, worker
     return lines
 
 
-def billing_jobs(settings: JobSettings, keys: FieldKeys | None = None) -> list[Job]:
-    """`keys` decrypt tenants' email addresses for the reminders (none: in-app only)."""
+def billing_jobs(
+    settings: JobSettings,
+    keys: FieldKeys | None = None,
+    *,
+    max_back_months: int = MAX_BACK_MONTHS,
+) -> list[Job]:
+    """`keys` decrypt tenants' email addresses for the reminders (none: in-app only);
+    `max_back_months` is the cloud's ANJU_BILLING_MAX_BACK_MONTHS."""
 
     def monthly_run(session: Session, today: date, now: datetime) -> None:
         bind = session.get_bind()
         parallel = isinstance(bind, Engine) and bind.dialect.name == "postgresql"
         workers = settings.jobs_billing_workers if parallel else 1
         sessions = sessionmaker(bind, expire_on_commit=False)
-        run_month(sessions, f"{today:%Y-%m}", now=now, workers=workers)
+        run_month(sessions, f"{today:%Y-%m}", now=now, workers=workers,
+                  max_back_months=max_back_months)  # fmt: skip
 
     def late_fees(session: Session, today: date, now: datetime) -> None:
         for pid in property_ids(session):

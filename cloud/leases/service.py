@@ -15,6 +15,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.billing import bounds
+from cloud.billing.errors import BillingError
 from cloud.leases.lifecycle import (
     Action,
     IllegalTransitionError,
@@ -78,9 +80,16 @@ def needs_supervised_account(lease: Lease) -> bool:
 
 
 def check_terms(terms: Terms) -> None:
-    """LeaseConflictError unless the terms can stand."""
+    """LeaseConflictError unless the terms can stand (the API, the importer and renewals all
+    come through here): money and dates within billing's bounds."""
     if terms.end_date <= terms.start_date:
         raise LeaseConflictError("end_date must be after start_date")
+    try:
+        bounds.check_span(terms.start_date, terms.end_date)
+        bounds.check_fen(terms.rent_fen, "rent_fen")
+        bounds.check_fen(terms.deposit_fen, "deposit_fen")
+    except BillingError as exc:
+        raise LeaseConflictError(str(exc)) from None
     if terms.payment_cycle_months not in PAYMENT_CYCLES:
         raise LeaseConflictError("payment_cycle_months must be 1, 2, 3, 6 or 12")
 

@@ -53,6 +53,14 @@ class LineKind(enum.StrEnum):
     DEPOSIT_SETTLEMENT = "deposit_settlement"
 
 
+class HoldKind(enum.StrEnum):
+    """What a usage hold keeps from billing until an operator looks at it."""
+
+    USAGE = "usage"  # a spike or an unreadable meter: one meter line
+    BACK_RENT = "back_rent"  # rent periods older than the run bills at once (meter_id "")
+    ERROR = "error"  # an item the run could not bill (a bad stored value); tried again each run
+
+
 class InvoiceStatus(enum.StrEnum):
     OPEN = "open"
     PAID = "paid"
@@ -116,6 +124,8 @@ class BillingRun(Base):
     # What the property paid for the shared meters' usage (master meters x common price).
     utility_cost_fen: Mapped[int] = mapped_column(BigInteger, default=0)
     flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # What the latest attempt could not bill: [{"lease_id", "item", "reason"}, ...].
+    skipped: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list, server_default="[]")
 
 
 class Invoice(Base):
@@ -248,7 +258,8 @@ class MeterSwap(Base):
 
 
 class UsageHold(Base):
-    """Usage held for review (a spike, or a reading that went backwards); released ones bill."""
+    """Billing held for review (a spike, a reading that went backwards, back rent, an item the
+    run could not bill); released ones bill. Rent holds have meter_id ""."""
 
     __tablename__ = "usage_holds"
     __table_args__ = (
@@ -260,6 +271,8 @@ class UsageHold(Base):
     lease_id: Mapped[int] = mapped_column(ForeignKey("leases.id"))
     meter_id: Mapped[str] = mapped_column(String(64))  # the meter's code
     period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date | None] = mapped_column(Date)  # back rent: the last day held
+    kind: Mapped[str] = mapped_column(String(16), default=HoldKind.USAGE, server_default="usage")
     reason: Mapped[str] = mapped_column(Text)
     quantity: Mapped[Decimal | None] = mapped_column(Reading)
     released: Mapped[bool] = mapped_column(Boolean, default=False)

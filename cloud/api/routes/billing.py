@@ -28,12 +28,22 @@ from cloud.api.deps import (
 from cloud.api.paging import AfterQ, BodyId, IdQ, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.billing.bounds import (
+    FIRST_DAY,
+    LAST_DAY,
+    Day,
+    Fen,
+    PositiveFen,
+    Price,
+    Quantity,
+    SpikeMultiple,
+)
 from cloud.billing.deposits import Deduction, DeductionKind
 from cloud.billing.errors import BillingError
 from cloud.billing.invoice_pdf import LANGUAGES, invoice_pdf
 from cloud.billing.service import accounts, reports, settlement
 from cloud.billing.service.runs import run_billing
-from cloud.billing.service.terms import BILLING_TZ, Month, tariff_price, tou_zones
+from cloud.billing.service.terms import BILLING_TZ, Month, check_tariff
 from cloud.contracts.fonts import find_fonts
 from cloud.models import (
     BillingRun,
@@ -56,10 +66,8 @@ from protocols.errors import ConfigError
 
 router = APIRouter(tags=["billing"])
 P = Permission
-Fen = Annotated[int, Field(ge=1, le=2_000_000_000)]
 RequiredProperty = Annotated[int, Query(ge=1, le=2**31 - 1, description="The property.")]
-Day = Annotated[date, Field(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
-DayQ = Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
+DayQ = Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
 
 
 class Orm(BaseModel):
@@ -76,9 +84,9 @@ def refused(exc: BillingError) -> ProblemError:
 class TierIn(BaseModel):
     """A tier (tiered, flat: one row from 0) or a time-of-use zone (zone, point, price)."""
 
-    lower: Decimal = Field(Decimal(0), ge=0)
-    upper: Decimal | None = None
-    price: Decimal = Field(ge=0, description="Yuan per unit.")
+    lower: Quantity = Decimal(0)
+    upper: Quantity | None = None
+    price: Price
     zone: str | None = Field(None, max_length=32, description="Time-of-use: the zone name.")
     point: str | None = Field(
         None, max_length=64, description="Time-of-use: the meter's register for this zone."
@@ -93,8 +101,8 @@ class TariffIn(BaseModel):
     tiers: list[TierIn] = Field(min_length=1, max_length=12)
     point: str = Field("import_energy", max_length=64)
     common_basis: str = Field("area", pattern="^(area|occupants|equal|usage)$")
-    common_price: Decimal = Field(Decimal(0), ge=0)
-    spike_multiple: Decimal = Field(Decimal(3), gt=0)
+    common_price: Price = Decimal(0)
+    spike_multiple: SpikeMultiple = Decimal(3)
 
 
 class TariffOut(Orm):
@@ -152,10 +160,7 @@ def create_tariff(
     )
     session.add(tariff)
     try:
-        if body.kind is TariffKind.TIME_OF_USE:
-            tou_zones(tariff)  # refuses zones without a register or with a duplicate
-        else:
-            tariff_price(tariff, Decimal(1))  # refuses tiers that do not chain from 0
+        check_tariff(tariff)  # zones with a register each, tiers chained from 0, the bounds
         session.flush()
     except BillingError as exc:
         raise refused(exc) from None
@@ -176,6 +181,12 @@ class RunIn(BaseModel):
                         "the month before's utilities.")  # fmt: skip
 
 
+class Skipped(BaseModel):
+    lease_id: int | None  # None: a tariff or a building's common area
+    item: str  # "rent", "back rent", "electricity meter e-101", "electricity tariff 3", ...
+    reason: str
+
+
 class RunOut(Orm):
     id: int
     property_id: int
@@ -187,20 +198,25 @@ class RunOut(Orm):
     operator_cost_fen: int
     utility_cost_fen: int
     flags: list[str]
+    skipped: list[Skipped] = Field(description="What the latest attempt left out, and why.")
 
 
 @router.post("/billing-runs")
 def start_run(
+    request: Request,
     body: RunIn,
     me: Annotated[Principal, guard(P.BILLING_MANAGE, "body")],
     session: SessionDep,
     now: NowDep,
 ) -> RunOut:
-    """Idempotent: running a period again bills only what is not billed yet."""
+    """Idempotent: running a period again bills only what is not billed yet. A lease, meter
+    or tariff that cannot be billed is listed in `skipped` (and held for review); the rest is
+    billed."""
     require_property(me, body.property_id)
+    back = request.app.state.settings.billing_max_back_months
     try:
         Month.parse(body.period)
-        run = run_billing(session, body.property_id, body.period, now=now)
+        run = run_billing(session, body.property_id, body.period, now=now, max_back_months=back)
     except BillingError as exc:
         raise refused(exc) from None
     audit.record(session, me, "billing.run", now, target_type="billing_run", target_id=run.id,
@@ -355,7 +371,7 @@ def invoice_as_pdf(
 
 class PaymentIn(BaseModel):
     lease_id: BodyId
-    amount_fen: Fen
+    amount_fen: PositiveFen
     method: str = Field("transfer", max_length=24)
     reference: str = Field("", max_length=100)
     received_at: datetime | None = None
@@ -445,7 +461,7 @@ def lease_account(
 
 class DeductionIn(BaseModel):
     kind: DeductionKind
-    amount_fen: Annotated[int, Field(ge=0, le=2_000_000_000)]
+    amount_fen: Fen
     reason: str = Field(min_length=1, max_length=300)
 
 

@@ -18,17 +18,17 @@ from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.api.routes.billing import Orm
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.billing.bounds import Fen, Quantity
 from cloud.billing.errors import BillingError
 from cloud.billing.late_fees import FeeKind, FeeMode
 from cloud.billing.service import holds
 from cloud.billing.service.fees import Policies, Source
-from cloud.models import LateFeePolicyRow, Lease, Role, UsageHold
+from cloud.models import HoldKind, LateFeePolicyRow, Lease, Role, UsageHold
 from cloud.security import audit
 from cloud.security.authz import Permission, Principal
 
 router = APIRouter(tags=["billing"])
 P = Permission
-Fen = Annotated[int, Field(ge=0, le=2_000_000_000)]
 
 # ---- late-fee policies ------------------------------------------------------------------
 
@@ -267,17 +267,18 @@ class HoldOut(Orm):
     id: int
     property_id: int
     lease_id: int
-    meter_id: str
+    meter_id: str  # "" for rent
+    kind: HoldKind
     period_start: date
+    period_end: date | None
     reason: str
     quantity: Decimal | None
     released: bool
 
 
 class ReleaseIn(BaseModel):
-    quantity: Decimal | None = Field(
-        None, ge=0, le=Decimal("99999999999999"), decimal_places=4,
-        description="Bill this instead of the measured usage (required when no reading was "
+    quantity: Quantity | None = Field(
+        None, description="Bill this instead of the measured usage (required when no reading was "
         "usable).")  # fmt: skip
     note: str = Field(min_length=1, max_length=500, description="Why it is fine to bill.")
 

@@ -23,6 +23,7 @@ from cloud.api.deps import (
 from cloud.api.paging import MAX_ID, BodyId, IdQ, Page, PageQ, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.billing.bounds import Day, Fen
 from cloud.leases import service
 from cloud.leases.lifecycle import Action, IllegalTransitionError, allowed_actions
 from cloud.models import Lease, LeaseStatus, LeaseTenant, Proration, Tenant, Unit
@@ -35,7 +36,6 @@ ReadList = Annotated[Principal, guard(P.LEASES_READ, "list")]
 WriteBody = Annotated[Principal, guard(P.LEASES_WRITE, "body")]
 ReadPath = Annotated[Principal, guard(P.LEASES_READ, "path")]
 WritePath = Annotated[Principal, guard(P.LEASES_WRITE, "path")]
-Fen = Annotated[int, Field(ge=0, le=2_000_000_000)]
 
 
 class LeaseIn(BaseModel):
@@ -48,8 +48,8 @@ class LeaseIn(BaseModel):
     primary_tenant_id: BodyId
     co_tenant_ids: list[BodyId] = Field(default_factory=list, max_length=20)
     occupant_count: int = Field(1, ge=1, le=50)
-    start_date: date
-    end_date: date
+    start_date: Day
+    end_date: Day
     rent_fen: Fen
     deposit_fen: Fen
     payment_cycle_months: int = Field(1, description="1, 2, 3, 6 or 12")
@@ -90,8 +90,8 @@ class TermsPatch(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    start_date: date | None = None
-    end_date: date | None = None
+    start_date: Day | None = None
+    end_date: Day | None = None
     rent_fen: Fen | None = None
     deposit_fen: Fen | None = None
     payment_cycle_months: int | None = Field(None, description="1, 2, 3, 6 or 12")
@@ -102,7 +102,7 @@ class TermsPatch(BaseModel):
 
 class TransitionIn(BaseModel):
     action: Action
-    terminated_on: date | None = None
+    terminated_on: Day | None = None
     reason: str = Field("", max_length=500)
 
 

@@ -31,6 +31,7 @@ from cloud.api.paging import (
     starts_with,
 )
 from cloud.api.problems import ProblemError
+from cloud.billing.bounds import Fen
 from cloud.meter_bindings import BindingError, bind
 from cloud.models import Building, Meter, MeterKind, Property, Unit, UnitStatus, Utility
 from cloud.security.authz import Permission, Principal
@@ -81,13 +82,13 @@ class UnitIn(BaseModel):
     floor: int = Field(ge=-5, le=300)
     area_m2: Decimal = Field(gt=0, lt=10_000_000, max_digits=9, decimal_places=2)
     layout: str = Field("", max_length=32)
-    base_rent_fen: int = Field(ge=0, le=2_000_000_000)
+    base_rent_fen: Fen
     status: UnitStatus = UnitStatus.VACANT
 
 
 class UnitPatch(BaseModel):
     layout: str | None = Field(None, max_length=32)
-    base_rent_fen: int | None = Field(None, ge=0, le=2_000_000_000)
+    base_rent_fen: Fen | None = None
     status: UnitStatus | None = None
 
 

@@ -5,33 +5,45 @@ billed) and the utilities used in M-1: each submeter's usage and each unit's com
 Every line has a natural key (lease, kind, meter, period start) with a unique constraint, and the
 run only creates lines whose key is not there yet, so re-running it creates nothing new, and a
 period once invoiced is never re-priced. New lines of a lease go on one new invoice.
+
+A run never fails as a whole for one bad lease, meter or tariff: each is billed inside its own
+guard, and one that raises or whose result is out of bounds is left out, held for review with
+the reason, and listed in the run's `skipped`. Rent periods older than `max_back_months` before
+the run's month are not billed at once either: they wait as one back-rent hold per lease until
+an operator releases it.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from itertools import takewhile
 from typing import Any
 
 from sqlalchemy import func, insert, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from cloud.billing import bounds
 from cloud.billing.allocation import OPERATOR, Basis, UnitBasis, allocate, common_usage
 from cloud.billing.consumption import spike_check, usage
-from cloud.billing.errors import ReadingRejectedError
-from cloud.billing.money import price, round_half_up, split
+from cloud.billing.errors import BillingError, ReadingRejectedError
+from cloud.billing.money import price, round_half_up, split, yuan
 from cloud.billing.proration import Prorated
-from cloud.billing.schedule import periods, rent_for
+from cloud.billing.schedule import LeaseTerms, Period, periods, rent_for
 from cloud.billing.service.accounts import CREDIT_NOTE, apply_credit, unapplied
 from cloud.billing.service.bulk import insert_rows
 from cloud.billing.service.meters import MeterUsage, ReadingBook, span_usage, unit_meters
 from cloud.billing.service.terms import (
     LeaseRow,
     Month,
+    check_tariff,
     day_after,
     day_start,
     effective_end,
@@ -43,6 +55,7 @@ from cloud.billing.service.terms import (
 from cloud.models import (
     Base,
     BillingRun,
+    HoldKind,
     Invoice,
     InvoiceLine,
     InvoiceStatus,
@@ -67,6 +80,7 @@ BILLABLE = (LeaseStatus.SIGNED, LeaseStatus.ACTIVE, LeaseStatus.ENDED, LeaseStat
 UTILITY_DUE_DAYS = 10  # an invoice with no rent on it is due this long after issue
 DAY = timedelta(days=1)
 Key = tuple[int, str, str, date]  # lease, kind, meter, period start
+READING_MAX = Decimal("99999999999999.9999")  # what the Numeric(18, 4) reading columns hold
 
 
 @dataclass
@@ -76,8 +90,10 @@ class _Draft:
     lines: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     due: dict[int, list[date | None]] = field(default_factory=lambda: defaultdict(list))
     flags: list[str] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
     operator_cost: int = 0
     utility_cost: int = 0
+    journal: list[int] = field(default_factory=list)  # the lease of each line, in order added
 
     def add(
         self,
@@ -92,6 +108,7 @@ class _Draft:
         due: date | None = None,
         **extra: Any,
     ) -> None:
+        _in_bounds(amount, extra)
         self.lines[lease_id].append(
             {
                 "lease_id": lease_id,
@@ -106,6 +123,20 @@ class _Draft:
             }
         )
         self.due[lease_id].append(due)
+        self.journal.append(lease_id)
+
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.journal), self.operator_cost, self.utility_cost
+
+    def undo(self, mark: tuple[int, int, int]) -> None:
+        """Drop what was added since `mark`: a failed item leaves no part of itself behind."""
+        n, self.operator_cost, self.utility_cost = mark
+        while len(self.journal) > n:
+            lease_id = self.journal.pop()
+            self.lines[lease_id].pop()
+            self.due[lease_id].pop()
+            if not self.lines[lease_id]:
+                del self.lines[lease_id], self.due[lease_id]
 
     def bills(self, lease_id: int, default_due: date) -> dict[date, list[dict[str, Any]]]:
         """The lease's new lines as bills by due date; lines with no due date of their own
@@ -118,8 +149,26 @@ class _Draft:
         return dict(sorted(bills.items()))
 
 
-def run_billing(session: Session, property_id: int, period: str, *, now: datetime) -> BillingRun:
-    """Create (or re-run) the billing run of `property_id` for month `period` ("YYYY-MM")."""
+def _in_bounds(amount: int, extra: dict[str, Any]) -> None:
+    """An out-of-bounds result is refused like an out-of-bounds input: the item is flagged."""
+    bounds.check_fen(amount, "line amount", signed=True, high=bounds.MAX_LINE_FEN)
+    if (quantity := extra.get("quantity")) is not None:
+        bounds.check_decimal(quantity, "quantity", high=bounds.MAX_QUANTITY)
+    for name in ("previous_reading", "current_reading"):
+        if (reading := extra.get(name)) is not None:
+            bounds.check_decimal(Decimal(reading), name, low=-READING_MAX, high=READING_MAX)
+
+
+def run_billing(
+    session: Session,
+    property_id: int,
+    period: str,
+    *,
+    now: datetime,
+    max_back_months: int = bounds.MAX_BACK_MONTHS,
+) -> BillingRun:
+    """Create (or re-run) the billing run of `property_id` for month `period` ("YYYY-MM").
+    Rent periods ending before the `max_back_months` months ahead of `period` are held."""
     month = Month.parse(period)
     run = session.scalar(
         select(BillingRun).where(
@@ -130,7 +179,7 @@ def run_billing(session: Session, property_id: int, period: str, *, now: datetim
         run = BillingRun(property_id=property_id, period=str(month), started_at=now, flags=[])
         session.add(run)
         session.flush()
-    job = _Run(session, property_id, month)
+    job = _Run(session, property_id, month, max_back_months)
     job.rent()
     job.utilities()
     draft = job.draft
@@ -143,14 +192,16 @@ def run_billing(session: Session, property_id: int, period: str, *, now: datetim
     if not run.operator_cost_fen and not run.utility_cost_fen:
         run.operator_cost_fen, run.utility_cost_fen = draft.operator_cost, draft.utility_cost
     run.flags = sorted(set(run.flags or []) | set(draft.flags))
+    run.skipped = draft.skipped
     session.flush()
     log.info(
-        "billing run %s %s: %d invoices, %d lines, %d flags",
+        "billing run %s %s: %d invoices, %d lines, %d flags, %d skipped",
         property_id,
         month,
         invoices,
         sum(len(v) for v in draft.lines.values()),
         len(draft.flags),
+        len(draft.skipped),
     )
     return run
 
@@ -187,11 +238,21 @@ class Measured:
         )
 
 
+@dataclass(slots=True)
+class _Outcome:
+    failed: str = ""  # the reason, once the guarded item failed
+
+
 class _Run:
-    def __init__(self, session: Session, property_id: int, month: Month) -> None:
+    def __init__(
+        self, session: Session, property_id: int, month: Month, max_back_months: int
+    ) -> None:
         self.session = session
         self.property_id = property_id
         self.month = month
+        self.max_back = max_back_months
+        y, m = divmod(month.year * 12 + month.month - 1 - max_back_months, 12)
+        self.cutoff = date(y, m + 1, 1)  # rent periods ending before this are back rent
         self.used = month.previous()
         self.leases = [
             LeaseRow(*row)
@@ -229,6 +290,67 @@ class _Run:
         )
         return {(lid, str(kind), meter, start) for lid, kind, meter, start in rows}
 
+    # ---- guarding each item ---------------------------------------------------------------
+
+    @contextmanager
+    def _guard(
+        self, lease_id: int | None, item: str, *, meter: str = "", start: date | None = None
+    ) -> Iterator[_Outcome]:
+        """Bill one item (a lease's rent, a meter line, a tariff, a building's common area).
+        If it raises, or a line it makes is out of bounds, its lines are dropped, it is held
+        for review (a lease's item) and listed in `skipped`; the run goes on."""
+        mark, outcome = self.draft.mark(), _Outcome()
+        try:
+            yield outcome
+        except SQLAlchemyError:
+            raise  # the database failed, not this item: the run fails and is retried whole
+        except Exception as exc:  # one bad stored value must not stop the run
+            self.draft.undo(mark)
+            if isinstance(exc, BillingError):
+                outcome.failed = str(exc)
+            else:  # a fault of ours or a value no check foresaw: keep the stack in the log
+                outcome.failed = f"{type(exc).__name__}: {exc}"
+                log.warning("billing run %s: %s failed", self.property_id, item, exc_info=True)
+            self._skip(lease_id, item, outcome.failed)
+            if lease_id is not None:
+                self._hold(lease_id, meter, start or self.month.first, outcome.failed,
+                           kind=HoldKind.ERROR)  # fmt: skip
+
+    def _skip(self, lease_id: int | None, item: str, reason: str) -> None:
+        self.draft.skipped.append({"lease_id": lease_id, "item": item, "reason": reason})
+        who = f"lease {lease_id} " if lease_id is not None else ""
+        self.draft.flags.append(f"skipped: {who}{item}: {reason}")
+
+    def _hold(
+        self,
+        lease_id: int,
+        meter: str,
+        start: date,
+        reason: str,
+        *,
+        kind: HoldKind,
+        quantity: Decimal | None = None,
+        end: date | None = None,
+    ) -> None:
+        """Hold an item for review; one already there (released, say, and failing again) goes
+        back to review with the new reason."""
+        found = self.session.scalar(
+            select(UsageHold).where(
+                UsageHold.lease_id == lease_id,
+                UsageHold.meter_id == meter,
+                UsageHold.period_start == start,
+            )
+        )
+        if found is None:
+            found = UsageHold(property_id=self.property_id, lease_id=lease_id, meter_id=meter,
+                              period_start=start, created_at=day_after(self.used.last))  # fmt: skip
+            self.session.add(found)
+        found.kind, found.reason, found.released = kind, reason, False
+        if quantity is not None:
+            found.quantity = quantity
+        if end is not None:
+            found.period_end = end
+
     # ---- rent -----------------------------------------------------------------------------
 
     def rent(self) -> None:
@@ -239,38 +361,110 @@ class _Run:
                 .group_by(InvoiceLine.lease_id)
             ).all()
         )
-        for lease in self.leases:
-            terms = lease_terms(lease)
-            if terms is None:
-                continue
-            after = through.get(lease.id)
-            if after is not None and after > terms.end:
-                self._termination_credit(lease, terms.end)
-                continue
-            for p in periods(terms, after=after, due_by=self.month.last):
-                if p.due > self.month.last:
-                    break
-                explain = Prorated(p.rent, p.months).explain(terms.monthly_rent)
-                self.draft.add(
-                    lease.id,
-                    kind=LineKind.RENT,
-                    start=p.start,
-                    end=p.end,
-                    amount=p.rent,
-                    description=f"Rent {p.start} to {p.end}",
-                    due=p.due,
-                    detail={"explain": explain, "monthly_rent_fen": terms.monthly_rent},
+        deposited = set(
+            self.session.scalars(
+                select(InvoiceLine.lease_id).where(
+                    InvoiceLine.lease_id.in_(self.lease_q), InvoiceLine.kind == LineKind.DEPOSIT
                 )
-                if p.deposit:
-                    self.draft.add(
-                        lease.id,
-                        kind=LineKind.DEPOSIT,
-                        start=p.start,
-                        end=terms.end,
-                        amount=p.deposit,
-                        description="Deposit",
-                        due=p.due,
-                    )
+            )
+        )
+        back: dict[int, list[UsageHold]] = defaultdict(list)
+        for hold in self.session.scalars(
+            select(UsageHold).where(
+                UsageHold.property_id == self.property_id, UsageHold.kind == HoldKind.BACK_RENT
+            )
+        ):
+            back[hold.lease_id].append(hold)
+        billed: dict[int, set[date]] = defaultdict(set)
+        for lease_id, start in self.session.execute(
+            select(InvoiceLine.lease_id, InvoiceLine.period_start).where(
+                InvoiceLine.lease_id.in_(list(back)), InvoiceLine.kind == LineKind.RENT
+            )
+        ):
+            billed[lease_id].add(start)
+        for lease in self.leases:
+            with self._guard(lease.id, "rent"):
+                self._lease_rent(
+                    lease,
+                    through.get(lease.id),
+                    back.get(lease.id, []),
+                    billed[lease.id],
+                    deposited=lease.id in deposited,
+                )
+
+    def _lease_rent(
+        self,
+        lease: LeaseRow,
+        after: date | None,
+        holds: list[UsageHold],
+        billed: set[date],
+        *,
+        deposited: bool,
+    ) -> None:
+        """The lease's rent due by the end of the month: at most `max_back` months of it
+        before the month (older periods become one back-rent hold), plus held back rent an
+        operator released."""
+        terms = lease_terms(lease)
+        if terms is None:
+            return
+        if after is not None and after > terms.end:
+            self._termination_credit(lease, terms.end)
+            return
+        due = list(self._due(terms, after))
+        released = [
+            p
+            for h in holds
+            if h.released and h.period_end is not None and h.period_start not in billed
+            for p in self._due(terms, h.period_start - DAY)
+            if p.end <= h.period_end
+        ]
+        held = [(h.period_start, h.period_end or h.period_start) for h in holds]
+        fresh = [p for p in due if not any(a <= p.start and p.end <= b for a, b in held)]
+        old = [p for p in fresh if p.end < self.cutoff]
+        bill = sorted(released + fresh[len(old) :], key=lambda p: p.start)
+        if old:
+            reason = (
+                f"{len(old)} rent period(s) {old[0].start} to {old[-1].end} "
+                f"({yuan(sum(p.rent for p in old))}) end more than {self.max_back} month(s) "
+                f"before {self.month}; release the hold to bill them"
+            )
+            self._hold(lease.id, "", old[0].start, reason, kind=HoldKind.BACK_RENT,
+                       quantity=Decimal(len(old)), end=old[-1].end)  # fmt: skip
+            self._skip(lease.id, "back rent", reason)
+        if old and old[0].deposit and not deposited:  # the deposit is not a month's rent
+            self._deposit(lease, terms, old[0], bill[0].due if bill else self.month.first)
+        for p in bill:
+            self._rent_line(lease, terms, p)
+            if p.deposit and not deposited:
+                self._deposit(lease, terms, p, p.due)
+
+    def _due(self, terms: LeaseTerms, after: date | None) -> Iterator[Period]:
+        last = self.month.last
+        return takewhile(lambda p: p.due <= last, periods(terms, after=after, due_by=last))
+
+    def _deposit(self, lease: LeaseRow, terms: LeaseTerms, first: Period, due: date) -> None:
+        self.draft.add(
+            lease.id,
+            kind=LineKind.DEPOSIT,
+            start=first.start,
+            end=terms.end,
+            amount=first.deposit,
+            description="Deposit",
+            due=due,
+        )
+
+    def _rent_line(self, lease: LeaseRow, terms: LeaseTerms, p: Period) -> None:
+        explain = Prorated(p.rent, p.months).explain(terms.monthly_rent)
+        self.draft.add(
+            lease.id,
+            kind=LineKind.RENT,
+            start=p.start,
+            end=p.end,
+            amount=p.rent,
+            description=f"Rent {p.start} to {p.end}",
+            due=p.due,
+            detail={"explain": explain, "monthly_rent_fen": terms.monthly_rent},
+        )
 
     def _termination_credit(self, lease: LeaseRow, end: date) -> None:
         """Rent already billed for days after an early termination comes back as one credit."""
@@ -318,10 +512,14 @@ class _Run:
         )
         self.chains = unit_meters(self.session, self.property_id)
         t0, t1 = day_start(self.used.first), day_after(self.used.last)
-        for tariff in tariffs.values():
-            for point in self._points(tariff):
-                self.book.preload(point, t0)
-                self.book.preload(point, t1)
+        for utility, tariff in list(tariffs.items()):
+            with self._guard(None, f"{utility} tariff {tariff.id}") as outcome:
+                check_tariff(tariff)  # stored: it may predate the bounds
+                for point in self._points(tariff):
+                    self.book.preload(point, t0)
+                    self.book.preload(point, t1)
+            if outcome.failed:
+                del tariffs[utility]  # nothing of that utility is billed until it is fixed
         self.holds = {
             (h.lease_id, h.meter_id, h.period_start): h
             for h in self.session.scalars(
@@ -343,7 +541,10 @@ class _Run:
             self.spans[lease.unit_id].append((lease, start, end))
             for utility, chain in by_unit.get(lease.unit_id, []):
                 found = tariffs.get(utility)
-                if found is not None:
+                if found is None:
+                    continue
+                meter = chain.meters[-1].id
+                with self._guard(lease.id, f"{utility} meter {meter}", meter=meter, start=start):
                     self._meter_line(
                         lease, start=start, end=end, utility=utility, chain=chain, tariff=found
                     )
@@ -362,6 +563,7 @@ class _Run:
         got: Measured | None = None
         try:
             got = self._measure(chain, tariff, start, end)
+            bounds.check_decimal(got.quantity, "usage", high=bounds.MAX_QUANTITY)
             meter_id, reason = got.meter_id, ""
             self.lease_usage[lease.id, utility] = got.quantity
         except ReadingRejectedError as exc:
@@ -370,6 +572,8 @@ class _Run:
         if key in self.existing or lease.id in self.prepaid:
             return
         hold = self.holds.get((lease.id, meter_id, start))
+        if hold is not None and hold.kind == HoldKind.ERROR:
+            hold = None  # a run's error holds do not wait for release: try the line again
         quantity = got.quantity if got is not None else None
         if hold is not None:
             if not hold.released:
@@ -386,17 +590,8 @@ class _Run:
             if check.held:
                 reason = f"usage {got.quantity} is {check.ratio:.1f}x the baseline"
         if reason or quantity is None:
-            self.session.add(
-                UsageHold(
-                    property_id=self.property_id,
-                    lease_id=lease.id,
-                    meter_id=meter_id,
-                    period_start=start,
-                    reason=reason or "no usage",
-                    quantity=quantity,
-                    created_at=day_after(self.used.last),
-                )
-            )
+            self._hold(lease.id, meter_id, start, reason or "no usage", kind=HoldKind.USAGE,
+                       quantity=quantity)  # fmt: skip
             self.draft.flags.append(f"held: lease {lease.id} meter {meter_id}: {reason}")
             return
         if tariff.kind is TariffKind.TIME_OF_USE:
@@ -509,69 +704,74 @@ class _Run:
                 Unit.property_id == self.property_id
             )
         ).all()
-        t0, t1 = day_start(self.used.first), day_after(self.used.last)
         for master in masters:
             tariff = tariffs.get(master.utility)
             if tariff is None:
                 continue
             in_building = [(uid, area) for uid, bid, area in units if bid == master.building_id]
-            try:
-                before = self.book.at(master.code, tariff.point, t0)
-                after = self.book.at(master.code, tariff.point, t1)
-                master_used = usage(before, after, digits=master.digits).quantity
-                subs = [
-                    self._measure(
-                        self.chains[uid, master.utility], tariff, self.used.first, self.used.last
-                    ).quantity
-                    for uid, _ in in_building
-                    if (uid, master.utility) in self.chains
-                ]
-            except ReadingRejectedError as exc:
-                self.draft.flags.append(f"common area {master.code} not billed: {exc}")
+            with self._guard(None, f"common area {master.code}"):
+                self._building_common(master, tariff, in_building)
+
+    def _building_common(
+        self, master: Meter, tariff: Tariff, in_building: list[tuple[int, Decimal]]
+    ) -> None:
+        """One master meter's month: master minus its submeters, priced and shared."""
+        t0, t1 = day_start(self.used.first), day_after(self.used.last)
+        try:
+            before = self.book.at(master.code, tariff.point, t0)
+            after = self.book.at(master.code, tariff.point, t1)
+            master_used = usage(before, after, digits=master.digits).quantity
+            subs = [
+                self._measure(
+                    self.chains[uid, master.utility], tariff, self.used.first, self.used.last
+                ).quantity
+                for uid, _ in in_building
+                if (uid, master.utility) in self.chains
+            ]
+        except ReadingRejectedError as exc:
+            self.draft.flags.append(f"common area {master.code} not billed: {exc}")
+            return
+        unit_price = price(tariff.common_price)
+        self.draft.utility_cost += round_half_up(Fraction(master_used) * unit_price)
+        common = common_usage(master_used, subs)
+        if common.negative:
+            self.draft.flags.append(
+                f"common area {master.code}: master {master_used} is below its submeters "
+                f"{sum(subs, Decimal(0))}; check the meters (not billed)"
+            )
+            return
+        if common.high_loss:
+            self.draft.flags.append(f"common area {master.code}: losses {common.loss_ratio:.0%}")
+        amount = round_half_up(Fraction(common.quantity) * unit_price)
+        basis = Basis(tariff.common_basis)
+        shares = self._share_common(amount, basis, in_building, master.utility)
+        self.draft.operator_cost += shares.pop(OPERATOR, 0)
+        spans = {lease.id: (start, end) for u in self.spans.values() for lease, start, end in u}
+        submeters = str(sum(subs, Decimal(0)))
+        for lease_id, share in shares.items():
+            start, end = spans[lease_id]
+            if (lease_id, str(LineKind.COMMON_AREA), master.code, start) in self.existing:
                 continue
-            unit_price = price(tariff.common_price)
-            self.draft.utility_cost += round_half_up(Fraction(master_used) * unit_price)
-            common = common_usage(master_used, subs)
-            if common.negative:
-                self.draft.flags.append(
-                    f"common area {master.code}: master {master_used} is below its submeters "
-                    f"{sum(subs, Decimal(0))}; check the meters (not billed)"
-                )
-                continue
-            if common.high_loss:
-                self.draft.flags.append(
-                    f"common area {master.code}: losses {common.loss_ratio:.0%}"
-                )
-            amount = round_half_up(Fraction(common.quantity) * unit_price)
-            basis = Basis(tariff.common_basis)
-            shares = self._share_common(amount, basis, in_building, master.utility)
-            self.draft.operator_cost += shares.pop(OPERATOR, 0)
-            spans = {lease.id: (start, end) for u in self.spans.values() for lease, start, end in u}
-            submeters = str(sum(subs, Decimal(0)))
-            for lease_id, share in shares.items():
-                start, end = spans[lease_id]
-                if (lease_id, str(LineKind.COMMON_AREA), master.code, start) in self.existing:
-                    continue
-                self.draft.add(
-                    lease_id,
-                    kind=LineKind.COMMON_AREA,
-                    start=start,
-                    end=end,
-                    amount=share,
-                    description=(
-                        f"{master.utility} common area, {basis} share of {common.quantity}"
-                        f" units at {tariff.common_price}/unit"
-                    ),
-                    meter=master.code,
-                    utility=str(master.utility),
-                    quantity=common.quantity,
-                    detail={
-                        "basis": str(basis),
-                        "master": str(master_used),
-                        "submeters": submeters,
-                        "building_amount_fen": amount,
-                    },
-                )
+            self.draft.add(
+                lease_id,
+                kind=LineKind.COMMON_AREA,
+                start=start,
+                end=end,
+                amount=share,
+                description=(
+                    f"{master.utility} common area, {basis} share of {common.quantity}"
+                    f" units at {tariff.common_price}/unit"
+                ),
+                meter=master.code,
+                utility=str(master.utility),
+                quantity=common.quantity,
+                detail={
+                    "basis": str(basis),
+                    "master": str(master_used),
+                    "submeters": submeters,
+                    "building_amount_fen": amount,
+                },
+            )
 
     def _share_common(
         self, amount: int, basis: Basis, in_building: list[tuple[int, Decimal]], utility: Utility

@@ -10,6 +10,7 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cloud.billing.bounds import MAX_QUANTITY, MAX_SPIKE_MULTIPLE, check_decimal, check_fen
 from cloud.billing.errors import BillingError
 from cloud.billing.late_fees import FeeKind, FeeMode, LateFeePolicy
 from cloud.billing.money import price
@@ -57,16 +58,17 @@ def effective_end(lease: Lease | LeaseRow) -> date:
 
 
 def lease_terms(lease: Lease | LeaseRow) -> LeaseTerms | None:
-    """None when the lease never ran (terminated before its start)."""
+    """None when the lease never ran (terminated before its start). Stored money outside the
+    bounds (written before they were checked, or by hand) is a BillingError, not a bill."""
     end = effective_end(lease)
     if end < lease.start_date:
         return None
     return LeaseTerms(
         start=lease.start_date,
         end=end,
-        monthly_rent=lease.rent_fen,
+        monthly_rent=check_fen(lease.rent_fen, "rent_fen"),
         cycle_months=lease.payment_cycle_months,
-        deposit=lease.deposit_fen,
+        deposit=check_fen(lease.deposit_fen, "deposit_fen"),
         due_days_before=lease.due_days_before,
         proration=PRORATION[lease.proration],
     )
@@ -147,6 +149,18 @@ def tariff_price(tariff: Tariff, used: Decimal) -> Priced:
     raise BillingError("time-of-use tariffs are priced per zone register; use tou_price")
 
 
+def check_tariff(tariff: Tariff) -> None:
+    """BillingError (or a parse error) unless a tariff can price: its rows, its common price and
+    its spike multiple, all within the bounds. The API checks a new tariff with it; a run checks
+    stored ones, which may predate the bounds."""
+    if tariff.kind is TariffKind.TIME_OF_USE:
+        tou_zones(tariff)
+    else:
+        tariff_price(tariff, Decimal(0))
+    price(tariff.common_price)
+    check_decimal(Decimal(tariff.spike_multiple), "spike_multiple", high=MAX_SPIKE_MULTIPLE)
+
+
 @dataclass(frozen=True, slots=True)
 class Zone:
     """A time-of-use zone: the meter's own register for it (a reading point) and its price."""
@@ -176,11 +190,15 @@ def tou_price(tariff: Tariff, used: dict[str, Decimal]) -> Priced:
     return time_of_use(used, {z.name: z.price for z in tou_zones(tariff)})
 
 
+def _bound(text: str) -> Decimal:
+    return check_decimal(Decimal(text), "tier bound", high=MAX_QUANTITY)
+
+
 @lru_cache(maxsize=256)
 def _tiers(rows: tuple[tuple[str, str, str], ...]) -> tuple[Tier, ...]:
     """Parsed once per distinct tariff: a run prices thousands of meters with the same one."""
     tiers = tuple(
-        Tier(Decimal(lower), Decimal(upper) if upper else None, price(unit_price))
+        Tier(_bound(lower), _bound(upper) if upper else None, price(unit_price))
         for lower, upper, unit_price in rows
     )
     check_tiers(tiers)

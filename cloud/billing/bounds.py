@@ -1,0 +1,68 @@
+"""The bounds of every money, price, rate and quantity billing takes in, defined once.
+
+The API's request models, the CSV importer and the billing run's own checks of stored rows all
+use these, so a value refused at one door is refused at every door. The products are chosen to
+stay far inside int64 (and the fen columns): the dearest unit price times the largest quantity
+is `MAX_LINE_FEN` (10^15 fen), about 9,000 times below int64's limit, so a sum of thousands of
+such lines still fits.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field
+
+from cloud.billing.errors import BillingError
+
+MAX_FEN = 2_000_000_000  # one amount (rent, deposit, payment, fee): 20,000,000.00 yuan; int32
+MAX_PRICE = Decimal(10_000)  # yuan per unit (kWh, m³)
+PRICE_PLACES = 6
+MAX_QUANTITY = Decimal(1_000_000_000)  # units on one line, and a tier's bounds
+QUANTITY_PLACES = 4  # what the readings' Numeric(18, 4) columns keep
+MAX_LINE_FEN = 10**15  # MAX_PRICE (10^6 fen) x MAX_QUANTITY: the largest line a run writes
+MAX_SPIKE_MULTIPLE = Decimal(1000)
+FIRST_DAY = date(2000, 1, 1)  # calendar dates billing accepts (Month.parse's range)
+LAST_DAY = date(2100, 12, 31)
+MAX_LEASE_YEARS = 20  # Civil Code art. 705: a lease term may not exceed twenty years
+MAX_BACK_MONTHS = 3  # default of ANJU_BILLING_MAX_BACK_MONTHS
+
+# Request fields (pydantic refuses non-finite decimals by default; these add the ranges).
+Fen = Annotated[int, Field(ge=0, le=MAX_FEN, description="Fen (分), at most 2,000,000,000.")]
+PositiveFen = Annotated[int, Field(ge=1, le=MAX_FEN, description="Fen (分), 1..2,000,000,000.")]
+Price = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE, decimal_places=PRICE_PLACES, description="Yuan per unit, 0..10,000."),
+]
+Quantity = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_QUANTITY, decimal_places=QUANTITY_PLACES, description="Units, 0..10^9."),
+]
+SpikeMultiple = Annotated[Decimal, Field(gt=0, le=MAX_SPIKE_MULTIPLE, decimal_places=2)]
+Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+
+
+def check_fen(value: int, what: str, *, signed: bool = False, high: int = MAX_FEN) -> int:
+    """`value` if it is whole fen within the bounds, else BillingError naming `what`."""
+    low = -high if signed else 0
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise BillingError(f"{what} {value!r} is outside {low:,}..{high:,} fen")
+    return value
+
+
+def check_decimal(
+    value: Decimal, what: str, *, high: Decimal, low: Decimal = Decimal(0)
+) -> Decimal:
+    if not value.is_finite() or not low <= value <= high:
+        raise BillingError(f"{what} {value} is outside {low}..{high}")
+    return value
+
+
+def check_span(start: date, end: date, what: str = "lease") -> None:
+    """A lease's days: inside the calendar billing knows, at most MAX_LEASE_YEARS long."""
+    if not FIRST_DAY <= start <= LAST_DAY or not FIRST_DAY <= end <= LAST_DAY:
+        raise BillingError(f"{what} {start} to {end} is outside {FIRST_DAY} to {LAST_DAY}")
+    if (end.year - MAX_LEASE_YEARS, end.month, end.day) >= (start.year, start.month, start.day):
+        raise BillingError(f"{what} {start} to {end} is longer than {MAX_LEASE_YEARS} years")
