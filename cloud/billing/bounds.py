@@ -60,9 +60,10 @@ def check_decimal(
     return value
 
 
-def check_span(start: date, end: date, what: str = "lease") -> None:
+def check_span(start: date, end: date) -> None:
     """A lease's days: inside the calendar billing knows, at most MAX_LEASE_YEARS long."""
-    if not FIRST_DAY <= start <= LAST_DAY or not FIRST_DAY <= end <= LAST_DAY:
-        raise BillingError(f"{what} {start} to {end} is outside {FIRST_DAY} to {LAST_DAY}")
+    for name, day in (("start_date", start), ("end_date", end)):
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise BillingError(f"{name} {day} is outside {FIRST_DAY} to {LAST_DAY}")
     if (end.year - MAX_LEASE_YEARS, end.month, end.day) >= (start.year, start.month, start.day):
-        raise BillingError(f"{what} {start} to {end} is longer than {MAX_LEASE_YEARS} years")
+        raise BillingError(f"end_date: {start} to {end} is longer than {MAX_LEASE_YEARS} years")
