@@ -216,6 +216,7 @@ def _add_admin_commands() -> None:
     cloud.add_command(cloud_admin.rotate_keys)
     cloud.add_command(cloud_admin.seed_demo)
     cloud.add_command(cloud_admin.import_cmd)
+    cloud.add_command(cloud_admin.bill)
     cloud.add_command(cloud_commands.keys)
     cloud.add_command(cloud_backup.backup)
     cloud.add_command(cloud_backup.restore)

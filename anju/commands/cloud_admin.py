@@ -1,5 +1,5 @@
 """`anju cloud user add | passwd | deactivate | activate | revoke-sessions | rotate-keys |
-seed-demo | import`: records and keys, from the shell."""
+seed-demo | import | bill`: records, keys and billing runs, from the shell."""
 
 from __future__ import annotations
 
@@ -336,3 +336,24 @@ def import_cmd(
     )
     if report.bad and not applied and not dry_run:
         raise SystemExit(1)
+
+
+@click.command("bill")
+@click.argument("property_id", type=int)
+@click.argument("period")
+def bill(property_id: int, period: str) -> None:
+    """Run (or re-run) PROPERTY_ID's billing for PERIOD (YYYY-MM): that month's rent, the month
+    before's utilities. What it could not bill is listed, with why, and held for review."""
+    from cloud.billing.service.runs import run_billing
+
+    with cloud_session() as (settings, session, _keys):
+        run = run_billing(session, property_id, period, now=datetime.now(UTC),
+                          max_back_months=settings.billing_max_back_months)  # fmt: skip
+        session.commit()
+        click.echo(
+            f"billing run {run.property_id} {run.period}: {run.invoices_created} invoices, "
+            f"{run.lines_created} lines, {len(run.skipped)} skipped"
+        )
+        for item in run.skipped:
+            lease = f"lease {item['lease_id']} " if item["lease_id"] is not None else ""
+            click.echo(f"skipped {lease}{item['item']}: {item['reason']}")

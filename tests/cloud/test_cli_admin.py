@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,7 @@ from cloud.models import (
 )
 from cloud.security import crypto, pii, tokens
 from cloud.security.passwords import verify_password
+from tests.cloud.billing.world import World
 from tests.cloud.world import cn_id
 
 
@@ -504,3 +505,24 @@ def test_gateway_meters_binds_its_propertys_meters_and_checks_its_config(
     r = run(env, "gateway", "meters", "gw-x", "--unbind", "m-1", "--config", str(config))
     assert (r.exit_code, "bound to it, not in the config" in r.output) == (1, False)
     assert "not bound to it (their readings count for no meter): m-1" in r.output
+
+
+def test_bill_lists_what_the_run_skipped(env: dict[str, str]) -> None:
+    """A lease dated 2000 to 9999 written straight to the database: `bill` bills one back
+    month (ANJU_BILLING_MAX_BACK_MONTHS=1) and says what it held and why."""
+    engine = make_engine(env["ANJU_DATABASE_URL"])
+    try:
+        with make_sessionmaker(engine)() as s:
+            w = World(s)
+            w.lease(w.unit("A-101", "50"), date(2000, 1, 1), date(9999, 12, 31), rent=200000)
+            pid = w.prop.id
+            s.commit()
+    finally:
+        engine.dispose()
+    r = run({**env, "ANJU_BILLING_MAX_BACK_MONTHS": "1"}, "bill", str(pid), "2027-01")
+    assert r.exit_code == 0, r.output
+    assert f"billing run {pid} 2027-01: 3 invoices, 4 lines, 1 skipped" in r.output
+    assert "back rent: 323 rent period(s) 2000-01-01 to 2026-11-30" in r.output
+    bad = run(env, "bill", str(pid), "2027-13")
+    assert bad.exit_code == 1
+    assert "not YYYY-MM" in bad.output
