@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from cloud.billing.errors import BillingError
 
@@ -29,18 +29,33 @@ LAST_DAY = date(2100, 12, 31)
 MAX_LEASE_YEARS = 20  # Civil Code art. 705: a lease term may not exceed twenty years
 MAX_BACK_MONTHS = 3  # default of ANJU_BILLING_MAX_BACK_MONTHS
 
+
+def at_most(places: int) -> AfterValidator:
+    """Trailing zeros beyond `places` dropped ("1.000000000000" -> "1.000000" for 6): pydantic
+    counts decimals without them but keeps them, and the text is stored as given ("1.00")."""
+    step = Decimal(1).scaleb(-places)
+
+    def trim(value: Decimal) -> Decimal:
+        exponent = value.as_tuple().exponent
+        return value.quantize(step) if isinstance(exponent, int) and exponent < -places else value
+
+    return AfterValidator(trim)
+
+
 # Request fields (pydantic refuses non-finite decimals by default; these add the ranges).
 Fen = Annotated[int, Field(ge=0, le=MAX_FEN, description="Fen (分), at most 2,000,000,000.")]
 PositiveFen = Annotated[int, Field(ge=1, le=MAX_FEN, description="Fen (分), 1..2,000,000,000.")]
 Price = Annotated[
     Decimal,
     Field(ge=0, le=MAX_PRICE, decimal_places=PRICE_PLACES, description="Yuan per unit, 0..10,000."),
+    at_most(PRICE_PLACES),
 ]
 Quantity = Annotated[
     Decimal,
     Field(ge=0, le=MAX_QUANTITY, decimal_places=QUANTITY_PLACES, description="Units, 0..10^9."),
+    at_most(QUANTITY_PLACES),
 ]
-SpikeMultiple = Annotated[Decimal, Field(gt=0, le=MAX_SPIKE_MULTIPLE, decimal_places=2)]
+SpikeMultiple = Annotated[Decimal, Field(gt=0, le=MAX_SPIKE_MULTIPLE, decimal_places=2), at_most(2)]
 Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
 
 

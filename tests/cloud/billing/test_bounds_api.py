@@ -56,6 +56,20 @@ async def test_a_tariff_within_the_bounds_is_taken(api: Api) -> None:
             "property_id": pid}  # fmt: skip
     got = await api.client.post("/api/v1/tariffs", json=body, headers=api.as_role(Role.ADMIN))
     assert got.status_code == 201, got.text
+    # Trailing zeros pass the decimal-places check; stored as sent they overflowed the text
+    # columns (PostgreSQL: 500). They are cut to the places allowed.
+    zeros = "0" * 30
+    body = {**tariff(tier={"price": f"0.5{zeros}"}, common_price=f"0.588{zeros}",
+                     spike_multiple=f"3.{zeros}", effective_from="2026-07-01"),
+            "property_id": pid}  # fmt: skip
+    got = await api.client.post("/api/v1/tariffs", json=body, headers=api.as_role(Role.ADMIN))
+    assert got.status_code == 201, got.text
+    made = got.json()
+    assert (made["tiers"][0]["price"], made["common_price"], made["spike_multiple"]) == (
+        "0.500000",
+        "0.588000",
+        "3.00",
+    )
 
 
 MONEY = [10**20, 2_000_000_001, -1, 1e300, "1e400"]
