@@ -81,10 +81,10 @@ def _counts(engine: Engine) -> dict[str, int]:
 
 
 def test_meters_keep_their_ids_as_codes_and_lose_foreign_bindings(database_url: str) -> None:
-    """0014 on data: ids become codes, swaps follow the new ids, a binding to a gateway of
+    """0017 on data: ids become codes, swaps follow the new ids, a binding to a gateway of
     another property or to no registered gateway is dropped, an unplaced one is placed."""
     script = ScriptDirectory.from_config(migrate.alembic_config())
-    before = script.get_revision("0014").down_revision
+    before = script.get_revision("0017").down_revision
     assert isinstance(before, str)
     migrate.downgrade(database_url, before)
     engine = make_engine(database_url)

@@ -4,8 +4,8 @@ Anyone could lock any known account for 15 minutes, and unknown usernames never 
 answers told them apart. Failures now count per username and source address (unknown names
 too); the users' failure count and lock go.
 
-Revision ID: 0015
-Revises: 0018
+Revision ID: 0016
+Revises: 0015
 Create Date: 2026-12-06 04:30:00
 """
 
@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0015"
-down_revision: str | None = "0018"
+revision: str = "0016"
+down_revision: str | None = "0015"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,7 +1,7 @@
 """an index of audit events by user and action, for the per-user limit on personal-number search
 
-Revision ID: 0018
-Revises: 0016
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-06 04:30:00
 """
 
@@ -9,8 +9,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = "0018"
-down_revision: str | None = "0016"
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -6,8 +6,8 @@ placed in another property, is dropped; an unplaced gateway whose bound meters a
 property is placed there. Meter swaps follow the new ids. Meters and swaps are small tables: they
 are copied through memory into the new ones.
 
-Revision ID: 0014
-Revises: 0015
+Revision ID: 0017
+Revises: 0016
 Create Date: 2026-12-06 04:40:00
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0014"
-down_revision: str | None = "0015"
+revision: str = "0017"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -3,7 +3,7 @@
 An import by one organisation must neither find nor collide with another's rows that happen to
 carry the same id from an old system.
 
-Revision ID: 0016
+Revision ID: 0014
 Revises: 0013
 Create Date: 2026-12-06 04:20:00
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0016"
+revision: str = "0014"
 down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
