@@ -13,7 +13,6 @@ from cloud.db import Base, make_engine, make_sessionmaker
 from cloud.models import Organisation, Reading, Tenant
 from cloud.security import pii
 from cloud.security.crypto import FieldKeys
-from tests.cloud.billing.world import GATEWAY
 from tests.cloud.billing.world import World as BillingWorld
 from tests.cloud.world import NOW, add_site, build_world
 
@@ -80,7 +79,8 @@ def revealed_pii(url: str, keys: FieldKeys) -> dict[int, tuple[str | None, ...]]
         engine.dispose()
 
 
-def writer_reading(seq: int) -> Reading:
-    """A reading as ingest would store it (the gateway of the billing world)."""
-    return Reading(gateway_id=GATEWAY, epoch=7, seq=seq, meter_id="m-live", point="import_energy",
-                   value=float(seq), unit="kWh", ts=NOW + timedelta(seconds=seq))  # fmt: skip
+def writer_reading(gateway_id: str, seq: int) -> Reading:
+    """A reading as ingest would store it."""
+    return Reading(gateway_id=gateway_id, epoch=7, seq=seq, meter_id="m-live",
+                   point="import_energy", value=float(seq), unit="kWh",
+                   ts=NOW + timedelta(seconds=seq))  # fmt: skip

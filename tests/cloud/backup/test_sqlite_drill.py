@@ -9,12 +9,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from sqlalchemy import select
 
 from anju.cli import cli
 from cloud import migrate
 from cloud.backup import sqlite as sqlite_backup
 from cloud.db import make_engine, make_sessionmaker
-from cloud.models import Reading
+from cloud.models import Gateway, Reading
 from cloud.security import crypto
 from cloud.security.crypto import FieldKeys, generate_key
 from tests.cloud.backup.drill import create_data, digests, revealed_pii, writer_reading
@@ -37,9 +38,11 @@ class Writer(threading.Thread):
         engine = make_engine(self.url)
         try:
             with make_sessionmaker(engine)() as session:
+                gateway = session.scalars(select(Gateway.id).order_by(Gateway.id)).first()
+                assert gateway is not None
                 while not self.halt.is_set():
                     first = self.batches * BATCH + 1
-                    session.add_all(writer_reading(s) for s in range(first, first + BATCH))
+                    session.add_all(writer_reading(gateway, s) for s in range(first, first + BATCH))
                     session.commit()
                     self.batches += 1
                     if self.batches >= 3:
