@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import BinaryIO
 
+from cloud.billing.bounds import MAX_FEN
 from protocols.errors import AnjuError
 
 ENCODINGS = {"utf-8": "utf-8", "gbk": "gb18030"}  # GB18030 is a superset of GBK
@@ -157,7 +158,8 @@ def _value_problem(values: Mapping[str, str], limits: Mapping[str, int]) -> tupl
 
 
 def yuan_to_fen(text: str) -> int:
-    """'1,800.50' → 180050; more than two decimals or a negative amount is an error."""
+    """'1,800.50' → 180050; more than two decimals, a negative amount or one beyond the
+    billing bounds (`1e400` is finite) is an error."""
     try:
         amount = Decimal(text.replace(",", "").replace("¥", "").strip())
     except InvalidOperation:
@@ -165,4 +167,6 @@ def yuan_to_fen(text: str) -> int:
     exponent = amount.as_tuple().exponent
     if not amount.is_finite() or amount < 0 or not isinstance(exponent, int) or exponent < -2:
         raise ValueError(f"{text!r} must be a non-negative amount with at most 2 decimals")
+    if amount * 100 > MAX_FEN:
+        raise ValueError(f"{text!r} is more than {MAX_FEN // 100:,} yuan")
     return int(amount * 100)

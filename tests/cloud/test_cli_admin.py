@@ -423,6 +423,22 @@ def test_import_a_value_too_long_for_its_column_is_one_bad_row(
     _import_all_or_nothing(env, path, "line 3, name: is longer than 100 characters", [name])
 
 
+def test_import_an_amount_beyond_the_billing_bounds_is_one_bad_row(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """`1e400` is a finite Decimal: without the bound it became a 400-digit rent."""
+    assert run(env, "user", "add", "boss", "--role", "admin", "--org", "Acme",
+               "--password", "a long password").exit_code == 0  # fmt: skip
+    path = tmp_path / "u.csv"
+    rows = ["南山公寓,A栋,A-103,1,28,1e400", "南山公寓,A栋,A-104,1,28,20000000.01"]
+    path.write_text(UNITS_CSV + "\n".join(rows) + "\n")
+    r = run(env, "import", "units", str(path))
+    assert r.exit_code == 1
+    assert "line 5, base_rent: '1e400' is more than 20,000,000 yuan" in r.output
+    assert "line 6, base_rent: '20000000.01' is more than 20,000,000 yuan" in r.output
+    assert count(env["ANJU_DATABASE_URL"]) == 0
+
+
 def test_import_finds_repeats_across_chunks_without_keeping_rows(
     env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
