@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
@@ -83,7 +83,10 @@ async def run_forever(
     holder: str,
     tz: ZoneInfo,
     tick_s: float = TICK_S,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> None:
+    """Tick until cancelled. A tick that fails outside a job (the database unreachable for
+    the lock) is logged and the next tick tries again: the scheduler itself never dies."""
     while True:
         tick = asyncio.ensure_future(
             asyncio.to_thread(run_due, sessions, jobs, now=clock(), holder=holder, tz=tz)
@@ -95,4 +98,6 @@ async def run_forever(
             # before the caller disposes of the engine.
             await asyncio.gather(tick, return_exceptions=True)
             raise
-        await asyncio.sleep(tick_s)
+        except Exception:
+            log.exception("job tick failed; trying again in %.0f s", tick_s)
+        await sleep(tick_s)

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from cloud.app import create_app
@@ -19,7 +20,7 @@ from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.jobs.billing import JobSettings, billing_jobs, run_month
 from cloud.jobs.lock import try_acquire
-from cloud.jobs.scheduler import Job, run_due
+from cloud.jobs.scheduler import Job, run_due, run_forever
 from cloud.models import (
     BillingRun,
     Invoice,
@@ -101,6 +102,40 @@ def test_a_failing_job_is_retried_next_tick(database_url: str) -> None:
         assert len(calls) == 2
     finally:
         engine.dispose()
+
+
+async def test_a_tick_that_cannot_reach_the_database_does_not_stop_the_scheduler(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The lock table unreachable for one tick: logged, and the job runs on the next tick."""
+    engine = make_engine(database_url)
+    real = make_sessionmaker(engine)
+    opened: list[int] = []
+    ran = asyncio.Event()
+
+    def sessions() -> Session:
+        opened.append(1)
+        if len(opened) == 1:
+            raise OperationalError("SELECT 1", {}, Exception("database went away"))
+        return real()
+
+    def job(session: Session, today: date, now: datetime) -> None:
+        ran.set()
+
+    async def tick(_: float) -> None:
+        await asyncio.sleep(0)
+
+    jobs = [Job("j", time(0, 0), job)]
+    task = asyncio.create_task(
+        run_forever(sessions, jobs, clock=lambda: NOW, holder="a", tz=TZ, sleep=tick)
+    )
+    try:
+        await asyncio.wait_for(ran.wait(), 10)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        engine.dispose()
+    assert "job tick failed" in caplog.text
 
 
 def overdue_world(session: Session) -> tuple[World, Invoice]:
