@@ -63,6 +63,16 @@ async def no_leaked_tasks(no_leaked_threads: None) -> AsyncIterator[None]:
     await asyncio.get_running_loop().shutdown_default_executor()
 
 
+@pytest.fixture
+def usual_umask() -> Iterator[None]:
+    """The umask most systems give a service (022), so a file's mode shows what we chose."""
+    old = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(old)
+
+
 # ---- MQTT ---------------------------------------------------------------------------------
 
 MQTT_PARAMS = ["amqtt"] + (["mosquitto"] if MQTT_URL else [])

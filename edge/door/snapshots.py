@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from edge.door.config import SnapshotSettings
 from protocols.errors import ConfigError
 from protocols.face.contract import FaceError, ImageArray
+from runtime.private_files import FILE_MODE, private_file, private_folder
 
 log = logging.getLogger(__name__)
 
@@ -55,8 +56,8 @@ def load_key(path: Path) -> bytes:
 
 def write_key(path: Path) -> None:
     """A new random key as hex, readable by the owner only; never overwrites one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    private_folder(path.parent)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
     with os.fdopen(fd, "w") as fh:
         fh.write(secrets.token_hex(KEY_BYTES) + "\n")
 
@@ -102,8 +103,9 @@ class SnapshotStore:
         plain = struct.pack(">I", len(header)) + header + jpeg.tobytes()
         nonce = secrets.token_bytes(12)
         sealed = MAGIC + nonce + self._aead.encrypt(nonce, plain, self._aad(name))
-        self.folder.mkdir(parents=True, exist_ok=True)
+        private_folder(self.folder)
         tmp = self.folder / f".{name}.part"
+        private_file(tmp)
         tmp.write_bytes(sealed)
         tmp.replace(self.folder / name)
         self.prune()

@@ -4,6 +4,7 @@ the frame at each decision sealed with AES-256-GCM, bounded by count and age."""
 from __future__ import annotations
 
 import os
+import stat
 from datetime import UTC, datetime, timedelta
 from itertools import count
 from pathlib import Path
@@ -68,6 +69,7 @@ async def test_off_by_default_nothing_is_written(
     assert not (tmp_path / "data").exists()
 
 
+@pytest.mark.usefixtures("usual_umask")
 async def test_on_each_decision_keeps_one_sealed_frame(tmp_path: Path) -> None:
     write_key(tmp_path / "snap.key")
     settings = {
@@ -79,6 +81,10 @@ async def test_on_each_decision_keeps_one_sealed_frame(tmp_path: Path) -> None:
     names = [e["snapshot"] for e in events]
     folder = tmp_path / "snaps" / "front"
     assert sorted(p.name for p in folder.iterdir()) == sorted(names)
+    # a photo of a face is personal data even sealed: the owner only
+    assert stat.S_IMODE((tmp_path / "snaps").stat().st_mode) == 0o700
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
     store = SnapshotStore(
         SnapshotSettings.model_validate(settings),
         "front",

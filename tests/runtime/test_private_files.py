@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,13 +14,7 @@ from runtime.private_files import private_file, private_folder
 TS = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-@pytest.fixture(autouse=True)
-def usual_umask() -> Iterator[None]:
-    old = os.umask(0o022)
-    try:
-        yield
-    finally:
-        os.umask(old)
+pytestmark = pytest.mark.usefixtures("usual_umask")
 
 
 def mode(path: Path) -> int:
