@@ -159,14 +159,22 @@ def rent_for(terms: LeaseTerms, start: date, end: date) -> int:
     return prorate(terms.monthly_rent, anchor, start, end, terms.proration).amount
 
 
+def supervision_reasons(monthly_rent: int, cycle_months: int, deposit: int) -> list[str]:
+    """Why terms need a supervised account (empty when they need not): the one escrow rule.
+
+    Judged on the agreed terms, so a lease and its schedule can never disagree.
+    """
+    reasons = []
+    if cycle_months > ESCROW_MAX_RENT_MONTHS:
+        reasons.append(
+            f"collects {yuan(cycle_months * monthly_rent)} rent at once,"
+            f" more than {ESCROW_MAX_RENT_MONTHS} months"
+        )
+    if deposit > ESCROW_MAX_DEPOSIT_MONTHS * monthly_rent:
+        reasons.append(f"deposit {yuan(deposit)} is more than one month's rent")
+    return reasons
+
+
 def escrow_reasons(terms: LeaseTerms) -> list[str]:
     """Why the lease must use a supervised account (empty when it need not)."""
-    reasons = []
-    most = max((p.rent for p in schedule(terms)), default=0)
-    if most > ESCROW_MAX_RENT_MONTHS * terms.monthly_rent:
-        reasons.append(
-            f"collects {yuan(most)} rent at once, more than {ESCROW_MAX_RENT_MONTHS} months"
-        )
-    if terms.deposit > ESCROW_MAX_DEPOSIT_MONTHS * terms.monthly_rent:
-        reasons.append(f"deposit {yuan(terms.deposit)} is more than one month's rent")
-    return reasons
+    return supervision_reasons(terms.monthly_rent, terms.cycle_months, terms.deposit)

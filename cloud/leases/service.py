@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from cloud.billing import bounds
 from cloud.billing.errors import BillingError
+from cloud.billing.schedule import supervision_reasons
 from cloud.leases.lifecycle import (
     Action,
     IllegalTransitionError,
@@ -37,8 +38,6 @@ from cloud.models import (
 from protocols.errors import AnjuError
 
 HOLDING = (LeaseStatus.SIGNED, LeaseStatus.ACTIVE)  # statuses that hold a unit for a period
-# Jianfanggui (2021) No. 2: over 3 months' rent or 1 month's deposit at once -> supervised account
-SUPERVISED_MAX_CYCLE_MONTHS = 3
 PAYMENT_CYCLES = (1, 2, 3, 6, 12)
 # Terms are agreed at signing; after that they change only by renewal (a new, linked lease).
 TERMS_EDITABLE = frozenset({LeaseStatus.DRAFT})
@@ -73,10 +72,7 @@ class Terms:
 
 
 def needs_supervised_account(lease: Lease) -> bool:
-    return (
-        lease.payment_cycle_months > SUPERVISED_MAX_CYCLE_MONTHS
-        or lease.deposit_fen > lease.rent_fen
-    )
+    return bool(supervision_reasons(lease.rent_fen, lease.payment_cycle_months, lease.deposit_fen))
 
 
 def check_terms(terms: Terms) -> None:

@@ -9,6 +9,8 @@ import pytest
 from cloud.billing.errors import BillingError
 from cloud.billing.proration import Anchor, Proration, prorate
 from cloud.billing.schedule import LeaseTerms, escrow_reasons, rent_for, schedule
+from cloud.leases.service import needs_supervised_account
+from cloud.models import Lease
 
 RENT = 180000  # 1,800.00
 
@@ -125,6 +127,24 @@ def test_escrow_flag() -> None:
     assert len(escrow_reasons(six)) == 1
     two_six = LeaseTerms.ya_fu(ya=2, fu=6, start=start, end=end, monthly_rent=RENT)
     assert len(escrow_reasons(two_six)) == 2
+
+
+@pytest.mark.parametrize(
+    ("cycle", "deposit", "flags"),
+    [
+        (3, RENT, 0),  # 押一付三 is the most allowed without supervision
+        (6, RENT, 1),
+        (3, RENT + 1, 1),  # one fen over a month's deposit
+        (12, 2 * RENT, 2),
+    ],
+)
+def test_escrow_edges_and_both_callers_agree(cycle: int, deposit: int, flags: int) -> None:
+    # a two-month lease billed half-yearly still agreed to collect six months at once
+    start, end = date(2026, 1, 1), date(2026, 2, 28)
+    terms = LeaseTerms(start=start, end=end, monthly_rent=RENT, cycle_months=cycle, deposit=deposit)
+    lease = Lease(rent_fen=RENT, payment_cycle_months=cycle, deposit_fen=deposit)
+    assert len(escrow_reasons(terms)) == flags
+    assert needs_supervised_account(lease) is bool(flags)
 
 
 def test_lease_ending_mid_period_is_prorated() -> None:
