@@ -1,19 +1,26 @@
 """Keyset pagination (`?after=<id>&limit=N` → `next_after`, None on the last page) and id types.
 
 Integer ids page with `Page`; records keyed by a string (meters, gateways) with `KeyPage`.
+A newest-first time series (readings) pages with `fetch_newest`: an opaque cursor over (ts, id),
+since many rows share a timestamp and a cursor on ts alone would skip them.
 A list route takes `page: PageQ` (`KeyPageQ`) and answers with `page_of` (`fetch_page`).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from fastapi import Depends, Path, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import Select
+from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import Session
+
+from cloud.api.problems import ProblemError
 
 T = TypeVar("T")
 K = TypeVar("K", int, str)
@@ -80,6 +87,59 @@ def fetch_page(
     more = len(rows) > limit
     rows = rows[:limit]
     return rows, (getattr(rows[-1], id_column.key) if more else None)
+
+
+CursorQ = Annotated[
+    str | None, Query(max_length=128, description="`next_after` of the page before.")
+]
+
+
+def fetch_newest(
+    session: Session,
+    query: Select[Any],
+    ts_column: Any,
+    id_column: Any,
+    after: str | None,
+    *,
+    limit: int,
+) -> tuple[list[Any], str | None]:
+    """Rows newest first by (ts, id) after an opaque cursor; one extra row tells whether a next
+    page exists."""  # fmt: skip
+    if after is not None:
+        ts, row_id = decode_cursor(after)
+        older = or_(ts_column < ts, and_(ts_column == ts, id_column < row_id))
+        query = query.where(older)
+    ordered = query.order_by(ts_column.desc(), id_column.desc()).limit(limit + 1)
+    rows = list(session.scalars(ordered))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if not more:
+        return rows, None
+    last = rows[-1]
+    return rows, encode_cursor(getattr(last, ts_column.key), getattr(last, id_column.key))
+
+
+def encode_cursor(ts: datetime, row_id: int) -> str:
+    """(ts, id) as an opaque token; a naive ts (SQLite) is UTC."""
+    aware = ts if ts.tzinfo else ts.replace(tzinfo=UTC)
+    raw = f"{aware.isoformat()}|{row_id}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+INVALID_CURSOR = "invalid cursor: send back `next_after` as it came"
+
+
+def decode_cursor(token: str) -> tuple[datetime, int]:
+    """The (ts, id) of a cursor; anything not made by `encode_cursor` is a 422."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        ts_text, id_text = raw.split("|")
+        ts, row_id = datetime.fromisoformat(ts_text), int(id_text)
+    except (ValueError, binascii.Error) as exc:
+        raise ProblemError(422, INVALID_CURSOR) from exc
+    if ts.tzinfo is None or not 0 <= row_id <= MAX_ID:
+        raise ProblemError(422, INVALID_CURSOR)
+    return ts, row_id
 
 
 def page_of(

@@ -6,10 +6,11 @@ from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel
+from pydantic import BaseModel
 from sqlalchemy import select
 
 from cloud.api.deps import SessionDep, guard, scoped_meter
+from cloud.api.paging import CursorQ, fetch_newest
 from cloud.meter_bindings import reading_of
 from cloud.models import Reading
 from cloud.security.authz import Permission, Principal
@@ -31,7 +32,7 @@ class ReadingOut(BaseModel):
 class ReadingPage(BaseModel):
     meter_id: str
     items: list[ReadingOut]
-    next_before: datetime | None
+    next_after: str | None
 
 
 @router.get("/meters/{meter_id}/readings")
@@ -40,18 +41,16 @@ def list_readings(
     me: Annotated[Principal, guard(Permission.METERS_READ, "path")],
     session: SessionDep,
     point: str | None = None,
-    before: AwareDatetime | None = None,
+    after: CursorQ = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> ReadingPage:
-    """Newest first; page with `before=<next_before>`. A meter with no readings yet is empty,
-    as is one bound to no gateway: only its bound gateway's readings are the meter's."""
+    """Newest first by (ts, id); page with `after=<next_after>`. A meter with no readings yet
+    is empty, as is one bound to no gateway: only its bound gateway's readings are the meter's."""
     meter = scoped_meter(session, me, meter_id)
     query = select(Reading).where(reading_of(meter))
     if point:
         query = query.where(Reading.point == point)
-    if before:
-        query = query.where(Reading.ts < before)
-    rows = session.scalars(query.order_by(Reading.ts.desc(), Reading.id.desc()).limit(limit)).all()
+    rows, nxt = fetch_newest(session, query, Reading.ts, Reading.id, after, limit=limit)
     items = [
         ReadingOut(
             point=r.point,
@@ -65,5 +64,4 @@ def list_readings(
         )
         for r in rows
     ]
-    next_before = rows[-1].ts if len(rows) == limit else None
-    return ReadingPage(meter_id=meter_id, items=items, next_before=next_before)
+    return ReadingPage(meter_id=meter_id, items=items, next_after=nxt)
