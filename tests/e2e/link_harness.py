@@ -30,6 +30,7 @@ from cloud.models import Event, Gateway, Quarantine, Reading
 from edge.config import GatewayConfig
 from edge.store.outbox import Outbox
 from edge.uplink.client import Uplink
+from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 from protocols.mqtt.url import parse_broker_url
 from tests.conftest import DATABASE_URL, MQTT_URL, free_port, mqtt_protocol, postgres_schema
@@ -113,6 +114,28 @@ def as_async(check: Callable[[], object]) -> Callable[[], Awaitable[bool]]:
         return bool(check())
 
     return wrapped
+
+
+async def publish_until_acked(
+    mqtt_url: str, gateway_id: str, payloads: list[bytes], stored_seq: int
+) -> list[int]:
+    """Publish telemetry payloads as the gateway would, in order, then wait until the cloud
+    acknowledges `stored_seq`; returns the mark of every ack received."""
+    acks: list[int] = []
+    async with mqtt_client(mqtt_url, f"test-{gateway_id}") as client:
+        await client.subscribe(topic(gateway_id, Kind.DOWN_ACK), qos=1)
+        for payload in payloads:
+            await client.publish(topic(gateway_id, Kind.TELEMETRY), payload, qos=1)
+
+        async def acked() -> bool:
+            while len(client.messages):
+                message = await anext(client.messages)
+                assert isinstance(message.payload, bytes)
+                acks.append(msg.decode(msg.Ack, message.payload).stored_seq)
+            return bool(acks) and acks[-1] == stored_seq
+
+        await wait_until(acked, 20, f"stored_seq {stored_seq} to be acknowledged")
+    return acks
 
 
 async def wait_until(

@@ -29,6 +29,7 @@ from tests.e2e.link_harness import (
     as_rows,
     assert_same,
     mqtt_client,
+    publish_until_acked,
     reading_payloads,
     wait_until,
 )
@@ -111,27 +112,15 @@ async def test_a_message_that_fails_in_the_database_is_quarantined_alone(
             epoch=epoch,
         )
 
-    acks: list[int] = []
+    sequence = [
+        batch(0, 10),
+        batch(0, 5, epoch=99),
+        batch(10, 20),
+        b"{",
+        batch(20, 30),
+    ]
     async with link.ingest() as worker:
-        async with mqtt_client(link.mqtt_url, f"test-{gid}") as client:
-            await client.subscribe(topic(gid, Kind.DOWN_ACK), qos=1)
-            for payload in (
-                batch(0, 10),
-                batch(0, 5, epoch=99),
-                batch(10, 20),
-                b"{",
-                batch(20, 30),
-            ):
-                await client.publish(topic(gid, Kind.TELEMETRY), payload, qos=1)
-
-            async def acked_all() -> bool:
-                while len(client.messages):
-                    message = await anext(client.messages)
-                    assert isinstance(message.payload, bytes)
-                    acks.append(msg.decode(msg.Ack, message.payload).stored_seq)
-                return bool(acks) and acks[-1] == 30
-
-            await wait_until(acked_all, 20, "stored_seq 30 to be acknowledged")
+        await publish_until_acked(link.mqtt_url, gid, sequence, 30)
         assert worker.metrics.rejected["error"] == 1
     assert sorted(reason for reason, _ in link.quarantined()) == ["error", "malformed"]
     assert ("error", "RuntimeError: injected: the database refuses this one") in link.quarantined()

@@ -26,6 +26,7 @@ from tests.e2e.link_harness import (
     as_rows,
     assert_same,
     mqtt_client,
+    publish_until_acked,
     reading_payloads,
     wait_until,
 )
@@ -87,21 +88,8 @@ async def test_duplicate_out_of_order_and_malformed_deliveries(link: Link) -> No
     a, b, c = batch(0, 10), batch(10, 20), batch(20, 30)
     bad_schema = a.replace(b'"schema":1', b'"schema":9')
     sequence = [c, a, b"{not json", a, bad_schema, b'{"schema":1}', b, c]
-    acks: list[int] = []
     async with link.ingest() as worker:
-        async with mqtt_client(link.mqtt_url, f"test-{gid}") as client:
-            await client.subscribe(topic(gid, Kind.DOWN_ACK), qos=1)
-            for payload in sequence:
-                await client.publish(topic(gid, Kind.TELEMETRY), payload, qos=1)
-
-            async def acked_all() -> bool:
-                while len(client.messages):
-                    message = await anext(client.messages)
-                    assert isinstance(message.payload, bytes)
-                    acks.append(msg.decode(msg.Ack, message.payload).stored_seq)
-                return bool(acks) and acks[-1] == 30
-
-            await wait_until(acked_all, 20, "stored_seq 30 to be acknowledged")
+        acks = await publish_until_acked(link.mqtt_url, gid, sequence, 30)
         assert worker.metrics.duplicates >= 10
         # (on a shared Mosquitto the worker also sees, and refuses, other tests' traffic)
         assert all(worker.metrics.rejected[k] for k in ("malformed", "unknown_schema", "invalid"))
