@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install fonts pgbackrest demo test lint typecheck pytest mutate bench clean
+.PHONY: install fonts pgbackrest chromium demo test lint typecheck pytest mutate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,16 @@ pgbackrest:
 	  else echo "the PostgreSQL backup drill needs pgBackRest: sudo apt-get install pgbackrest"; fi; \
 	fi
 
-install: $(STAMP) fonts pgbackrest
+install: $(STAMP) fonts pgbackrest chromium
+
+# The console's browser tests drive Debian's chromium (Playwright never downloads a browser).
+chromium:
+	@if ! command -v chromium >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
+	  else echo "the console's browser tests need chromium: sudo apt-get install chromium chromium-driver"; fi; \
+	fi
 
 demo: install
 	$(BIN)/anju demo
