@@ -34,6 +34,9 @@ log = logging.getLogger(__name__)
 # another process (or one that forgot to notify) is still picked up.
 IDLE_POLL_S = 1.0
 RESENDS_BEFORE_RECONNECT = 1
+# A clean stop says "offline" itself (a clean DISCONNECT discards the Will); a broker that does
+# not take it this fast is not waited for: the stop goes on.
+OFFLINE_PUBLISH_S = 2.0
 BATCH_TOPIC = {msg.RecordKind.READING: Kind.TELEMETRY, msg.RecordKind.EVENT: Kind.EVENTS}
 
 
@@ -134,10 +137,23 @@ class Uplink:
         }
         if self._commands is not None:
             parts[f"uplink-cmd-ack-{gid}"] = self._publish_results(client, self._commands)
-        await until_one_fails(parts)
+        try:
+            await until_one_fails(parts)
+        except asyncio.CancelledError:
+            await self._say_offline(client)
+            raise
 
-    async def _publish_state(self, client: aiomqtt.Client) -> None:
-        state = await self._state(online=True)
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """The retained state as offline, on a stop: the Will covers only an unclean end."""
+        gid = self._config.gateway_id
+        try:
+            async with asyncio.timeout(OFFLINE_PUBLISH_S):
+                await self._publish_state(client, online=False)
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            log.warning("[%s] could not publish the offline state on stop (%s)", gid, exc)
+
+    async def _publish_state(self, client: aiomqtt.Client, *, online: bool = True) -> None:
+        state = await self._state(online=online)
         await client.publish(
             topic(self._config.gateway_id, Kind.STATE), msg.encode(state), qos=1, retain=True
         )
