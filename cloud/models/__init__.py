@@ -1,6 +1,16 @@
 """All tables. Importing this package registers every model on `Base.metadata` (for Alembic)."""
 
 from cloud.db import Base
+from cloud.models.access import (
+    AccessListVersion,
+    Door,
+    DoorScope,
+    GatewayAccess,
+    OfflineCodeIssue,
+    PinCredential,
+    VisitorPass,
+    VisitorPassDoor,
+)
 from cloud.models.audit import AuditEvent
 from cloud.models.auth import AuthToken, LoginAttempt, LoginFailure, Role, User, UserProperty
 from cloud.models.billing import (
@@ -47,6 +57,7 @@ from cloud.models.telemetry import (
 )
 
 __all__ = [
+    "AccessListVersion",
     "AuditEvent",
     "AuthToken",
     "Base",
@@ -56,9 +67,12 @@ __all__ = [
     "CommandState",
     "ContractSignature",
     "DepositSettlementRow",
+    "Door",
+    "DoorScope",
     "Event",
     "FaceEnrollment",
     "Gateway",
+    "GatewayAccess",
     "GatewayCommand",
     "GatewayEpoch",
     "HoldKind",
@@ -77,9 +91,11 @@ __all__ = [
     "MeterKind",
     "MeterSwap",
     "Notification",
+    "OfflineCodeIssue",
     "Organisation",
     "Payment",
     "PaymentAllocation",
+    "PinCredential",
     "PrepaidAccount",
     "PrepaidEntry",
     "Property",
@@ -97,4 +113,6 @@ __all__ = [
     "User",
     "UserProperty",
     "Utility",
+    "VisitorPass",
+    "VisitorPassDoor",
 ]
