@@ -36,6 +36,20 @@ from cloud.models.billing import (
 from cloud.models.commands import CommandResultRow, CommandState, GatewayCommand
 from cloud.models.face import FaceEnrollment
 from cloud.models.leases import ContractSignature, Lease, LeaseStatus, LeaseTenant, Proration
+from cloud.models.maintenance import (
+    Alarm,
+    AlarmDelivery,
+    AlarmState,
+    AlarmSubscription,
+    Asset,
+    CalendarYear,
+    Category,
+    OrderSource,
+    OrderState,
+    Priority,
+    WorkOrder,
+    WorkOrderPhoto,
+)
 from cloud.models.people import Tenant
 from cloud.models.portfolio import (
     Building,
@@ -58,11 +72,18 @@ from cloud.models.telemetry import (
 
 __all__ = [
     "AccessListVersion",
+    "Alarm",
+    "AlarmDelivery",
+    "AlarmState",
+    "AlarmSubscription",
+    "Asset",
     "AuditEvent",
     "AuthToken",
     "Base",
     "BillingRun",
     "Building",
+    "CalendarYear",
+    "Category",
     "CommandResultRow",
     "CommandState",
     "ContractSignature",
@@ -92,12 +113,15 @@ __all__ = [
     "MeterSwap",
     "Notification",
     "OfflineCodeIssue",
+    "OrderSource",
+    "OrderState",
     "Organisation",
     "Payment",
     "PaymentAllocation",
     "PinCredential",
     "PrepaidAccount",
     "PrepaidEntry",
+    "Priority",
     "Property",
     "Proration",
     "Quarantine",
@@ -115,4 +139,6 @@ __all__ = [
     "Utility",
     "VisitorPass",
     "VisitorPassDoor",
+    "WorkOrder",
+    "WorkOrderPhoto",
 ]
