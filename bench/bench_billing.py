@@ -20,6 +20,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
@@ -57,6 +58,7 @@ LEASES = int(os.environ.get("ANJU_BENCH_LEASES", "100000"))
 WORKERS = int(os.environ.get("ANJU_BENCH_WORKERS", "1"))  # the job's default
 PER_PROPERTY = 1000
 NOW = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
+TZ = ZoneInfo("Asia/Shanghai")  # ANJU_TIMEZONE's default
 TIERS = [
     {"lower": "0", "upper": "200", "price": "0.55"},
     {"lower": "200", "upper": "400", "price": "0.60"},
@@ -200,7 +202,7 @@ def seed(session: Session) -> list[int]:
                     "value": float(value),
                     "unit": "kWh",
                     "quality": "good",
-                    "ts": day_start(day) - timedelta(minutes=1),
+                    "ts": day_start(day, TZ) - timedelta(minutes=1),
                 }
             )
     for b, used in masters.items():
@@ -215,7 +217,7 @@ def seed(session: Session) -> list[int]:
                     "value": float(value),
                     "unit": "kWh",
                     "quality": "good",
-                    "ts": day_start(day) - timedelta(minutes=1),
+                    "ts": day_start(day, TZ) - timedelta(minutes=1),
                 }
             )
     session.execute(insert(Reading), rows)
@@ -332,7 +334,7 @@ def main() -> None:
         )
         print(f"billing runs with {WORKERS} worker(s), as the monthly job runs them:")
         started = time.perf_counter()
-        run_month(sessions, "2026-02", now=NOW, workers=WORKERS)
+        run_month(sessions, "2026-02", now=NOW, tz=TZ, workers=WORKERS)
         run_s = time.perf_counter() - started
         with sessions() as session:
             lines = (session.scalar(select(func.count()).select_from(InvoiceLine)) or 0) - before

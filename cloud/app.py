@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from importlib.metadata import version
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI, Request, Response
@@ -64,18 +63,20 @@ def utc_now() -> datetime:
 
 async def scheduler(app: FastAPI, jobs: JobSettings, clock: Callable[[], datetime]) -> None:
     """Billing runs, late fees, reminders and the face purge at their times (one instance
-    per job and day)."""
+    per job and day), on the calendar of ANJU_TIMEZONE."""
+    settings: Settings = app.state.settings
     await run_forever(
         app.state.sessions,
         billing_jobs(
             jobs,
             app.state.keys,
-            max_back_months=app.state.settings.billing_max_back_months,
+            tz=settings.zone,
+            max_back_months=settings.billing_max_back_months,
         )
         + face_jobs(jobs),
         clock=clock,
         holder=f"{socket.gethostname()}:{os.getpid()}",
-        tz=ZoneInfo(jobs.jobs_timezone),
+        tz=settings.zone,
     )
 
 

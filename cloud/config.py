@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.billing.bounds import MAX_BACK_MONTHS
@@ -37,8 +38,12 @@ class Settings(BaseSettings):
     ingest_in_process: bool = True
     # Field encryption: "kid:base64key,..." (first encrypts) and the blind-index key (base64).
     # Empty: <data_dir>/field-keys.json, or in development a fixed placeholder.
-    # Calendar dates (lease start/end, due dates) are in the operator's local time zone.
+    # The operator's local time zone, the one calendar of the cloud: lease dates, due dates,
+    # which month a reading bills in, and when the scheduled jobs run.
     timezone: str = "Asia/Shanghai"
+    # Not a second calendar: accepted only when equal to ANJU_TIMEZONE (a deployment that set
+    # it to something else is refused rather than silently billed on another calendar).
+    jobs_timezone: str = ""
     cjk_font: str = ""  # a TTF with Chinese glyphs for contracts; default: Debian's
     field_keys: str = ""
     index_key: str = ""
@@ -60,6 +65,26 @@ class Settings(BaseSettings):
     # Past months of rent one billing run bills for a lease; older ones wait as a hold for
     # review (a lease dated years back would otherwise be billed all at once).
     billing_max_back_months: int = Field(MAX_BACK_MONTHS, ge=0, le=120)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Asia/Shanghai)") from None
+        return value
+
+    @field_validator("jobs_timezone")
+    @classmethod
+    def _one_calendar(cls, value: str, info: ValidationInfo) -> str:
+        zone = info.data.get("timezone")
+        if value and zone is not None and value != zone:
+            raise ValueError(
+                f"{value!r} differs from ANJU_TIMEZONE {zone!r}; billing and its jobs use"
+                " ANJU_TIMEZONE alone: unset ANJU_JOBS_TIMEZONE"
+            )
+        return value
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -88,6 +113,10 @@ class Settings(BaseSettings):
         if self.ingest_subscription == "auto":
             return self.mqtt_protocol == "5"
         return self.ingest_subscription == "shared"
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def proxies(self) -> TrustedProxies:

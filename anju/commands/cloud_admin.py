@@ -347,7 +347,7 @@ def bill(property_id: int, period: str) -> None:
     from cloud.billing.service.runs import run_billing
 
     with cloud_session() as (settings, session, _keys):
-        run = run_billing(session, property_id, period, now=datetime.now(UTC),
+        run = run_billing(session, property_id, period, now=datetime.now(UTC), tz=settings.zone,
                           max_back_months=settings.billing_max_back_months)  # fmt: skip
         session.commit()
         click.echo(

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time
 from time import monotonic
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -36,7 +37,6 @@ class JobSettings(BaseSettings):
     jobs_late_fees_at: time = time(1, 0)
     jobs_reminders_at: time = time(9, 0)
     jobs_prepaid_at: time = time(3, 0)
-    jobs_timezone: str = "Asia/Shanghai"
     jobs_face_purge_at: time = time(3, 0)
     # Days an ended access keeps its face embeddings (a renewal's gap); 0 = purge at once.
     jobs_face_purge_grace_days: int = Field(default=7, ge=0, le=365)
@@ -69,6 +69,7 @@ def run_month(
     period: str,
     *,
     now: datetime,
+    tz: ZoneInfo,
     workers: int = 1,
     max_back_months: int = MAX_BACK_MONTHS,
 ) -> int:
@@ -92,7 +93,7 @@ def run_month(
                 )
             )
             run = run_billing(
-                session, property_id, period, now=now, max_back_months=max_back_months
+                session, property_id, period, now=now, tz=tz, max_back_months=max_back_months
             )
             for item in run.skipped:
                 log.warning(
@@ -130,17 +131,18 @@ def billing_jobs(
     settings: JobSettings,
     keys: FieldKeys | None = None,
     *,
+    tz: ZoneInfo,
     max_back_months: int = MAX_BACK_MONTHS,
 ) -> list[Job]:
-    """`keys` decrypt tenants' email addresses for the reminders (none: in-app only);
-    `max_back_months` is the cloud's ANJU_BILLING_MAX_BACK_MONTHS."""
+    """`keys` decrypt tenants' email addresses for the reminders (none: in-app only); `tz`
+    and `max_back_months` are the cloud's ANJU_TIMEZONE and ANJU_BILLING_MAX_BACK_MONTHS."""
 
     def monthly_run(session: Session, today: date, now: datetime) -> None:
         bind = session.get_bind()
         parallel = isinstance(bind, Engine) and bind.dialect.name == "postgresql"
         workers = settings.jobs_billing_workers if parallel else 1
         sessions = sessionmaker(bind, expire_on_commit=False)
-        run_month(sessions, f"{today:%Y-%m}", now=now, workers=workers,
+        run_month(sessions, f"{today:%Y-%m}", now=now, tz=tz, workers=workers,
                   max_back_months=max_back_months)  # fmt: skip
 
     def late_fees(session: Session, today: date, now: datetime) -> None:
@@ -158,7 +160,7 @@ def billing_jobs(
         """Deduct every prepaid account's new readings; each reading is charged once, so the
         job is idempotent per day and catches up on days it missed."""
         for pid in property_ids(session):
-            charged = prepaid_accounts.charge_readings(session, pid, now=now)
+            charged = prepaid_accounts.charge_readings(session, pid, now=now, tz=tz)
             session.commit()
             if charged.entries or charged.cutoff_leases:
                 log.info(

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -45,6 +46,7 @@ from cloud.security.crypto import FieldKeys
 from cloud.security.passwords import hash_password
 
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)
+TZ = ZoneInfo("Asia/Shanghai")  # ANJU_TIMEZONE's default
 PASSWORD = "correct horse battery"
 COMMAND_KEY = Ed25519PrivateKey.from_private_bytes(bytes(32))  # what apps over the world sign with
 _HASH: list[str] = []
@@ -177,7 +179,7 @@ def add_billing(session: Session, prop: Property, lease: Lease, site: Site) -> N
                kind=TariffKind.FLAT, tiers=[{"lower": "0", "upper": "", "price": "0.60"}],
                point="import_energy")
     )  # fmt: skip
-    run_billing(session, prop.id, "2026-01", now=NOW)
+    run_billing(session, prop.id, "2026-01", now=NOW, tz=TZ)
     site.invoice_id = session.scalars(select(Invoice.id).where(Invoice.lease_id == lease.id)).one()
     site.payment_id = accounts.record_payment(session, lease, 100000, received_at=NOW).id
     policy = LateFeePolicyRow(org_id=prop.org_id, property_id=prop.id, kind="fixed",

@@ -43,7 +43,7 @@ from cloud.billing.errors import BillingError
 from cloud.billing.invoice_pdf import LANGUAGES, invoice_pdf
 from cloud.billing.service import accounts, reports, settlement
 from cloud.billing.service.runs import run_billing
-from cloud.billing.service.terms import BILLING_TZ, Month, check_tariff
+from cloud.billing.service.terms import Month, check_tariff
 from cloud.contracts.fonts import find_fonts
 from cloud.models import (
     BillingRun,
@@ -216,7 +216,8 @@ def start_run(
     back = request.app.state.settings.billing_max_back_months
     try:
         Month.parse(body.period)
-        run = run_billing(session, body.property_id, body.period, now=now, max_back_months=back)
+        run = run_billing(session, body.property_id, body.period, now=now,
+                          tz=request.app.state.settings.zone, max_back_months=back)  # fmt: skip
     except BillingError as exc:
         raise refused(exc) from None
     audit.record(session, me, "billing.run", now, target_type="billing_run", target_id=run.id,
@@ -481,6 +482,7 @@ class SettlementOut(BaseModel):
 
 @router.post("/leases/{lease_id}/deposit-settlement", status_code=201)
 def settle_deposit(
+    request: Request,
     lease_id: PathId,
     body: SettlementIn,
     me: Annotated[Principal, guard(P.PAYMENTS_REFUND, "path")],
@@ -489,7 +491,7 @@ def settle_deposit(
 ) -> SettlementOut:
     lease = scoped_get(session, me, Lease, lease_id)
     deductions = [Deduction(d.kind, d.amount_fen, d.reason) for d in body.deductions]
-    on = body.on or now.astimezone(BILLING_TZ).date()
+    on = body.on or now.astimezone(request.app.state.settings.zone).date()
     try:
         _, row = settlement.settle(session, lease, deductions, on=on, now=now)
     except BillingError as exc:
@@ -519,6 +521,7 @@ class ReportName(StrEnum):
 
 @router.get("/reports/{name}", responses={200: {"content": {"text/csv": {}}}})
 def report(
+    request: Request,
     name: ReportName,
     me: Annotated[Principal, guard(P.REPORTS_READ, "body")],
     session: SessionDep,
@@ -531,7 +534,7 @@ def report(
     format: Annotated[str, Query(pattern="^(json|csv)$")] = "json",
 ) -> Any:
     require_property(me, property_id)
-    today = now.astimezone(BILLING_TZ).date()
+    today = now.astimezone(request.app.state.settings.zone).date()
     rows: list[dict[str, Any]]
     if name is ReportName.RENT_ROLL:
         rows = reports.rent_roll(session, property_id, as_of or today)

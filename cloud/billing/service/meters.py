@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
@@ -149,10 +150,10 @@ def unit_meters(session: Session, property_id: int) -> dict[tuple[int, Utility],
 
 
 def span_usage(
-    book: ReadingBook, unit: UnitMeters, point: str, start: date, end: date
+    book: ReadingBook, unit: UnitMeters, point: str, start: date, end: date, *, tz: ZoneInfo
 ) -> MeterUsage:
-    """Usage of the unit's meter chain over local days start..end (inclusive)."""
-    t0, t1 = day_start(start), day_after(end)
+    """Usage of the unit's meter chain over local days start..end (inclusive) in `tz`."""
+    t0, t1 = day_start(start, tz), day_after(end, tz)
     active = 0
     for i, m in enumerate(unit.meters):
         swap = unit.swaps.get(m.id)

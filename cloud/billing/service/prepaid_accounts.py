@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from cloud.billing.errors import BillingError, ReadingRejectedError
 from cloud.billing.money import round_half_up, yuan
 from cloud.billing.prepaid import deduct
 from cloud.billing.service import notify
-from cloud.billing.service.terms import BILLING_TZ, tariff_price, utc
+from cloud.billing.service.terms import tariff_price, utc
 from cloud.meter_bindings import reading_of
 from cloud.models import (
     Lease,
@@ -59,17 +60,20 @@ def top_up(
     return entry
 
 
-def charge_readings(session: Session, property_id: int, *, now: datetime) -> Charged:
+def charge_readings(session: Session, property_id: int, *, now: datetime, tz: ZoneInfo) -> Charged:
+    """`tz` (ANJU_TIMEZONE) decides which month a reading's usage counts in (tiers are
+    monthly)."""
     rows = session.execute(
         select(PrepaidAccount, Lease)
         .join(Lease, Lease.id == PrepaidAccount.lease_id)
         .where(Lease.property_id == property_id)
     ).all()
+    today = now.astimezone(tz).date()
     tariffs = {
         t.utility: t
         for t in session.scalars(
             select(Tariff)
-            .where(Tariff.property_id == property_id, Tariff.effective_from <= now.date())
+            .where(Tariff.property_id == property_id, Tariff.effective_from <= today)
             .order_by(Tariff.effective_from)
         )
         if t.kind is not TariffKind.TIME_OF_USE
@@ -81,7 +85,7 @@ def charge_readings(session: Session, property_id: int, *, now: datetime) -> Cha
             tariff = tariffs.get(meter.utility)
             if tariff is not None:
                 entries += _charge_meter(
-                    session, account, lease, meter=meter, tariff=tariff, now=now
+                    session, account, lease, meter=meter, tariff=tariff, now=now, tz=tz
                 )
         if account.cutoff_allowed and account.balance_fen <= 0:
             cutoff.append(lease.id)
@@ -97,6 +101,7 @@ def _charge_meter(
     meter: Meter,
     tariff: Tariff,
     now: datetime,
+    tz: ZoneInfo,
 ) -> int:
     state = dict(account.last_readings.get(meter.code) or {})
     query = (
@@ -118,7 +123,7 @@ def _charge_meter(
             continue
         value = quantity(reading.value)
         ts = utc(reading.ts)
-        month = f"{ts.astimezone(BILLING_TZ):%Y-%m}"
+        month = f"{ts.astimezone(tz):%Y-%m}"
         if not state:  # the first reading is the starting point, not usage
             state = {"value": str(value), "ts": ts.isoformat(), "month": month, "used": "0"}
             continue

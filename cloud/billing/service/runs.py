@@ -25,6 +25,7 @@ from decimal import Decimal
 from fractions import Fraction
 from itertools import takewhile
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
 from sqlalchemy.exc import SQLAlchemyError
@@ -165,10 +166,12 @@ def run_billing(
     period: str,
     *,
     now: datetime,
+    tz: ZoneInfo,
     max_back_months: int = bounds.MAX_BACK_MONTHS,
 ) -> BillingRun:
-    """Create (or re-run) the billing run of `property_id` for month `period` ("YYYY-MM").
-    Rent periods ending before the `max_back_months` months ahead of `period` are held."""
+    """Create (or re-run) the billing run of `property_id` for month `period` ("YYYY-MM") of
+    local days in `tz` (ANJU_TIMEZONE). Rent periods ending before the `max_back_months`
+    months ahead of `period` are held."""
     month = Month.parse(period)
     run = session.scalar(
         select(BillingRun).where(
@@ -179,7 +182,7 @@ def run_billing(
         run = BillingRun(property_id=property_id, period=str(month), started_at=now, flags=[])
         session.add(run)
         session.flush()
-    job = _Run(session, property_id, month, max_back_months)
+    job = _Run(session, property_id, month, max_back_months, tz)
     job.rent()
     job.utilities()
     draft = job.draft
@@ -245,9 +248,10 @@ class _Outcome:
 
 class _Run:
     def __init__(
-        self, session: Session, property_id: int, month: Month, max_back_months: int
+        self, session: Session, property_id: int, month: Month, max_back_months: int, tz: ZoneInfo
     ) -> None:
         self.session = session
+        self.tz = tz
         self.property_id = property_id
         self.month = month
         self.max_back = max_back_months
@@ -343,7 +347,8 @@ class _Run:
         )
         if found is None:
             found = UsageHold(property_id=self.property_id, lease_id=lease_id, meter_id=meter,
-                              period_start=start, created_at=day_after(self.used.last))  # fmt: skip
+                              period_start=start,
+                              created_at=day_after(self.used.last, self.tz))  # fmt: skip
             self.session.add(found)
         found.kind, found.reason, found.released = kind, reason, False
         if quantity is not None:
@@ -511,7 +516,7 @@ class _Run:
             )
         )
         self.chains = unit_meters(self.session, self.property_id)
-        t0, t1 = day_start(self.used.first), day_after(self.used.last)
+        t0, t1 = day_start(self.used.first, self.tz), day_after(self.used.last, self.tz)
         for utility, tariff in list(tariffs.items()):
             with self._guard(None, f"{utility} tariff {tariff.id}") as outcome:
                 check_tariff(tariff)  # stored: it may predate the bounds
@@ -652,7 +657,7 @@ class _Run:
         got = self.usage_cache.get(key)
         if got is None:
             try:
-                got = span_usage(self.book, chain, point, start, end)
+                got = span_usage(self.book, chain, point, start, end, tz=self.tz)
             except ReadingRejectedError as exc:
                 got = exc
             self.usage_cache[key] = got
@@ -716,7 +721,7 @@ class _Run:
         self, master: Meter, tariff: Tariff, in_building: list[tuple[int, Decimal]]
     ) -> None:
         """One master meter's month: master minus its submeters, priced and shared."""
-        t0, t1 = day_start(self.used.first), day_after(self.used.last)
+        t0, t1 = day_start(self.used.first, self.tz), day_after(self.used.last, self.tz)
         try:
             before = self.book.at(master.code, tariff.point, t0)
             after = self.book.at(master.code, tariff.point, t1)

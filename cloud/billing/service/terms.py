@@ -20,9 +20,6 @@ from cloud.billing.schedule import LeaseTerms
 from cloud.models import LateFeePolicyRow, Lease, Tariff, TariffKind
 from cloud.models import Proration as LeaseProration
 
-# Billing days are local days; readings are stored in UTC.
-BILLING_TZ = ZoneInfo("Asia/Shanghai")
-
 PRORATION = {
     LeaseProration.CALENDAR_DAYS: Proration.CALENDAR,
     LeaseProration.THIRTY_DAY: Proration.THIRTY_DAY,
@@ -129,14 +126,14 @@ def utc(moment: datetime) -> datetime:
 
 
 @lru_cache(maxsize=4096)
-def day_start(day: date) -> datetime:
-    """The UTC instant a local billing day begins (readings before it belong to earlier days).
-    Cached: a run asks for the same few days for every lease."""
-    return datetime.combine(day, time(0), BILLING_TZ).astimezone(UTC)
+def day_start(day: date, tz: ZoneInfo) -> datetime:
+    """The UTC instant local day `day` begins in `tz` (ANJU_TIMEZONE): readings are stored in
+    UTC, billing days are local. Cached: a run asks for the same few days for every lease."""
+    return datetime.combine(day, time(0), tz).astimezone(UTC)
 
 
-def day_after(day: date) -> datetime:
-    return day_start(day + timedelta(days=1))
+def day_after(day: date, tz: ZoneInfo) -> datetime:
+    return day_start(day + timedelta(days=1), tz)
 
 
 def tariff_price(tariff: Tariff, used: Decimal) -> Priced:

@@ -22,8 +22,8 @@ from cloud.jobs.scheduler import run_due
 from cloud.models import Invoice, Notification, Tenant
 from cloud.security import pii
 from cloud.security.crypto import FieldKeys
-from tests.cloud.billing.test_jobs import NOW, TZ
-from tests.cloud.billing.world import World
+from tests.cloud.billing.test_jobs import NOW
+from tests.cloud.billing.world import TZ, World
 
 REFUSED = "nobody@refused.test"
 
@@ -80,7 +80,7 @@ def overdue_tenants(session: Session, keys: FieldKeys) -> dict[str, int]:
         tenant = session.get_one(Tenant, lease.primary_tenant_id)
         pii.set_pii(tenant, keys, "email", address)
         tenants[code] = tenant.id
-    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
     session.commit()
     return tenants
 
@@ -93,7 +93,7 @@ async def test_the_reminder_job_sends_email_through_smtp(
     settings = JobSettings(
         smtp_host="127.0.0.1", smtp_port=smtp_server.port, smtp_sender="billing@anju.test"
     )
-    job = next(j for j in billing_jobs(settings, keys) if j.name == "overdue-reminders")
+    job = next(j for j in billing_jobs(settings, keys, tz=TZ) if j.name == "overdue-reminders")
     try:
         with sessions() as session:
             tenants = overdue_tenants(session, keys)

@@ -6,7 +6,6 @@ import asyncio
 import threading
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import func, select
@@ -35,9 +34,8 @@ from cloud.models import (
     TariffKind,
 )
 from cloud.security.crypto import development_keys
-from tests.cloud.billing.world import World
+from tests.cloud.billing.world import TZ, World
 
-TZ = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 3, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
 
 
@@ -142,7 +140,7 @@ def overdue_world(session: Session) -> tuple[World, Invoice]:
     w = World(session, "Late Org")
     unit = w.unit("B-201", "40")
     lease = w.lease(unit, date(2026, 1, 1), date(2026, 12, 31), rent=200000, deposit=0)
-    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
     invoice = session.scalars(select(Invoice).where(Invoice.lease_id == lease.id)).first()
     assert invoice is not None
     return w, invoice
@@ -219,7 +217,7 @@ def test_the_monthly_billing_job_runs_every_property(database_url: str) -> None:
         with sessions() as session:
             w, _ = overdue_world(session)
             session.commit()
-        jobs = billing_jobs(JobSettings())
+        jobs = billing_jobs(JobSettings(), tz=TZ)
         ran = run_due(sessions, jobs, now=NOW, holder="a", tz=TZ)
         assert ran == ["billing-run", "late-fees", "overdue-reminders", "prepaid-deduction"]
         with sessions() as session:
@@ -273,7 +271,7 @@ def prepaid_world(session: Session) -> tuple[World, PrepaidAccount, str]:
 
 def test_the_prepaid_job_deducts_each_reading_once_on_one_instance(database_url: str) -> None:
     engines = [make_engine(database_url) for _ in range(2)]
-    job = next(j for j in billing_jobs(JobSettings()) if j.name == "prepaid-deduction")
+    job = next(j for j in billing_jobs(JobSettings(), tz=TZ) if j.name == "prepaid-deduction")
     barrier = threading.Barrier(2)
     ran: list[list[str]] = []
 
@@ -326,14 +324,14 @@ def test_a_month_bills_every_property_once_with_parallel_workers(database_url: s
                     w.lease(w.unit(f"Q-{u}", "30"), date(2026, 1, 1), date(2026, 12, 31),
                             rent=100000 + u)  # fmt: skip
             session.commit()
-        lines = run_month(sessions, "2026-02", now=NOW, workers=workers)
+        lines = run_month(sessions, "2026-02", now=NOW, tz=TZ, workers=workers)
         with sessions() as session:
             stored = session.scalar(select(func.count()).select_from(InvoiceLine))
             runs = session.scalars(select(func.count()).select_from(BillingRun)).one()
         # deposit, January, February and March rent (due Feb 22) for 12 leases
         assert lines == stored == 12 * 4
         assert runs == 4
-        assert run_month(sessions, "2026-02", now=NOW, workers=workers) == 0
+        assert run_month(sessions, "2026-02", now=NOW, tz=TZ, workers=workers) == 0
     finally:
         engine.dispose()
 
@@ -350,7 +348,7 @@ def test_a_leases_own_late_fee_rule_beats_the_property_default(session: Session)
     lease.late_fee_policy_id = own.id
     other_unit = w.unit("B-202", "40")
     other = w.lease(other_unit, date(2026, 1, 1), date(2026, 12, 31), rent=100000, deposit=0)
-    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
     fees.charge_late_fees(session, w.prop.id, today=date(2026, 1, 10), now=NOW)
     charged = dict(
         session.execute(

@@ -23,11 +23,11 @@ from cloud.models import (
     TariffKind,
 )
 from protocols.mqtt import messages as msg
-from tests.cloud.billing.world import World
+from tests.cloud.billing.world import TZ, World
 
 NOW = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
 FLAT = [{"lower": "0", "upper": "", "price": "1.00"}]
-FEB_1 = day_start(date(2026, 2, 1))
+FEB_1 = day_start(date(2026, 2, 1), TZ)
 HONEST = (150, 15000)  # 1,000 -> 1,150 kWh at 1.00
 
 
@@ -49,8 +49,8 @@ def two_properties(session: Session) -> tuple[World, World, Meter, Lease]:
 
 
 def january_utility(session: Session, w: World, lease: Lease) -> tuple[int, int]:
-    run_billing(session, w.prop.id, "2026-01", now=NOW)
-    run_billing(session, w.prop.id, "2026-02", now=NOW)
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
+    run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     (line,) = session.scalars(
         select(InvoiceLine).where(
             InvoiceLine.lease_id == lease.id, InvoiceLine.kind == LineKind.UTILITY
@@ -122,8 +122,8 @@ def test_a_meter_bound_to_no_gateway_has_no_readings(
     _p1, p2, meter, lease = two_properties
     meter.gateway_id = None
     session.flush()
-    run_billing(session, p2.prop.id, "2026-01", now=NOW)
-    run = run_billing(session, p2.prop.id, "2026-02", now=NOW)
+    run_billing(session, p2.prop.id, "2026-01", now=NOW, tz=TZ)
+    run = run_billing(session, p2.prop.id, "2026-02", now=NOW, tz=TZ)
     assert any("e-201" in flag and "no import_energy reading" in flag for flag in run.flags)
     kinds = session.scalars(select(InvoiceLine.kind).where(InvoiceLine.lease_id == lease.id))
     assert LineKind.UTILITY not in set(kinds)

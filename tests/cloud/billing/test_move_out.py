@@ -25,7 +25,7 @@ from cloud.models import (
     PrepaidEntry,
     TariffKind,
 )
-from tests.cloud.billing.world import World
+from tests.cloud.billing.world import TZ, World
 
 NOW = datetime(2026, 2, 10, 2, 0, tzinfo=UTC)
 DAMAGE = Deduction(DeductionKind.DAMAGE, 50000, "broken window, bedroom")
@@ -35,7 +35,7 @@ UTILITIES = Deduction(DeductionKind.UTILITIES, 23540, "electricity Feb 1-10")
 def rented(session: Session) -> tuple[World, Lease, list[Invoice]]:
     w = World(session, "Move Org")
     lease = w.lease(w.unit("C-301", "35"), date(2026, 1, 1), date(2026, 12, 31), rent=300000)
-    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
     invoices = list(
         session.scalars(
             select(Invoice).where(Invoice.lease_id == lease.id).order_by(Invoice.due_date)
@@ -92,19 +92,19 @@ def test_prepaid_deducts_each_reading_once_and_alerts_once(session: Session) -> 
     for day, value in ((1, 100), (2, 120), (3, 160), (4, 230)):
         w.read(meter, date(2026, 2, day), value)
     session.flush()
-    got = charge_readings(session, w.prop.id, now=NOW)
+    got = charge_readings(session, w.prop.id, now=NOW, tz=TZ)
     assert got.entries == 3
     assert account.balance_fen == 10000 - 2000 - 4000 - 7000
     assert got.cutoff_leases == [lease.id]
     alerts = session.scalars(select(Notification).where(Notification.kind == "low_balance")).all()
     assert len(alerts) == 1
-    assert charge_readings(session, w.prop.id, now=NOW + timedelta(hours=1)).entries == 0
+    assert charge_readings(session, w.prop.id, now=NOW + timedelta(hours=1), tz=TZ).entries == 0
     history = session.scalars(
         select(PrepaidEntry.balance_after_fen).order_by(PrepaidEntry.id)
     ).all()
     assert history == [10000, 8000, 4000, -3000]
     # the monthly run does not bill a prepaid lease's meter a second time
-    run_billing(session, w.prop.id, "2026-03", now=NOW)
+    run_billing(session, w.prop.id, "2026-03", now=NOW, tz=TZ)
     assert not session.scalars(
         select(InvoiceLine).where(InvoiceLine.kind == LineKind.UTILITY)
     ).all()

@@ -24,7 +24,7 @@ from cloud.models import (
     TariffKind,
     UsageHold,
 )
-from tests.cloud.billing.world import World
+from tests.cloud.billing.world import TZ, World
 
 NOW = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
 FLAT = [{"lower": "0", "upper": "", "price": "0.50"}]
@@ -69,7 +69,7 @@ def test_a_lease_with_a_bad_stored_value_is_held_and_the_rest_billed(
     w.tariff(FLAT)
     session.execute(update(Lease).where(Lease.id == bad.id).values(**change))
     session.expire_all()
-    run = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     assert [x.amount_fen for x in lines(session, good, LineKind.RENT)] == [300000] * 3
     assert lines(session, good, LineKind.UTILITY)[0].amount_fen == 5000
     assert lines(session, bad, LineKind.RENT) == []
@@ -93,7 +93,7 @@ def test_a_tariff_with_a_bad_stored_price_skips_its_utility_only(
     stored = [{"lower": "0", "upper": "", "price": bad_price}]
     session.execute(update(Tariff).where(Tariff.id == tariff.id).values(tiers=stored))
     session.expire_all()
-    run = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     for lease in (good, bad):
         assert len(lines(session, lease, LineKind.RENT)) == 3
         assert lines(session, lease, LineKind.UTILITY) == []
@@ -104,7 +104,7 @@ def test_a_tariff_with_a_bad_stored_price_skips_its_utility_only(
     # The tariff is mended: the next run of that month bills the utility.
     session.execute(update(Tariff).where(Tariff.id == tariff.id).values(tiers=FLAT))
     session.expire_all()
-    again = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    again = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     assert again.skipped == []
     assert [x.amount_fen for x in lines(session, good, LineKind.UTILITY)] == [5000]
 
@@ -119,7 +119,7 @@ def test_a_usage_beyond_the_bounds_is_held_not_billed(
     session.execute(
         update(Reading).where(Reading.meter_id == "e-b", Reading.value == 1100).values(value=1e15)
     )
-    run = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     assert [x.amount_fen for x in lines(session, good, LineKind.UTILITY)] == [5000]
     assert lines(session, bad, LineKind.UTILITY) == []
     assert len(lines(session, bad, LineKind.RENT)) == 3
@@ -146,7 +146,7 @@ def test_a_lease_dated_years_back_bills_three_back_months(
     session: Session, ancient: tuple[World, Lease]
 ) -> None:
     w, lease = ancient
-    run = run_billing(session, w.prop.id, "2027-01", now=NOW)
+    run = run_billing(session, w.prop.id, "2027-01", now=NOW, tz=TZ)
     rent = lines(session, lease, LineKind.RENT)
     back = [x.period_start for x in rent if x.period_start < date(2027, 1, 1)]
     assert back == [date(2026, 10, 1), date(2026, 11, 1), date(2026, 12, 1)]
@@ -160,17 +160,17 @@ def test_a_lease_dated_years_back_bills_three_back_months(
     assert (skipped["lease_id"], skipped["item"]) == (lease.id, "back rent")
     assert "321 rent period(s) 2000-01-01 to 2026-09-30 (642,000.00)" in skipped["reason"]
     # Running the month again adds nothing and does not hold again.
-    assert run_billing(session, w.prop.id, "2027-01", now=NOW).skipped == []
+    assert run_billing(session, w.prop.id, "2027-01", now=NOW, tz=TZ).skipped == []
     assert len(lines(session, lease, LineKind.RENT)) == 5
     # An operator releases the hold: the next run bills every held month, once.
     holds.release(session, hold, None)
-    run_billing(session, w.prop.id, "2027-01", now=NOW)
+    run_billing(session, w.prop.id, "2027-01", now=NOW, tz=TZ)
     rent = lines(session, lease, LineKind.RENT)
     assert len(rent) == 321 + 5
     assert len({x.period_start for x in rent}) == len(rent)
     assert rent[0].period_start == date(2000, 1, 1)
     assert holds.billed(session, hold)
-    run_billing(session, w.prop.id, "2027-01", now=NOW)
+    run_billing(session, w.prop.id, "2027-01", now=NOW, tz=TZ)
     assert len(lines(session, lease, LineKind.RENT)) == 321 + 5
     assert len(lines(session, lease, LineKind.DEPOSIT)) == 1
 
@@ -180,7 +180,7 @@ def test_the_setting_changes_the_bound(
     session: Session, ancient: tuple[World, Lease], back: int
 ) -> None:
     w, lease = ancient
-    run_billing(session, w.prop.id, "2027-01", now=NOW, max_back_months=back)
+    run_billing(session, w.prop.id, "2027-01", now=NOW, tz=TZ, max_back_months=back)
     rent = lines(session, lease, LineKind.RENT)
     assert len([x for x in rent if x.period_start < date(2027, 1, 1)]) == back
     [hold] = lease_holds(session, lease)
@@ -205,7 +205,7 @@ def test_a_lease_all_in_the_past_holds_its_rent_and_bills_its_deposit_once(
     lease = w.lease(w.unit("A-101", "50"), date(2025, 1, 1), date(2026, 1, 31), rent=100000)
 
     def run() -> list[str]:
-        got = run_billing(session, w.prop.id, "2026-02", now=NOW, max_back_months=0)
+        got = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ, max_back_months=0)
         return [s["item"] for s in got.skipped]
 
     assert run() == ["back rent"]
@@ -226,7 +226,7 @@ def test_a_time_of_use_tariff_with_a_bad_zone_is_skipped(
     w, good, _ = two
     w.tariff([{"zone": "peak", "point": "import_peak", "price": "1e400"}],
              kind=TariffKind.TIME_OF_USE)  # fmt: skip
-    run = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     assert len(lines(session, good, LineKind.RENT)) == 3
     assert [s["lease_id"] for s in run.skipped] == [None]
     assert "'1e400' is above 10000 yuan per unit" in run.skipped[0]["reason"]

@@ -21,7 +21,7 @@ from cloud.models import (
     TariffKind,
     UsageHold,
 )
-from tests.cloud.billing.world import World
+from tests.cloud.billing.world import TZ, World
 
 NOW = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
 TIERS = [
@@ -59,7 +59,7 @@ def test_january_bills_rent_falling_due_and_deposits(
     session: Session, building: tuple[World, Lease, Lease]
 ) -> None:
     w, lease_a, lease_b = building
-    run = run_billing(session, w.prop.id, "2026-01", now=NOW)
+    run = run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
     assert run.invoices_created == 3  # A: January (due Jan 1) and February (due Jan 25); B
     rent_a = [(x.period_start, x.amount_fen) for x in lines(session, lease_a, LineKind.RENT)]
     # February's rent falls due on Jan 25 (7 days before), so January's run bills it too.
@@ -77,8 +77,8 @@ def test_february_bills_january_utilities_and_common_area(
     session: Session, building: tuple[World, Lease, Lease]
 ) -> None:
     w, lease_a, lease_b = building
-    run_billing(session, w.prop.id, "2026-01", now=NOW)
-    run = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     (util_a,) = lines(session, lease_a, LineKind.UTILITY)
     # 150 kWh: 100 @0.50 + 50 @0.80 = 90.00
     assert (util_a.quantity, util_a.amount_fen) == (150, 9000)
@@ -103,14 +103,14 @@ def test_rerunning_creates_nothing_new(
 ) -> None:
     w, _, _ = building
     for period in ("2026-01", "2026-02"):
-        run_billing(session, w.prop.id, period, now=NOW)
+        run_billing(session, w.prop.id, period, now=NOW, tz=TZ)
     counted = (
         session.scalar(select(func.count()).select_from(InvoiceLine)),
         session.scalar(select(func.count()).select_from(Invoice)),
         session.scalar(select(func.sum(Invoice.total_fen))),
     )
     for period in ("2026-02", "2026-01", "2026-02"):
-        run = run_billing(session, w.prop.id, period, now=NOW)
+        run = run_billing(session, w.prop.id, period, now=NOW, tz=TZ)
     assert run.invoices_created == 2  # A and B in February, none added by the re-runs
     assert counted == (
         session.scalar(select(func.count()).select_from(InvoiceLine)),
@@ -123,10 +123,10 @@ def test_early_termination_credits_rent_already_billed(
     session: Session, building: tuple[World, Lease, Lease]
 ) -> None:
     w, _, lease_b = building
-    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
     lease_b.terminated_on = date(2026, 2, 28)
     session.flush()
-    run_billing(session, w.prop.id, "2026-03", now=NOW)
+    run_billing(session, w.prop.id, "2026-03", now=NOW, tz=TZ)
     (credit,) = lines(session, lease_b, LineKind.ADJUSTMENT)
     # billed Jan 15 - Apr 14 (7,500.00); kept Jan 15 - Feb 28: one rent month, plus 14 of the
     # 28 days of the rent month Feb 15 - Mar 14
@@ -139,7 +139,7 @@ def test_early_termination_credits_rent_already_billed(
     assert jan is not None
     assert (jan.paid_fen, jan.status) == (375000, InvoiceStatus.OPEN)
     # terminated again on the same day: nothing new
-    run_billing(session, w.prop.id, "2026-04", now=NOW)
+    run_billing(session, w.prop.id, "2026-04", now=NOW, tz=TZ)
     assert len(lines(session, lease_b, LineKind.ADJUSTMENT)) == 1
 
 
@@ -147,7 +147,7 @@ def test_payments_partial_over_and_reversed(
     session: Session, building: tuple[World, Lease, Lease]
 ) -> None:
     w, lease_a, _ = building
-    run_billing(session, w.prop.id, "2026-01", now=NOW)
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
     jan, feb = session.scalars(
         select(Invoice).where(Invoice.lease_id == lease_a.id).order_by(Invoice.due_date)
     ).all()
@@ -160,7 +160,7 @@ def test_payments_partial_over_and_reversed(
     assert accounts.unapplied(session, [lease_a.id]) == {lease_a.id: 100000}
     assert accounts.balance(session, lease_a.id) == -100000
     # the credit pays March's rent (with January's utilities) as soon as it is issued
-    run_billing(session, w.prop.id, "2026-02", now=NOW)
+    run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     mar = session.scalars(
         select(Invoice).where(Invoice.lease_id == lease_a.id).order_by(Invoice.due_date)
     ).all()[-1]
@@ -198,7 +198,7 @@ def test_time_of_use_prices_each_zone_register(session: Session) -> None:
     w.read(master, date(2026, 1, 1), 1000)  # the master's total register
     w.read(master, date(2026, 2, 1), 1500)
     session.flush()
-    run = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     (line,) = lines(session, lease_a, LineKind.UTILITY)
     assert (line.amount_fen, line.quantity) == (14400, 200)
     assert line.description == "electricity meter e-t1: peak 120.0 + valley 80.0 = 200.0"
@@ -214,5 +214,5 @@ def test_time_of_use_prices_each_zone_register(session: Session) -> None:
     # common area needs every submeter's usage: with T-2 unreadable it is flagged, not billed
     assert lines(session, lease_a, LineKind.COMMON_AREA) == []
     assert any("common area e-tmaster not billed" in f for f in run.flags)
-    again = run_billing(session, w.prop.id, "2026-02", now=NOW)
+    again = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     assert again.lines_created == run.lines_created

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from cloud.billing.deposits import Deduction, DeductionKind
 from cloud.billing.service import accounts, fees, reports, settlement
 from cloud.billing.service.runs import run_billing
-from cloud.billing.service.terms import BILLING_TZ, day_start
+from cloud.billing.service.terms import day_start
 from cloud.models import (
     BillingRun,
     Invoice,
@@ -32,7 +32,7 @@ from cloud.models import (
     MeterSwap,
     Reading,
 )
-from tests.cloud.billing.world import World
+from tests.cloud.billing.world import TZ, World
 
 pytestmark = pytest.mark.slow
 
@@ -185,7 +185,7 @@ class Building:
         def row(meter: str, day: date, value: int, at: datetime | None = None) -> None:
             nonlocal seq
             seq += 1
-            ts = at or day_start(day) - timedelta(minutes=1)
+            ts = at or day_start(day, TZ) - timedelta(minutes=1)
             rows.append(
                 {
                     "gateway_id": self.w.gateway,
@@ -219,7 +219,7 @@ class Building:
                         MeterSwap(
                             old_meter_id=self.meters[i].id,
                             new_meter_id=self.swap_meter.id,
-                            swapped_at=day_start(day) + timedelta(hours=12),
+                            swapped_at=day_start(day, TZ) + timedelta(hours=12),
                             old_final=Decimal(totals[i] + swap_half),
                             new_initial=Decimal(0),
                         )
@@ -250,7 +250,7 @@ class Building:
         for lease_id, due, left in open_:
             if lease_id not in late or due <= today - timedelta(LATE_DAYS):
                 owed[lease_id] += left
-        at = datetime.combine(today, time(10), BILLING_TZ).astimezone(UTC)
+        at = datetime.combine(today, time(10), TZ).astimezone(UTC)
         for lease in self.leases:
             if owed.get(lease.id, 0) > 0:
                 accounts.record_payment(self.s, lease, owed[lease.id], received_at=at)
@@ -261,9 +261,9 @@ def test_a_year_of_a_forty_unit_building(session: Session) -> None:
     pid = b.w.prop.id
     aging_snapshot: list[dict[str, object]] = []
     for today in days(date(YEAR, 1, 1), END):
-        now = datetime.combine(today, time(2), BILLING_TZ).astimezone(UTC)
+        now = datetime.combine(today, time(2), TZ).astimezone(UTC)
         if today.day == 1:
-            run_billing(session, pid, f"{today:%Y-%m}", now=now)
+            run_billing(session, pid, f"{today:%Y-%m}", now=now, tz=TZ)
         b.pay_due(today)
         fees.charge_late_fees(session, pid, today=today, now=now)
         if today == date(YEAR, 7, 2):  # the mover's deposit, after June's utilities are billed
@@ -365,7 +365,7 @@ def test_a_year_of_a_forty_unit_building(session: Session) -> None:
     # re-running every month changes nothing
     before = session.scalar(select(func.count()).select_from(InvoiceLine))
     for m in range(1, 14):
-        run_billing(session, pid, f"{YEAR + (m == 13)}-{(m - 1) % 12 + 1:02d}", now=END_NOW)
+        run_billing(session, pid, f"{YEAR + (m == 13)}-{(m - 1) % 12 + 1:02d}", now=END_NOW, tz=TZ)
     assert session.scalar(select(func.count()).select_from(InvoiceLine)) == before
 
     rate = reports.collection_rate(session, pid, date(YEAR, 1, 1), date(YEAR, 12, 31))

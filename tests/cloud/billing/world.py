@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from itertools import count
+from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
@@ -27,6 +28,7 @@ from cloud.models import (
 )
 
 NOW = datetime(2026, 1, 1, 9, 0, tzinfo=UTC)
+TZ = ZoneInfo("Asia/Shanghai")  # ANJU_TIMEZONE's default
 
 
 class World:
@@ -163,9 +165,10 @@ class World:
         point: str = "import_energy",
         *,
         gateway: str | None = None,
+        at: datetime | None = None,
     ) -> None:
         """A reading one minute before local midnight starting `day` (so it counts for `day`),
-        sent by the property's gateway unless another is named."""
+        or `at`, sent by the property's gateway unless another is named."""
         meter_id = meter if isinstance(meter, str) else meter.code
         self.s.add(
             Reading(
@@ -175,6 +178,6 @@ class World:
                 point=point,
                 value=value,
                 unit="kWh",
-                ts=day_start(day) - timedelta(minutes=1),
+                ts=at or day_start(day, TZ) - timedelta(minutes=1),
             )
         )
