@@ -24,6 +24,7 @@ from cloud.api.routes import (
     commands,
     contracts,
     face,
+    fleet,
     gateways,
     leases,
     portfolio,
@@ -54,6 +55,7 @@ ROUTERS = (
     billing_rules,
     gateways,
     commands,
+    fleet,
 )
 
 

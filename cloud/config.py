@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     mqtt_password: str | None = None
     # A private CA for an mqtts:// broker (PEM); the system's trust store when unset.
     mqtt_ca_file: Path | None = None
+    # The broker as gateways reach it (handed to them at enrolment); default: mqtt_url.
+    gateway_mqtt_url: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
     # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the

@@ -209,6 +209,7 @@ def _add_admin_commands() -> None:
         cloud_admin,
         cloud_backup,
         cloud_commands,
+        cloud_fleet,
         gateway_meters,
     )
 
@@ -224,6 +225,7 @@ def _add_admin_commands() -> None:
         cloud_commands.keys.add_command(command)
     gateway.add_command(cloud_commands.gateway_command)
     gateway.add_command(gateway_meters.gateway_meters)
+    gateway.add_command(cloud_fleet.enroll_token)
     cloud.add_command(broker_auth.service_account)
     cloud.add_command(broker_auth.broker_auth)
 

@@ -31,6 +31,36 @@ def run(config_path: Path, verbose: bool) -> None:
 
 
 @edge.command()
+@click.option("--token", required=True, help="The one-time enrolment token from the cloud.")
+@click.option("--cloud", "cloud_url", required=True, help="The cloud's URL (https://HOST).")
+@click.option(
+    "--config",
+    "config_path",
+    default=Path("/etc/anju/gateway.yaml"),
+    show_default=True,
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Where to write the gateway's configuration (owner-only).",
+)
+@click.option(
+    "--store",
+    "store_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    help="The gateway's store (default: data/gateway.db beside the config).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing configuration.")
+def enroll(
+    token: str, cloud_url: str, config_path: Path, store_path: Path | None, force: bool
+) -> None:
+    """Enrol this box: fetch its identity, MQTT login, CA and first configuration."""
+    from edge.enrol import enrol
+
+    config = enrol(cloud_url, token, config_path, store=store_path, force=force)
+    click.echo(f"enrolled as gateway {config.gateway_id}; configuration in {config_path}")
+    click.echo(f"start it with: anju edge run --config {config_path}")
+
+
+@edge.command()
 @click.option(
     "--profile", required=True, help="Meter profile name (firmware-configs/meters) or YAML path."
 )

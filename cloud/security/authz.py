@@ -20,6 +20,7 @@ class Permission(enum.StrEnum):
     METERS_WRITE = "meters.write"
     GATEWAYS_COMMAND = "gateways.command"  # send signed commands (ping; see COMMAND_PERMISSIONS)
     DOORS_UNLOCK = "doors.unlock"  # and among them, open a door
+    GATEWAYS_ENROL = "gateways.enrol"  # issue enrolment tokens for new gateways
     TENANTS_READ = "tenants.read"
     TENANTS_WRITE = "tenants.write"
     TENANTS_REVEAL = "tenants.reveal"
@@ -44,7 +45,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset(
         _STAFF_READ
         | {P.PORTFOLIO_WRITE, P.METERS_WRITE, P.TENANTS_READ, P.TENANTS_WRITE, P.TENANTS_REVEAL}
-        | {P.GATEWAYS_COMMAND, P.DOORS_UNLOCK}
+        | {P.GATEWAYS_COMMAND, P.DOORS_UNLOCK, P.GATEWAYS_ENROL}
         | {P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN, P.AUDIT_READ}
         | _MONEY
     ),

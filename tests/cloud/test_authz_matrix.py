@@ -38,8 +38,8 @@ from tests.face_assets import models_dir, photo
 
 PREFIX = "/api/v1"
 SIDES = ("P1", "P2", "P3")  # P1: the staff users' property; P2: same org; P3: another org
-# Routes without a guard: only login is meant to be open.
-UNGUARDED = {("POST", "/auth/login")}
+# Routes without a guard: login, and enrolment (its one-time token is the credential).
+UNGUARDED = {("POST", "/auth/login"), ("POST", "/gateways/enrol")}
 
 
 @functools.cache
@@ -166,6 +166,8 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         f"/gateways/{s.gateway_id}/commands", {"name": "ping"}),
     ("GET", "/gateways/{gateway_id}/commands/{command_id}"): lambda w, s: (
         f"/gateways/{s.gateway_id}/commands/{s.command_id}", None),
+    ("POST", "/gateways/enrolment-tokens"): lambda w, s: (
+        "/gateways/enrolment-tokens", {"property_id": s.property_id}),
 }  # fmt: skip
 
 
