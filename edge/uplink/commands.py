@@ -228,6 +228,7 @@ class CommandHandler:
 
     def _failed(self, command: Command, detail: str) -> CommandResult:
         self.results["failed"] += 1
+        detail = printable(detail, MAX_DETAIL_CHARS)  # logs are UTF-8 too: no NUL or surrogate
         log.warning(
             "[%s] command %s (%s) failed: %s", self._gateway_id, command.name, command.id, detail
         )
@@ -235,6 +236,7 @@ class CommandHandler:
 
     def _refused(self, command_id: uuid.UUID | None, reason: Reason, detail: str) -> CommandResult:
         self.results[reason.value] += 1
+        detail = printable(detail, MAX_DETAIL_CHARS)
         log.warning(
             "[%s] command %s refused (%s): %s", self._gateway_id, command_id, reason, detail
         )

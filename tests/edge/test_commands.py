@@ -435,8 +435,12 @@ async def test_a_command_nested_too_deep_is_refused_as_malformed(handler: Handle
     assert (refused.status, refused.reason) == ("rejected", "malformed")
 
 
-async def test_a_failure_reports_what_the_wire_takes(handler: Handler) -> None:
-    """An action's error message may hold anything; the result carries it printable."""
+async def test_a_failure_reports_what_the_wire_takes(
+    handler: Handler, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An action's error message may hold anything; the result and the log carry it printable."""
     failed = handler.handler._failed(new_command("gw-1"), "boom \x00 \ud800" + "x" * 2000)
     assert failed.detail.startswith("boom \ufffd \ufffdx")
     assert msg.decode(cmd.CommandResult, msg.encode(failed)) == failed
+    assert "boom \ufffd \ufffdx" in caplog.text
+    caplog.text.encode("utf-8")  # a UTF-8 log file or journald takes the line
