@@ -26,9 +26,9 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.orm import Session
 
 from cloud import migrate
-from cloud.billing.service.bulk import insert_rows
 from cloud.billing.service.terms import day_start
 from cloud.db import make_engine, make_sessionmaker
+from cloud.db.bulk import insert_rows
 from cloud.jobs.billing import run_month
 from cloud.models import (
     Base,

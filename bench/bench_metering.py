@@ -23,7 +23,6 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from subprocess import PIPE
 
@@ -41,6 +40,7 @@ from edge.store.outbox import Outbox
 from protocols.modbus.plan import one_per_point, plan_profile
 from protocols.modbus.rtu import read_line_time_s
 from protocols.mqtt.topics import Kind, topic
+from runtime.clock import utc_now
 
 METERS = 200
 # 8 TCP hosts (RS-485-to-TCP converters in the field) of 25 meters each, all served by one
@@ -54,10 +54,6 @@ IDLE_POLL_S = 5.0
 IDLE_CYCLES = 6
 RTU_METERS = 10
 RTU_BAUD = 9600
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def cpu_s() -> float:

@@ -7,7 +7,7 @@ import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from importlib.metadata import version
 from typing import Any
 
@@ -40,6 +40,7 @@ from cloud.jobs.billing import JobSettings, billing_jobs
 from cloud.jobs.face import face_jobs
 from cloud.jobs.scheduler import run_forever
 from cloud.security.crypto import FieldKeys, load_field_keys
+from runtime.clock import utc_now
 
 ROUTERS = (
     auth,
@@ -57,10 +58,6 @@ ROUTERS = (
     commands,
     fleet,
 )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 async def scheduler(app: FastAPI, jobs: JobSettings, clock: Callable[[], datetime]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from edge.actions import builtin_actions
@@ -17,6 +17,7 @@ from edge.store.replay import ReplayMemory
 from edge.store.results import ResultStore
 from edge.uplink.client import Uplink
 from edge.uplink.commands import CommandChannel, CommandHandler, command_key
+from runtime.clock import utc_now
 
 if TYPE_CHECKING:
     from edge.door.config import DoorConfig
@@ -24,10 +25,6 @@ if TYPE_CHECKING:
     from edge.door.service import DoorService
 
 log = logging.getLogger(__name__)
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def simulated_lock(door: DoorConfig) -> Lock:

@@ -18,9 +18,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from cloud.db import as_utc
-from cloud.ingest.store import Reject
 from cloud.models import CommandResultRow, CommandState, GatewayCommand
 from cloud.models.commands import FINAL_STATES
+from cloud.quarantine import Reject
 from protocols.mqtt import messages as msg
 from protocols.mqtt.commands import Command, CommandResult, sign
 

@@ -23,11 +23,11 @@ from sqlalchemy import ColumnElement, func, select, text, tuple_
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from cloud.billing.service.bulk import insert_rows
-from cloud.db import Base
+from cloud.db.bulk import insert_rows
 from cloud.importer.csvfile import CsvError, Lines, Row, read_rows, yuan_to_fen
 from cloud.leases import service
 from cloud.models import (
+    Base,
     Building,
     Lease,
     LeaseStatus,

@@ -12,19 +12,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, Table, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.ingest.bulk import insert_new_rows
+from cloud.db import as_utc
+from cloud.db.bulk import insert_new_rows
 from cloud.meter_bindings import foreign_pairs
-from cloud.models import Event, Gateway, GatewayEpoch, Quarantine, Reading, ServiceAccount
+from cloud.models import Event, Gateway, GatewayEpoch, Reading, ServiceAccount
+from cloud.quarantine import Reject, quarantine
 from cloud.security.broker_credentials import hash_credential
 from protocols.errors import AnjuError
-from protocols.mqtt.bounds import MAX_DETAIL_CHARS, printable
 from protocols.mqtt.messages import Events, State, Telemetry
 from protocols.mqtt.messages import Reading as TelemetryReading
 
@@ -32,16 +32,6 @@ Batch = Telemetry | Events
 Span = tuple[int, int]  # (after, seq]: every record of the span that exists is stored
 MAX_SPANS = 1000  # spans remembered beyond a mark; the highest beyond it wait for a resend
 MAX_NAMED = 20  # meter codes a foreign_meter rejection names (the payload has them all)
-
-
-@dataclass(frozen=True, slots=True)
-class Reject:
-    """A message refused before or while storing, kept in quarantine with its reason."""
-
-    topic: str
-    reason: str
-    detail: str
-    payload: bytes
 
 
 @dataclass
@@ -52,26 +42,6 @@ class StoreResult:
     duplicates: int = 0
     rejects: list[Reject] = field(default_factory=list)
     command_results: int = 0
-
-
-def _upsert_ignore(session: Session, table: Any) -> Insert:
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
-def insert_ignoring_duplicates(session: Session, table: Any, rows: list[dict[str, Any]]) -> None:
-    """INSERT … ON CONFLICT DO NOTHING on the table's unique keys, on SQLite and PostgreSQL."""
-    if rows:
-        session.execute(_upsert_ignore(session, table), rows)
-
-
-def insert_counting_new(session: Session, table: Table, rows: list[dict[str, Any]]) -> int:
-    """The same, returning how many rows were new (multi-row VALUES with RETURNING id)."""
-    if not rows:
-        return 0
-    stmt = _upsert_ignore(session, table).returning(table.c.id)
-    return len(session.execute(stmt, rows).all())
 
 
 def _reading_rows(message: Telemetry, readings: list[TelemetryReading]) -> list[dict[str, Any]]:
@@ -167,7 +137,7 @@ def store_batch(
         starts[key] = max(starts[key], message.epoch_start)
     offered = len(readings) + len(events)
     result.stored = insert_new_rows(session, Reading.__table__, readings)  # type: ignore[arg-type]
-    result.stored += insert_counting_new(session, Event.__table__, events)  # type: ignore[arg-type]
+    result.stored += insert_new_rows(session, Event.__table__, events)  # type: ignore[arg-type]
     result.duplicates = offered - result.stored
     for (gid, epoch), new_spans in spans.items():
         gateway = gateways[gid]
@@ -184,7 +154,7 @@ def store_batch(
         known = gateways.get(state.gateway_id)
         if known is None:
             result.rejects.append(_unknown(topic_name, state))
-        elif known.state_ts is None or state.ts >= _aware(known.state_ts):
+        elif known.state_ts is None or state.ts >= as_utc(known.state_ts):
             gateway = known
             mark = _epoch(session, epochs, gateway, state.epoch, received, start=state.epoch_start)
             if state.epoch == gateway.epoch:
@@ -233,11 +203,6 @@ def _epoch(
     return mark
 
 
-def _aware(value: datetime) -> datetime:
-    """SQLite hands back naive datetimes for what we stored as UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
-
-
 def _own_readings(
     topic_name: str, message: Telemetry, foreign: set[tuple[str, str]], rejects: list[Reject]
 ) -> list[TelemetryReading]:
@@ -265,20 +230,6 @@ def _unknown(topic_name: str, message: Batch | State) -> Reject:
         "unknown_gateway",
         f"gateway {message.gateway_id!r} is not registered",
         message.model_dump_json(by_alias=True).encode(),
-    )
-
-
-def quarantine(session: Session, rejects: Sequence[Reject], received: datetime) -> None:
-    """Keep refused messages as text a database takes (what was refused may hold a NUL)."""
-    session.add_all(
-        Quarantine(
-            received=received,
-            topic=printable(r.topic, 300),
-            reason=r.reason,
-            detail=printable(r.detail, MAX_DETAIL_CHARS),
-            payload=printable(r.payload[:65536].decode("utf-8", errors="replace"), 65536),
-        )
-        for r in rejects
     )
 
 

@@ -15,7 +15,7 @@ import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import aiomqtt
@@ -26,12 +26,14 @@ from cloud.commands import service as commands
 from cloud.commands.service import CLAIM_LIMIT
 from cloud.config import Settings
 from cloud.ingest.metrics import IngestMetrics
-from cloud.ingest.store import Batch, Reject, StoreResult, quarantine, store_batch
+from cloud.ingest.store import Batch, StoreResult, store_batch
+from cloud.quarantine import Reject, quarantine
 from protocols.mqtt import messages as msg
 from protocols.mqtt.acl import client_id
 from protocols.mqtt.commands import CommandResult
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from protocols.mqtt.url import parse_broker_url
+from runtime.clock import utc_now
 from runtime.mqtt_client import connection, mqtt_client
 from runtime.tasks import until_one_fails
 
@@ -69,10 +71,6 @@ async def finish_in_thread(fn: Callable[..., T], *args: Any) -> T:
         with contextlib.suppress(Exception):
             await future
         raise
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 def decode_uplink(topic_name: str, raw: bytes) -> Uplink:

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
-from cloud.ingest.store import insert_ignoring_duplicates
+from cloud.db.bulk import insert_ignoring_duplicates
 from cloud.models import JobLock
 
 

@@ -1,6 +1,5 @@
 """All tables. Importing this package registers every model on `Base.metadata` (for Alembic)."""
 
-from cloud.db import Base
 from cloud.models.access import (
     AccessListVersion,
     Door,
@@ -13,6 +12,7 @@ from cloud.models.access import (
 )
 from cloud.models.audit import AuditEvent
 from cloud.models.auth import AuthToken, LoginAttempt, LoginFailure, Role, User, UserProperty
+from cloud.models.base import Base
 from cloud.models.billing import (
     BillingRun,
     DepositSettlementRow,

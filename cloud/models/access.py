@@ -24,7 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db import Base
+from cloud.models.base import Base
 from cloud.models.portfolio import str_enum
 
 

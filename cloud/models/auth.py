@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, DateTime, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db import Base
+from cloud.models.base import Base
 from cloud.models.portfolio import str_enum
 
 

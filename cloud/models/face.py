@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db import Base
+from cloud.models.base import Base
 
 
 class FaceEnrollment(Base):

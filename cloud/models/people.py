@@ -11,7 +11,7 @@ from datetime import datetime
 from sqlalchemy import DateTime, ForeignKey, Index, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from cloud.db import Base
+from cloud.models.base import Base
 
 
 class Tenant(Base):

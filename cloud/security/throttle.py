@@ -27,7 +27,7 @@ from sqlalchemy import case, delete, func, select, update
 from sqlalchemy.orm import Session
 
 from cloud.db import as_utc
-from cloud.ingest.store import insert_ignoring_duplicates
+from cloud.db.bulk import insert_ignoring_duplicates
 from cloud.models import LoginAttempt, LoginFailure
 
 MAX_ATTEMPTS_PER_WINDOW = 10

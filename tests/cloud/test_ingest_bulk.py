@@ -12,7 +12,7 @@ from sqlalchemy import Table, delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.db import as_utc, make_engine, make_sessionmaker
-from cloud.ingest.bulk import insert_new_rows
+from cloud.db.bulk import insert_new_rows
 from cloud.ingest.store import register_gateway
 from cloud.models import Reading
 

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from cloud.api.deps import SessionDep, guard
 from cloud.api.paging import Page, PageQ, page_of
-from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.api.scope import PropertyQ, scope_filter
 from cloud.models import AuditEvent, Role, User
 from cloud.security.authz import Permission, Principal
 

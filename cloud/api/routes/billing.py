@@ -27,7 +27,7 @@ from cloud.api.deps import (
 )
 from cloud.api.paging import AfterQ, BodyId, IdQ, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
-from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.api.scope import PropertyQ, scope_filter
 from cloud.billing.bounds import (
     FIRST_DAY,
     LAST_DAY,

@@ -17,7 +17,7 @@ from cloud.api.deps import NowDep, SessionDep, guard, not_found, require_propert
 from cloud.api.paging import AfterQ, BodyId, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
 from cloud.api.routes.billing import Orm
-from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.api.scope import PropertyQ, scope_filter
 from cloud.billing.bounds import Fen, Quantity
 from cloud.billing.errors import BillingError
 from cloud.billing.late_fees import FeeKind, FeeMode

@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from cloud.api.deps import SessionDep, guard, scoped_get
 from cloud.api.paging import KeyPage, KeyPageQ, fetch_page
-from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.api.scope import PropertyQ, scope_filter
 from cloud.models import Gateway
 from cloud.security.authz import Permission, Principal
 

@@ -22,7 +22,7 @@ from cloud.api.deps import (
 )
 from cloud.api.paging import MAX_ID, BodyId, IdQ, Page, PageQ, PathId, fetch_page
 from cloud.api.problems import ProblemError
-from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.api.scope import PropertyQ, scope_filter
 from cloud.billing.bounds import Day, Fen
 from cloud.leases import service
 from cloud.leases.lifecycle import Action, IllegalTransitionError, allowed_actions

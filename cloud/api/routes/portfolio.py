@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
@@ -18,7 +18,6 @@ from cloud.api.deps import (
     scoped_meter,
 )
 from cloud.api.paging import (
-    MAX_ID,
     BodyId,
     IdQ,
     KeyPage,
@@ -31,6 +30,7 @@ from cloud.api.paging import (
     starts_with,
 )
 from cloud.api.problems import ProblemError
+from cloud.api.scope import PropertyQ, scope_filter
 from cloud.billing.bounds import Fen
 from cloud.meter_bindings import BindingError, bind
 from cloud.models import Building, Meter, MeterKind, Property, Unit, UnitStatus, Utility
@@ -42,7 +42,6 @@ ReadList = Annotated[Principal, guard(P.PORTFOLIO_READ, "list")]
 ReadPath = Annotated[Principal, guard(P.PORTFOLIO_READ, "path")]
 WriteBody = Annotated[Principal, guard(P.PORTFOLIO_WRITE, "body")]
 WritePath = Annotated[Principal, guard(P.PORTFOLIO_WRITE, "path")]
-PropertyQ = Annotated[int | None, Query(ge=1, le=MAX_ID, description="Only this property.")]
 Code = Annotated[str, Field(min_length=1, max_length=32, pattern=r"^[\w.-]+$")]
 
 
@@ -131,14 +130,6 @@ class MeterOut(Orm):
     profile: str
     gateway_id: str | None
     digits: int | None
-
-
-def scope_filter(me: Principal, column: Any, property_id: int | None) -> Any:
-    """The WHERE for list routes: the caller's properties, or the one asked for if visible."""
-    if property_id is not None:
-        require_property(me, property_id)
-        return column == property_id
-    return column.in_(sorted(me.property_ids))
 
 
 # ---- properties ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from cloud.api.deps import (
 )
 from cloud.api.paging import BodyId, Page, PageQ, PathId, page_of, starts_with
 from cloud.api.problems import ProblemError
-from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.api.scope import PropertyQ, scope_filter
 from cloud.models import Property, Tenant
 from cloud.people import new_tenant
 from cloud.security import audit, pii, pii_search

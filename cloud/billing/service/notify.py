@@ -19,7 +19,7 @@ from email.utils import make_msgid
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.ingest.store import insert_ignoring_duplicates
+from cloud.db.bulk import insert_ignoring_duplicates
 from cloud.models import Notification, Tenant
 from cloud.security import pii
 from cloud.security.crypto import FieldKeys

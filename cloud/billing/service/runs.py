@@ -39,7 +39,6 @@ from cloud.billing.money import price, round_half_up, split, yuan
 from cloud.billing.proration import Prorated
 from cloud.billing.schedule import LeaseTerms, Period, periods, rent_for
 from cloud.billing.service.accounts import CREDIT_NOTE, apply_credit, unapplied
-from cloud.billing.service.bulk import insert_rows
 from cloud.billing.service.meters import MeterUsage, ReadingBook, span_usage, unit_meters
 from cloud.billing.service.terms import (
     LeaseRow,
@@ -53,6 +52,7 @@ from cloud.billing.service.terms import (
     tou_price,
     tou_zones,
 )
+from cloud.db.bulk import insert_rows
 from cloud.models import (
     Base,
     BillingRun,

@@ -9,8 +9,8 @@ from itertools import count
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from cloud.db import Base, make_engine, make_sessionmaker
-from cloud.models import Organisation, Reading, Tenant
+from cloud.db import make_engine, make_sessionmaker
+from cloud.models import Base, Organisation, Reading, Tenant
 from cloud.security import pii
 from cloud.security.crypto import FieldKeys
 from tests.cloud.billing.world import World as BillingWorld

@@ -11,13 +11,9 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import DeclarativeBase, sessionmaker
+from sqlalchemy.orm import sessionmaker
 
 from runtime.private_files import private_file
-
-
-class Base(DeclarativeBase):
-    pass
 
 
 def normalize_url(url: str) -> str:
