@@ -96,10 +96,12 @@ def create_app(
     clock: Callable[[], datetime] = utc_now,
     command_key: Ed25519PrivateKey | None = None,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    console: bool = False,
 ) -> FastAPI:
     """`sessions`, `keys`, `clock` and `command_key` are injected by tests; by default they
     come from settings (the command key when the first command is sent). `sleep` takes the
-    in-process ingest's backoff pauses (tests drive them)."""
+    in-process ingest's backoff pauses (tests drive them). `console` mounts the managers' web
+    console at `/` (NiceGUI: one per process, so `serve` asks for it and API tests do not)."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -153,4 +155,8 @@ def create_app(
     for module in ROUTERS:
         app.include_router(module.router, prefix="/api/v1")
     app.include_router(gateways.metrics_router)
+    if console:
+        from cloud.console.mount import mount_console  # noqa: PLC0415 - NiceGUI loads only here
+
+        mount_console(app)
     return app

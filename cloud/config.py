@@ -34,6 +34,9 @@ class Settings(BaseSettings):
     gateway_mqtt_url: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # The session cookie's Secure flag; unset: on in production, off in development (plain HTTP
+    # on loopback). Production serves HTTPS only, behind the Ansible role's nginx.
+    cookie_secure: bool | None = None
     # Reverse proxies (addresses or networks, comma-separated) whose X-Forwarded-For names the
     # client; empty: the TCP peer is the client (cloud.security.client_address).
     trusted_proxies: str = ""
@@ -127,6 +130,10 @@ class Settings(BaseSettings):
     @property
     def command_key_path(self) -> Path:
         return self.command_key_file or self.data_dir / "command-key.pem"
+
+    @property
+    def session_cookie_secure(self) -> bool:
+        return self.env == "production" if self.cookie_secure is None else self.cookie_secure
 
     @property
     def effective_database_url(self) -> str:

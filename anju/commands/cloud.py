@@ -20,7 +20,8 @@ def cloud() -> None:
     help="Upgrade the database schema before serving.",
 )
 def serve(host: str | None, port: int | None, migrate: bool) -> None:
-    """Serve the HTTP API (and, unless ANJU_INGEST_IN_PROCESS=false, the ingest worker)."""
+    """Serve the HTTP API, the web console at / and (unless ANJU_INGEST_IN_PROCESS=false)
+    the ingest worker."""
     import uvicorn
 
     from anju.runner import setup_logging
@@ -32,7 +33,7 @@ def serve(host: str | None, port: int | None, migrate: bool) -> None:
     settings = load_settings()
     if migrate:
         migrations.upgrade(settings.effective_database_url)
-    app = create_app(settings)
+    app = create_app(settings, console=True)
     uvicorn.run(app, **uvicorn_options(host or settings.http_host, port or settings.http_port))
 
 

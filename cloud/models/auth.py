@@ -30,6 +30,8 @@ class User(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organisations.id"))
     username: Mapped[str] = mapped_column(String(64), unique=True)
     display_name: Mapped[str] = mapped_column(String(100), default="")
+    # The console's language ("zh_CN", "en"); empty: the default (zh_CN).
+    locale: Mapped[str] = mapped_column(String(8), default="", server_default="")
     password_hash: Mapped[str] = mapped_column(String(200))  # argon2id PHC string
     role: Mapped[Role] = mapped_column(str_enum(Role, "role"))
     # For role=tenant: the person this login belongs to.

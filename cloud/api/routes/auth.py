@@ -8,6 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from cloud.api.deps import (
     SESSION_COOKIE,
@@ -59,6 +60,22 @@ def login(
     """Rate-limited per client address, and per username and address with a growing delay;
     unknown usernames are throttled and checked against a dummy hash like known ones, so the
     answers do not tell them apart (cloud.security.throttle)."""
+    user = sign_in(session, request, now, body.username, body.password)
+    token, expires = tokens.issue(session, user.id, body.kind, now)
+    audit_login(session, now, user.username, client_ip(request), user, "auth.login", "ok",
+                 kind=body.kind)  # fmt: skip
+    session.commit()
+    if body.kind == "session":
+        set_session_cookie(request, response, token, expires, now)
+        return LoginOut(kind="session", token=None, expires_at=expires)
+    return LoginOut(kind="bearer", token=token, expires_at=expires)
+
+
+def sign_in(
+    session: Session, request: Request, now: datetime, username: str, password: str
+) -> User:
+    """The active user behind a username and password, through both throttles; a failure is
+    audited and answered 401 (429 while throttled). The caller issues the token."""
     ip = client_ip(request)
     source = throttle.source_of(ip)
     attempt = throttle.record_attempt(session, source, now)
@@ -72,31 +89,33 @@ def login(
             "too many login attempts from this address; wait and retry",
             headers={"Retry-After": str(wait)},
         )
-    user = session.scalar(select(User).where(User.username == body.username))
-    checked = check_password(session, now, body.username, body.password, user, ip)
+    user = session.scalar(select(User).where(User.username == username))
+    checked = check_password(session, now, username, password, user, ip)
     if user is None or not checked or not user.active:
         outcome = "inactive" if user is not None and checked else "failed"
-        _audit_login(session, now, body.username, ip, user, "auth.login", outcome)
+        audit_login(session, now, username, ip, user, "auth.login", outcome)
         session.commit()
         raise ProblemError(401, "wrong username or password")
     throttle.forget(session, user.username, source)
     if needs_rehash(user.password_hash):
-        user.password_hash = hash_password(body.password)
-    token, expires = tokens.issue(session, user.id, body.kind, now)
-    _audit_login(session, now, user.username, ip, user, "auth.login", "ok", kind=body.kind)
-    session.commit()
-    if body.kind == "session":
-        response.set_cookie(
-            SESSION_COOKIE,
-            token,
-            max_age=int((expires - now).total_seconds()),
-            httponly=True,
-            samesite="strict",
-            secure=request.app.state.settings.env == "production",
-            path="/",
-        )
-        return LoginOut(kind="session", token=None, expires_at=expires)
-    return LoginOut(kind="bearer", token=token, expires_at=expires)
+        user.password_hash = hash_password(password)
+    return user
+
+
+def set_session_cookie(
+    request: Request, response: Response, token: str, expires: datetime, now: datetime
+) -> None:
+    """HttpOnly and SameSite=Strict always; Secure unless ANJU_COOKIE_SECURE=false (plain-HTTP
+    development on loopback)."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int((expires - now).total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.session_cookie_secure,
+        path="/",
+    )
 
 
 def check_password(
@@ -113,7 +132,7 @@ def check_password(
     source = throttle.source_of(ip)
     if throttle.count_try(session, username, source, now) is None:
         wait = throttle.retry_after(session, username, source, now)
-        _audit_login(session, now, username, ip, user, "auth.login", "throttled")
+        audit_login(session, now, username, ip, user, "auth.login", "throttled")
         session.commit()
         raise ProblemError(
             429,
@@ -124,7 +143,7 @@ def check_password(
     return verify_password(user.password_hash if user else None, password)
 
 
-def _audit_login(
+def audit_login(
     session: SessionDep,
     now: datetime,
     username: str,

@@ -1,0 +1,142 @@
+"""The shared frame of every console page (header, menu by role, language, sign-out), and the
+entry check each page makes before it draws anything."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import RedirectResponse
+from nicegui import ui
+
+from cloud.api.problems import ProblemError
+from cloud.console.i18n import LOCALES, Texts, pick
+from cloud.console.mount import parent_app
+from cloud.console.viewer import SignedOutError, Viewer, viewer_of
+from cloud.models import User
+from cloud.security.authz import Permission
+from protocols.errors import AnjuError
+
+P = Permission
+
+
+@dataclass(frozen=True)
+class MenuItem:
+    path: str
+    label: str  # an English msgid
+    permission: Permission
+    icon: str
+
+
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "translate later"
+    return message
+
+
+MENU = (
+    MenuItem("/board", N_("Room board"), P.PORTFOLIO_READ, "grid_view"),
+    MenuItem("/leases", N_("Tenants & leases"), P.LEASES_READ, "description"),
+    MenuItem("/billing", N_("Billing"), P.REPORTS_READ, "payments"),
+    MenuItem("/gateways", N_("Gateways"), P.METERS_READ, "router"),
+    MenuItem("/audit", N_("Audit log"), P.AUDIT_READ, "policy"),
+)
+# Enum values shown through the catalog (named here so extraction finds them).
+ENUM_LABELS = (
+    N_("admin"), N_("manager"), N_("front_desk"), N_("finance"), N_("maintenance"),
+    N_("installer"), N_("tenant"), N_("draft"), N_("signed"), N_("active"), N_("ended"),
+    N_("terminated"), N_("electricity"), N_("water"), N_("hot_water"), N_("gas"), N_("open"),
+    N_("paid"), N_("void"),
+)  # fmt: skip
+STATE_COLOURS = {
+    "vacant": "#9e9e9e",
+    "reserved": "#7e57c2",
+    "signing": "#29b6f6",
+    "to_move_in": "#26a69a",
+    "occupied": "#43a047",
+    "arrears": "#e53935",
+    "expiring_30": "#fb8c00",
+    "expiring_60": "#fdd835",
+    "overstaying": "#6d4c41",
+    "maintenance": "#546e7a",
+}
+
+
+def enter(request: Request, permission: Permission) -> Viewer | RedirectResponse | None:
+    """The page's Viewer; a redirect to sign-in without a session; None when the page drew a
+    refusal (a tenant, or a role without the page's permission)."""
+    viewer = viewer_of(request, parent_app())
+    if viewer is None:
+        return RedirectResponse("/", status_code=303)
+    if viewer.me.is_tenant:
+        refusal(
+            viewer.texts,
+            viewer.texts.gettext("The console is for staff; tenants use the tenant portal."),
+        )
+        return None
+    if not viewer.can(permission):
+        with frame(viewer, viewer._("Not allowed")):
+            ui.label(viewer._("Your role may not open this page.")).classes("text-lg").mark(
+                "refused"
+            )
+        return None
+    return viewer
+
+
+def refusal(texts: Texts, message: str) -> None:
+    with ui.column().classes("absolute-center items-center"):
+        ui.label(message).classes("text-lg").mark("refused")
+        ui.button(texts.gettext("Sign out"), on_click=_sign_out).props("flat")
+
+
+def _sign_out() -> None:
+    ui.run_javascript(
+        "fetch('/api/v1/auth/logout', {method: 'POST', credentials: 'same-origin'})"
+        ".finally(() => { window.location.href = '/'; })"
+    )
+
+
+@contextmanager
+def frame(viewer: Viewer, title: str) -> Iterator[None]:
+    _ = viewer._
+    ui.page_title(f"{title} · 安居 Anju")
+    with ui.header().classes("items-center bg-teal-8 q-px-md"):
+        ui.label("安居 Anju").classes("text-h6 text-weight-bold")
+        for item in MENU:
+            if viewer.can(item.permission):
+                ui.link(_(item.label), item.path).classes("text-white no-underline q-mx-sm").mark(
+                    f"menu-{item.path.strip('/')}"
+                )
+        ui.space()
+        ui.label(f"{viewer.me.username} · {_(viewer.me.role.value)}").classes("q-mr-md")
+        ui.select(
+            LOCALES,
+            value=viewer.texts.locale,
+            on_change=lambda e: act(viewer, lambda: _set_locale(viewer, e.value)),
+        ).props("dense dark borderless options-dense").mark("language")
+        ui.button(_("Sign out"), on_click=_sign_out).props("flat color=white").mark("sign-out")
+    with ui.column().classes("w-full q-pa-md"):
+        ui.label(title).classes("text-h5")
+        yield
+
+
+def _set_locale(viewer: Viewer, locale: str) -> None:
+    with viewer.db() as session:
+        session.get_one(User, viewer.me.user_id).locale = pick(locale)
+        session.commit()
+    ui.navigate.reload()
+
+
+def act(viewer: Viewer, action: Callable[[], Any]) -> Any:
+    """Run a page action: a dead session goes back to sign-in; a refused or impossible action
+    (the API's own errors) is shown, not raised."""
+    try:
+        return action()
+    except SignedOutError:
+        ui.navigate.to("/")
+    except ProblemError as exc:
+        ui.notify(viewer._(exc.detail), type="negative")
+    except AnjuError as exc:
+        ui.notify(str(exc), type="negative")
+    return None

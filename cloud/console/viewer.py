@@ -1,0 +1,77 @@
+"""Who is looking at a console page: the API's session cookie turned into the same Principal
+the routes get, re-checked before every action so a revoked or expired session stops at once."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from fastapi import FastAPI, Request
+from sqlalchemy.orm import Session, sessionmaker
+
+from cloud.api.deps import SESSION_COOKIE, client_ip, load_principal
+from cloud.console.i18n import Texts, pick
+from cloud.security import tokens
+from cloud.security.authz import Permission, Principal
+from cloud.security.crypto import FieldKeys
+
+
+class SignedOutError(Exception):
+    """The session ended (logout, revoked, expired) while the page was open."""
+
+
+@dataclass(frozen=True)
+class Viewer:
+    me: Principal
+    token: str
+    texts: Texts
+    app: FastAPI
+
+    @property
+    def keys(self) -> FieldKeys:
+        keys: FieldKeys = self.app.state.keys
+        return keys
+
+    def now(self) -> datetime:
+        clock: Callable[[], datetime] = self.app.state.clock
+        return clock()
+
+    def today(self) -> date:
+        return self.now().astimezone(self.texts.tz).date()
+
+    def can(self, permission: Permission) -> bool:
+        return self.me.can(permission)
+
+    def _(self, message: str) -> str:
+        return self.texts.gettext(message)
+
+    @contextmanager
+    def db(self) -> Iterator[Session]:
+        """A database session for one action, after checking the login still stands."""
+        sessions: sessionmaker[Session] = self.app.state.sessions
+        with sessions() as session:
+            user = tokens.lookup(session, self.token, self.now())
+            if user is None or user.id != self.me.user_id:
+                raise SignedOutError
+            yield session
+
+
+def viewer_of(request: Request, app: FastAPI) -> Viewer | None:
+    """The staff member a page request's session cookie belongs to; None for no (or a dead)
+    session. A tenant gets a Viewer too: pages refuse them by permission."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    clock: Callable[[], datetime] = app.state.clock
+    sessions: sessionmaker[Session] = app.state.sessions
+    with sessions() as session:
+        user = tokens.lookup(session, token, clock())
+        if user is None:
+            return None
+        me = load_principal(session, user, client_ip(request))
+        locale = pick(user.locale)
+    texts = Texts(locale=locale, tz=ZoneInfo(app.state.settings.timezone))
+    return Viewer(me=me, token=token, texts=texts, app=app)
