@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from edge.actions import builtin_actions
 from edge.config import GatewayConfig
+from edge.door.lock import LockService
 from edge.meters.poller import BusPoller
 from edge.meters.sink import OutboxSink
 from edge.store.outbox import Outbox
@@ -31,6 +32,24 @@ def simulated_lock(door: DoorConfig) -> Lock:
     from edge.door.lock import SimulatedLock  # noqa: PLC0415 - doors are optional
 
     return SimulatedLock(door.id)
+
+
+def configured_locks(now: Callable[[], datetime]) -> Callable[[DoorConfig], Lock]:
+    """Each door's lock as its config says: the simulator, or a BLE lock (bleak imported
+    only by a gateway that has one)."""
+    ble: Callable[[DoorConfig], Lock] | None = None
+
+    def build(door: DoorConfig) -> Lock:
+        nonlocal ble
+        if door.lock != "ble":
+            return simulated_lock(door)
+        if ble is None:
+            from edge.door.ble.driver import host_locks  # noqa: PLC0415
+
+            ble = host_locks(now)
+        return ble(door)
+
+    return build
 
 
 def start_doors(
@@ -56,10 +75,10 @@ def start_doors(
 async def run_gateway(
     config: GatewayConfig,
     *,
-    locks: Callable[[DoorConfig], Lock] = simulated_lock,
+    locks: Callable[[DoorConfig], Lock] | None = None,
     now: Callable[[], datetime] = utc_now,
 ) -> None:
-    """`locks` gives each door its lock (injected by tests; the BLE driver is a later issue);
+    """`locks` gives each door its lock (injected by tests; default: as configured);
     `now` is the wall clock (tests drive command expiry with it)."""
     gid = config.gateway_id
     key = command_key(config.commands)  # a bad key file stops the start, before anything runs
@@ -71,7 +90,8 @@ async def run_gateway(
         uplink = Uplink(config, outbox, now=now, commands=channel)
         sink = OutboxSink(outbox, on_stored=uplink.notify)
         pollers = [BusPoller(bus, sink, now=now) for bus in config.buses]
-        door_locks = {door.id: locks(door) for door in config.doors}
+        lock_for = locks or configured_locks(now)
+        door_locks = {door.id: lock_for(door) for door in config.doors}
         doors = start_doors(config, outbox, uplink.notify, door_locks, now)
         commands = CommandHandler(
             gid,
@@ -92,6 +112,9 @@ async def run_gateway(
                 tg.create_task(poller.run(), name=f"poller-{bus.name}")
             for door in doors:
                 tg.create_task(door.run(), name=f"door-{door.door_id}")
+            for door_id, lock in door_locks.items():
+                if isinstance(lock, LockService):
+                    tg.create_task(lock.run(outbox, uplink.notify), name=f"lock-{door_id}")
     finally:
         outbox.close()
         memory.close()

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from edge.door.ble.config import BleLockSettings
 from protocols.face.threshold import DEFAULT_THRESHOLD
 
 
@@ -45,8 +46,9 @@ class DoorConfig(_Strict):
     # The gallery file is reloaded when it changes; this is how often the door looks.
     gallery_check_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     models_dir: Path | None = None  # default: ANJU_MODELS_DIR or ~/.cache/anju/models
-    # The lock seam; the BLE driver is a later issue, until then a simulator that logs requests.
-    lock: Literal["simulated"] = "simulated"
+    # `simulated` logs requests; `ble` drives a BLE lock (docs/locks.md) set up in `ble:`.
+    lock: Literal["simulated", "ble"] = "simulated"
+    ble: BleLockSettings | None = None
     threads: Annotated[int, Field(ge=1, le=16)] = 2
     detect_side: Annotated[int, Field(ge=160, le=1280, multiple_of=32)] = 320
     threshold: Annotated[float, Field(gt=0, lt=1)] = DEFAULT_THRESHOLD
@@ -60,6 +62,8 @@ class DoorConfig(_Strict):
     def _window(self) -> DoorConfig:
         if self.confirm_n > self.confirm_m:
             raise ValueError("confirm_n must not exceed confirm_m")
+        if (self.lock == "ble") != (self.ble is not None):
+            raise ValueError("a `ble:` block goes with `lock: ble`, and only with it")
         return self
 
     def relative_to(self, base: Path) -> DoorConfig:
@@ -76,5 +80,6 @@ class DoorConfig(_Strict):
                 "gallery": at(self.gallery),
                 "models_dir": None if self.models_dir is None else at(self.models_dir),
                 "snapshots": snaps.model_copy(update={"dir": at(snaps.dir), "key_file": key_file}),
+                "ble": None if self.ble is None else self.ble.relative_to(base),
             }
         )

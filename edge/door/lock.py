@@ -1,11 +1,12 @@
-"""The door's lock seam. The BLE lock driver comes later; the simulator records requests."""
+"""The door's lock seam: the BLE driver (edge/door/ble/) and a simulator that records requests."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,20 @@ class UnlockRequest:
 
 
 class Lock(Protocol):
-    async def unlock(self, request: UnlockRequest) -> None: ...
+    async def unlock(self, request: UnlockRequest) -> None:
+        """Returns once the lock acknowledged; a LockError when it did not."""
+        ...
+
+
+class EventSink(Protocol):
+    def append(self, kind: str, payloads: list[dict[str, object]]) -> list[int]: ...
+
+
+@runtime_checkable
+class LockService(Protocol):
+    """A lock that also runs as a gateway service (keeps its link, reports its events)."""
+
+    async def run(self, events: EventSink, on_stored: Callable[[], None]) -> None: ...
 
 
 class SimulatedLock:

@@ -23,6 +23,7 @@ from protocols.errors import ConfigError
 from protocols.face.confirm import Confirmer, Decision, Verdict
 from protocols.face.contract import FaceError, ImageArray
 from protocols.face.gallery import Gallery, GalleryExport
+from protocols.lock.errors import LockError
 
 log = logging.getLogger(__name__)
 
@@ -91,13 +92,20 @@ class DoorService:
     ) -> None:
         door = self._config.id
         self.decisions.append(decision)
+        lock_error = None
         if decision.verdict is Verdict.GRANT and decision.person_id is not None:
-            await self._lock.unlock(
-                UnlockRequest(
-                    door, decision.person_id, self._config.unlock_hold_s, decision.decided
+            try:
+                await self._lock.unlock(
+                    UnlockRequest(
+                        door, decision.person_id, self._config.unlock_hold_s, decision.decided
+                    )
                 )
-            )
+            except LockError as exc:  # the decision is still recorded; the door keeps going
+                lock_error = str(exc)
+                log.warning("[%s] lock did not open: %s", door, exc)
         event = self._pipeline.event(decision, timings_ms)
+        if lock_error is not None:
+            event["lock_error"] = lock_error
         if self._snapshots is not None:
             event["snapshot"] = await self._keep_snapshot(frame, decision.decided, event)
         await asyncio.to_thread(self._events.append, EVENT_KIND, [event])

@@ -25,7 +25,7 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from edge.door.config import SnapshotSettings
-from protocols.errors import ConfigError
+from edge.keyfile import read_key
 from protocols.face.contract import FaceError, ImageArray
 from runtime.private_files import FILE_MODE, private_file, private_folder
 
@@ -39,19 +39,7 @@ _NAME_TIME = "%Y%m%dT%H%M%S%fZ"
 
 def load_key(path: Path) -> bytes:
     """32 raw bytes, or 64 hex digits (with or without a trailing newline)."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"snapshot key {path}: {exc.strerror}") from None
-    if len(data) == KEY_BYTES:
-        return data
-    text = data.strip()
-    if len(text) == 2 * KEY_BYTES:
-        try:
-            return bytes.fromhex(text.decode("ascii"))
-        except (UnicodeDecodeError, ValueError):
-            pass
-    raise ConfigError(f"snapshot key {path}: expected 32 random bytes or 64 hex digits")
+    return read_key(path, KEY_BYTES, "snapshot key")
 
 
 def write_key(path: Path) -> None:
