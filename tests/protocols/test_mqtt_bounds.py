@@ -45,18 +45,6 @@ def result(**changes: Any) -> dict[str, Any]:
     return {**ENVELOPE, "command_id": str(uuid.UUID(int=1)), "status": "done", **changes}
 
 
-def access(ref: str = "c-1", subject: str = "t-1") -> dict[str, Any]:
-    entry = {
-        "id": "e-1",
-        "subject": subject,
-        "credential": {"kind": "card", "ref": ref},
-        "doors": ["front"],
-        "valid_from": TS,
-        "valid_until": "2027-03-01T08:00:00+00:00",
-    }
-    return {**ENVELOPE, "seq": 1, "version": 1, "entries": [entry]}
-
-
 def wire(model: type[BaseModel], payload: dict[str, Any]) -> BaseModel:
     return msg.decode(model, json.dumps(payload).encode())
 
@@ -189,8 +177,6 @@ STRINGS: list[tuple[str, type[BaseModel], int, Callable[[str], dict[str, Any]]]]
             "expires_at": "2026-03-01T08:05:00+00:00",
         },
     ),
-    ("ref", downlink.AccessList, downlink.MAX_REF_CHARS, lambda s: access(ref=s)),
-    ("subject", downlink.AccessList, 64, lambda s: access(subject=s)),
 ]
 
 
