@@ -17,6 +17,7 @@ from sqlalchemy.orm import sessionmaker
 
 from cloud.api.problems import install_problem_handlers, problem_response
 from cloud.api.routes import (
+    alarms,
     audit,
     auth,
     billing,
@@ -31,6 +32,7 @@ from cloud.api.routes import (
     readings,
     tenants,
     users,
+    work_orders,
 )
 from cloud.api.text import refuse_unstorable_text
 from cloud.config import Settings
@@ -57,6 +59,8 @@ ROUTERS = (
     gateways,
     commands,
     fleet,
+    work_orders,
+    alarms,
 )
 
 

@@ -33,6 +33,7 @@ from cloud.models import (
     Tenant,
     User,
     UserProperty,
+    WorkOrder,
 )
 from cloud.security import audit, tokens
 from cloud.security.authz import Permission, Principal
@@ -175,6 +176,8 @@ def visible(session: Session, me: Principal, obj: object) -> bool:
             return obj.id == me.tenant_id
         if isinstance(obj, Lease):
             return me.tenant_id in lease_parties(session, obj)
+        if isinstance(obj, WorkOrder):  # the orders they reported
+            return obj.tenant_id is not None and obj.tenant_id == me.tenant_id
         return False
     if isinstance(obj, User):
         return obj.org_id == me.org_id

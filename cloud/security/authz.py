@@ -34,11 +34,21 @@ class Permission(enum.StrEnum):
     PAYMENTS_WRITE = "payments.write"  # record a payment
     PAYMENTS_REFUND = "payments.refund"  # reverse a payment, settle a deposit (audited)
     REPORTS_READ = "reports.read"
+    WORK_ORDERS_READ = "work_orders.read"  # a tenant: their own
+    WORK_ORDERS_CREATE = "work_orders.create"  # a tenant: for their own unit; add photos
+    WORK_ORDERS_ASSIGN = "work_orders.assign"
+    WORK_ORDERS_WORK = "work_orders.work"  # report progress (maintenance: on their own orders)
+    WORK_ORDERS_CONFIRM = "work_orders.confirm"  # confirm, reopen, rate (a tenant: their own)
+    ALARMS_READ = "alarms.read"
+    ALARMS_MANAGE = "alarms.manage"  # acknowledge, resolve
     SELF = "self"  # any signed-in user, about themselves
 
 
 P = Permission
 _STAFF_READ = {P.SELF, P.PORTFOLIO_READ, P.METERS_READ}
+_ORDERS = {P.WORK_ORDERS_READ, P.WORK_ORDERS_CREATE}
+_ALL_ORDERS = _ORDERS | {P.WORK_ORDERS_ASSIGN, P.WORK_ORDERS_WORK, P.WORK_ORDERS_CONFIRM}
+_ALARMS = {P.ALARMS_READ, P.ALARMS_MANAGE}
 _MONEY = {P.BILLING_READ, P.BILLING_MANAGE, P.PAYMENTS_WRITE, P.PAYMENTS_REFUND, P.REPORTS_READ}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
@@ -48,21 +58,29 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {P.GATEWAYS_COMMAND, P.DOORS_UNLOCK, P.GATEWAYS_ENROL}
         | {P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN, P.AUDIT_READ}
         | _MONEY
+        | _ALL_ORDERS
+        | _ALARMS
     ),
     Role.FRONT_DESK: frozenset(
         _STAFF_READ
         | {P.TENANTS_READ, P.TENANTS_WRITE, P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN}
         | {P.BILLING_READ, P.PAYMENTS_WRITE}  # the desk takes payments
+        | _ORDERS
+        | {P.WORK_ORDERS_ASSIGN, P.ALARMS_READ}  # and dispatches repairs
     ),
     Role.FINANCE: frozenset(
         _STAFF_READ | {P.TENANTS_READ, P.TENANTS_REVEAL, P.LEASES_READ} | _MONEY
     ),
-    Role.MAINTENANCE: frozenset(_STAFF_READ),
+    Role.MAINTENANCE: frozenset(_STAFF_READ | _ORDERS | {P.WORK_ORDERS_WORK} | _ALARMS),
     # An installer pings the gateways they put in; opening doors is not theirs.
-    Role.INSTALLER: frozenset(_STAFF_READ | {P.METERS_WRITE, P.GATEWAYS_COMMAND}),
+    Role.INSTALLER: frozenset(_STAFF_READ | {P.METERS_WRITE, P.GATEWAYS_COMMAND, P.ALARMS_READ}),
     # A tenant reads their own person record and leases and signs their own contract; the
     # scope check (own records only) is what keeps them there.
-    Role.TENANT: frozenset({P.SELF, P.TENANTS_READ, P.LEASES_READ, P.LEASES_SIGN, P.BILLING_READ}),
+    Role.TENANT: frozenset(
+        {P.SELF, P.TENANTS_READ, P.LEASES_READ, P.LEASES_SIGN, P.BILLING_READ}
+        | _ORDERS
+        | {P.WORK_ORDERS_CONFIRM}
+    ),
 }
 # Commands that need more than GATEWAYS_COMMAND (by command name).
 COMMAND_PERMISSIONS: dict[str, Permission] = {"door.unlock": P.DOORS_UNLOCK}

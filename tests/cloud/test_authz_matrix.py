@@ -33,7 +33,7 @@ from cloud.contracts.record import contract_data
 from cloud.models import Base, Lease, Role
 from cloud.security.authz import ROLE_PERMISSIONS
 from cloud.security.crypto import FieldKeys, development_keys
-from tests.cloud.world import COMMAND_KEY, NOW, PASSWORD, Site, World, build_world, cn_id
+from tests.cloud.world import COMMAND_KEY, NOW, PASSWORD, PNG, Site, World, build_world, cn_id
 from tests.face_assets import models_dir, photo
 
 PREFIX = "/api/v1"
@@ -168,6 +168,30 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         f"/gateways/{s.gateway_id}/commands/{s.command_id}", None),
     ("POST", "/gateways/enrolment-tokens"): lambda w, s: (
         "/gateways/enrolment-tokens", {"property_id": s.property_id}),
+    ("GET", "/work-orders"): lambda w, s: (f"/work-orders?property_id={s.property_id}", None),
+    ("POST", "/work-orders"): lambda w, s: ("/work-orders", {"unit_id": s.unit_id,
+        "category": "plumbing", "description": "the tap drips"}),
+    ("GET", "/work-orders/{order_id}"): lambda w, s: (f"/work-orders/{s.work_order_id}", None),
+    ("POST", "/work-orders/{order_id}/assignment"): lambda w, s: (
+        f"/work-orders/{s.work_order_id}/assignment", {"assignee_id": s.user_id}),
+    ("POST", "/work-orders/{order_id}/progress"): lambda w, s: (
+        f"/work-orders/{s.work_order_id}/progress", {"state": "in_progress"}),
+    ("POST", "/work-orders/{order_id}/confirmation"): lambda w, s: (
+        f"/work-orders/{s.done_order_id}/confirmation", {"action": "confirm"}),
+    ("POST", "/work-orders/{order_id}/rating"): lambda w, s: (
+        f"/work-orders/{s.done_order_id}/rating", {"rating": 4, "comment": "quick"}),
+    ("POST", "/work-orders/{order_id}/photos"): lambda w, s: (
+        f"/work-orders/{s.work_order_id}/photos", {"data": base64.b64encode(PNG).decode()}),
+    ("GET", "/work-orders/{order_id}/photos/{photo_id}"): lambda w, s: (
+        f"/work-orders/{s.work_order_id}/photos/{s.photo_id}", None),
+    ("GET", "/work-order-figures"): lambda w, s: (
+        f"/work-order-figures?property_id={s.property_id}", None),
+    ("GET", "/alarms"): lambda w, s: (f"/alarms?property_id={s.property_id}", None),
+    ("GET", "/alarms/{alarm_id}"): lambda w, s: (f"/alarms/{s.alarm_id}", None),
+    ("POST", "/alarms/{alarm_id}/acknowledgement"): lambda w, s: (
+        f"/alarms/{s.alarm_id}/acknowledgement", None),
+    ("POST", "/alarms/{alarm_id}/resolution"): lambda w, s: (
+        f"/alarms/{s.alarm_id}/resolution", None),
 }  # fmt: skip
 
 
@@ -274,6 +298,8 @@ def item_visible(role: Role, world: World, path: str, item: dict[str, Any]) -> b
             return item["id"] == p1.tenant_id
         if path == "/invoices":
             return item["lease_id"] == p1.lease_id
+        if path == "/work-orders":
+            return bool(item["tenant_id"] == p1.tenant_id)
         return False
     allowed = {world.sites[s].property_id for s in visible_sides(role)}
     if path == "/late-fee-policies" and item["property_id"] is None:  # the org's default

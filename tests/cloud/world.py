@@ -19,8 +19,11 @@ from cloud.billing.service import accounts
 from cloud.billing.service.runs import run_billing
 from cloud.commands import service as commands
 from cloud.leases import service
+from cloud.maintenance import alarms, orders
+from cloud.maintenance.sla import load_calendar
 from cloud.models import (
     Building,
+    Category,
     Gateway,
     Invoice,
     LateFeePolicyRow,
@@ -28,7 +31,10 @@ from cloud.models import (
     LeaseStatus,
     Meter,
     MeterKind,
+    OrderSource,
+    OrderState,
     Organisation,
+    Priority,
     Property,
     Role,
     Tariff,
@@ -39,6 +45,7 @@ from cloud.models import (
     User,
     UserProperty,
     Utility,
+    WorkOrderPhoto,
 )
 from cloud.people import new_tenant
 from cloud.security import pii, tokens
@@ -78,6 +85,10 @@ class Site:
     late_fee_policy_id: int = 0  # the property's default
     hold_id: int = 0  # a spike held for review
     command_id: str = ""  # a ping sent to the gateway
+    work_order_id: int = 0  # the tenant's order, assigned to a worker there
+    done_order_id: int = 0  # the tenant's order, done (to confirm and rate)
+    photo_id: int = 0  # of the assigned order
+    alarm_id: int = 0  # an active alarm at the property
 
 
 @dataclass
@@ -218,8 +229,38 @@ def build_world(session: Session, keys: FieldKeys) -> World:
         session.flush()
         world.users[role] = user.id
         world.tokens[role], _ = tokens.issue(session, user.id, "bearer", NOW)
+    for site in world.sites.values():
+        worker = world.users[Role.MAINTENANCE] if site is p1 else site.user_id
+        add_maintenance(session, site, worker)
     session.commit()
     return world
+
+
+def add_maintenance(session: Session, site: Site, worker_id: int) -> None:
+    """Two of the tenant's work orders (one assigned to `worker_id`, one done) and an alarm."""
+    cal = load_calendar(session)
+    spec = orders.NewOrder(site.property_id, Category.PLUMBING, Priority.NORMAL, "tap drips",
+                           unit_id=site.unit_id)  # fmt: skip
+    ids = []
+    for last in (OrderState.ASSIGNED, OrderState.DONE):
+        order = orders.open_order(session, site.org_id, spec, source=OrderSource.TENANT, cal=cal,
+                                  now=NOW, who=None, tenant_id=site.tenant_id)  # fmt: skip
+        orders.step(session, order, OrderState.ASSIGNED, now=NOW, who=None, assignee_id=worker_id)
+        if last is OrderState.DONE:
+            orders.step(session, order, OrderState.IN_PROGRESS, now=NOW, who=None)
+            orders.step(session, order, OrderState.DONE, now=NOW, who=None)
+        ids.append(order.id)
+    site.work_order_id, site.done_order_id = ids
+    photo = WorkOrderPhoto(order_id=site.work_order_id, content_type="image/png", size=len(PNG),
+                           sha256="", data=PNG, uploaded_by=worker_id, created_at=NOW)  # fmt: skip
+    session.add(photo)
+    alarm = alarms.raise_alarm(session, site.org_id, "usage_spike", site.meter_id, "usage 9x",
+                               now=NOW, property_id=site.property_id)  # fmt: skip
+    session.flush()
+    site.photo_id, site.alarm_id = photo.id, alarm.id
+
+
+PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)  # a PNG's signature: what the upload check reads
 
 
 def get_lease(session: Session, lease_id: int) -> Lease:
