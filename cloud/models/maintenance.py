@@ -14,7 +14,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -30,9 +29,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column
 
 from cloud.models.base import Base
+from cloud.models.billing import BigId
 from cloud.models.portfolio import str_enum
-
-BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class OrderState(enum.StrEnum):

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from cloud.api.deps import NowDep, SessionDep, guard, scoped_get
 from cloud.api.paging import CursorQ, PathId, fetch_newest
 from cloud.api.problems import ProblemError
-from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.api.scope import PropertyQ, scope_filter
 from cloud.maintenance import alarms
 from cloud.models import Alarm, AlarmState
 from cloud.security.authz import Permission, Principal

@@ -25,7 +25,7 @@ from cloud.api.deps import (
 )
 from cloud.api.paging import BodyId, CursorQ, IdQ, PathId, fetch_newest
 from cloud.api.problems import ProblemError
-from cloud.api.routes.portfolio import PropertyQ, scope_filter
+from cloud.api.scope import PropertyQ, scope_filter
 from cloud.maintenance import orders, photos
 from cloud.maintenance.sla import load_calendar
 from cloud.models import (
