@@ -27,7 +27,7 @@ from itertools import takewhile
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
@@ -35,10 +35,12 @@ from cloud.billing import bounds
 from cloud.billing.allocation import OPERATOR, Basis, UnitBasis, allocate, common_usage
 from cloud.billing.consumption import spike_check, usage
 from cloud.billing.errors import BillingError, ReadingRejectedError
+from cloud.billing.lines import Line
 from cloud.billing.money import price, round_half_up, split, yuan
 from cloud.billing.proration import Prorated
 from cloud.billing.schedule import LeaseTerms, Period, periods, rent_for
-from cloud.billing.service.accounts import CREDIT_NOTE, apply_credit, unapplied
+from cloud.billing.service.accounts import apply_credit, unapplied
+from cloud.billing.service.invoices import Bill, write_bills
 from cloud.billing.service.meters import MeterUsage, ReadingBook, span_usage, unit_meters
 from cloud.billing.service.terms import (
     LeaseRow,
@@ -52,20 +54,16 @@ from cloud.billing.service.terms import (
     tou_price,
     tou_zones,
 )
-from cloud.db.bulk import insert_rows
 from cloud.models import (
-    Base,
     BillingRun,
     HoldKind,
     Invoice,
     InvoiceLine,
-    InvoiceStatus,
     Lease,
     LeaseStatus,
     LineKind,
     Meter,
     MeterKind,
-    Payment,
     PrepaidAccount,
     Tariff,
     TariffKind,
@@ -75,7 +73,6 @@ from cloud.models import (
 )
 
 log = logging.getLogger(__name__)
-TABLES = Base.metadata.tables
 
 BILLABLE = (LeaseStatus.SIGNED, LeaseStatus.ACTIVE, LeaseStatus.ENDED, LeaseStatus.TERMINATED)
 UTILITY_DUE_DAYS = 10  # an invoice with no rent on it is due this long after issue
@@ -88,43 +85,17 @@ READING_MAX = Decimal("99999999999999.9999")  # what the Numeric(18, 4) reading 
 class _Draft:
     """The lines a run is about to add, grouped by lease."""
 
-    lines: dict[int, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
-    due: dict[int, list[date | None]] = field(default_factory=lambda: defaultdict(list))
+    lines: dict[int, list[Line]] = field(default_factory=lambda: defaultdict(list))
     flags: list[str] = field(default_factory=list)
     skipped: list[dict[str, Any]] = field(default_factory=list)
     operator_cost: int = 0
     utility_cost: int = 0
     journal: list[int] = field(default_factory=list)  # the lease of each line, in order added
 
-    def add(
-        self,
-        lease_id: int,
-        *,
-        kind: LineKind,
-        start: date,
-        end: date,
-        amount: int,
-        description: str,
-        meter: str = "",
-        due: date | None = None,
-        **extra: Any,
-    ) -> None:
-        _in_bounds(amount, extra)
-        self.lines[lease_id].append(
-            {
-                "lease_id": lease_id,
-                "kind": kind,
-                "meter_key": meter,
-                "period_start": start,
-                "period_end": end,
-                "amount_fen": amount,
-                "description": description,
-                "detail": extra.pop("detail", {}),
-                **extra,
-            }
-        )
-        self.due[lease_id].append(due)
-        self.journal.append(lease_id)
+    def add(self, line: Line) -> None:
+        _in_bounds(line)
+        self.lines[line.lease_id].append(line)
+        self.journal.append(line.lease_id)
 
     def mark(self) -> tuple[int, int, int]:
         return len(self.journal), self.operator_cost, self.utility_cost
@@ -135,28 +106,27 @@ class _Draft:
         while len(self.journal) > n:
             lease_id = self.journal.pop()
             self.lines[lease_id].pop()
-            self.due[lease_id].pop()
             if not self.lines[lease_id]:
-                del self.lines[lease_id], self.due[lease_id]
+                del self.lines[lease_id]
 
-    def bills(self, lease_id: int, default_due: date) -> dict[date, list[dict[str, Any]]]:
+    def bills(self, lease_id: int, default_due: date) -> dict[date, list[Line]]:
         """The lease's new lines as bills by due date; lines with no due date of their own
         (utilities) join the latest rent bill of the run, or a bill of their own."""
-        dues = [d for d in self.due[lease_id] if d is not None]
+        dues = [line.due for line in self.lines[lease_id] if line.due is not None]
         fallback = max(dues) if dues else default_due
-        bills: dict[date, list[dict[str, Any]]] = defaultdict(list)
-        for line, due in zip(self.lines[lease_id], self.due[lease_id], strict=True):
-            bills[due or fallback].append(line)
+        bills: dict[date, list[Line]] = defaultdict(list)
+        for line in self.lines[lease_id]:
+            bills[line.due or fallback].append(line)
         return dict(sorted(bills.items()))
 
 
-def _in_bounds(amount: int, extra: dict[str, Any]) -> None:
+def _in_bounds(line: Line) -> None:
     """An out-of-bounds result is refused like an out-of-bounds input: the item is flagged."""
-    bounds.check_fen(amount, "line amount", signed=True, high=bounds.MAX_LINE_FEN)
-    if (quantity := extra.get("quantity")) is not None:
-        bounds.check_decimal(quantity, "quantity", high=bounds.MAX_QUANTITY)
+    bounds.check_fen(line.amount, "line amount", signed=True, high=bounds.MAX_LINE_FEN)
+    if line.quantity is not None:
+        bounds.check_decimal(line.quantity, "quantity", high=bounds.MAX_QUANTITY)
     for name in ("previous_reading", "current_reading"):
-        if (reading := extra.get(name)) is not None:
+        if (reading := getattr(line, name)) is not None:
             bounds.check_decimal(Decimal(reading), name, low=-READING_MAX, high=READING_MAX)
 
 
@@ -449,26 +419,30 @@ class _Run:
 
     def _deposit(self, lease: LeaseRow, terms: LeaseTerms, first: Period, due: date) -> None:
         self.draft.add(
-            lease.id,
-            kind=LineKind.DEPOSIT,
-            start=first.start,
-            end=terms.end,
-            amount=first.deposit,
-            description="Deposit",
-            due=due,
+            Line(
+                lease_id=lease.id,
+                kind=LineKind.DEPOSIT,
+                start=first.start,
+                end=terms.end,
+                amount=first.deposit,
+                description="Deposit",
+                due=due,
+            )
         )
 
     def _rent_line(self, lease: LeaseRow, terms: LeaseTerms, p: Period) -> None:
         explain = Prorated(p.rent, p.months).explain(terms.monthly_rent)
         self.draft.add(
-            lease.id,
-            kind=LineKind.RENT,
-            start=p.start,
-            end=p.end,
-            amount=p.rent,
-            description=f"Rent {p.start} to {p.end}",
-            due=p.due,
-            detail={"explain": explain, "monthly_rent_fen": terms.monthly_rent},
+            Line(
+                lease_id=lease.id,
+                kind=LineKind.RENT,
+                start=p.start,
+                end=p.end,
+                amount=p.rent,
+                description=f"Rent {p.start} to {p.end}",
+                due=p.due,
+                detail={"explain": explain, "monthly_rent_fen": terms.monthly_rent},
+            )
         )
 
     def _termination_credit(self, lease: LeaseRow, end: date) -> None:
@@ -495,13 +469,15 @@ class _Run:
             credit += kept - line.amount_fen
         if credit:
             self.draft.add(
-                lease.id,
-                kind=LineKind.ADJUSTMENT,
-                start=end + DAY,
-                end=end + DAY,
-                amount=credit,
-                description=f"Rent credit: lease ended early on {end}",
-                due=end + DAY,
+                Line(
+                    lease_id=lease.id,
+                    kind=LineKind.ADJUSTMENT,
+                    start=end + DAY,
+                    end=end + DAY,
+                    amount=credit,
+                    description=f"Rent credit: lease ended early on {end}",
+                    due=end + DAY,
+                )
             )
 
     # ---- metered utilities ----------------------------------------------------------------
@@ -623,18 +599,20 @@ class _Run:
                 for (zone, u), point in zip(got.zones.items(), self._points(tariff), strict=True)
             ]
         self.draft.add(
-            lease.id,
-            kind=LineKind.UTILITY,
-            start=start,
-            end=end,
-            amount=priced.amount,
-            description=f"{utility} meter {meter_id}: {how} = {quantity}",
-            meter=meter_id,
-            utility=str(utility),
-            previous_reading=single.previous if single is not None else None,
-            current_reading=single.current if single is not None else None,
-            quantity=quantity,
-            detail=detail,
+            Line(
+                lease_id=lease.id,
+                kind=LineKind.UTILITY,
+                start=start,
+                end=end,
+                amount=priced.amount,
+                description=f"{utility} meter {meter_id}: {how} = {quantity}",
+                meter=meter_id,
+                utility=str(utility),
+                previous_reading=single.previous if single is not None else None,
+                current_reading=single.current if single is not None else None,
+                quantity=quantity,
+                detail=detail,
+            )
         )
 
     @staticmethod
@@ -758,24 +736,26 @@ class _Run:
             if (lease_id, str(LineKind.COMMON_AREA), master.code, start) in self.existing:
                 continue
             self.draft.add(
-                lease_id,
-                kind=LineKind.COMMON_AREA,
-                start=start,
-                end=end,
-                amount=share,
-                description=(
-                    f"{master.utility} common area, {basis} share of {common.quantity}"
-                    f" units at {tariff.common_price}/unit"
-                ),
-                meter=master.code,
-                utility=str(master.utility),
-                quantity=common.quantity,
-                detail={
-                    "basis": str(basis),
-                    "master": str(master_used),
-                    "submeters": submeters,
-                    "building_amount_fen": amount,
-                },
+                Line(
+                    lease_id=lease_id,
+                    kind=LineKind.COMMON_AREA,
+                    start=start,
+                    end=end,
+                    amount=share,
+                    description=(
+                        f"{master.utility} common area, {basis} share of {common.quantity}"
+                        f" units at {tariff.common_price}/unit"
+                    ),
+                    meter=master.code,
+                    utility=str(master.utility),
+                    quantity=common.quantity,
+                    detail={
+                        "basis": str(basis),
+                        "master": str(master_used),
+                        "submeters": submeters,
+                        "building_amount_fen": amount,
+                    },
+                )
             )
 
     def _share_common(
@@ -833,66 +813,12 @@ class _Run:
                 .group_by(Invoice.lease_id)
             ).all()
         )
-        rows = []
-        grouped = []
+        bills = []
         default_due = self.month.first + timedelta(days=UTILITY_DUE_DAYS)
         for lease_id in sorted(draft.lines):
             n = counts.get(lease_id, 0)
-            for due, bill in draft.bills(lease_id, default_due).items():
+            for due, lines in draft.bills(lease_id, default_due).items():
                 n += 1
-                total = sum(line["amount_fen"] for line in bill)
-                grouped.append(bill)
-                rows.append(
-                    {
-                        "number": f"P{self.property_id}-{self.month}-L{lease_id}-{n}",
-                        "property_id": self.property_id,
-                        "lease_id": lease_id,
-                        "run_id": run.id,
-                        "issue_date": self.month.first,
-                        "due_date": due,
-                        "total_fen": total,
-                        "paid_fen": 0,
-                        "status": InvoiceStatus.OPEN if total > 0 else InvoiceStatus.PAID,
-                        "late_fee_fen": 0,
-                        "created_at": now,
-                    }
-                )
-        insert_rows(self.session, TABLES["invoices"], rows)
-        by_number = dict(
-            self.session.execute(
-                select(Invoice.number, Invoice.id).where(
-                    # the property narrows it through an index: run_id has none
-                    Invoice.property_id == self.property_id,
-                    Invoice.run_id == run.id,
-                )
-            ).all()
-        )
-        ids = [(by_number[r["number"]], r["lease_id"]) for r in rows]
-        blank = {
-            "utility": None,
-            "previous_reading": None,
-            "current_reading": None,
-            "quantity": None,
-        }
-        lines = [
-            {**blank, **line, "invoice_id": invoice_id}
-            for (invoice_id, _), bill in zip(ids, grouped, strict=True)
-            for line in bill
-        ]
-        credits = [  # a credit note's amount pays later invoices
-            {
-                "property_id": self.property_id,
-                "lease_id": row["lease_id"],
-                "amount_fen": -row["total_fen"],
-                "received_at": now,
-                "method": CREDIT_NOTE,
-                "reference": row["number"],
-                "note": "",
-            }
-            for row in rows
-            if row["total_fen"] < 0
-        ]
-        insert_rows(self.session, TABLES["invoice_lines"], lines)
-        if credits:
-            self.session.execute(insert(Payment), credits)
-        return len(rows)
+                number = f"P{self.property_id}-{self.month}-L{lease_id}-{n}"
+                bills.append(Bill(number, lease_id, self.month.first, due, lines))
+        return len(write_bills(self.session, self.property_id, bills, now=now, run_id=run.id))

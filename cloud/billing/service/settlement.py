@@ -1,9 +1,10 @@
 """Deposit settlement at move-out, booked so that the account reconciles.
 
 The returned deposit is a credit line; each deduction the operator itemises (damages, final
-utilities, cleaning) is a charge line with its reason. Both go on one settlement invoice. If the
-total is a credit it pays the lease's open invoices (unpaid rent and fees) and what is left is
-refunded; if not, the invoice is the final bill. The figures equal `deposits.settle_deposit`.
+utilities, cleaning) is a charge line with its reason. Both go on one settlement invoice, written
+as a billing run writes its bills (service/invoices.py). If the total is a credit it pays the
+lease's open invoices (unpaid rent and fees) and what is left is refunded; if not, the invoice
+is the final bill. The figures equal `deposits.settle_deposit`.
 """
 
 from __future__ import annotations
@@ -16,16 +17,10 @@ from sqlalchemy.orm import Session
 
 from cloud.billing.deposits import Deduction, DeductionKind, Settlement, settle_deposit
 from cloud.billing.errors import BillingError
-from cloud.billing.service.accounts import CREDIT_NOTE, apply_credit, balance
-from cloud.models import (
-    DepositSettlementRow,
-    Invoice,
-    InvoiceLine,
-    InvoiceStatus,
-    Lease,
-    LineKind,
-    Payment,
-)
+from cloud.billing.lines import Line
+from cloud.billing.service.accounts import apply_credit, balance
+from cloud.billing.service.invoices import Bill, write_bills
+from cloud.models import DepositSettlementRow, InvoiceLine, Lease, LineKind, Payment
 
 
 def deposit_held(session: Session, lease_id: int) -> int:
@@ -56,59 +51,33 @@ def settle(
     owed = balance(session, lease.id)
     unpaid = Deduction(DeductionKind.UNPAID_RENT, max(owed, 0), "open invoices")
     figures = settle_deposit(deposit + max(-owed, 0), [unpaid, *deductions])
-    invoice = Invoice(
-        number=f"DS-L{lease.id}",
-        property_id=lease.property_id,
-        lease_id=lease.id,
-        run_id=None,
-        issue_date=on,
-        due_date=on,
-        total_fen=sum(d.amount for d in deductions) - deposit,
-        paid_fen=0,
-        status=InvoiceStatus.OPEN,
-        created_at=now,
-    )
-    session.add(invoice)
-    session.flush()
-    session.add(
-        InvoiceLine(
-            invoice_id=invoice.id,
+    number = f"DS-L{lease.id}"
+    lines = [
+        Line(
             lease_id=lease.id,
             kind=LineKind.DEPOSIT_SETTLEMENT,
-            meter_key="",
-            period_start=on,
-            period_end=on,
-            amount_fen=-deposit,
+            start=on,
+            end=on,
+            amount=-deposit,
             description="Deposit returned to the account",
-        )
-    )
-    for n, d in enumerate(deductions):
-        session.add(
-            InvoiceLine(
-                invoice_id=invoice.id,
+        ),
+        *(
+            Line(
                 lease_id=lease.id,
                 kind=LineKind.ADJUSTMENT,
-                meter_key=f"settlement-{n}",
-                period_start=on,
-                period_end=on,
-                amount_fen=d.amount,
+                meter=f"settlement-{n}",
+                start=on,
+                end=on,
+                amount=d.amount,
                 description=f"{d.kind}: {d.reason}",
                 detail={"deduction": str(d.kind)},
             )
-        )
-    if invoice.total_fen <= 0:
-        invoice.status = InvoiceStatus.PAID
-        if invoice.total_fen < 0:
-            session.add(
-                Payment(
-                    property_id=lease.property_id,
-                    lease_id=lease.id,
-                    amount_fen=-invoice.total_fen,
-                    received_at=now,
-                    method=CREDIT_NOTE,
-                    reference=invoice.number,
-                )
-            )
+            for n, d in enumerate(deductions)
+        ),
+    ]
+    (invoice_id,) = write_bills(
+        session, lease.property_id, [Bill(number, lease.id, on, on, lines)], now=now
+    )
     session.flush()
     left = apply_credit(session, lease.id)
     assert left == figures.refund, (left, figures)
@@ -120,7 +89,7 @@ def settle(
                 amount_fen=-left,
                 received_at=now,
                 method="refund",
-                reference=invoice.number,
+                reference=number,
                 note="deposit refund",
             )
         )
@@ -133,7 +102,7 @@ def settle(
             {"kind": str(d.kind), "amount_fen": d.amount, "reason": d.reason}
             for d in figures.deductions
         ],
-        final_invoice_id=invoice.id,
+        final_invoice_id=invoice_id,
         settled_at=now,
     )
     session.add(row)
