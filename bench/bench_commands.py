@@ -38,7 +38,11 @@ def nagle() -> Iterator[None]:
 async def round_trips(tmp: Path) -> list[float]:
     clock = Clock()
     times = []
-    async with private_link(tmp) as link, link.ingest() as worker, gateway(link, clock):
+    async with (
+        private_link(tmp) as link,
+        link.ingest(commands=True) as worker,
+        gateway(link, clock),
+    ):
         cloud = Cloud(link, worker, clock)
         for _ in range(PINGS):
             clock.t = datetime.now(UTC)  # the gateway judges expiry by this

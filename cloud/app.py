@@ -35,6 +35,7 @@ from cloud.api.routes import (
     work_orders,
 )
 from cloud.api.text import refuse_unstorable_text
+from cloud.commands.dispatcher import CommandDispatcher
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker, refresh_statistics
 from cloud.ingest.worker import IngestWorker
@@ -123,6 +124,9 @@ def create_app(
                 app.state.ingest = worker
                 app.state.ingest_task = asyncio.create_task(worker.run(), name="ingest")
                 tasks.append(app.state.ingest_task)
+                dispatcher = CommandDispatcher(settings, app.state.sessions, worker.metrics)
+                app.state.commands = dispatcher
+                tasks.append(asyncio.create_task(dispatcher.run(), name="commands"))
             jobs = JobSettings()
             if jobs.jobs_in_process:
                 tasks.append(asyncio.create_task(scheduler(app, jobs, clock), name="jobs"))

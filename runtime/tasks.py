@@ -10,8 +10,11 @@ parent's `cancelling()` count raised, so the loop cannot tell a stop from a fail
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
-from typing import Any
+import contextlib
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 async def until_one_fails(coros: Mapping[str, Coroutine[Any, Any, None]]) -> None:
@@ -34,3 +37,15 @@ async def until_one_fails(coros: Mapping[str, Coroutine[Any, Any, None]]) -> Non
                     task.exception()  # retrieved: the first error is raised below
     for task in done:
         task.result()
+
+
+async def finish_in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """Run `fn` in a thread; if we are cancelled meanwhile, let it finish first, so that no
+    transaction is still running (or holding a pooled connection) after the worker stops."""
+    future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await future
+        raise

@@ -93,6 +93,49 @@ def test_cloud_layers(package: str, forbidden: str) -> None:
     assert imports_under(ROOT / package, forbidden) == {}
 
 
+def cloud_package_imports(root: Path) -> dict[str, set[str]]:
+    """For each package of `root` (a cloud/ tree), the sibling packages its files import."""
+    graph: dict[str, set[str]] = {}
+    for f in sorted(root.rglob("*.py")):
+        parts = f.relative_to(root).with_suffix("").parts
+        graph.setdefault(parts[0], set()).update(
+            m.split(".")[1]
+            for m in imported_modules(f)
+            if m.startswith(root.name + ".") and m.split(".")[1] != parts[0]
+        )
+    return graph
+
+
+def import_cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Every cycle of the graph, once each, as the path that closes it."""
+    cycles: list[list[str]] = []
+
+    def walk(node: str, path: list[str]) -> None:
+        for nxt in sorted(graph.get(node, ())):
+            if nxt == path[0]:
+                cycles.append([*path, nxt])
+            elif nxt not in path and nxt > path[0]:  # each cycle from its smallest member
+                walk(nxt, [*path, nxt])
+
+    for start in sorted(graph):
+        walk(start, [start])
+    return cycles
+
+
+def test_cloud_packages_import_no_cycle() -> None:
+    """Each package of cloud/ can be read without its importers (e.g. ingest records command
+    results, so commands, whose dispatcher is ingest's sibling, may not import ingest)."""
+    assert import_cycles(cloud_package_imports(ROOT / "cloud")) == []
+
+
+def test_cycle_check_sees_a_cycle(tmp_path: Path) -> None:
+    root = tmp_path / "cloud"
+    for package, imports in [("ingest", "cloud.commands.x"), ("commands", "cloud.ingest.y")]:
+        (root / package).mkdir(parents=True)
+        (root / package / "m.py").write_text(f"def f():\n    import {imports}\n")
+    assert import_cycles(cloud_package_imports(root)) == [["commands", "ingest", "commands"]]
+
+
 def test_checker_sees_a_violation(tmp_path: Path) -> None:
     """The rule above must be able to fail: feed it a file that breaks it."""
     bad = tmp_path / "bad.py"

@@ -78,26 +78,32 @@ def migrate(revision: str) -> None:
     help="Address the metrics endpoint listens on.",
 )
 def ingest(metrics_port: int | None, metrics_host: str) -> None:
-    """Run an ingest worker on its own (several may run side by side)."""
+    """Run an ingest worker and a command dispatcher (several may run side by side)."""
     import os
 
     from anju.runner import run_until_signal, setup_logging
+    from cloud.commands.dispatcher import CommandDispatcher
     from cloud.config import load_settings
     from cloud.db import make_engine, make_sessionmaker
     from cloud.ingest.metrics_http import serve_metrics
     from cloud.ingest.worker import IngestWorker
+    from runtime.tasks import until_one_fails
 
     setup_logging()
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
-    worker = IngestWorker(settings, make_sessionmaker(engine), worker_id=f"ingest-{os.getpid()}")
+    sessions = make_sessionmaker(engine)
+    worker = IngestWorker(settings, sessions, worker_id=f"ingest-{os.getpid()}")
+    dispatcher = CommandDispatcher(
+        settings, sessions, worker.metrics, name=f"commands-{os.getpid()}"
+    )
 
     async def main() -> None:
         server = None
         if metrics_port is not None:
             server = await serve_metrics(worker.metrics.render, metrics_host, metrics_port)
         try:
-            await worker.run()
+            await until_one_fails({"ingest": worker.run(), "commands": dispatcher.run()})
         finally:
             if server is not None:
                 server.close()

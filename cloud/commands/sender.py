@@ -1,6 +1,6 @@
 """Publishing one command now, over a connection of its own (the CLI); waiting for its result.
 
-The API leaves sending to the ingest workers' dispatcher; this is for a shell with no server
+The API leaves sending to the dispatcher (`dispatcher.py`); this is for a shell with no server
 running. Either way the command is claimed first, so it is published once.
 """
 
@@ -17,9 +17,9 @@ from sqlalchemy.orm import sessionmaker
 
 from cloud.commands import service
 from cloud.config import Settings
-from cloud.ingest.worker import cloud_mqtt_client
 from cloud.models import GatewayCommand
 from cloud.models.commands import FINAL_STATES
+from cloud.mqtt import cloud_mqtt_client
 from protocols.mqtt.topics import Kind, topic
 from runtime.mqtt_client import connection
 

@@ -11,7 +11,6 @@ restarts the worker after a backoff; it counts as down until it has subscribed a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
@@ -19,23 +18,21 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 import aiomqtt
-from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.orm import sessionmaker
 
 from cloud.commands import service as commands
-from cloud.commands.service import CLAIM_LIMIT
 from cloud.config import Settings
-from cloud.ingest.metrics import IngestMetrics
 from cloud.ingest.store import Batch, StoreResult, store_batch
+from cloud.metrics import IngestMetrics
+from cloud.mqtt import cloud_mqtt_client
 from cloud.quarantine import Reject, quarantine
 from protocols.mqtt import messages as msg
-from protocols.mqtt.acl import client_id
 from protocols.mqtt.commands import CommandResult
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
-from protocols.mqtt.url import parse_broker_url
 from runtime.clock import utc_now
-from runtime.mqtt_client import connection, mqtt_client
-from runtime.tasks import until_one_fails
+from runtime.mqtt_client import connection
+from runtime.tasks import finish_in_thread
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -47,8 +44,6 @@ RECONNECT_MAX_S = 30.0
 # (a run shorter than the cap), so a bug that fails at once costs a log line a minute.
 RESTART_S = 1.0
 RESTART_MAX_S = 60.0
-# Queued commands are looked for this often (sooner when the API says it queued one).
-COMMAND_POLL_S = 1.0
 SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.UP_ACK)
 Uplink = Batch | msg.State | CommandResult
 # A delivered message: its topic, its bytes, and what decoding made of it.
@@ -59,18 +54,6 @@ _MODELS: dict[Kind, type[Uplink]] = {
     Kind.STATE: msg.State,
     Kind.UP_ACK: CommandResult,
 }
-
-
-async def finish_in_thread(fn: Callable[..., T], *args: Any) -> T:
-    """Run `fn` in a thread; if we are cancelled meanwhile, let it finish first, so that no
-    transaction is still running (or holding a pooled connection) after the worker stops."""
-    future = asyncio.ensure_future(asyncio.to_thread(fn, *args))
-    try:
-        return await asyncio.shield(future)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await future
-        raise
 
 
 def decode_uplink(topic_name: str, raw: bytes) -> Uplink:
@@ -104,8 +87,6 @@ class IngestWorker:
         self._worker_id = worker_id or f"ingest-{uuid.uuid4().hex[:8]}"
         self.metrics = IngestMetrics()
         self.ready = asyncio.Event()
-        # Set by whoever queues a command (the API in this process); others are polled for.
-        self.commands_queued = asyncio.Event()
 
     def _client(self) -> aiomqtt.Client:
         return cloud_mqtt_client(self._settings, f"anju-{self._worker_id}")
@@ -160,47 +141,7 @@ class IngestWorker:
             self._settings.mqtt_url,
             f"shared group {group}" if group else "plain",
         )
-        # Both run until the connection fails; the first failure ends the session.
-        await until_one_fails(
-            {
-                f"{self._worker_id}-consume": self._consume(client),
-                f"{self._worker_id}-commands": self._dispatch(client),
-            }
-        )
-
-    async def _dispatch(self, client: aiomqtt.Client) -> None:
-        """Publish queued commands (signed when issued) on their gateway's `down/cmd`."""
-        failing = False  # the database: warned once per outage
-        while True:
-            self.commands_queued.clear()
-            try:
-                claimed = await finish_in_thread(self._claim)
-            except SQLAlchemyError as exc:  # ingest goes on; the next look retries
-                if not failing:
-                    log.warning("[%s] commands not dispatched: %s", self._worker_id, exc)
-                failing, claimed = True, []
-            else:
-                failing = False
-            for i, (command_id, gid, payload) in enumerate(claimed):
-                try:
-                    await client.publish(topic(gid, Kind.CMD), payload.encode(), qos=1)
-                except aiomqtt.MqttError:
-                    await finish_in_thread(self._unclaim, [c for c, _, _ in claimed[i:]])
-                    raise
-                self.metrics.commands_sent += 1
-                log.info("[%s] command %s sent to %s", self._worker_id, command_id, gid)
-            if len(claimed) < CLAIM_LIMIT:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(COMMAND_POLL_S):
-                        await self.commands_queued.wait()
-
-    def _claim(self) -> list[tuple[str, str, str]]:
-        with self._sessions.begin() as session:
-            return commands.claim(session, self._now())
-
-    def _unclaim(self, command_ids: list[str]) -> None:
-        with self._sessions.begin() as session:
-            commands.unclaim(session, command_ids)
+        await self._consume(client)
 
     async def _consume(self, client: aiomqtt.Client) -> None:
         messages = client.messages
@@ -323,18 +264,3 @@ def _decode_all(raw: list[tuple[str, bytes]]) -> list[Decoded]:
             body = Reject(topic_name, "error", f"{type(exc).__name__}: {exc}", payload)
         out.append((topic_name, payload, body))
     return out
-
-
-def cloud_mqtt_client(settings: Settings, identifier: str) -> aiomqtt.Client:
-    """A client with the cloud's connection settings (ingest workers, the command sender),
-    its id one of its login's: many processes share the login, each with its own session."""
-    address = parse_broker_url(settings.mqtt_url)
-    return mqtt_client(
-        address,
-        identifier=client_id(settings.mqtt_username or address.username, identifier),
-        username=settings.mqtt_username,
-        password=settings.mqtt_password,
-        v5=settings.mqtt_protocol == "5",
-        keepalive=settings.mqtt_keepalive_s,
-        ca_file=settings.mqtt_ca_file,
-    )

@@ -73,7 +73,8 @@ class Cloud:
             )  # fmt: skip
             if not queue:
                 row.state = "sent"
-        self.worker.commands_queued.set()
+        assert self.link.dispatcher is not None, "start ingest with commands=True"
+        self.link.dispatcher.queued.set()
         return row.id
 
     def command(self, command_id: str) -> GatewayCommand:

@@ -22,6 +22,7 @@ from sqlalchemy import Engine, select
 
 from anju.broker import embedded_broker
 from cloud import migrate
+from cloud.commands.dispatcher import CommandDispatcher
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
@@ -184,6 +185,7 @@ class Link:
     # The gateway's broker login (its id as the username), for a broker that checks them.
     password: str | None = None
     ca_file: Path | None = None  # the private CA of an mqtts:// broker
+    dispatcher: CommandDispatcher | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.protocol = self.protocol or mqtt_protocol(self.mqtt_url)
@@ -236,14 +238,21 @@ class Link:
         return as_rows(self.outbox.append("reading", payloads), payloads)
 
     @contextlib.asynccontextmanager
-    async def ingest(self, worker: IngestWorker | None = None) -> AsyncIterator[IngestWorker]:
+    async def ingest(
+        self, worker: IngestWorker | None = None, *, commands: bool = False
+    ) -> AsyncIterator[IngestWorker]:
+        """An ingest worker, and with `commands` its sibling dispatcher (`self.dispatcher`)."""
         worker = worker or IngestWorker(self.settings(), self.sessions)
-        task = asyncio.create_task(worker.run(), name="ingest")
+        tasks = [asyncio.create_task(worker.run(), name="ingest")]
+        if commands:
+            self.dispatcher = CommandDispatcher(self.settings(), self.sessions, worker.metrics)
+            tasks.append(asyncio.create_task(self.dispatcher.run(), name="commands"))
         try:
             await asyncio.wait_for(worker.ready.wait(), 10)
             yield worker
         finally:
-            await stop(task)
+            for task in reversed(tasks):
+                await stop(task)
 
     @contextlib.asynccontextmanager
     async def uplink(self) -> AsyncIterator[Uplink]:

@@ -41,7 +41,7 @@ def altered(payload: str, change: Callable[[dict[str, Any]], None]) -> bytes:
 
 async def test_signed_commands_run_and_bad_ones_are_refused_and_recorded(link: Link) -> None:
     clock = Clock()
-    async with link.ingest() as worker:
+    async with link.ingest(commands=True) as worker:
         cloud = Cloud(link, worker, clock)
         async with gateway(link, clock):
             ping = cloud.issue()
@@ -142,7 +142,11 @@ async def test_cli_sends_a_command_and_waits_for_its_result(link: Link, tmp_path
 
 async def test_refusals_and_stray_results_are_counted(tmp_path: Path) -> None:
     clock = Clock()
-    async with private_link(tmp_path) as link, link.ingest() as worker, gateway(link, clock):
+    async with (
+        private_link(tmp_path) as link,
+        link.ingest(commands=True) as worker,
+        gateway(link, clock),
+    ):
         cloud = Cloud(link, worker, clock)
         ping = cloud.issue()
         await cloud.settled(ping)

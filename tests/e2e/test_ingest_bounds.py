@@ -10,6 +10,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import aiomqtt
 import httpx
 import pytest
 from hypothesis import HealthCheck, Phase, example, given, settings
@@ -158,18 +159,18 @@ async def test_a_failed_worker_is_logged_restarted_counted_and_unhealthy_meanwhi
     link: Link, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The in-process worker of `anju cloud serve` fails on something nothing handles (here
-    the command dispatcher's first look at the database raises)."""
-    claim = IngestWorker._claim
+    its first session raises as soon as it has subscribed)."""
+    consume = IngestWorker._consume
     calls = 0
 
-    def claim_once_failing(self: IngestWorker) -> list[tuple[str, str, str]]:
+    async def consume_once_failing(self: IngestWorker, client: aiomqtt.Client) -> None:
         nonlocal calls
         calls += 1
         if calls == 1:
             raise RuntimeError("injected bug")
-        return claim(self)
+        await consume(self, client)
 
-    monkeypatch.setattr(IngestWorker, "_claim", claim_once_failing)
+    monkeypatch.setattr(IngestWorker, "_consume", consume_once_failing)
     sleep = DrivenSleep()
     app = create_app(link.settings(), keys=development_keys(), sleep=sleep)
     link.open_outbox()

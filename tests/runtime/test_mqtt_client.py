@@ -16,7 +16,7 @@ import pytest
 
 from anju.broker import embedded_broker
 from cloud.config import Settings
-from cloud.ingest.worker import cloud_mqtt_client
+from cloud.mqtt import cloud_mqtt_client
 from edge.config import GatewayConfig
 from edge.uplink.client import gateway_mqtt_client
 from protocols.mqtt import messages as msg

@@ -105,9 +105,9 @@ def send_command(
     detail = {"command_id": row.id, "name": row.name, "args": row.args}
     audit.about(session, me, "gateway.command", now, gateway, detail=detail)
     session.commit()
-    worker = getattr(request.app.state, "ingest", None)
-    if worker is not None:
-        worker.commands_queued.set()
+    dispatcher = getattr(request.app.state, "commands", None)
+    if dispatcher is not None:
+        dispatcher.queued.set()
     return CommandOut.of(row, [])
 
 

@@ -1,4 +1,4 @@
-"""Ingest counters, rendered in the Prometheus text exposition format (no client library)."""
+"""Ingest and command counters, in the Prometheus text exposition format."""
 
 from __future__ import annotations
 
