@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 from bleak import BleakClient
 
+from edge.door.ble.codec import AnjuCodec
 from edge.door.ble.config import BleLockSettings
 from edge.door.ble.driver import Adapters, BleLock
 from edge.door.ble.emulator import EmulatedLock
@@ -97,7 +98,9 @@ async def _run(folder: Path) -> None:
     settings = BleLockSettings(
         address=LOCK, key_file=folder / "k", counter_file=folder / "c.json", attempts=1
     )
-    driver = BleLock("front", settings, KEY, radio, Adapters().get("hci0"), now=lambda: NOW)
+    driver = BleLock(
+        "front", settings, AnjuCodec(KEY), radio, Adapters().get("hci0"), now=lambda: NOW
+    )
     request = UnlockRequest("front", "obama", 5.0, NOW)
 
     async def match_then_unlock() -> None:

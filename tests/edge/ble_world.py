@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from edge.door.ble.codec import AnjuCodec
 from edge.door.ble.config import BleLockSettings
 from edge.door.ble.driver import Adapters, BleLock
 from edge.door.ble.emulator import EmulatedLock
@@ -45,7 +46,10 @@ class World:
                 **settings,
             }
         )
-        return BleLock("front", config, key, self.radio, self.adapters.get("hci0"), now=lambda: NOW)
+        codec = AnjuCodec(key)
+        return BleLock(
+            "front", config, codec, self.radio, self.adapters.get("hci0"), now=lambda: NOW
+        )
 
 
 @asynccontextmanager

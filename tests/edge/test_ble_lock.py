@@ -12,6 +12,7 @@ import pytest
 from bleak import BleakClient
 from pydantic import ValidationError
 
+from edge.door.ble.codec import AnjuCodec
 from edge.door.ble.counters import BLOCK, CounterFile
 from edge.door.ble.driver import load_lock_key
 from edge.door.ble.virtual import BumbleBleakClient
@@ -101,7 +102,7 @@ async def test_wrong_key_times_out_with_a_hint(tmp_path: Path) -> None:
         other = world.driver(LOCK, key=bytes(range(16, 32)), attempts=1, command_timeout_s=0.3)
         lock.key = bytes(range(16, 32))
         await other.read_status()
-        other._key = KEY  # the gateway's key file changed under a running lock
+        other.codec = AnjuCodec(KEY)  # the gateway's key file changed under a running lock
         await lock.tamper()
         await asyncio.sleep(0.05)
         assert other.refused["auth"] == 1

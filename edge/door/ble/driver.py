@@ -18,6 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edge.door.ble.codec import AnjuCodec, LockCodec
 from edge.door.ble.config import BleLockSettings
 from edge.door.ble.counters import CounterFile
 from edge.door.ble.link import BleakLink, Radio
@@ -42,8 +43,6 @@ from protocols.lock.messages import (
     Status,
     StatusCommand,
     UnlockCommand,
-    decode_notification,
-    encode_command,
 )
 
 if TYPE_CHECKING:
@@ -83,7 +82,7 @@ class BleLock:
         self,
         door_id: str,
         settings: BleLockSettings,
-        key: bytes,
+        codec: LockCodec,
         radio: Radio,
         adapter: Adapter,
         *,
@@ -92,7 +91,7 @@ class BleLock:
     ) -> None:
         self.door_id = door_id
         self.settings = settings
-        self._key = key
+        self.codec = codec
         self._radio = radio
         self._adapter = adapter
         self._now = now
@@ -162,6 +161,7 @@ class BleLock:
                 self.settings.adapter,
                 name=self.name,
                 find_timeout_s=min(FIND_TIMEOUT_S, self.settings.command_timeout_s / 2),
+                uuids=(self.codec.command_uuid, self.codec.notify_uuid),
                 on_frame=self._on_frame,
                 on_lost=self._on_lost,
             )
@@ -169,7 +169,7 @@ class BleLock:
         answer_future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting = (counter, answer_future)
         try:
-            await link.send(encode_command(self._key, counter, command))
+            await link.send(self.codec.command(counter, command))
             answer = await answer_future
         finally:
             self._waiting = None
@@ -194,8 +194,7 @@ class BleLock:
         """Every notification, authenticated before anything believes it."""
         waiting = self._waiting
         try:
-            counter, message = decode_notification(
-                self._key,
+            counter, message = self.codec.notification(
                 data,
                 last_counter=self.counters.rx,
                 reply_to=None if waiting is None else waiting[0],
@@ -295,8 +294,8 @@ def host_locks(now: Callable[[], datetime]) -> Callable[[DoorConfig], BleLock]:
 
     def build(door: DoorConfig) -> BleLock:
         assert door.ble is not None  # the config ties `lock: ble` to a `ble:` block
-        key = load_lock_key(door.ble.key_file)
-        return BleLock(door.id, door.ble, key, radio, adapters.get(door.ble.adapter), now=now)
+        codec = AnjuCodec(load_lock_key(door.ble.key_file))
+        return BleLock(door.id, door.ble, codec, radio, adapters.get(door.ble.adapter), now=now)
 
     return build
 

@@ -64,11 +64,13 @@ def translated(address: str) -> Iterator[None]:
 
 class BleakLink:
     """One open GATT connection: frames out on the command characteristic, notifications in
-    to `on_frame`; `on_lost` runs when the link drops without our asking."""
+    to `on_frame`; `on_lost` runs when the link drops without our asking. `uuids` are the
+    (command, notify) characteristics: Anju's by default, a vendor codec's otherwise."""
 
-    def __init__(self, client: BleakClient, address: str) -> None:
+    def __init__(self, client: BleakClient, address: str, command_uuid: str) -> None:
         self._client = client
         self.address = address
+        self._command_uuid = command_uuid
 
     @classmethod
     async def open(
@@ -79,6 +81,7 @@ class BleakLink:
         *,
         name: str,
         find_timeout_s: float,
+        uuids: tuple[str, str] = (COMMAND_UUID, NOTIFY_UUID),
         on_frame: Callable[[bytes], None],
         on_lost: Callable[[], None],
     ) -> BleakLink:
@@ -98,12 +101,12 @@ class BleakLink:
                 **radio.client_options(),
             )
             try:
-                await client.start_notify(NOTIFY_UUID, notified)
+                await client.start_notify(uuids[1], notified)
             except BaseException:
                 with suppress(BleakError, TimeoutError, EOFError, OSError):
                     await client.disconnect()
                 raise
-        return cls(client, address)
+        return cls(client, address, uuids[0])
 
     @property
     def connected(self) -> bool:
@@ -111,7 +114,7 @@ class BleakLink:
 
     async def send(self, frame: bytes) -> None:
         with translated(self.address):
-            await self._client.write_gatt_char(COMMAND_UUID, frame, response=True)
+            await self._client.write_gatt_char(self._command_uuid, frame, response=True)
 
     async def close(self) -> None:
         with suppress(LockError), translated(self.address):
