@@ -11,6 +11,7 @@ from edge.door.config import DoorConfig
 from edge.yamlfile import load_yaml
 from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt.commands import load_public_key
+from protocols.mqtt.health import MIN_HEALTH_INTERVAL_S
 from protocols.mqtt.limits import AckTimeout, BatchKb, BatchRecords, WindowRecords
 from protocols.mqtt.topics import check_gateway_id
 from protocols.mqtt.url import BrokerAddress, parse_broker_url
@@ -67,6 +68,8 @@ class UplinkSettings(_Strict):
     # The broker keeps our session (and the acks queued for it) this long while we are away.
     session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
     state_interval_s: Annotated[float, Field(gt=0)] = 60.0
+    # `up/health` this often (the cloud keeps no more than one per MIN_HEALTH_INTERVAL_S).
+    health_interval_s: Annotated[float, Field(ge=MIN_HEALTH_INTERVAL_S, le=86400)] = 60.0
 
 
 def _check_host_port(value: str | None) -> str | None:

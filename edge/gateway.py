@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from edge.actions import builtin_actions
 from edge.config import GatewayConfig
 from edge.door.lock import LockService
+from edge.health import HealthProbe
 from edge.meters.poller import BusPoller
 from edge.meters.sink import OutboxSink
 from edge.store.outbox import Outbox
@@ -93,6 +94,7 @@ async def run_gateway(
         lock_for = locks or configured_locks(now)
         door_locks = {door.id: lock_for(door) for door in config.doors}
         doors = start_doors(config, outbox, uplink.notify, door_locks, now)
+        uplink.health = HealthProbe(gid, config.store.path, pollers, doors, started=now())
         commands = CommandHandler(
             gid,
             key,

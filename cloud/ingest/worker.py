@@ -23,12 +23,14 @@ from sqlalchemy.orm import sessionmaker
 
 from cloud.commands import service as commands
 from cloud.config import Settings
+from cloud.fleet import health as fleet_health
 from cloud.ingest.store import Batch, StoreResult, store_batch
 from cloud.metrics import IngestMetrics
 from cloud.mqtt import cloud_mqtt_client
 from cloud.quarantine import Reject, quarantine
 from protocols.mqtt import messages as msg
 from protocols.mqtt.commands import CommandResult
+from protocols.mqtt.health import Health
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from runtime.clock import utc_now
 from runtime.mqtt_client import connection
@@ -44,8 +46,8 @@ RECONNECT_MAX_S = 30.0
 # (a run shorter than the cap), so a bug that fails at once costs a log line a minute.
 RESTART_S = 1.0
 RESTART_MAX_S = 60.0
-SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.UP_ACK)
-Uplink = Batch | msg.State | CommandResult
+SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.UP_ACK, Kind.HEALTH)
+Uplink = Batch | msg.State | CommandResult | Health
 # A delivered message: its topic, its bytes, and what decoding made of it.
 Decoded = tuple[str, bytes, Uplink | Reject]
 _MODELS: dict[Kind, type[Uplink]] = {
@@ -53,6 +55,7 @@ _MODELS: dict[Kind, type[Uplink]] = {
     Kind.EVENTS: msg.Events,
     Kind.STATE: msg.State,
     Kind.UP_ACK: CommandResult,
+    Kind.HEALTH: Health,
 }
 
 
@@ -229,11 +232,14 @@ class IngestWorker:
         batches = [(t, b) for t, _, b in items if isinstance(b, msg.Telemetry | msg.Events)]
         states = [(t, b) for t, _, b in items if isinstance(b, msg.State)]
         results = [(t, b) for t, _, b in items if isinstance(b, CommandResult)]
+        samples = [(t, p, b) for t, p, b in items if isinstance(b, Health)]
         rejects = [b for _, _, b in items if isinstance(b, Reject)]
         with self._sessions.begin() as session:
             result = store_batch(session, batches, states, received)
             recorded = commands.record_results(session, results, received)
-            refused = rejects + recorded.rejects
+            _, unknown = fleet_health.store_health(session, samples, received)
+            fleet_health.state_alarms(session, [s for _, s in states], received)
+            refused = rejects + recorded.rejects + unknown
             quarantine(session, refused, received)
         result.rejects[:0] = refused
         result.command_results = len(results) - len(recorded.rejects) - recorded.repeated

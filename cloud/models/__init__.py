@@ -35,7 +35,7 @@ from cloud.models.billing import (
 )
 from cloud.models.commands import CommandResultRow, CommandState, GatewayCommand
 from cloud.models.face import FaceEnrollment
-from cloud.models.fleet import GatewayEnrolment
+from cloud.models.fleet import GatewayEnrolment, GatewayHealth
 from cloud.models.leases import ContractSignature, Lease, LeaseStatus, LeaseTenant, Proration
 from cloud.models.maintenance import (
     Alarm,
@@ -98,6 +98,7 @@ __all__ = [
     "GatewayCommand",
     "GatewayEnrolment",
     "GatewayEpoch",
+    "GatewayHealth",
     "HoldKind",
     "Invoice",
     "InvoiceLine",

@@ -90,6 +90,10 @@ class BusPoller:
         self.meters = [self._meter(d, plan, known) for d in bus.devices]
         self.requests = 0
 
+    @property
+    def name(self) -> str:
+        return self._bus.name
+
     def _meter(self, device: MeterDevice, plan: Plan, profiles: dict[str, Profile]) -> Meter:
         profile = profiles.get(device.profile)
         if profile is None:  # one load per profile, not per device

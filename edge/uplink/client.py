@@ -21,6 +21,7 @@ from paho.mqtt.properties import Properties
 
 from edge.backoff import Backoff
 from edge.config import GatewayConfig
+from edge.health import HealthProbe
 from edge.store.outbox import Outbox, OutboxRow
 from edge.uplink.commands import CommandChannel
 from protocols.mqtt import messages as msg
@@ -60,6 +61,7 @@ class Uplink:
         self._sleep = sleep  # tests drive days of reconnect backoff without waiting for them
         self._commands = commands  # `down/cmd` in, `up/ack` out, for the command handler
         self._backoff = backoff or Backoff()
+        self.health: HealthProbe | None = None  # `up/health` samples, when given a probe
         self._refused = False  # the broker refused our credentials (logged once, until accepted)
         self._wake = asyncio.Event()
         self._sent_upto = 0
@@ -137,6 +139,8 @@ class Uplink:
         }
         if self._commands is not None:
             parts[f"uplink-cmd-ack-{gid}"] = self._publish_results(client, self._commands)
+        if self.health is not None:
+            parts[f"uplink-health-{gid}"] = self._report_health(client, self.health)
         try:
             await until_one_fails(parts)
         except asyncio.CancelledError:
@@ -162,6 +166,15 @@ class Uplink:
         while True:
             await self._sleep(self._link.state_interval_s)
             await self._publish_state(client)
+
+    async def _report_health(self, client: aiomqtt.Client, probe: HealthProbe) -> None:
+        """A sample at once on connecting, then one per interval."""
+        name = topic(self._config.gateway_id, Kind.HEALTH)
+        while True:
+            stats = await asyncio.to_thread(self._outbox.stats)
+            sample = await asyncio.to_thread(probe.sample, stats, self._outbox.epoch, self._now())
+            await client.publish(name, msg.encode(sample), qos=1)
+            await self._sleep(self._link.health_interval_s)
 
     async def _publish_results(self, client: aiomqtt.Client, commands: CommandChannel) -> None:
         """Command results, oldest first; one stays queued until the broker has taken it."""

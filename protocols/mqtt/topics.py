@@ -22,6 +22,7 @@ class Kind(StrEnum):
     TELEMETRY = "up/telemetry"
     EVENTS = "up/events"
     STATE = "up/state"
+    HEALTH = "up/health"  # gateway → cloud: the box, buses, meters, doors (not retained)
     UP_ACK = "up/ack"  # gateway → cloud: a command's result
     DOWN_ACK = "down/ack"  # cloud → gateway: records stored up to a seq
     CMD = "down/cmd"

@@ -6,16 +6,19 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 import segno
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Path, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
 
-from cloud.api.deps import NowDep, SessionDep, client_ip, guard, require_property
+from cloud.api.deps import NowDep, SessionDep, client_ip, guard, require_property, scoped_get
+from cloud.api.paging import CursorQ, LimitQ, fetch_newest
 from cloud.api.problems import ProblemError
 from cloud.api.routes.commands import app_signing_key
 from cloud.fleet import enrolment
+from cloud.models import Gateway, GatewayHealth
 from cloud.security import audit, throttle
 from cloud.security.authz import Permission, Principal
 from protocols.errors import AnjuError
@@ -133,3 +136,45 @@ def enrol_gateway(
     )  # fmt: skip
     session.commit()
     return grant
+
+
+class HealthOut(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    ts: datetime
+    received: datetime
+    version: str
+    started: datetime
+    uptime_s: int
+    cpu_percent: float
+    memory_percent: float
+    memory_available_mb: float
+    disk_free_mb: float
+    disk_free_percent: float
+    temperature_c: float | None
+    pending: int
+    dropped: int
+    meters_offline: int
+    detail: dict[str, Any]
+
+
+class HealthPage(BaseModel):
+    items: list[HealthOut]
+    next_after: str | None
+
+
+@router.get("/gateways/{gateway_id}/health")
+def gateway_health(
+    gateway_id: Annotated[str, Path(max_length=64)],
+    me: Annotated[Principal, guard(Permission.METERS_READ, "path")],
+    session: SessionDep,
+    after: CursorQ = None,
+    limit: LimitQ = 50,
+) -> HealthPage:
+    """The gateway's health samples, newest first."""
+    gateway = scoped_get(session, me, Gateway, gateway_id)
+    query = select(GatewayHealth).where(GatewayHealth.gateway_id == gateway.id)
+    rows, nxt = fetch_newest(
+        session, query, GatewayHealth.received, GatewayHealth.id, after, limit=limit
+    )
+    return HealthPage(items=[HealthOut.model_validate(r) for r in rows], next_after=nxt)
