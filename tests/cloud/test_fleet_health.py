@@ -44,8 +44,14 @@ def feed(session: Session, *samples: tuple[h.Health, datetime]) -> int:
     return kept
 
 
+FLEET_KINDS = ("gateway_offline", "gateway_disk_low", "outbox_backlog", "meter_silent")
+
+
 def open_alarms(session: Session) -> dict[tuple[str, str], str]:
-    rows = session.scalars(select(Alarm).where(Alarm.state != AlarmState.RESOLVED)).all()
+    """The open fleet alarms (the world has alarms of its own)."""
+    rows = session.scalars(
+        select(Alarm).where(Alarm.state != AlarmState.RESOLVED, Alarm.kind.in_(FLEET_KINDS))
+    ).all()
     return {(a.kind, a.key): a.subject for a in rows}
 
 

@@ -1,7 +1,7 @@
 """gateway health history (up/health samples)
 
 Revision ID: 0024
-Revises: 0023
+Revises: 0022
 Create Date: 2026-12-06 20:15:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0024"
-down_revision: str | None = "0023"
+down_revision: str | None = "0022"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
