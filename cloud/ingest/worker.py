@@ -23,7 +23,7 @@ from sqlalchemy.orm import sessionmaker
 
 from cloud.commands import service as commands
 from cloud.config import Settings
-from cloud.fleet import health as fleet_health
+from cloud.ingest import health as fleet_health
 from cloud.ingest.store import Batch, StoreResult, store_batch
 from cloud.metrics import IngestMetrics
 from cloud.mqtt import cloud_mqtt_client

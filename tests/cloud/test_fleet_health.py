@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.fleet.health import BACKLOG_RECORDS, state_alarms, store_health
+from cloud.ingest.health import BACKLOG_RECORDS, state_alarms, store_health
 from cloud.models import Alarm, GatewayHealth, Role
 from cloud.models.maintenance import AlarmState
 from protocols.mqtt import health as h

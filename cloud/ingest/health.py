@@ -22,9 +22,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.db import as_utc
-from cloud.quarantine import Reject
 from cloud.maintenance import alarms
 from cloud.models import Alarm, Gateway, GatewayHealth, Property
+from cloud.quarantine import Reject
 from protocols.mqtt.health import MIN_HEALTH_INTERVAL_S, Health, MeterStatus
 from protocols.mqtt.messages import State
 
