@@ -33,15 +33,30 @@ from sqlalchemy.orm import Session
 
 from cloud.billing import bounds
 from cloud.billing.allocation import OPERATOR, Basis, UnitBasis, allocate, common_usage
-from cloud.billing.consumption import spike_check, usage
+from cloud.billing.consumption import usage
 from cloud.billing.errors import BillingError, ReadingRejectedError
 from cloud.billing.lines import Line
 from cloud.billing.money import price, round_half_up, split, yuan
+from cloud.billing.month_rules import (
+    Held,
+    Measured,
+    PriorHold,
+    Unbilled,
+    Unreadable,
+    points,
+    utility_line,
+)
 from cloud.billing.proration import Prorated
 from cloud.billing.schedule import LeaseTerms, Period, periods, rent_for
 from cloud.billing.service.accounts import apply_credit, unapplied
 from cloud.billing.service.invoices import Bill, write_bills
-from cloud.billing.service.meters import MeterUsage, ReadingBook, span_usage, unit_meters
+from cloud.billing.service.meters import (
+    MeterUsage,
+    ReadingBook,
+    UnitMeters,
+    span_usage,
+    unit_meters,
+)
 from cloud.billing.service.terms import (
     LeaseRow,
     Month,
@@ -50,8 +65,6 @@ from cloud.billing.service.terms import (
     day_start,
     effective_end,
     lease_terms,
-    tariff_price,
-    tou_price,
     tou_zones,
 )
 from cloud.models import (
@@ -180,35 +193,6 @@ def run_billing(
 
 
 Span = tuple[LeaseRow, date, date]  # a lease's days inside the usage month
-
-
-@dataclass(frozen=True, slots=True)
-class Measured:
-    """A unit's usage over a span: from one register (`single`) or per time-of-use zone."""
-
-    meter_id: str
-    quantity: Decimal
-    single: MeterUsage | None = None
-    zones: dict[str, MeterUsage] | None = None
-    rollover: bool = False
-    replaced: bool = False
-
-    @classmethod
-    def of(cls, got: MeterUsage) -> Measured:
-        return cls(got.meter_id, got.usage.quantity, got, None, got.usage.rollover,
-                   got.usage.replaced)  # fmt: skip
-
-    @classmethod
-    def of_zones(cls, zones: dict[str, MeterUsage]) -> Measured:
-        used = list(zones.values())
-        return cls(
-            used[0].meter_id,
-            sum((u.usage.quantity for u in used), Decimal(0)),
-            None,
-            zones,
-            any(u.usage.rollover for u in used),
-            any(u.usage.replaced for u in used),
-        )
 
 
 @dataclass(slots=True)
@@ -496,7 +480,7 @@ class _Run:
         for utility, tariff in list(tariffs.items()):
             with self._guard(None, f"{utility} tariff {tariff.id}") as outcome:
                 check_tariff(tariff)  # stored: it may predate the bounds
-                for point in self._points(tariff):
+                for point in points(tariff):
                     self.book.preload(point, t0)
                     self.book.preload(point, t1)
             if outcome.failed:
@@ -511,7 +495,7 @@ class _Run:
             )
         }
         self.baselines = self._baselines()
-        by_unit: dict[int, list[tuple[Utility, Any]]] = defaultdict(list)
+        by_unit: dict[int, list[tuple[Utility, UnitMeters]]] = defaultdict(list)
         for (unit_id, utility), chain in self.chains.items():
             by_unit[unit_id].append((utility, chain))
         for lease in self.leases:
@@ -538,98 +522,48 @@ class _Run:
         start: date,
         end: date,
         utility: Utility,
-        chain: Any,
+        chain: UnitMeters,
         tariff: Tariff,
     ) -> None:
-        got: Measured | None = None
+        got: Measured | Unreadable
         try:
             got = self._measure(chain, tariff, start, end)
             bounds.check_decimal(got.quantity, "usage", high=bounds.MAX_QUANTITY)
-            meter_id, reason = got.meter_id, ""
             self.lease_usage[lease.id, utility] = got.quantity
         except ReadingRejectedError as exc:
-            meter_id, reason = chain.meters[-1].id, str(exc)
-        key = (lease.id, str(LineKind.UTILITY), meter_id, start)
-        if key in self.existing or lease.id in self.prepaid:
+            got = Unreadable(chain.meters[-1].id, str(exc))
+        if (lease.id, str(LineKind.UTILITY), got.meter_id, start) in self.existing:
             return
-        hold = self.holds.get((lease.id, meter_id, start))
-        if hold is not None and hold.kind == HoldKind.ERROR:
-            hold = None  # a run's error holds do not wait for release: try the line again
-        quantity = got.quantity if got is not None else None
-        if hold is not None:
-            if not hold.released:
-                return
-            quantity = hold.quantity if hold.quantity is not None else quantity
-            reason = ""
-        elif got is not None:
-            days = Decimal((end - start).days + 1)
-            check = spike_check(
-                got.quantity / days,
-                self.baselines.get((lease.id, meter_id)),
-                multiple=Decimal(tariff.spike_multiple),
-            )
-            if check.held:
-                reason = f"usage {got.quantity} is {check.ratio:.1f}x the baseline"
-        if reason or quantity is None:
-            self._hold(lease.id, meter_id, start, reason or "no usage", kind=HoldKind.USAGE,
-                       quantity=quantity)  # fmt: skip
-            self.draft.flags.append(f"held: lease {lease.id} meter {meter_id}: {reason}")
+        if lease.id in self.prepaid:
             return
-        if tariff.kind is TariffKind.TIME_OF_USE:
-            if got is None or got.zones is None or quantity != got.quantity:
-                self.draft.flags.append(
-                    f"not billed: lease {lease.id} meter {meter_id}: time-of-use usage is "
-                    "priced per zone register; a corrected total cannot be split into zones"
-                )
-                return
-            priced = tou_price(tariff, {z: u.usage.quantity for z, u in got.zones.items()})
-            how = " + ".join(f"{z} {u.usage.quantity}" for z, u in got.zones.items())
-        else:
-            priced = tariff_price(tariff, quantity)
-            how = got.single.usage.explanation if got and got.single else "released hold"
-        single = got.single if got is not None else None
-        detail: dict[str, Any] = {
-            "parts": [[p.label, str(p.quantity), str(p.price / 100)] for p in priced.parts],
-            "rollover": got.rollover if got else False,
-            "replaced": got.replaced if got else False,
-        }
-        if got is not None and got.zones is not None:
-            detail["zones"] = [
-                [zone, point, str(u.previous), str(u.current)]
-                for (zone, u), point in zip(got.zones.items(), self._points(tariff), strict=True)
-            ]
-        self.draft.add(
-            Line(
-                lease_id=lease.id,
-                kind=LineKind.UTILITY,
-                start=start,
-                end=end,
-                amount=priced.amount,
-                description=f"{utility} meter {meter_id}: {how} = {quantity}",
-                meter=meter_id,
-                utility=str(utility),
-                previous_reading=single.previous if single is not None else None,
-                current_reading=single.current if single is not None else None,
-                quantity=quantity,
-                detail=detail,
-            )
+        found = self.holds.get((lease.id, got.meter_id, start))
+        hold = (
+            PriorHold(HoldKind(found.kind), found.released, found.quantity)
+            if found is not None
+            else None
         )
+        baseline = self.baselines.get((lease.id, got.meter_id))
+        result = utility_line(lease.id, start=start, end=end, utility=utility, tariff=tariff,
+                              got=got, hold=hold, baseline=baseline)  # fmt: skip
+        if isinstance(result, Line):
+            self.draft.add(result)
+        elif isinstance(result, Held):
+            self._hold(lease.id, result.meter_id, start, result.reason or "no usage",
+                       kind=HoldKind.USAGE, quantity=result.quantity)  # fmt: skip
+            self.draft.flags.append(
+                f"held: lease {lease.id} meter {result.meter_id}: {result.reason}"
+            )
+        elif isinstance(result, Unbilled):
+            self.draft.flags.append(result.flag)
 
-    @staticmethod
-    def _points(tariff: Tariff) -> list[str]:
-        """The reading points a tariff bills: one register, or one per time-of-use zone."""
-        if tariff.kind is TariffKind.TIME_OF_USE:
-            return [z.point for z in tou_zones(tariff)]
-        return [tariff.point]
-
-    def _measure(self, chain: Any, tariff: Tariff, start: date, end: date) -> Measured:
+    def _measure(self, chain: UnitMeters, tariff: Tariff, start: date, end: date) -> Measured:
         """A unit's usage over a span: its one register, or the sum of its zone registers."""
         if tariff.kind is not TariffKind.TIME_OF_USE:
             return Measured.of(self._usage(chain, tariff.point, start, end))
         zones = {z.name: self._usage(chain, z.point, start, end) for z in tou_zones(tariff)}
         return Measured.of_zones(zones)
 
-    def _usage(self, chain: Any, point: str, start: date, end: date) -> MeterUsage:
+    def _usage(self, chain: UnitMeters, point: str, start: date, end: date) -> MeterUsage:
         """span_usage, once per unit and span: common area re-reads every unit's month."""
         key = (id(chain), point, start, end)
         got = self.usage_cache.get(key)

@@ -1,0 +1,121 @@
+"""The run's per-item rules on hand-built values: no database, no clock."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+from cloud.billing.consumption import usage
+from cloud.billing.lines import Line
+from cloud.billing.month_rules import (
+    Held,
+    Measured,
+    PriorHold,
+    Unbilled,
+    Unreadable,
+    utility_line,
+)
+from cloud.billing.service.meters import MeterUsage
+from cloud.models import HoldKind, LineKind, Tariff, TariffKind, Utility
+
+JAN_1, JAN_31 = date(2026, 1, 1), date(2026, 1, 31)
+TIERS = [
+    {"lower": "0", "upper": "100", "price": "0.50"},
+    {"lower": "100", "upper": "", "price": "0.80"},
+]
+ZONES = [
+    {"zone": "peak", "point": "import_peak", "price": "1.00"},
+    {"zone": "valley", "point": "import_valley", "price": "0.30"},
+]
+
+
+def tariff(kind: TariffKind = TariffKind.TIERED, tiers: list[dict[str, str]] = TIERS) -> Tariff:
+    return Tariff(utility=Utility.ELECTRICITY, kind=kind, tiers=tiers, point="import_energy",
+                  spike_multiple="3", common_price="0", common_basis="area")  # fmt: skip
+
+
+def read(previous: str, current: str, meter: str = "e-1") -> MeterUsage:
+    p, c = Decimal(previous), Decimal(current)
+    return MeterUsage(meter, p, c, usage(p, c, digits=5))
+
+
+def rule(
+    got: Measured | Unreadable,
+    *,
+    hold: PriorHold | None = None,
+    baseline: str | None = None,
+    priced: Tariff | None = None,
+) -> Line | Held | Unbilled | None:
+    return utility_line(
+        7,
+        start=JAN_1,
+        end=JAN_31,
+        utility=Utility.ELECTRICITY,
+        tariff=priced or tariff(),
+        got=got,
+        hold=hold,
+        baseline=Decimal(baseline) if baseline is not None else None,
+    )
+
+
+def test_measured_usage_is_priced_by_tier() -> None:
+    line = rule(Measured.of(read("1000", "1150")))
+    assert isinstance(line, Line)
+    assert (line.lease_id, line.kind, line.meter, line.start, line.end) == (
+        7, LineKind.UTILITY, "e-1", JAN_1, JAN_31,
+    )  # fmt: skip
+    assert (line.amount, line.quantity) == (9000, Decimal(150))  # 100 @0.50 + 50 @0.80
+    assert (line.previous_reading, line.current_reading) == (Decimal(1000), Decimal(1150))
+    assert line.description == "electricity meter e-1: 1150 - 1000 = 150"
+    assert line.detail["parts"] == [["0-100", "100", "1/2"], ["100-", "50", "4/5"]]  # yuan
+    assert (line.due, line.detail["rollover"], line.detail["replaced"]) == (None, False, False)
+
+
+def test_a_spike_beyond_the_multiple_of_the_baseline_is_held() -> None:
+    got = Measured.of(read("1000", "1150"))  # 150 over 31 days: 4.84 a day
+    assert rule(got, baseline="1.6") == Held("e-1", "usage 150 is 3.0x the baseline", Decimal(150))
+    assert isinstance(rule(got, baseline="1.62"), Line)  # 2.99x: billed
+
+
+def test_an_unreadable_meter_is_held_without_a_quantity() -> None:
+    assert rule(Unreadable("e-2", "no reading")) == Held("e-2", "no reading", None)
+
+
+def test_a_hold_waits_for_release_then_bills_its_quantity() -> None:
+    got = Unreadable("e-2", "no reading")
+    assert rule(got, hold=PriorHold(HoldKind.USAGE, released=False, quantity=None)) is None
+    line = rule(got, hold=PriorHold(HoldKind.USAGE, released=True, quantity=Decimal(40)))
+    assert isinstance(line, Line)
+    assert (line.meter, line.quantity, line.amount) == ("e-2", Decimal(40), 2000)
+    assert line.description == "electricity meter e-2: released hold = 40"
+    assert (line.previous_reading, line.current_reading) == (None, None)
+
+
+def test_a_released_spike_without_a_quantity_bills_the_measured_usage() -> None:
+    got = Measured.of(read("1000", "1150"))
+    line = rule(got, hold=PriorHold(HoldKind.USAGE, released=True, quantity=None), baseline="1")
+    assert isinstance(line, Line)
+    assert line.quantity == 150
+
+
+def test_a_runs_own_error_hold_does_not_wait() -> None:
+    line = rule(Measured.of(read("1000", "1010")), hold=PriorHold(HoldKind.ERROR, False, None))
+    assert isinstance(line, Line)
+    assert line.amount == 500
+
+
+def test_time_of_use_prices_each_zone_and_refuses_a_corrected_total() -> None:
+    zones = {"peak": read("100", "130"), "valley": read("200", "300")}
+    tou = tariff(TariffKind.TIME_OF_USE, ZONES)
+    line = rule(Measured.of_zones(zones), priced=tou)
+    assert isinstance(line, Line)
+    assert (line.quantity, line.amount) == (Decimal(130), 3000 + 3000)
+    assert line.description == "electricity meter e-1: peak 30 + valley 100 = 130"
+    assert line.detail["zones"] == [
+        ["peak", "import_peak", "100", "130"],
+        ["valley", "import_valley", "200", "300"],
+    ]
+    corrected = PriorHold(HoldKind.USAGE, released=True, quantity=Decimal(120))
+    refused = rule(Measured.of_zones(zones), hold=corrected, priced=tou)
+    assert isinstance(refused, Unbilled)
+    assert refused.flag.startswith("not billed: lease 7 meter e-1: time-of-use usage")
