@@ -1,20 +1,34 @@
 """A billing run's rules for one item, over values already loaded: no database, no clock.
 
-`utility_line` decides one lease's metered line for the usage month (bill it, hold it for
-review, or leave it out with a flag); the run loads what it reads and writes what it returns.
+`rent_lines` bills a lease's rent falling due in the month (and its deposit, and the credit of
+an early termination); `utility_line` decides one lease's metered line for the usage month (bill
+it, hold it for review, or leave it out with a flag). The run loads what they read and writes
+what they return.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
+from itertools import takewhile
 from typing import Any
 
 from cloud.billing.consumption import spike_check
 from cloud.billing.lines import Line
+from cloud.billing.money import yuan
+from cloud.billing.proration import Prorated
+from cloud.billing.schedule import LeaseTerms, Period, periods, rent_for
 from cloud.billing.service.meters import MeterUsage
-from cloud.billing.service.terms import tariff_price, tou_price, tou_zones
+from cloud.billing.service.terms import (
+    LeaseRow,
+    Month,
+    lease_terms,
+    tariff_price,
+    tou_price,
+    tou_zones,
+)
 from cloud.models import HoldKind, LineKind, Tariff, TariffKind, Utility
 
 
@@ -78,6 +92,139 @@ class Unbilled:
     """Left out with a flag for the operator, held nowhere."""
 
     flag: str
+
+
+DAY = timedelta(days=1)
+
+
+@dataclass(frozen=True, slots=True)
+class BackRent:
+    """A back-rent hold on record: rent periods start..end kept for an operator's release."""
+
+    start: date
+    end: date | None
+    released: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RentRecord:
+    """What a lease has on record that its rent rule reads."""
+
+    through: date | None  # the end of the last rent period billed
+    deposited: bool
+    back: tuple[BackRent, ...] = ()
+    billed: frozenset[date] = frozenset()  # rent period starts billed (leases with back rent)
+    after_end: tuple[tuple[date, int], ...] = ()  # rent lines (start, fen) ending after `end`
+    credited: bool = False  # the credit of an early termination is billed
+
+
+@dataclass(frozen=True, slots=True)
+class BackRentHold:
+    """Rent periods too old to bill at once: one hold for review."""
+
+    start: date
+    end: date
+    periods: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Rent:
+    lines: tuple[Line, ...]
+    held: BackRentHold | None = None
+
+
+def back_rent_cutoff(month: Month, max_back: int) -> date:
+    """Rent periods ending before this day are back rent in `month`'s run."""
+    y, m = divmod(month.year * 12 + month.month - 1 - max_back, 12)
+    return date(y, m + 1, 1)
+
+
+def rent_lines(lease: LeaseRow, record: RentRecord, *, month: Month, max_back: int) -> Rent:
+    """The lease's rent due by the end of `month`: at most `max_back` months of it before the
+    month (older periods become one back-rent hold), plus held back rent an operator released,
+    and the deposit with the first period. A lease ended before the rent billed for it gets
+    that rent back as one credit."""
+    terms = lease_terms(lease)
+    if terms is None:
+        return Rent(())
+    if record.through is not None and record.through > terms.end:
+        return Rent(_termination_credit(lease.id, terms, record))
+    due = list(_due(terms, record.through, month))
+    released = [
+        p
+        for h in record.back
+        if h.released and h.end is not None and h.start not in record.billed
+        for p in _due(terms, h.start - DAY, month)
+        if p.end <= h.end
+    ]
+    held = [(h.start, h.end or h.start) for h in record.back]
+    fresh = [p for p in due if not any(a <= p.start and p.end <= b for a, b in held)]
+    cutoff = back_rent_cutoff(month, max_back)
+    old = [p for p in fresh if p.end < cutoff]
+    bill = sorted(released + fresh[len(old) :], key=lambda p: p.start)
+    hold = None
+    if old:
+        reason = (
+            f"{len(old)} rent period(s) {old[0].start} to {old[-1].end} "
+            f"({yuan(sum(p.rent for p in old))}) end more than {max_back} month(s) "
+            f"before {month}; release the hold to bill them"
+        )
+        hold = BackRentHold(old[0].start, old[-1].end, len(old), reason)
+    lines = []
+    if old and old[0].deposit and not record.deposited:  # the deposit is not a month's rent
+        lines.append(_deposit(lease.id, terms, old[0], bill[0].due if bill else month.first))
+    for p in bill:
+        explain = Prorated(p.rent, p.months).explain(terms.monthly_rent)
+        lines.append(
+            Line(
+                lease_id=lease.id,
+                kind=LineKind.RENT,
+                start=p.start,
+                end=p.end,
+                amount=p.rent,
+                description=f"Rent {p.start} to {p.end}",
+                due=p.due,
+                detail={"explain": explain, "monthly_rent_fen": terms.monthly_rent},
+            )
+        )
+        if p.deposit and not record.deposited:
+            lines.append(_deposit(lease.id, terms, p, p.due))
+    return Rent(tuple(lines), hold)
+
+
+def _due(terms: LeaseTerms, after: date | None, month: Month) -> Iterator[Period]:
+    last = month.last
+    return takewhile(lambda p: p.due <= last, periods(terms, after=after, due_by=last))
+
+
+def _deposit(lease_id: int, terms: LeaseTerms, first: Period, due: date) -> Line:
+    return Line(lease_id=lease_id, kind=LineKind.DEPOSIT, start=first.start, end=terms.end,
+                amount=first.deposit, description="Deposit", due=due)  # fmt: skip
+
+
+def _termination_credit(lease_id: int, terms: LeaseTerms, record: RentRecord) -> tuple[Line, ...]:
+    """Rent already billed for days after an early termination comes back as one credit."""
+    if record.credited:
+        return ()
+    end = terms.end
+    credit = sum(
+        (rent_for(terms, start, end) if start <= end else 0) - amount
+        for start, amount in record.after_end
+    )
+    if not credit:
+        return ()
+    return (
+        Line(
+            lease_id=lease_id,
+            kind=LineKind.ADJUSTMENT,
+            start=end + DAY,
+            end=end + DAY,
+            amount=credit,
+            description=f"Rent credit: lease ended early on {end}",
+            due=end + DAY,
+        ),
+    )
 
 
 def points(tariff: Tariff) -> list[str]:

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
-from itertools import takewhile
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -36,18 +35,19 @@ from cloud.billing.allocation import OPERATOR, Basis, UnitBasis, allocate, commo
 from cloud.billing.consumption import usage
 from cloud.billing.errors import BillingError, ReadingRejectedError
 from cloud.billing.lines import Line
-from cloud.billing.money import price, round_half_up, split, yuan
+from cloud.billing.money import price, round_half_up, split
 from cloud.billing.month_rules import (
+    BackRent,
     Held,
     Measured,
     PriorHold,
+    RentRecord,
     Unbilled,
     Unreadable,
     points,
+    rent_lines,
     utility_line,
 )
-from cloud.billing.proration import Prorated
-from cloud.billing.schedule import LeaseTerms, Period, periods, rent_for
 from cloud.billing.service.accounts import apply_credit, unapplied
 from cloud.billing.service.invoices import Bill, write_bills
 from cloud.billing.service.meters import (
@@ -64,7 +64,6 @@ from cloud.billing.service.terms import (
     day_after,
     day_start,
     effective_end,
-    lease_terms,
     tou_zones,
 )
 from cloud.models import (
@@ -209,8 +208,6 @@ class _Run:
         self.property_id = property_id
         self.month = month
         self.max_back = max_back_months
-        y, m = divmod(month.year * 12 + month.month - 1 - max_back_months, 12)
-        self.cutoff = date(y, m + 1, 1)  # rent periods ending before this are back rent
         self.used = month.previous()
         self.leases = [
             LeaseRow(*row)
@@ -341,128 +338,49 @@ class _Run:
             )
         ):
             billed[lease_id].add(start)
-        for lease in self.leases:
-            with self._guard(lease.id, "rent"):
-                self._lease_rent(
-                    lease,
-                    through.get(lease.id),
-                    back.get(lease.id, []),
-                    billed[lease.id],
-                    deposited=lease.id in deposited,
-                )
-
-    def _lease_rent(
-        self,
-        lease: LeaseRow,
-        after: date | None,
-        holds: list[UsageHold],
-        billed: set[date],
-        *,
-        deposited: bool,
-    ) -> None:
-        """The lease's rent due by the end of the month: at most `max_back` months of it
-        before the month (older periods become one back-rent hold), plus held back rent an
-        operator released."""
-        terms = lease_terms(lease)
-        if terms is None:
-            return
-        if after is not None and after > terms.end:
-            self._termination_credit(lease, terms.end)
-            return
-        due = list(self._due(terms, after))
-        released = [
-            p
-            for h in holds
-            if h.released and h.period_end is not None and h.period_start not in billed
-            for p in self._due(terms, h.period_start - DAY)
-            if p.end <= h.period_end
+        ended = [
+            lease
+            for lease in self.leases
+            if (t := through.get(lease.id)) is not None and t > effective_end(lease)
         ]
-        held = [(h.period_start, h.period_end or h.period_start) for h in holds]
-        fresh = [p for p in due if not any(a <= p.start and p.end <= b for a, b in held)]
-        old = [p for p in fresh if p.end < self.cutoff]
-        bill = sorted(released + fresh[len(old) :], key=lambda p: p.start)
-        if old:
-            reason = (
-                f"{len(old)} rent period(s) {old[0].start} to {old[-1].end} "
-                f"({yuan(sum(p.rent for p in old))}) end more than {self.max_back} month(s) "
-                f"before {self.month}; release the hold to bill them"
-            )
-            self._hold(lease.id, "", old[0].start, reason, kind=HoldKind.BACK_RENT,
-                       quantity=Decimal(len(old)), end=old[-1].end)  # fmt: skip
-            self._skip(lease.id, "back rent", reason)
-        if old and old[0].deposit and not deposited:  # the deposit is not a month's rent
-            self._deposit(lease, terms, old[0], bill[0].due if bill else self.month.first)
-        for p in bill:
-            self._rent_line(lease, terms, p)
-            if p.deposit and not deposited:
-                self._deposit(lease, terms, p, p.due)
+        after_end = {lease.id: self._after_end(lease.id, effective_end(lease)) for lease in ended}
+        for lease in self.leases:
+            record = RentRecord(
+                through=through.get(lease.id),
+                deposited=lease.id in deposited,
+                back=tuple(BackRent(h.period_start, h.period_end, h.released)
+                           for h in back.get(lease.id, [])),
+                billed=frozenset(billed[lease.id]),
+                after_end=after_end.get(lease.id, ((), False))[0],
+                credited=after_end.get(lease.id, ((), False))[1],
+            )  # fmt: skip
+            with self._guard(lease.id, "rent"):
+                rent = rent_lines(lease, record, month=self.month, max_back=self.max_back)
+                if (held := rent.held) is not None:
+                    self._hold(lease.id, "", held.start, held.reason, kind=HoldKind.BACK_RENT,
+                               quantity=Decimal(held.periods), end=held.end)  # fmt: skip
+                    self._skip(lease.id, "back rent", held.reason)
+                for line in rent.lines:
+                    self.draft.add(line)
 
-    def _due(self, terms: LeaseTerms, after: date | None) -> Iterator[Period]:
-        last = self.month.last
-        return takewhile(lambda p: p.due <= last, periods(terms, after=after, due_by=last))
-
-    def _deposit(self, lease: LeaseRow, terms: LeaseTerms, first: Period, due: date) -> None:
-        self.draft.add(
-            Line(
-                lease_id=lease.id,
-                kind=LineKind.DEPOSIT,
-                start=first.start,
-                end=terms.end,
-                amount=first.deposit,
-                description="Deposit",
-                due=due,
-            )
-        )
-
-    def _rent_line(self, lease: LeaseRow, terms: LeaseTerms, p: Period) -> None:
-        explain = Prorated(p.rent, p.months).explain(terms.monthly_rent)
-        self.draft.add(
-            Line(
-                lease_id=lease.id,
-                kind=LineKind.RENT,
-                start=p.start,
-                end=p.end,
-                amount=p.rent,
-                description=f"Rent {p.start} to {p.end}",
-                due=p.due,
-                detail={"explain": explain, "monthly_rent_fen": terms.monthly_rent},
-            )
-        )
-
-    def _termination_credit(self, lease: LeaseRow, end: date) -> None:
-        """Rent already billed for days after an early termination comes back as one credit."""
-        done = self.session.scalar(
+    def _after_end(self, lease_id: int, end: date) -> tuple[tuple[tuple[date, int], ...], bool]:
+        """What the credit of a lease ended before the rent billed for it reads: that rent,
+        and whether the credit is billed already."""
+        credited = self.session.scalar(
             select(InvoiceLine.id).where(
-                InvoiceLine.lease_id == lease.id,
+                InvoiceLine.lease_id == lease_id,
                 InvoiceLine.kind == LineKind.ADJUSTMENT,
                 InvoiceLine.period_start == end + DAY,
             )
         )
-        terms = lease_terms(lease)
-        if done is not None or terms is None:
-            return
-        credit = 0
-        for line in self.session.scalars(
-            select(InvoiceLine).where(
-                InvoiceLine.lease_id == lease.id,
+        rows = self.session.execute(
+            select(InvoiceLine.period_start, InvoiceLine.amount_fen).where(
+                InvoiceLine.lease_id == lease_id,
                 InvoiceLine.kind == LineKind.RENT,
                 InvoiceLine.period_end > end,
             )
-        ):
-            kept = rent_for(terms, line.period_start, end) if line.period_start <= end else 0
-            credit += kept - line.amount_fen
-        if credit:
-            self.draft.add(
-                Line(
-                    lease_id=lease.id,
-                    kind=LineKind.ADJUSTMENT,
-                    start=end + DAY,
-                    end=end + DAY,
-                    amount=credit,
-                    description=f"Rent credit: lease ended early on {end}",
-                    due=end + DAY,
-                )
-            )
+        )
+        return tuple((start, amount) for start, amount in rows), credited is not None
 
     # ---- metered utilities ----------------------------------------------------------------
 

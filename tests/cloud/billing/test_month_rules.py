@@ -4,19 +4,25 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from cloud.billing.consumption import usage
 from cloud.billing.lines import Line
 from cloud.billing.month_rules import (
+    BackRent,
     Held,
     Measured,
     PriorHold,
+    Rent,
+    RentRecord,
     Unbilled,
     Unreadable,
+    rent_lines,
     utility_line,
 )
 from cloud.billing.service.meters import MeterUsage
-from cloud.models import HoldKind, LineKind, Tariff, TariffKind, Utility
+from cloud.billing.service.terms import LeaseRow, Month
+from cloud.models import HoldKind, LineKind, Proration, Tariff, TariffKind, Utility
 
 JAN_1, JAN_31 = date(2026, 1, 1), date(2026, 1, 31)
 TIERS = [
@@ -119,3 +125,79 @@ def test_time_of_use_prices_each_zone_and_refuses_a_corrected_total() -> None:
     refused = rule(Measured.of_zones(zones), hold=corrected, priced=tou)
     assert isinstance(refused, Unbilled)
     assert refused.flag.startswith("not billed: lease 7 meter e-1: time-of-use usage")
+
+
+def lease(start: date, end: date, *, rent: int = 300000, cycle: int = 1, **kw: Any) -> LeaseRow:
+    fields: dict[str, Any] = {"terminated_on": None, "deposit_fen": rent, **kw}
+    return LeaseRow(id=7, unit_id=1, primary_tenant_id=1, occupant_count=1, start_date=start,
+                    end_date=end, rent_fen=rent, payment_cycle_months=cycle, due_days_before=7,
+                    proration=Proration.CALENDAR_DAYS, **fields)  # fmt: skip
+
+
+def summary(rent: Rent) -> list[tuple[LineKind, date, date, int, date | None]]:
+    return [(x.kind, x.start, x.end, x.amount, x.due) for x in rent.lines]
+
+
+NEW = RentRecord(through=None, deposited=False)
+
+
+def test_the_first_month_bills_rent_falling_due_and_the_deposit() -> None:
+    got = rent_lines(lease(JAN_1, date(2026, 12, 31)), NEW, month=Month(2026, 1), max_back=3)
+    assert summary(got) == [
+        (LineKind.RENT, JAN_1, JAN_31, 300000, JAN_1),
+        (LineKind.DEPOSIT, JAN_1, date(2026, 12, 31), 300000, JAN_1),
+        (LineKind.RENT, date(2026, 2, 1), date(2026, 2, 28), 300000, date(2026, 1, 25)),
+    ]
+    assert got.held is None
+    assert got.lines[0].detail == {
+        "explain": "2026-01-01..2026-01-31 full month 3,000.00",
+        "monthly_rent_fen": 300000,
+    }
+
+
+def test_billed_periods_are_not_billed_again() -> None:
+    record = RentRecord(through=date(2026, 2, 28), deposited=True)
+    got = rent_lines(lease(JAN_1, date(2026, 12, 31)), record, month=Month(2026, 2), max_back=3)
+    assert summary(got) == [
+        (LineKind.RENT, date(2026, 3, 1), date(2026, 3, 31), 300000, date(2026, 2, 22))
+    ]
+
+
+def test_periods_older_than_max_back_months_become_one_hold() -> None:
+    start = date(2025, 6, 1)
+    got = rent_lines(lease(start, date(2026, 12, 31)), NEW, month=Month(2026, 1), max_back=3)
+    assert got.held is not None
+    assert (got.held.start, got.held.end, got.held.periods) == (start, date(2025, 9, 30), 4)
+    assert got.held.reason == (
+        "4 rent period(s) 2025-06-01 to 2025-09-30 (12,000.00) end more than 3 month(s) "
+        "before 2026-01; release the hold to bill them"
+    )
+    kinds = [(x.kind, x.start) for x in got.lines]
+    assert kinds[0] == (LineKind.DEPOSIT, start)  # the deposit is billed with the first bill
+    assert kinds[1:3] == [(LineKind.RENT, date(2025, 10, 1)), (LineKind.RENT, date(2025, 11, 1))]
+    released = RentRecord(
+        through=date(2026, 2, 28),
+        deposited=True,
+        back=(BackRent(start, date(2025, 9, 30), released=True),),
+    )
+    again = rent_lines(lease(start, date(2026, 12, 31)), released, month=Month(2026, 2), max_back=3)
+    assert [x.start for x in again.lines][:4] == [date(2025, m, 1) for m in (6, 7, 8, 9)]
+
+
+def test_an_early_termination_credits_the_rent_billed_after_it() -> None:
+    ended = lease(JAN_1, date(2026, 12, 31), terminated_on=date(2026, 2, 14))
+    billed = ((date(2026, 2, 1), 280000), (date(2026, 3, 1), 310000))
+    record = RentRecord(through=date(2026, 3, 31), deposited=True, after_end=billed)
+    got = rent_lines(ended, record, month=Month(2026, 3), max_back=3)
+    # February keeps 14/28 of the monthly rent (150000 of the 280000 billed); March comes back
+    assert summary(got) == [
+        (LineKind.ADJUSTMENT, date(2026, 2, 15), date(2026, 2, 15), -130000 - 310000,
+         date(2026, 2, 15)),
+    ]  # fmt: skip
+    credited = RentRecord(through=date(2026, 3, 31), deposited=True, credited=True)
+    assert rent_lines(ended, credited, month=Month(2026, 3), max_back=3).lines == ()
+
+
+def test_a_lease_terminated_before_it_started_bills_nothing() -> None:
+    never = lease(JAN_1, date(2026, 12, 31), terminated_on=date(2025, 12, 1))
+    assert rent_lines(never, NEW, month=Month(2026, 1), max_back=3) == Rent(())
