@@ -185,9 +185,14 @@ class IngestWorker:
         for reject in result.rejects:
             self.metrics.rejected[reject.reason] += 1
             log.warning("[%s] rejected %r: %r", self._worker_id, reject.topic, reject.detail)
+        self.metrics.batch_size.observe(len(batch))
         stamps = [body.ts for _, _, body in items if isinstance(body, msg.Telemetry | msg.Events)]
         if stamps:
-            self.metrics.lag_seconds = max(0.0, (self._now() - max(stamps)).total_seconds())
+            stored_at = self._now()
+            lags = [max(0.0, (stored_at - ts).total_seconds()) for ts in stamps]
+            for lag in lags:
+                self.metrics.lag.observe(lag)
+            self.metrics.lag_seconds = min(lags)
         for (gid, epoch), stored_seq in result.acks.items():
             ack = msg.Ack(
                 gateway_id=gid,
