@@ -2,22 +2,25 @@
 
 `rent_lines` bills a lease's rent falling due in the month (and its deposit, and the credit of
 an early termination); `utility_line` decides one lease's metered line for the usage month (bill
-it, hold it for review, or leave it out with a flag). The run loads what they read and writes
+it, hold it for review, or leave it out with a flag); `common_area_lines` shares one master
+meter's common usage among the leases of its building. The run loads what they read and writes
 what they return.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from fractions import Fraction
 from itertools import takewhile
 from typing import Any
 
+from cloud.billing.allocation import OPERATOR, Basis, UnitBasis, allocate, common_usage
 from cloud.billing.consumption import spike_check
 from cloud.billing.lines import Line
-from cloud.billing.money import yuan
+from cloud.billing.money import price, round_half_up, split, yuan
 from cloud.billing.proration import Prorated
 from cloud.billing.schedule import LeaseTerms, Period, periods, rent_for
 from cloud.billing.service.meters import MeterUsage
@@ -306,3 +309,134 @@ def utility_line(
         quantity=quantity,
         detail=detail,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class Tenancy:
+    """A lease's days inside the usage month, in its unit."""
+
+    lease_id: int
+    unit_id: int
+    start: date
+    end: date
+    occupants: int
+
+    @property
+    def days(self) -> int:
+        return (self.end - self.start).days + 1
+
+
+@dataclass(frozen=True, slots=True)
+class CommonArea:
+    """One master meter's month: the leases' lines, the operator's share of the common usage
+    and the cost of all the master measured (at the common price), and what to flag."""
+
+    lines: tuple[Line, ...] = ()
+    flags: tuple[str, ...] = ()
+    operator_cost: int = 0
+    utility_cost: int = 0
+
+
+def common_area_lines(
+    *,
+    master: str,
+    utility: Utility,
+    tariff: Tariff,
+    master_used: Decimal,
+    submeters: Sequence[Decimal],
+    units: Sequence[tuple[int, Decimal]],
+    tenancies: Sequence[Tenancy],
+    usage: Mapping[int, Decimal],
+    month: Month,
+) -> CommonArea:
+    """Master minus its submeters over `month`, priced at the tariff's common price and shared
+    by its basis among the building's `units` (id, m²) and their `tenancies`; `usage` is each
+    lease's metered usage (the usage basis). A master below its submeters is flagged, not
+    billed."""
+    unit_price = price(tariff.common_price)
+    utility_cost = round_half_up(Fraction(master_used) * unit_price)
+    common = common_usage(master_used, list(submeters))
+    if common.negative:
+        flag = (
+            f"common area {master}: master {master_used} is below its submeters "
+            f"{sum(submeters, Decimal(0))}; check the meters (not billed)"
+        )
+        return CommonArea(flags=(flag,), utility_cost=utility_cost)
+    flags = (f"common area {master}: losses {common.loss_ratio:.0%}",) if common.high_loss else ()
+    amount = round_half_up(Fraction(common.quantity) * unit_price)
+    basis = Basis(tariff.common_basis)
+    shares = _shares(amount, basis, units=units, tenancies=tenancies, usage=usage, month=month)
+    operator = shares.pop(OPERATOR, 0)
+    spans = {t.lease_id: t for t in tenancies}
+    detail = {
+        "basis": str(basis),
+        "master": str(master_used),
+        "submeters": str(sum(submeters, Decimal(0))),
+        "building_amount_fen": amount,
+    }
+    lines = tuple(
+        Line(
+            lease_id=lease_id,
+            kind=LineKind.COMMON_AREA,
+            start=spans[lease_id].start,
+            end=spans[lease_id].end,
+            amount=share,
+            description=(
+                f"{utility} common area, {basis} share of {common.quantity}"
+                f" units at {tariff.common_price}/unit"
+            ),
+            meter=master,
+            utility=str(utility),
+            quantity=common.quantity,
+            detail=dict(detail),
+        )
+        for lease_id, share in shares.items()
+    )
+    return CommonArea(lines, flags, operator, utility_cost)
+
+
+def _shares(
+    amount: int,
+    basis: Basis,
+    *,
+    units: Sequence[tuple[int, Decimal]],
+    tenancies: Sequence[Tenancy],
+    usage: Mapping[int, Decimal],
+    month: Month,
+) -> dict[Any, int]:
+    """Shares per lease id (and OPERATOR): area and equal per unit, then by days among a
+    unit's leases; occupants and usage per lease."""
+    by_unit: dict[int, list[Tenancy]] = {}
+    for t in tenancies:
+        by_unit.setdefault(t.unit_id, []).append(t)
+    if basis in {Basis.AREA, Basis.EQUAL}:
+        unit_bases = [
+            UnitBasis(
+                key=str(uid),
+                area=area,
+                occupied_days=min(month.days, sum(t.days for t in by_unit.get(uid, []))),
+                period_days=month.days,
+            )
+            for uid, area in units
+        ]
+        per_unit = allocate(amount, unit_bases, basis).shares
+        result: dict[Any, int] = {OPERATOR: per_unit[OPERATOR]}
+        for uid, _ in units:
+            tenants = by_unit.get(uid, [])
+            if tenants and per_unit[str(uid)]:
+                parts = split(per_unit[str(uid)], [t.days for t in tenants])
+                result.update({t.lease_id: part for t, part in zip(tenants, parts, strict=True)})
+        return result
+    per_lease = [
+        UnitBasis(
+            key=str(t.lease_id),
+            occupants=t.occupants,
+            usage=usage.get(t.lease_id, Decimal(0)),
+            occupied_days=t.days,
+            period_days=month.days,
+        )
+        for uid, _ in units
+        for t in by_unit.get(uid, [])
+    ]
+    shares = allocate(amount, per_lease, basis).shares
+    return {(k if k == OPERATOR else int(k)): v for k, v in shares.items()}

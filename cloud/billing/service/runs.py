@@ -22,7 +22,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from fractions import Fraction
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -31,19 +30,19 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cloud.billing import bounds
-from cloud.billing.allocation import OPERATOR, Basis, UnitBasis, allocate, common_usage
 from cloud.billing.consumption import usage
 from cloud.billing.errors import BillingError, ReadingRejectedError
 from cloud.billing.lines import Line
-from cloud.billing.money import price, round_half_up, split
 from cloud.billing.month_rules import (
     BackRent,
     Held,
     Measured,
     PriorHold,
     RentRecord,
+    Tenancy,
     Unbilled,
     Unreadable,
+    common_area_lines,
     points,
     rent_lines,
     utility_line,
@@ -191,9 +190,6 @@ def run_billing(
     return run
 
 
-Span = tuple[LeaseRow, date, date]  # a lease's days inside the usage month
-
-
 @dataclass(slots=True)
 class _Outcome:
     failed: str = ""  # the reason, once the guarded item failed
@@ -226,8 +222,8 @@ class _Run:
         self.existing = self._existing_keys()
         self.draft = _Draft()
         self.book = ReadingBook(session, property_id)
-        self.spans: dict[int, list[Span]] = defaultdict(list)  # by unit
-        self.lease_usage: dict[tuple[int, Utility], Decimal] = {}
+        self.tenancies: list[Tenancy] = []  # the leases' days in the usage month
+        self.lease_usage: dict[Utility, dict[int, Decimal]] = defaultdict(dict)  # by lease
         self.usage_cache: dict[tuple[int, str, date, date], MeterUsage | ReadingRejectedError] = {}
 
     def _existing_keys(self) -> set[Key]:
@@ -421,7 +417,9 @@ class _Run:
             end = min(effective_end(lease), self.used.last)
             if start > end:
                 continue
-            self.spans[lease.unit_id].append((lease, start, end))
+            self.tenancies.append(
+                Tenancy(lease.id, lease.unit_id, start, end, lease.occupant_count)
+            )
             for utility, chain in by_unit.get(lease.unit_id, []):
                 found = tariffs.get(utility)
                 if found is None:
@@ -447,7 +445,7 @@ class _Run:
         try:
             got = self._measure(chain, tariff, start, end)
             bounds.check_decimal(got.quantity, "usage", high=bounds.MAX_QUANTITY)
-            self.lease_usage[lease.id, utility] = got.quantity
+            self.lease_usage[utility][lease.id] = got.quantity
         except ReadingRejectedError as exc:
             got = Unreadable(chain.meters[-1].id, str(exc))
         if (lease.id, str(LineKind.UTILITY), got.meter_id, start) in self.existing:
@@ -550,7 +548,8 @@ class _Run:
     def _building_common(
         self, master: Meter, tariff: Tariff, in_building: list[tuple[int, Decimal]]
     ) -> None:
-        """One master meter's month: master minus its submeters, priced and shared."""
+        """One master meter's month: its usage and its submeters' (a reading missing is a
+        flag), then common_area_lines."""
         t0, t1 = day_start(self.used.first, self.tz), day_after(self.used.last, self.tz)
         try:
             before = self.book.at(master.code, tariff.point, t0)
@@ -566,91 +565,24 @@ class _Run:
         except ReadingRejectedError as exc:
             self.draft.flags.append(f"common area {master.code} not billed: {exc}")
             return
-        unit_price = price(tariff.common_price)
-        self.draft.utility_cost += round_half_up(Fraction(master_used) * unit_price)
-        common = common_usage(master_used, subs)
-        if common.negative:
-            self.draft.flags.append(
-                f"common area {master.code}: master {master_used} is below its submeters "
-                f"{sum(subs, Decimal(0))}; check the meters (not billed)"
-            )
-            return
-        if common.high_loss:
-            self.draft.flags.append(f"common area {master.code}: losses {common.loss_ratio:.0%}")
-        amount = round_half_up(Fraction(common.quantity) * unit_price)
-        basis = Basis(tariff.common_basis)
-        shares = self._share_common(amount, basis, in_building, master.utility)
-        self.draft.operator_cost += shares.pop(OPERATOR, 0)
-        spans = {lease.id: (start, end) for u in self.spans.values() for lease, start, end in u}
-        submeters = str(sum(subs, Decimal(0)))
-        for lease_id, share in shares.items():
-            start, end = spans[lease_id]
-            if (lease_id, str(LineKind.COMMON_AREA), master.code, start) in self.existing:
-                continue
-            self.draft.add(
-                Line(
-                    lease_id=lease_id,
-                    kind=LineKind.COMMON_AREA,
-                    start=start,
-                    end=end,
-                    amount=share,
-                    description=(
-                        f"{master.utility} common area, {basis} share of {common.quantity}"
-                        f" units at {tariff.common_price}/unit"
-                    ),
-                    meter=master.code,
-                    utility=str(master.utility),
-                    quantity=common.quantity,
-                    detail={
-                        "basis": str(basis),
-                        "master": str(master_used),
-                        "submeters": submeters,
-                        "building_amount_fen": amount,
-                    },
-                )
-            )
-
-    def _share_common(
-        self, amount: int, basis: Basis, in_building: list[tuple[int, Decimal]], utility: Utility
-    ) -> dict[Any, int]:
-        """Shares per lease id (and OPERATOR): area and equal per unit, then by days among a
-        unit's leases; occupants and usage per lease."""
-        days = {lease.id: (e - s).days + 1 for u in self.spans.values() for lease, s, e in u}
-        if basis in {Basis.AREA, Basis.EQUAL}:
-            units = [
-                UnitBasis(
-                    key=str(uid),
-                    area=area,
-                    occupied_days=min(
-                        self.used.days, sum(days[lease.id] for lease, _, _ in self.spans[uid])
-                    ),
-                    period_days=self.used.days,
-                )
-                for uid, area in in_building
-            ]
-            by_unit = allocate(amount, units, basis).shares
-            result: dict[Any, int] = {OPERATOR: by_unit[OPERATOR]}
-            for uid, _ in in_building:
-                tenants = self.spans.get(uid, [])
-                if tenants and by_unit[str(uid)]:
-                    parts = split(by_unit[str(uid)], [days[lease.id] for lease, _, _ in tenants])
-                    result.update(
-                        {lease.id: part for (lease, _, _), part in zip(tenants, parts, strict=True)}
-                    )
-            return result
-        per_lease = [
-            UnitBasis(
-                key=str(lease.id),
-                occupants=lease.occupant_count,
-                usage=self.lease_usage.get((lease.id, utility), Decimal(0)),
-                occupied_days=days[lease.id],
-                period_days=self.used.days,
-            )
-            for uid, _ in in_building
-            for lease, _, _ in self.spans.get(uid, [])
-        ]
-        shares = allocate(amount, per_lease, basis).shares
-        return {(k if k == OPERATOR else int(k)): v for k, v in shares.items()}
+        units = {uid for uid, _ in in_building}
+        shared = common_area_lines(
+            master=master.code,
+            utility=master.utility,
+            tariff=tariff,
+            master_used=master_used,
+            submeters=subs,
+            units=in_building,
+            tenancies=[t for t in self.tenancies if t.unit_id in units],
+            usage=self.lease_usage[master.utility],
+            month=self.used,
+        )
+        self.draft.utility_cost += shared.utility_cost
+        self.draft.operator_cost += shared.operator_cost
+        self.draft.flags.extend(shared.flags)
+        for line in shared.lines:
+            if (line.lease_id, str(line.kind), line.meter, line.start) not in self.existing:
+                self.draft.add(line)
 
     # ---- writing --------------------------------------------------------------------------
 

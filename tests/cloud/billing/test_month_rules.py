@@ -10,13 +10,16 @@ from cloud.billing.consumption import usage
 from cloud.billing.lines import Line
 from cloud.billing.month_rules import (
     BackRent,
+    CommonArea,
     Held,
     Measured,
     PriorHold,
     Rent,
     RentRecord,
+    Tenancy,
     Unbilled,
     Unreadable,
+    common_area_lines,
     rent_lines,
     utility_line,
 )
@@ -201,3 +204,56 @@ def test_an_early_termination_credits_the_rent_billed_after_it() -> None:
 def test_a_lease_terminated_before_it_started_bills_nothing() -> None:
     never = lease(JAN_1, date(2026, 12, 31), terminated_on=date(2025, 12, 1))
     assert rent_lines(never, NEW, month=Month(2026, 1), max_back=3) == Rent(())
+
+
+def shared(basis: str, master: str, subs: list[str]) -> CommonArea:
+    priced = tariff()
+    priced.common_price, priced.common_basis = "0.60", basis
+    return common_area_lines(
+        master="e-master",
+        utility=Utility.ELECTRICITY,
+        tariff=priced,
+        master_used=Decimal(master),
+        submeters=[Decimal(x) for x in subs],
+        units=[(1, Decimal(50)), (2, Decimal(30)), (3, Decimal(20))],
+        tenancies=[
+            Tenancy(lease_id=11, unit_id=1, start=JAN_1, end=JAN_31, occupants=1),
+            Tenancy(lease_id=12, unit_id=2, start=date(2026, 1, 15), end=JAN_31, occupants=3),
+        ],
+        usage={11: Decimal(150), 12: Decimal(110)},
+        month=Month(2026, 1),
+    )
+
+
+def test_common_area_is_shared_by_area_and_days_with_vacancy_to_the_operator() -> None:
+    got = shared("area", "300", ["150", "110", "0"])  # 40 kWh @0.60 = 24.00
+    assert [(x.lease_id, x.amount, x.start, x.end) for x in got.lines] == [
+        (11, 1200, JAN_1, JAN_31),
+        (12, 395, date(2026, 1, 15), JAN_31),  # 30 m² x 17/31 days
+    ]
+    assert (got.operator_cost, got.utility_cost) == (805, 18000)  # the master's 300 @0.60
+    assert got.flags == ()  # 13% losses are typical
+    assert shared("area", "400", ["150", "110", "0"]).flags == ("common area e-master: losses 35%",)
+    line = got.lines[0]
+    assert (line.kind, line.meter, line.quantity, line.due) == (
+        LineKind.COMMON_AREA, "e-master", Decimal(40), None,
+    )  # fmt: skip
+    assert line.description == "electricity common area, area share of 40 units at 0.60/unit"
+    assert line.detail == {"basis": "area", "master": "300", "submeters": "260",
+                           "building_amount_fen": 2400}  # fmt: skip
+
+
+def test_common_area_by_occupants_is_shared_per_lease() -> None:
+    got = shared("occupants", "300", ["150", "110", "0"])
+    # occupants x days: 1 x 31 and 3 x 17 of 2400
+    assert [(x.lease_id, x.amount) for x in got.lines] == [(11, 907), (12, 1493)]
+    assert got.operator_cost == 0
+
+
+def test_a_master_below_its_submeters_is_flagged_not_billed() -> None:
+    got = shared("area", "250", ["150", "110", "0"])
+    assert (got.lines, got.operator_cost, got.utility_cost) == ((), 0, 15000)
+    assert got.flags == (
+        "common area e-master: master 250 is below its submeters 260; check the meters "
+        "(not billed)",
+    )
