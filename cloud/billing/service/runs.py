@@ -6,6 +6,11 @@ Every line has a natural key (lease, kind, meter, period start) with a unique co
 run only creates lines whose key is not there yet, so re-running it creates nothing new, and a
 period once invoiced is never re-priced. New lines of a lease go on one new invoice.
 
+A run is three steps: service/snapshot.py loads the property's month, the pure rules of
+billing/month_rules.py turn it into typed lines and holds, and service/invoices.py writes the
+lines as invoices (deposit settlement writes through it too). This module holds the loop, the
+per-item guard and the holds it records.
+
 A run never fails as a whole for one bad lease, meter or tariff: each is billed inside its own
 guard, and one that raises or whose result is out of bounds is left out, held for review with
 the reason, and listed in the run's `skipped`. Rent periods older than `max_back_months` before
@@ -34,11 +39,8 @@ from cloud.billing.consumption import usage
 from cloud.billing.errors import BillingError, ReadingRejectedError
 from cloud.billing.lines import Line
 from cloud.billing.month_rules import (
-    BackRent,
     Held,
     Measured,
-    PriorHold,
-    RentRecord,
     Tenancy,
     Unbilled,
     Unreadable,
@@ -54,8 +56,8 @@ from cloud.billing.service.meters import (
     ReadingBook,
     UnitMeters,
     span_usage,
-    unit_meters,
 )
+from cloud.billing.service.snapshot import MasterMeter, load_month
 from cloud.billing.service.terms import (
     LeaseRow,
     Month,
@@ -69,26 +71,17 @@ from cloud.models import (
     BillingRun,
     HoldKind,
     Invoice,
-    InvoiceLine,
     Lease,
-    LeaseStatus,
     LineKind,
-    Meter,
-    MeterKind,
-    PrepaidAccount,
     Tariff,
     TariffKind,
-    Unit,
     UsageHold,
     Utility,
 )
 
 log = logging.getLogger(__name__)
 
-BILLABLE = (LeaseStatus.SIGNED, LeaseStatus.ACTIVE, LeaseStatus.ENDED, LeaseStatus.TERMINATED)
 UTILITY_DUE_DAYS = 10  # an invoice with no rent on it is due this long after issue
-DAY = timedelta(days=1)
-Key = tuple[int, str, str, date]  # lease, kind, meter, period start
 READING_MAX = Decimal("99999999999999.9999")  # what the Numeric(18, 4) reading columns hold
 
 
@@ -205,41 +198,15 @@ class _Run:
         self.month = month
         self.max_back = max_back_months
         self.used = month.previous()
-        self.leases = [
-            LeaseRow(*row)
-            for row in session.execute(
-                select(*LeaseRow.columns())
-                .where(
-                    Lease.property_id == property_id,
-                    Lease.status.in_(BILLABLE),
-                    Lease.start_date <= month.last,
-                    Lease.end_date >= self.used.first,
-                )
-                .order_by(Lease.id)
-            )
-        ]
+        self.snap = load_month(session, property_id, month)
+        self.leases = self.snap.leases
         self.lease_q = select(Lease.id).where(Lease.property_id == property_id)
-        self.existing = self._existing_keys()
+        self.existing = self.snap.existing
         self.draft = _Draft()
         self.book = ReadingBook(session, property_id)
         self.tenancies: list[Tenancy] = []  # the leases' days in the usage month
         self.lease_usage: dict[Utility, dict[int, Decimal]] = defaultdict(dict)  # by lease
         self.usage_cache: dict[tuple[int, str, date, date], MeterUsage | ReadingRejectedError] = {}
-
-    def _existing_keys(self) -> set[Key]:
-        rows = self.session.execute(
-            select(
-                InvoiceLine.lease_id,
-                InvoiceLine.kind,
-                InvoiceLine.meter_key,
-                InvoiceLine.period_start,
-            ).where(
-                InvoiceLine.lease_id.in_(self.lease_q),
-                InvoiceLine.period_start >= self.used.first,
-                InvoiceLine.kind.in_([LineKind.UTILITY, LineKind.COMMON_AREA]),
-            )
-        )
-        return {(lid, str(kind), meter, start) for lid, kind, meter, start in rows}
 
     # ---- guarding each item ---------------------------------------------------------------
 
@@ -306,50 +273,8 @@ class _Run:
     # ---- rent -----------------------------------------------------------------------------
 
     def rent(self) -> None:
-        through: dict[int, date] = dict(
-            self.session.execute(
-                select(InvoiceLine.lease_id, func.max(InvoiceLine.period_end))
-                .where(InvoiceLine.lease_id.in_(self.lease_q), InvoiceLine.kind == LineKind.RENT)
-                .group_by(InvoiceLine.lease_id)
-            ).all()
-        )
-        deposited = set(
-            self.session.scalars(
-                select(InvoiceLine.lease_id).where(
-                    InvoiceLine.lease_id.in_(self.lease_q), InvoiceLine.kind == LineKind.DEPOSIT
-                )
-            )
-        )
-        back: dict[int, list[UsageHold]] = defaultdict(list)
-        for hold in self.session.scalars(
-            select(UsageHold).where(
-                UsageHold.property_id == self.property_id, UsageHold.kind == HoldKind.BACK_RENT
-            )
-        ):
-            back[hold.lease_id].append(hold)
-        billed: dict[int, set[date]] = defaultdict(set)
-        for lease_id, start in self.session.execute(
-            select(InvoiceLine.lease_id, InvoiceLine.period_start).where(
-                InvoiceLine.lease_id.in_(list(back)), InvoiceLine.kind == LineKind.RENT
-            )
-        ):
-            billed[lease_id].add(start)
-        ended = [
-            lease
-            for lease in self.leases
-            if (t := through.get(lease.id)) is not None and t > effective_end(lease)
-        ]
-        after_end = {lease.id: self._after_end(lease.id, effective_end(lease)) for lease in ended}
         for lease in self.leases:
-            record = RentRecord(
-                through=through.get(lease.id),
-                deposited=lease.id in deposited,
-                back=tuple(BackRent(h.period_start, h.period_end, h.released)
-                           for h in back.get(lease.id, [])),
-                billed=frozenset(billed[lease.id]),
-                after_end=after_end.get(lease.id, ((), False))[0],
-                credited=after_end.get(lease.id, ((), False))[1],
-            )  # fmt: skip
+            record = self.snap.rent[lease.id]
             with self._guard(lease.id, "rent"):
                 rent = rent_lines(lease, record, month=self.month, max_back=self.max_back)
                 if (held := rent.held) is not None:
@@ -359,37 +284,13 @@ class _Run:
                 for line in rent.lines:
                     self.draft.add(line)
 
-    def _after_end(self, lease_id: int, end: date) -> tuple[tuple[tuple[date, int], ...], bool]:
-        """What the credit of a lease ended before the rent billed for it reads: that rent,
-        and whether the credit is billed already."""
-        credited = self.session.scalar(
-            select(InvoiceLine.id).where(
-                InvoiceLine.lease_id == lease_id,
-                InvoiceLine.kind == LineKind.ADJUSTMENT,
-                InvoiceLine.period_start == end + DAY,
-            )
-        )
-        rows = self.session.execute(
-            select(InvoiceLine.period_start, InvoiceLine.amount_fen).where(
-                InvoiceLine.lease_id == lease_id,
-                InvoiceLine.kind == LineKind.RENT,
-                InvoiceLine.period_end > end,
-            )
-        )
-        return tuple((start, amount) for start, amount in rows), credited is not None
-
     # ---- metered utilities ----------------------------------------------------------------
 
     def utilities(self) -> None:
-        tariffs = self._tariffs()
+        tariffs = dict(self.snap.tariffs)
         if not tariffs:
             return
-        self.prepaid = set(
-            self.session.scalars(
-                select(PrepaidAccount.lease_id).where(PrepaidAccount.lease_id.in_(self.lease_q))
-            )
-        )
-        self.chains = unit_meters(self.session, self.property_id)
+        self.chains = self.snap.chains
         t0, t1 = day_start(self.used.first, self.tz), day_after(self.used.last, self.tz)
         for utility, tariff in list(tariffs.items()):
             with self._guard(None, f"{utility} tariff {tariff.id}") as outcome:
@@ -399,16 +300,6 @@ class _Run:
                     self.book.preload(point, t1)
             if outcome.failed:
                 del tariffs[utility]  # nothing of that utility is billed until it is fixed
-        self.holds = {
-            (h.lease_id, h.meter_id, h.period_start): h
-            for h in self.session.scalars(
-                select(UsageHold).where(
-                    UsageHold.property_id == self.property_id,
-                    UsageHold.period_start >= self.used.first,
-                )
-            )
-        }
-        self.baselines = self._baselines()
         by_unit: dict[int, list[tuple[Utility, UnitMeters]]] = defaultdict(list)
         for (unit_id, utility), chain in self.chains.items():
             by_unit[unit_id].append((utility, chain))
@@ -450,15 +341,10 @@ class _Run:
             got = Unreadable(chain.meters[-1].id, str(exc))
         if (lease.id, str(LineKind.UTILITY), got.meter_id, start) in self.existing:
             return
-        if lease.id in self.prepaid:
+        if lease.id in self.snap.prepaid:
             return
-        found = self.holds.get((lease.id, got.meter_id, start))
-        hold = (
-            PriorHold(HoldKind(found.kind), found.released, found.quantity)
-            if found is not None
-            else None
-        )
-        baseline = self.baselines.get((lease.id, got.meter_id))
+        hold = self.snap.holds.get((lease.id, got.meter_id, start))
+        baseline = self.snap.baselines.get((lease.id, got.meter_id))
         result = utility_line(lease.id, start=start, end=end, utility=utility, tariff=tariff,
                               got=got, hold=hold, baseline=baseline)  # fmt: skip
         if isinstance(result, Line):
@@ -493,51 +379,11 @@ class _Run:
             raise got
         return got
 
-    def _tariffs(self) -> dict[Utility, Tariff]:
-        rows = self.session.scalars(
-            select(Tariff)
-            .where(Tariff.property_id == self.property_id, Tariff.effective_from <= self.used.first)
-            .order_by(Tariff.effective_from)
-        ).all()
-        return {t.utility: t for t in rows}
-
-    def _baselines(self) -> dict[tuple[int, str], Decimal]:
-        """Average usage per day over the last three billed months, per lease and meter."""
-        rows = self.session.execute(
-            select(
-                InvoiceLine.lease_id,
-                InvoiceLine.meter_key,
-                InvoiceLine.quantity,
-                InvoiceLine.period_start,
-                InvoiceLine.period_end,
-            ).where(
-                InvoiceLine.lease_id.in_(self.lease_q),
-                InvoiceLine.kind == LineKind.UTILITY,
-                InvoiceLine.period_start >= self.used.first - timedelta(days=95),
-                InvoiceLine.period_start < self.used.first,
-            )
-        )
-        total: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
-        for lease_id, meter, q, start, end in rows:
-            acc = total[lease_id, meter]
-            acc[0] += Decimal(q or 0)
-            acc[1] += (end - start).days + 1
-        return {k: q / d for k, (q, d) in total.items() if d > 0}
-
     # ---- common area ----------------------------------------------------------------------
 
     def _common_area(self, tariffs: dict[Utility, Tariff]) -> None:
-        masters = self.session.scalars(
-            select(Meter).where(
-                Meter.property_id == self.property_id, Meter.kind == MeterKind.MASTER
-            )
-        ).all()
-        units = self.session.execute(
-            select(Unit.id, Unit.building_id, Unit.area_m2).where(
-                Unit.property_id == self.property_id
-            )
-        ).all()
-        for master in masters:
+        units = self.snap.units
+        for master in self.snap.masters:
             tariff = tariffs.get(master.utility)
             if tariff is None:
                 continue
@@ -546,7 +392,7 @@ class _Run:
                 self._building_common(master, tariff, in_building)
 
     def _building_common(
-        self, master: Meter, tariff: Tariff, in_building: list[tuple[int, Decimal]]
+        self, master: MasterMeter, tariff: Tariff, in_building: list[tuple[int, Decimal]]
     ) -> None:
         """One master meter's month: its usage and its submeters' (a reading missing is a
         flag), then common_area_lines."""
