@@ -9,6 +9,7 @@ def register() -> None:
         audit,
         billing,
         board,
+        gateways,
         leases,
         login,
     )
