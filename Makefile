@@ -57,9 +57,8 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# One worker per core; a file's tests stay on one worker (module fixtures, private brokers).
 pytest: install
-	$(BIN)/pytest -n auto --dist loadfile
+	$(BIN)/pytest
 
 test: lint typecheck pytest
 

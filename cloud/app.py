@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from fastapi import Depends, FastAPI, Request, Response
 from sqlalchemy.orm import sessionmaker
 
+from cloud.access.publisher import publisher_for
 from cloud.api.problems import install_problem_handlers, problem_response
 from cloud.api.routes import (
     alarms,
@@ -24,6 +25,7 @@ from cloud.api.routes import (
     billing_rules,
     commands,
     contracts,
+    doors,
     face,
     fleet,
     gateways,
@@ -41,7 +43,6 @@ from cloud.db import make_engine, make_sessionmaker, refresh_statistics
 from cloud.ingest.worker import IngestWorker
 from cloud.jobs.billing import JobSettings, billing_jobs
 from cloud.jobs.face import face_jobs
-from cloud.jobs.maintenance import maintenance_jobs
 from cloud.jobs.scheduler import run_forever
 from cloud.security.crypto import FieldKeys, load_field_keys
 from runtime.clock import utc_now
@@ -63,6 +64,7 @@ ROUTERS = (
     fleet,
     work_orders,
     alarms,
+    doors,
 )
 
 
@@ -78,8 +80,7 @@ async def scheduler(app: FastAPI, jobs: JobSettings, clock: Callable[[], datetim
             tz=settings.zone,
             max_back_months=settings.billing_max_back_months,
         )
-        + face_jobs(jobs)
-        + maintenance_jobs(),
+        + face_jobs(jobs),
         clock=clock,
         holder=f"{socket.gethostname()}:{os.getpid()}",
         tz=settings.zone,
@@ -110,6 +111,10 @@ def create_app(
     in-process ingest's backoff pauses (tests drive them). `console` mounts the managers' web
     console at `/` (NiceGUI: one per process, so `serve` asks for it and API tests do not)."""
 
+    def given_key() -> Ed25519PrivateKey:
+        assert command_key is not None
+        return command_key
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if sessions is not None:
@@ -129,6 +134,15 @@ def create_app(
                 dispatcher = CommandDispatcher(settings, app.state.sessions, worker.metrics)
                 app.state.commands = dispatcher
                 tasks.append(asyncio.create_task(dispatcher.run(), name="commands"))
+                access = publisher_for(
+                    settings,
+                    app.state.sessions,
+                    app.state.keys,
+                    now=clock,
+                    signing_key=given_key if command_key is not None else None,
+                )
+                app.state.access = access
+                tasks.append(asyncio.create_task(access.run(), name="access"))
             jobs = JobSettings()
             if jobs.jobs_in_process:
                 tasks.append(asyncio.create_task(scheduler(app, jobs, clock), name="jobs"))

@@ -82,11 +82,14 @@ def ingest(metrics_port: int | None, metrics_host: str) -> None:
     import os
 
     from anju.runner import run_until_signal, setup_logging
+    from cloud.access.publisher import publisher_for
+    from cloud.app import field_keys_for
     from cloud.commands.dispatcher import CommandDispatcher
     from cloud.config import load_settings
     from cloud.db import make_engine, make_sessionmaker
     from cloud.ingest.metrics_http import serve_metrics
     from cloud.ingest.worker import IngestWorker
+    from runtime.clock import utc_now
     from runtime.tasks import until_one_fails
 
     setup_logging()
@@ -97,13 +100,16 @@ def ingest(metrics_port: int | None, metrics_host: str) -> None:
     dispatcher = CommandDispatcher(
         settings, sessions, worker.metrics, name=f"commands-{os.getpid()}"
     )
+    access = publisher_for(settings, sessions, field_keys_for(settings), now=utc_now)
 
     async def main() -> None:
         server = None
         if metrics_port is not None:
             server = await serve_metrics(worker.metrics.render, metrics_host, metrics_port)
         try:
-            await until_one_fails({"ingest": worker.run(), "commands": dispatcher.run()})
+            await until_one_fails(
+                {"ingest": worker.run(), "commands": dispatcher.run(), "access": access.run()}
+            )
         finally:
             if server is not None:
                 server.close()
@@ -215,7 +221,6 @@ def _add_admin_commands() -> None:
         broker_auth,
         cloud_admin,
         cloud_backup,
-        cloud_calendar,
         cloud_commands,
         cloud_fleet,
         gateway_meters,
@@ -236,7 +241,6 @@ def _add_admin_commands() -> None:
     gateway.add_command(cloud_fleet.enroll_token)
     cloud.add_command(broker_auth.service_account)
     cloud.add_command(broker_auth.broker_auth)
-    cloud.add_command(cloud_calendar.calendar)
 
 
 _add_admin_commands()

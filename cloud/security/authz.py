@@ -20,6 +20,11 @@ class Permission(enum.StrEnum):
     METERS_WRITE = "meters.write"
     GATEWAYS_COMMAND = "gateways.command"  # send signed commands (ping; see COMMAND_PERMISSIONS)
     DOORS_UNLOCK = "doors.unlock"  # and among them, open a door
+    DOORS_READ = "doors.read"  # doors, their events, each gateway's access-list sync
+    DOORS_WRITE = "doors.write"  # place, rename, remove doors
+    ACCESS_CODES = "access.codes"  # issue an offline one-time code (audited)
+    VISITOR_PASSES = "access.passes"  # issue and revoke passes (a tenant: for their own doors)
+    PINS_SET = "access.pins"  # set a tenant's keypad PIN (a tenant: their own)
     GATEWAYS_ENROL = "gateways.enrol"  # issue enrolment tokens for new gateways
     TENANTS_READ = "tenants.read"
     TENANTS_WRITE = "tenants.write"
@@ -56,6 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _STAFF_READ
         | {P.PORTFOLIO_WRITE, P.METERS_WRITE, P.TENANTS_READ, P.TENANTS_WRITE, P.TENANTS_REVEAL}
         | {P.GATEWAYS_COMMAND, P.DOORS_UNLOCK, P.GATEWAYS_ENROL}
+        | {P.DOORS_READ, P.DOORS_WRITE, P.ACCESS_CODES, P.VISITOR_PASSES, P.PINS_SET}
         | {P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN, P.AUDIT_READ}
         | _MONEY
         | _ALL_ORDERS
@@ -67,19 +73,26 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {P.BILLING_READ, P.PAYMENTS_WRITE}  # the desk takes payments
         | _ORDERS
         | {P.WORK_ORDERS_ASSIGN, P.ALARMS_READ}  # and dispatches repairs
+        # the desk lets visitors in and sets PINs; offline codes are a manager's
+        | {P.DOORS_READ, P.VISITOR_PASSES, P.PINS_SET}
     ),
     Role.FINANCE: frozenset(
         _STAFF_READ | {P.TENANTS_READ, P.TENANTS_REVEAL, P.LEASES_READ} | _MONEY
     ),
-    Role.MAINTENANCE: frozenset(_STAFF_READ | _ORDERS | {P.WORK_ORDERS_WORK} | _ALARMS),
+    Role.MAINTENANCE: frozenset(
+        _STAFF_READ | _ORDERS | {P.WORK_ORDERS_WORK} | _ALARMS | {P.DOORS_READ}
+    ),
     # An installer pings the gateways they put in; opening doors is not theirs.
-    Role.INSTALLER: frozenset(_STAFF_READ | {P.METERS_WRITE, P.GATEWAYS_COMMAND, P.ALARMS_READ}),
+    Role.INSTALLER: frozenset(
+        _STAFF_READ | {P.METERS_WRITE, P.GATEWAYS_COMMAND, P.ALARMS_READ, P.DOORS_READ}
+    ),
     # A tenant reads their own person record and leases and signs their own contract; the
     # scope check (own records only) is what keeps them there.
     Role.TENANT: frozenset(
         {P.SELF, P.TENANTS_READ, P.LEASES_READ, P.LEASES_SIGN, P.BILLING_READ}
         | _ORDERS
         | {P.WORK_ORDERS_CONFIRM}
+        | {P.VISITOR_PASSES, P.PINS_SET}
     ),
 }
 # Commands that need more than GATEWAYS_COMMAND (by command name).

@@ -194,6 +194,26 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         f"/alarms/{s.alarm_id}/acknowledgement", None),
     ("POST", "/alarms/{alarm_id}/resolution"): lambda w, s: (
         f"/alarms/{s.alarm_id}/resolution", None),
+    ("GET", "/doors"): lambda w, s: (f"/doors?property_id={s.property_id}", None),
+    ("POST", "/doors"): lambda w, s: ("/doors", {"gateway_id": s.gateway_id, "code": "gate",
+        "scope": "property", "property_id": s.property_id}),
+    ("GET", "/doors/{door_id}"): lambda w, s: (f"/doors/{s.door_id}", None),
+    ("PATCH", "/doors/{door_id}"): lambda w, s: (f"/doors/{s.door_id}", {"name": "Front"}),
+    ("DELETE", "/doors/{door_id}"): lambda w, s: (f"/doors/{s.door_id}", None),
+    ("GET", "/doors/{door_id}/events"): lambda w, s: (f"/doors/{s.door_id}/events", None),
+    ("GET", "/doors/{door_id}/audit"): lambda w, s: (f"/doors/{s.door_id}/audit", None),
+    ("POST", "/doors/{door_id}/offline-codes"): lambda w, s: (
+        f"/doors/{s.door_id}/offline-codes", {"valid_from": "2026-03-01T02:00:00Z", "hours": 4}),
+    ("GET", "/gateways/{gateway_id}/access"): lambda w, s: (f"/gateways/{s.gateway_id}/access",
+        None),
+    ("GET", "/visitor-passes"): lambda w, s: ("/visitor-passes", None),
+    ("POST", "/visitor-passes"): lambda w, s: ("/visitor-passes", {"door_ids": [s.door_id],
+        "visitor_name": "Li", "valid_from": "2026-03-01T02:00:00Z",
+        "valid_until": "2026-03-01T06:00:00Z"}),
+    ("POST", "/visitor-passes/{pass_id}/revoke"): lambda w, s: (
+        f"/visitor-passes/{s.pass_id}/revoke", None),
+    ("PUT", "/tenants/{tenant_id}/pin"): lambda w, s: (f"/tenants/{s.tenant_id}/pin",
+        {"pin": "582913"}),
 }  # fmt: skip
 
 
@@ -302,6 +322,8 @@ def item_visible(role: Role, world: World, path: str, item: dict[str, Any]) -> b
             return item["lease_id"] == p1.lease_id
         if path == "/work-orders":
             return bool(item["tenant_id"] == p1.tenant_id)
+        if path == "/visitor-passes":
+            return item["issued_by_tenant_id"] == p1.tenant_id
         return False
     allowed = {world.sites[s].property_id for s in visible_sides(role)}
     if path == "/late-fee-policies" and item["property_id"] is None:  # the org's default

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.access import records as access
 from cloud.billing.service import accounts
 from cloud.billing.service.runs import run_billing
 from cloud.commands import service as commands
@@ -24,6 +25,7 @@ from cloud.maintenance.sla import load_calendar
 from cloud.models import (
     Building,
     Category,
+    DoorScope,
     Gateway,
     Invoice,
     LateFeePolicyRow,
@@ -89,6 +91,8 @@ class Site:
     done_order_id: int = 0  # the tenant's order, done (to confirm and rate)
     photo_id: int = 0  # of the assigned order
     alarm_id: int = 0  # an active alarm at the property
+    door_id: int = 0  # the unit's door, on the gateway
+    pass_id: int = 0  # a visitor pass the tenant issued for it
 
 
 @dataclass
@@ -179,7 +183,24 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
     site = Site(prop.id, bld.id, unit.id, meter.code, tenant.id, lease.id, manager.id, gateway.id,
                 draft_lease_id=draft.id, org_id=org.id, command_id=ping.id)  # fmt: skip
     add_billing(session, prop, lease, site)
+    add_access(session, keys, prop, unit, site)
     return site
+
+
+def add_access(session: Session, keys: FieldKeys, prop: Property, unit: Unit, site: Site) -> None:
+    """The unit's door on the site's gateway, and a pass the tenant issued for it."""
+    door = access.create_door(
+        session, keys, prop, gateway_id=site.gateway_id, code=f"door-{unit.code}",
+        scope=DoorScope.UNIT, building_id=unit.building_id, unit_id=unit.id, name=unit.code,
+        now=NOW,
+    )  # fmt: skip
+    session.flush()
+    visit, _ = access.issue_pass(
+        session, prop, [door.id], visitor_name="访客", valid_from=NOW,
+        valid_until=NOW + timedelta(hours=3), max_uses=1, user_id=site.user_id,
+        tenant_id=site.tenant_id, now=NOW,
+    )  # fmt: skip
+    site.door_id, site.pass_id = door.id, visit.id
 
 
 def add_billing(session: Session, prop: Property, lease: Lease, site: Site) -> None:

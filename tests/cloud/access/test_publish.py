@@ -1,0 +1,96 @@
+"""The publisher over a real broker: a gateway gets its list, and a change in the records
+reaches it within 10 s without anyone telling the publisher."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import date
+
+import aiomqtt
+import pytest
+from sqlalchemy.orm import Session
+
+from cloud.access.publisher import POLL_S, AccessPublisher
+from cloud.access.sync import record_applied
+from cloud.config import Settings
+from cloud.db import make_engine, make_sessionmaker
+from cloud.ingest.store import register_gateway
+from cloud.leases import service as leases
+from cloud.leases.lifecycle import Action
+from cloud.models import Lease
+from cloud.security.crypto import FieldKeys
+from protocols.access.schema import AccessList
+from protocols.access.signing import decode_signed
+from protocols.mqtt.topics import Kind, topic
+from tests.cloud.access.test_sync import TZ, add_doors
+from tests.cloud.world import COMMAND_KEY, NOW, build_world
+from tests.conftest import MQTT_URL, mqtt_protocol
+from tests.e2e.link_harness import mqtt_client, stop
+
+ARRIVAL_S = 10.0  # what the product promises an online gateway
+
+
+async def next_list(messages: aiomqtt.client.MessagesIterator, gateway_id: str) -> AccessList:
+    async with asyncio.timeout(ARRIVAL_S):
+        message = await anext(messages)
+    assert isinstance(message.payload, bytes)
+    return decode_signed(message.payload, COMMAND_KEY.public_key(), gateway_id=gateway_id)
+
+
+async def test_a_change_reaches_an_online_gateway_within_10_s(
+    database_url: str, mqtt_url: str, keys: FieldKeys
+) -> None:
+    assert POLL_S < ARRIVAL_S
+    if database_url.startswith("sqlite") != (mqtt_url != MQTT_URL):
+        pytest.skip("a real wait: run on the embedded pair and on the servers' pair only")
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    gateway_id = f"gw-{uuid.uuid4().hex[:10]}"  # a shared broker carries others' tests too
+    with sessions() as session:
+        site = build_world(session, keys).sites["P1"]
+        register_gateway(session, gateway_id, property_id=site.property_id)
+        site.gateway_id = gateway_id
+        add_doors(session, keys, site)
+        session.commit()
+    settings = Settings(
+        env="development",
+        database_url=database_url,
+        mqtt_url=mqtt_url,
+        mqtt_protocol=mqtt_protocol(mqtt_url),
+        ingest_in_process=False,
+    )
+    publisher = AccessPublisher(
+        settings, sessions, keys, lambda: COMMAND_KEY, tz=TZ, now=lambda: NOW
+    )
+    subject = f"tenant:{site.tenant_id}"
+    try:
+        async with mqtt_client(mqtt_url, f"test-{gateway_id}") as gateway:
+            await gateway.subscribe(topic(gateway_id, Kind.ACCESS), qos=1)
+            task = asyncio.create_task(publisher.run(), name="access")
+            try:
+                first = await next_list(gateway.messages, gateway_id)
+                assert first.full
+                assert subject in {r.subject for r in first.rights}
+                with sessions.begin() as session:
+                    record_applied(session, gateway_id, first.version, NOW)
+                    lease = session.get_one(Lease, site.lease_id)
+                    end_lease(session, lease)
+                started = asyncio.get_running_loop().time()
+                change = await next_list(gateway.messages, gateway_id)
+                took = asyncio.get_running_loop().time() - started
+            finally:
+                await stop(task)
+    finally:
+        engine.dispose()
+    assert change.base_version == first.version
+    assert subject not in {r.subject for r in change.rights}
+    assert any(subject in right for right in change.removed.rights)
+    assert took < ARRIVAL_S
+
+
+def end_lease(session: Session, lease: Lease) -> None:
+    today = date(2026, 3, 1)
+    leases.apply(session, lease, Action.ACTIVATE, today=today, now=NOW)
+    leases.apply(session, lease, Action.TERMINATE, today=today, now=NOW, terminated_on=today,
+                 reason="moved out")  # fmt: skip

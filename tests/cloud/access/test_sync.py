@@ -1,0 +1,126 @@
+"""Compiling a gateway's list from the records, versions, deltas, and what is sent."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from cloud.access import records, sync
+from cloud.leases import service as leases
+from cloud.leases.lifecycle import Action
+from cloud.models import AccessListVersion, Door, DoorScope, Lease, LeaseStatus, Property, Unit
+from cloud.security.crypto import FieldKeys
+from protocols.access import codes
+from protocols.access.schema import AccessList, CredentialKind, apply
+from protocols.access.signing import decode_signed
+from tests.cloud.world import COMMAND_KEY, NOW, Site, build_world
+
+TZ = ZoneInfo("Asia/Shanghai")
+PUBLIC = COMMAND_KEY.public_key()
+
+
+def add_doors(session: Session, keys: FieldKeys, site: Site) -> tuple[Door, Door]:
+    prop = session.get_one(Property, site.property_id)
+    unit = session.get_one(Unit, site.unit_id)
+    own = records.create_door(
+        session, keys, prop, gateway_id=site.gateway_id, code="unit-101", scope=DoorScope.UNIT,
+        building_id=unit.building_id, unit_id=unit.id, name="101", now=NOW,
+    )  # fmt: skip
+    gate = records.create_door(
+        session, keys, prop, gateway_id=site.gateway_id, code="gate", scope=DoorScope.PROPERTY,
+        building_id=None, unit_id=None, name="Gate", now=NOW,
+    )  # fmt: skip
+    session.flush()
+    return own, gate
+
+
+def sent(
+    session: Session, keys: FieldKeys, gateway_id: str, now: datetime = NOW
+) -> AccessList | None:
+    out = sync.sync_all(session, keys, COMMAND_KEY, now=now, tz=TZ, gateway_ids=[gateway_id])
+    assert len(out) <= 1
+    return decode_signed(out[0].payload, PUBLIC, gateway_id=gateway_id) if out else None
+
+
+@pytest.fixture
+def world_p1(session: Session, keys: FieldKeys) -> Site:
+    world = build_world(session, keys)
+    p1 = world.sites["P1"]
+    add_doors(session, keys, p1)
+    records.set_pin(session, "582913", now=NOW, tenant_id=p1.tenant_id)
+    return p1
+
+
+def test_a_lease_compiles_to_rights_pins_and_door_secrets(
+    session: Session, keys: FieldKeys, world_p1: Site
+) -> None:
+    access = sent(session, keys, world_p1.gateway_id)
+    assert access is not None
+    assert access.full
+    assert [d.id for d in access.doors] == ["door-P1-101", "gate", "unit-101"]
+    subject = f"tenant:{world_p1.tenant_id}"
+    (right,) = [r for r in access.rights if r.subject == subject]
+    assert right.doors == ["door-P1-101", "gate", "unit-101"]
+    assert right.valid_from == datetime(2026, 1, 1, tzinfo=TZ)
+    assert right.valid_until == datetime(2027, 1, 1, tzinfo=TZ)  # after 2026-12-31, local
+    (pin,) = [c for c in access.credentials if c.subject == subject]
+    assert pin.kind is CredentialKind.PIN
+    assert pin.pin is not None
+    assert pin.keypad_id
+    # the staff of P1 (manager, front desk, maintenance) hold rights too, and the tenant's visitor
+    assert {r.kind for r in access.rights} == {"lease", "staff", "visitor"}
+    # the door's secret is the one the cloud issues offline codes from
+    door = session.scalars(select(Door).where(Door.code == "gate")).one()
+    secret = records.door_secret(keys, door)
+    assert secret not in door.secret_enc
+    assert access.doors[0].code_secret is not None
+    window = codes.CodeWindow("gate", NOW, NOW + timedelta(hours=4), 0)
+    code = codes.issue(secret, window, 9)
+    assert codes.match(secret, "gate", 9, code, NOW + timedelta(hours=1)) == window
+
+
+def test_unchanged_records_keep_the_version_and_a_change_is_a_delta(
+    session: Session, keys: FieldKeys, world_p1: Site
+) -> None:
+    first = sent(session, keys, world_p1.gateway_id)
+    assert first is not None
+    assert first.version == 1
+    sync.record_applied(session, world_p1.gateway_id, 1, NOW)
+    assert sent(session, keys, world_p1.gateway_id) is None  # applied, and nothing new
+    lease = session.get_one(Lease, world_p1.lease_id)
+    leases.apply(session, lease, Action.ACTIVATE, today=date(2026, 3, 1), now=NOW)
+    leases.apply(session, lease, Action.TERMINATE, today=date(2026, 3, 1), now=NOW,
+                 terminated_on=date(2026, 3, 1), reason="moved out")  # fmt: skip
+    assert lease.status is LeaseStatus.TERMINATED
+    change = sent(session, keys, world_p1.gateway_id)
+    assert change is not None
+    assert change.base_version == 1
+    assert change.version == 2
+    subject = f"tenant:{world_p1.tenant_id}"
+    assert change.removed.rights == [f"lease:{world_p1.lease_id}@{subject}"]
+    assert change.removed.credentials == [f"{subject}:pin"]
+    held = apply(first, change)
+    assert subject not in {r.subject for r in held.rights}
+    # kept sealed, for the next delta
+    row = session.get_one(AccessListVersion, (world_p1.gateway_id, 2))
+    assert b"tenant" not in row.body_enc
+
+
+def test_a_list_not_applied_is_sent_again_later_and_whole_when_the_base_is_gone(
+    session: Session, keys: FieldKeys, world_p1: Site
+) -> None:
+    assert sent(session, keys, world_p1.gateway_id) is not None
+    assert sent(session, keys, world_p1.gateway_id, NOW + timedelta(seconds=5)) is None
+    again = sent(session, keys, world_p1.gateway_id, NOW + sync.RESEND)
+    assert again is not None
+    assert again.full
+    # a gateway restored from an old backup reports a version the cloud no longer keeps
+    sync.record_applied(session, world_p1.gateway_id, 77, NOW)
+    whole = sent(session, keys, world_p1.gateway_id, NOW + 2 * sync.RESEND)
+    assert whole is not None
+    assert whole.full
+    assert whole.version == 78
