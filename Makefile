@@ -57,8 +57,9 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# One worker per core; a file's tests stay on one worker (module fixtures, private brokers).
 pytest: install
-	$(BIN)/pytest
+	$(BIN)/pytest -n auto --dist loadfile
 
 test: lint typecheck pytest
 

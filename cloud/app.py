@@ -43,6 +43,7 @@ from cloud.db import make_engine, make_sessionmaker, refresh_statistics
 from cloud.ingest.worker import IngestWorker
 from cloud.jobs.billing import JobSettings, billing_jobs
 from cloud.jobs.face import face_jobs
+from cloud.jobs.maintenance import maintenance_jobs
 from cloud.jobs.scheduler import run_forever
 from cloud.security.crypto import FieldKeys, load_field_keys
 from runtime.clock import utc_now
@@ -80,7 +81,8 @@ async def scheduler(app: FastAPI, jobs: JobSettings, clock: Callable[[], datetim
             tz=settings.zone,
             max_back_months=settings.billing_max_back_months,
         )
-        + face_jobs(jobs),
+        + face_jobs(jobs)
+        + maintenance_jobs(),
         clock=clock,
         holder=f"{socket.gethostname()}:{os.getpid()}",
         tz=settings.zone,

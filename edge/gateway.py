@@ -8,6 +8,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from edge.access.clock import GatewayClock
+from edge.access.service import AccessService
+from edge.access.store import AccessStore, load_or_create_key
 from edge.actions import builtin_actions
 from edge.config import GatewayConfig
 from edge.door.lock import LockService
@@ -86,9 +89,14 @@ async def run_gateway(
     outbox = Outbox(config.store.path, budget_bytes=config.store.outbox_budget_bytes)
     memory = ReplayMemory(config.store.path)
     results = ResultStore(config.store.path)
+    access_store = AccessStore(
+        config.store.path, load_or_create_key(config.store.path.with_name("access.key"))
+    )
     try:
         channel = CommandChannel(gid, results)
-        uplink = Uplink(config, outbox, now=now, commands=channel)
+        access = AccessService(gid, key, access_store, outbox, GatewayClock(now))
+        uplink = Uplink(config, outbox, now=now, commands=channel, access=access)
+        access.on_stored = uplink.notify
         sink = OutboxSink(outbox, on_stored=uplink.notify)
         pollers = [BusPoller(bus, sink, now=now) for bus in config.buses]
         lock_for = locks or configured_locks(now)
@@ -110,6 +118,7 @@ async def run_gateway(
         async with asyncio.TaskGroup() as tg:
             tg.create_task(uplink.run(), name=f"uplink-{gid}")
             tg.create_task(commands.run(), name=f"commands-{gid}")
+            tg.create_task(access.run(), name=f"access-{gid}")
             for poller, bus in zip(pollers, config.buses, strict=True):
                 tg.create_task(poller.run(), name=f"poller-{bus.name}")
             for door in doors:
@@ -121,3 +130,4 @@ async def run_gateway(
         outbox.close()
         memory.close()
         results.close()
+        access_store.close()

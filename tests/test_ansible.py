@@ -235,3 +235,46 @@ def test_backup_timers_name_valid_calendar_events(template: str, default: str) -
     done = subprocess.run([analyze, "calendar", when], capture_output=True, text=True,
                           timeout=10, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr
+
+
+def installed_venv(home: Path, version: str) -> Path:
+    """A venv in which `anju` `version` is installed as pip records it (its dist-info)."""
+    venv = home / "venv"
+    subprocess.run(
+        [sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=60
+    )
+    site = next(venv.glob("lib/python3*/site-packages"))
+    info = site / f"anju-{version}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: anju\nVersion: {version}\n")
+    return info
+
+
+def test_update_lists_its_batches_and_runs_only_with_its_tag() -> None:
+    tagged = ansible("ansible-playbook", "--list-tasks", "--tags", "update", "gateway.yml")
+    assert tagged.returncode == 0, tagged.stdout + tagged.stderr
+    assert "Install anju[edge]==" in tagged.stdout
+    assert "Gateway configuration" not in tagged.stdout
+    plain = ansible("ansible-playbook", "--list-tasks", "gateway.yml")
+    assert "Install anju[edge]==" not in plain.stdout  # `never`: a provisioning run skips it
+
+
+def test_a_failed_update_rolls_back_and_stops(tmp_path: Path) -> None:
+    home = tmp_path / "opt-anju"
+    info = installed_venv(home, "0.1.0")
+    wheelhouse = tmp_path / "wheelhouse"
+    wheelhouse.mkdir()  # holds no 9.9.9: the install fails, offline
+    extra = {"anju_home": str(home), "anju_wheelhouse": str(wheelhouse)}
+
+    same = role_tasks(tmp_path, "bldg-a-gw-1", "anju_gateway", "update",
+                      {**extra, "anju_version": "0.1.0"})  # fmt: skip
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "changed=0" in same.stdout
+    assert not (home / "venv.previous").exists()
+
+    failed = role_tasks(tmp_path, "bldg-a-gw-1", "anju_gateway", "update",
+                        {**extra, "anju_version": "9.9.9"})  # fmt: skip
+    assert failed.returncode != 0
+    assert "rolled back to 0.1.0" in failed.stdout, failed.stdout
+    assert info.exists()  # the venv in use is the one that ran before
+    assert (home / "venv.previous" / info.relative_to(home / "venv")).exists()

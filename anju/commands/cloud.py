@@ -221,6 +221,7 @@ def _add_admin_commands() -> None:
         broker_auth,
         cloud_admin,
         cloud_backup,
+        cloud_calendar,
         cloud_commands,
         cloud_fleet,
         gateway_meters,
@@ -241,6 +242,7 @@ def _add_admin_commands() -> None:
     gateway.add_command(cloud_fleet.enroll_token)
     cloud.add_command(broker_auth.service_account)
     cloud.add_command(broker_auth.broker_auth)
+    cloud.add_command(cloud_calendar.calendar)
 
 
 _add_admin_commands()

@@ -24,6 +24,11 @@ CATALOG_DIR = Path(__file__).parent / "locale"
 DOMAIN = "console"
 
 
+def N_(message: str) -> str:  # noqa: N802 - gettext's name for "translate later"
+    """Marks a msgid for extraction where it is defined; it is translated where shown."""
+    return message
+
+
 def pick(locale: str | None) -> str:
     """A supported locale; anything else (an old or hostile value) is the default."""
     return locale if locale in LOCALES else DEFAULT_LOCALE

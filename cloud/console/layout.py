@@ -10,10 +10,11 @@ from typing import Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
-from nicegui import ui
+from nicegui import run, ui
+from pydantic import ValidationError
 
 from cloud.api.problems import ProblemError
-from cloud.console.i18n import LOCALES, Texts, pick
+from cloud.console.i18n import LOCALES, N_, Texts, pick
 from cloud.console.mount import parent_app
 from cloud.console.viewer import SignedOutError, Viewer, viewer_of
 from cloud.models import User
@@ -29,10 +30,6 @@ class MenuItem:
     label: str  # an English msgid
     permission: Permission
     icon: str
-
-
-def N_(message: str) -> str:  # noqa: N802 - gettext's name for "translate later"
-    return message
 
 
 MENU = (
@@ -77,8 +74,8 @@ def enter(request: Request, permission: Permission) -> Viewer | RedirectResponse
         return None
     if not viewer.can(permission):
         with frame(viewer, viewer._("Not allowed")):
-            ui.label(viewer._("Your role may not open this page.")).classes("text-lg").mark(
-                "refused"
+            ui.label(viewer._("Your role may not open this page.")).classes("text-lg").props(
+                "data-testid=refused"
             )
         return None
     return viewer
@@ -86,7 +83,7 @@ def enter(request: Request, permission: Permission) -> Viewer | RedirectResponse
 
 def refusal(texts: Texts, message: str) -> None:
     with ui.column().classes("absolute-center items-center"):
-        ui.label(message).classes("text-lg").mark("refused")
+        ui.label(message).classes("text-lg").props("data-testid=refused")
         ui.button(texts.gettext("Sign out"), on_click=_sign_out).props("flat")
 
 
@@ -105,8 +102,8 @@ def frame(viewer: Viewer, title: str) -> Iterator[None]:
         ui.label("安居 Anju").classes("text-h6 text-weight-bold")
         for item in MENU:
             if viewer.can(item.permission):
-                ui.link(_(item.label), item.path).classes("text-white no-underline q-mx-sm").mark(
-                    f"menu-{item.path.strip('/')}"
+                ui.link(_(item.label), item.path).classes("text-white no-underline q-mx-sm").props(
+                    f"data-testid=menu-{item.path.strip('/')}"
                 )
         ui.space()
         ui.label(f"{viewer.me.username} · {_(viewer.me.role.value)}").classes("q-mr-md")
@@ -114,8 +111,10 @@ def frame(viewer: Viewer, title: str) -> Iterator[None]:
             LOCALES,
             value=viewer.texts.locale,
             on_change=lambda e: act(viewer, lambda: _set_locale(viewer, e.value)),
-        ).props("dense dark borderless options-dense").mark("language")
-        ui.button(_("Sign out"), on_click=_sign_out).props("flat color=white").mark("sign-out")
+        ).props("dense dark borderless options-dense").props("data-testid=language")
+        ui.button(_("Sign out"), on_click=_sign_out).props("flat color=white").props(
+            "data-testid=sign-out"
+        )
     with ui.column().classes("w-full q-pa-md"):
         ui.label(title).classes("text-h5")
         yield
@@ -130,13 +129,46 @@ def _set_locale(viewer: Viewer, locale: str) -> None:
 
 def act(viewer: Viewer, action: Callable[[], Any]) -> Any:
     """Run a page action: a dead session goes back to sign-in; a refused or impossible action
-    (the API's own errors) is shown, not raised."""
+    (the API's own errors, invalid input) is shown, not raised."""
     try:
         return action()
-    except SignedOutError:
-        ui.navigate.to("/")
-    except ProblemError as exc:
-        ui.notify(viewer._(exc.detail), type="negative")
-    except AnjuError as exc:
-        ui.notify(str(exc), type="negative")
+    except (SignedOutError, ProblemError, AnjuError, ValidationError) as exc:
+        _show(viewer, exc)
     return None
+
+
+async def act_slowly(viewer: Viewer, action: Callable[[], Any]) -> Any:
+    """`act` for a long action: it runs in a worker thread while the page stays live."""
+    try:
+        return await run.io_bound(action)
+    except (SignedOutError, ProblemError, AnjuError, ValidationError) as exc:
+        _show(viewer, exc)
+    return None
+
+
+def _show(viewer: Viewer, exc: Exception) -> None:
+    if isinstance(exc, SignedOutError):
+        ui.navigate.to("/")
+    elif isinstance(exc, ProblemError):
+        ui.notify(exc.detail, type="negative")
+    elif isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        field = ".".join(str(x) for x in first["loc"])
+        invalid = viewer._("Invalid input")
+        ui.notify(f"{invalid}: {field}: {first['msg']}", type="negative")
+    else:
+        ui.notify(str(exc), type="negative")
+
+
+def columns(*pairs: tuple[str, str]) -> list[dict[str, str]]:
+    """Table columns from (field, label) pairs."""
+    return [{"name": c, "label": label, "field": c, "align": "left"} for c, label in pairs]
+
+
+def choice(
+    options: dict[Any, str], value: Any, label: str, url_of: Callable[[Any], str], testid: str
+) -> ui.select:
+    """A filter: choosing an option loads the page's URL for it (the server filters)."""
+    return ui.select(
+        options, value=value, label=label, on_change=lambda e: ui.navigate.to(url_of(e.value))
+    ).props(f"data-testid={testid}")

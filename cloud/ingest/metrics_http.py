@@ -11,9 +11,10 @@ import contextlib
 import logging
 from collections.abc import Callable
 
+from cloud.metrics import CONTENT_TYPE
+
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 READ_TIMEOUT_S = 5.0
 MAX_HEAD_BYTES = 8192
 

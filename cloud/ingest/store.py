@@ -25,12 +25,12 @@ from cloud.models import Event, Gateway, GatewayEpoch, Reading, ServiceAccount
 from cloud.quarantine import Reject, quarantine
 from cloud.security.broker_credentials import hash_credential
 from protocols.errors import AnjuError
+from protocols.mqtt import messages as wire
 from protocols.mqtt.messages import Events, State, Telemetry
-from protocols.mqtt.messages import Reading as TelemetryReading
 
 Batch = Telemetry | Events
-Span = tuple[int, int]  # (after, seq]: every record of the span that exists is stored
-MAX_SPANS = 1000  # spans remembered beyond a mark; the highest beyond it wait for a resend
+SeqRange = tuple[int, int]  # (after, seq]: every record of the range that exists is stored
+MAX_RANGES = 1000  # ranges remembered beyond a mark; the highest beyond it wait for a resend
 MAX_NAMED = 20  # meter codes a foreign_meter rejection names (the payload has them all)
 
 
@@ -44,7 +44,7 @@ class StoreResult:
     command_results: int = 0
 
 
-def _reading_rows(message: Telemetry, readings: list[TelemetryReading]) -> list[dict[str, Any]]:
+def _reading_rows(message: Telemetry, readings: list[wire.Reading]) -> list[dict[str, Any]]:
     gid, epoch = message.gateway_id, message.epoch
     return [
         {
@@ -79,18 +79,18 @@ def _event_rows(message: Events) -> list[dict[str, Any]]:
     ]
 
 
-def advance(stored_seq: int, spans: Sequence[Span]) -> tuple[int, list[Span]]:
-    """Move a contiguous high-water mark across the stored spans `(after, seq]` that touch it;
-    return it with the spans still beyond it, merged where they touch each other."""
-    beyond: list[Span] = []
-    for after, seq in sorted(spans):
+def advance(stored_seq: int, ranges: Sequence[SeqRange]) -> tuple[int, list[SeqRange]]:
+    """Move a contiguous high-water mark across the stored seq ranges `(after, seq]` that touch
+    it; return it with the ranges still beyond it, merged where they touch each other."""
+    beyond: list[SeqRange] = []
+    for after, seq in sorted(ranges):
         if after <= stored_seq:
             stored_seq = max(stored_seq, seq)
         elif beyond and after <= beyond[-1][1]:
             beyond[-1] = (beyond[-1][0], max(beyond[-1][1], seq))
         else:
             beyond.append((after, seq))
-    return stored_seq, beyond[:MAX_SPANS]
+    return stored_seq, beyond[:MAX_RANGES]
 
 
 def store_batch(
@@ -112,7 +112,7 @@ def store_batch(
     epochs = _epochs(session, gateways)
     readings: list[dict[str, Any]] = []
     events: list[dict[str, Any]] = []
-    spans: dict[tuple[str, int], list[Span]] = defaultdict(list)
+    ranges: dict[tuple[str, int], list[SeqRange]] = defaultdict(list)
     starts: dict[tuple[str, int], int] = defaultdict(int)
     foreign = foreign_pairs(
         session,
@@ -133,19 +133,19 @@ def store_batch(
         else:
             events.extend(_event_rows(message))
         key = message.gateway_id, message.epoch
-        spans[key].append((message.after, message.seq))
+        ranges[key].append((message.after, message.seq))
         starts[key] = max(starts[key], message.epoch_start)
     offered = len(readings) + len(events)
     result.stored = insert_new_rows(session, Reading.__table__, readings)  # type: ignore[arg-type]
     result.stored += insert_new_rows(session, Event.__table__, events)  # type: ignore[arg-type]
     result.duplicates = offered - result.stored
-    for (gid, epoch), new_spans in spans.items():
+    for (gid, epoch), new_ranges in ranges.items():
         gateway = gateways[gid]
         mark = _epoch(session, epochs, gateway, epoch, received, start=starts[gid, epoch])
         mark.stored_seq, beyond = advance(
-            mark.stored_seq, [*((a, b) for a, b in mark.spans), *new_spans]
+            mark.stored_seq, [*((a, b) for a, b in mark.ranges), *new_ranges]
         )
-        mark.spans = [list(s) for s in beyond]
+        mark.ranges = [list(r) for r in beyond]
         if epoch == gateway.epoch:
             gateway.stored_seq = mark.stored_seq
         gateway.last_seen = received
@@ -192,7 +192,7 @@ def _epoch(
     mark = epochs.get((gateway.id, epoch))
     if mark is None:
         mark = GatewayEpoch(
-            gateway_id=gateway.id, epoch=epoch, stored_seq=start, spans=[], first_seen=received
+            gateway_id=gateway.id, epoch=epoch, stored_seq=start, ranges=[], first_seen=received
         )
         session.add(mark)
         epochs[gateway.id, epoch] = mark
@@ -205,7 +205,7 @@ def _epoch(
 
 def _own_readings(
     topic_name: str, message: Telemetry, foreign: set[tuple[str, str]], rejects: list[Reject]
-) -> list[TelemetryReading]:
+) -> list[wire.Reading]:
     """The message's readings less those of meters bound to other gateways (rejected)."""
     gid = message.gateway_id
     theirs = [r for r in message.readings if (gid, r.meter) in foreign]

@@ -47,10 +47,10 @@ RECONNECT_MAX_S = 30.0
 RESTART_S = 1.0
 RESTART_MAX_S = 60.0
 SUBSCRIBED = (Kind.TELEMETRY, Kind.EVENTS, Kind.STATE, Kind.UP_ACK, Kind.HEALTH)
-Uplink = Batch | msg.State | CommandResult | Health
+UplinkMessage = Batch | msg.State | CommandResult | Health
 # A delivered message: its topic, its bytes, and what decoding made of it.
-Decoded = tuple[str, bytes, Uplink | Reject]
-_MODELS: dict[Kind, type[Uplink]] = {
+Decoded = tuple[str, bytes, UplinkMessage | Reject]
+_MODELS: dict[Kind, type[UplinkMessage]] = {
     Kind.TELEMETRY: msg.Telemetry,
     Kind.EVENTS: msg.Events,
     Kind.STATE: msg.State,
@@ -59,7 +59,7 @@ _MODELS: dict[Kind, type[Uplink]] = {
 }
 
 
-def decode_uplink(topic_name: str, raw: bytes) -> Uplink:
+def decode_uplink(topic_name: str, raw: bytes) -> UplinkMessage:
     """Decode an uplink message; the gateway id in the body must match the topic's."""
     parsed = parse(topic_name)
     model = _MODELS.get(parsed.kind)
@@ -185,9 +185,14 @@ class IngestWorker:
         for reject in result.rejects:
             self.metrics.rejected[reject.reason] += 1
             log.warning("[%s] rejected %r: %r", self._worker_id, reject.topic, reject.detail)
+        self.metrics.batch_size.observe(len(batch))
         stamps = [body.ts for _, _, body in items if isinstance(body, msg.Telemetry | msg.Events)]
         if stamps:
-            self.metrics.lag_seconds = max(0.0, (self._now() - max(stamps)).total_seconds())
+            stored_at = self._now()
+            lags = [max(0.0, (stored_at - ts).total_seconds()) for ts in stamps]
+            for lag in lags:
+                self.metrics.lag.observe(lag)
+            self.metrics.lag_seconds = min(lags)
         for (gid, epoch), stored_seq in result.acks.items():
             ack = msg.Ack(
                 gateway_id=gid,
@@ -258,7 +263,7 @@ def _merge(total: StoreResult, part: StoreResult) -> None:
 def _decode_all(raw: list[tuple[str, bytes]]) -> list[Decoded]:
     out: list[Decoded] = []
     for topic_name, payload in raw:
-        body: Uplink | Reject
+        body: UplinkMessage | Reject
         try:
             body = decode_uplink(topic_name, payload)
         except msg.MessageError as exc:

@@ -78,8 +78,7 @@ def run_month(
     it has got, and what each run skipped. Returns the lines created.
 
     Workers are threads sharing the engine's pool; they pay only while a run waits on the
-    database (a server with cores of its own). With the database on the same 2 cores, 2 workers
-    measured no faster than 1 (bench_billing: 26.1 s vs 25.7 s), hence the default of 1.
+    database, so only with a database server of its own (docs/billing.md, Performance).
     SQLite takes one writer: always 1 worker.
     """
     with sessions() as session:

@@ -31,9 +31,16 @@ class Job:
     at: time  # local time of day
     run: Callable[[Session, date, datetime], object]  # (session, local today, now)
     day_of_month: int | None = None  # None: daily
+    every_min: int | None = None  # repeating: once per slot of this many minutes, from `at`
 
     def key(self, today: date) -> str:
         return f"{today:%Y-%m}" if self.day_of_month else today.isoformat()
+
+    def key_at(self, local: datetime) -> str:
+        if not self.every_min:
+            return self.key(local.date())
+        slot = (local.hour * 60 + local.minute) // self.every_min * self.every_min
+        return f"{local.date().isoformat()}T{slot // 60:02d}:{slot % 60:02d}"
 
     def due(self, local: datetime) -> bool:
         if self.day_of_month is not None and local.day < self.day_of_month:
@@ -55,7 +62,7 @@ def run_due(
     for job in jobs:
         if not job.due(local):
             continue
-        key = job.key(local.date())
+        key = job.key_at(local)
         with sessions() as session:
             if not try_acquire(session, job.name, key=key, holder=holder, now=now, ttl=LOCK_TTL):
                 continue

@@ -34,7 +34,7 @@ from cloud.models.base import Base
 from cloud.models.portfolio import Utility, str_enum
 
 BigId = BigInteger().with_variant(Integer(), "sqlite")
-Reading = Numeric(18, 4)
+MeterValue = Numeric(18, 4)  # a meter's register value, or a quantity of it
 
 
 class TariffKind(enum.StrEnum):
@@ -174,9 +174,9 @@ class InvoiceLine(Base):
     amount_fen: Mapped[int] = mapped_column(BigInteger)
     description: Mapped[str] = mapped_column(Text)
     utility: Mapped[str | None] = mapped_column(String(16))
-    previous_reading: Mapped[Decimal | None] = mapped_column(Reading)
-    current_reading: Mapped[Decimal | None] = mapped_column(Reading)
-    quantity: Mapped[Decimal | None] = mapped_column(Reading)
+    previous_reading: Mapped[Decimal | None] = mapped_column(MeterValue)
+    current_reading: Mapped[Decimal | None] = mapped_column(MeterValue)
+    quantity: Mapped[Decimal | None] = mapped_column(MeterValue)
     detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
 
@@ -253,8 +253,8 @@ class MeterSwap(Base):
     old_meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), unique=True)
     new_meter_id: Mapped[int] = mapped_column(ForeignKey("meters.id"), unique=True)
     swapped_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    old_final: Mapped[Decimal] = mapped_column(Reading)
-    new_initial: Mapped[Decimal] = mapped_column(Reading)
+    old_final: Mapped[Decimal] = mapped_column(MeterValue)
+    new_initial: Mapped[Decimal] = mapped_column(MeterValue)
 
 
 class UsageHold(Base):
@@ -274,7 +274,7 @@ class UsageHold(Base):
     period_end: Mapped[date | None] = mapped_column(Date)  # back rent: the last day held
     kind: Mapped[str] = mapped_column(String(16), default=HoldKind.USAGE, server_default="usage")
     reason: Mapped[str] = mapped_column(Text)
-    quantity: Mapped[Decimal | None] = mapped_column(Reading)
+    quantity: Mapped[Decimal | None] = mapped_column(MeterValue)
     released: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 

@@ -72,9 +72,10 @@ class GatewayEpoch(Base):
     epoch: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     # Contiguous high-water mark: every uplink record of this epoch with seq <= it is stored.
     stored_seq: Mapped[int] = mapped_column(BigInteger, default=0)
-    # Spans `[after, seq]` stored beyond the mark (delivered out of order), merged; the mark
-    # crosses them as soon as the gap before them is filled, without waiting for a resend.
-    spans: Mapped[list[list[int]]] = mapped_column(JSON, default=list)
+    # Seq ranges `(after, seq]` stored beyond the mark (delivered out of order), merged; the
+    # mark crosses them as soon as the gap before them is filled, without waiting for a resend.
+    # The column keeps its first name, `spans`.
+    ranges: Mapped[list[list[int]]] = mapped_column("spans", JSON, default=list)
     first_seen: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
@@ -41,6 +41,15 @@ OFFLINE_PUBLISH_S = 2.0
 BATCH_TOPIC = {msg.RecordKind.READING: Kind.TELEMETRY, msg.RecordKind.EVENT: Kind.EVENTS}
 
 
+class AccessInbox(Protocol):
+    """Where `down/access` payloads go (edge.access.service.AccessService)."""
+
+    @property
+    def version(self) -> int | None: ...
+
+    def deliver(self, payload: bytes) -> None: ...
+
+
 class Uplink:
     def __init__(
         self,
@@ -51,6 +60,7 @@ class Uplink:
         monotonic: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         commands: CommandChannel | None = None,
+        access: AccessInbox | None = None,
         backoff: Backoff | None = None,
     ) -> None:
         self._config = config
@@ -60,6 +70,7 @@ class Uplink:
         self._monotonic = monotonic
         self._sleep = sleep  # tests drive days of reconnect backoff without waiting for them
         self._commands = commands  # `down/cmd` in, `up/ack` out, for the command handler
+        self._access = access  # `down/access` in, for the access service
         self._backoff = backoff or Backoff()
         self.health: HealthProbe | None = None  # `up/health` samples, when given a probe
         self._refused = False  # the broker refused our credentials (logged once, until accepted)
@@ -90,6 +101,7 @@ class Uplink:
             dropped=stats.dropped,
             dropped_upto=stats.dropped_upto,
             acked_seq=stats.acked_seq,
+            access_version=None if self._access is None else self._access.version,
         )
 
     async def run(self) -> None:
@@ -125,6 +137,8 @@ class Uplink:
         await client.subscribe(topic(gid, Kind.DOWN_ACK), qos=1)
         if self._commands is not None:
             await client.subscribe(topic(gid, Kind.CMD), qos=1)
+        if self._access is not None:
+            await client.subscribe(topic(gid, Kind.ACCESS), qos=1)
         await self._publish_state(client)
         if backoff.failures:
             log.info("[%s] uplink reconnected", gid)
@@ -187,12 +201,16 @@ class Uplink:
     async def _receive(self, client: aiomqtt.Client) -> None:
         gid = self._config.gateway_id
         command_topic, ack_topic = topic(gid, Kind.CMD), topic(gid, Kind.DOWN_ACK)
+        access_topic = topic(gid, Kind.ACCESS)
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
                 continue
             if self._commands is not None and message.topic.value == command_topic:
                 self._commands.deliver(bytes(payload))
+                continue
+            if self._access is not None and message.topic.value == access_topic:
+                self._access.deliver(bytes(payload))
                 continue
             if message.topic.value != ack_topic:
                 # Not ours to read: amqtt 0.12 hands a resumed session retained messages it

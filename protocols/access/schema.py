@@ -32,7 +32,6 @@ from pydantic import (
     model_validator,
 )
 
-from protocols.face.contract import RECOGNIZER
 from protocols.mqtt.bounds import MAX_INT64
 from protocols.mqtt.messages import GatewayId, _iso, _utc
 
@@ -53,7 +52,9 @@ MAX_ARGON2_LANES = 8
 CODE_SECRET_BYTES = 32
 MIN_CODE_DIGITS = 8
 MAX_CODE_DIGITS = 10
-EMBEDDING_BYTES = RECOGNIZER.dim * 4  # little-endian float32
+# The recognizer's vector (protocols.face.contract.RECOGNIZER, not imported: it needs numpy).
+EMBEDDING_DIM = 192
+EMBEDDING_BYTES = EMBEDDING_DIM * 4  # little-endian float32
 
 # Ids: letters, digits and a few separators (no spaces, no NUL, no control characters).
 ID = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,63}$"

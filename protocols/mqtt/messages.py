@@ -233,6 +233,9 @@ class State(_Envelope):
     dropped: Count = 0
     dropped_upto: Count = 0
     acked_seq: Count = 0
+    # The access list version the doors decide from (docs/access.md); left out when none, so
+    # a gateway without one sends what clouds before access lists read.
+    access_version: Annotated[Count | None, Field(exclude_if=_is_none)] = None
 
 
 class Ack(_Envelope):

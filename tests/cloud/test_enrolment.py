@@ -4,20 +4,24 @@ are refused with a line that says which."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FuturesTimeout
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from cloud.broker_accounts import authenticate
 from cloud.commands.keys import create_key
 from cloud.config import Settings
-from cloud.fleet.enrolment import broker_view
+from cloud.db import make_engine, make_sessionmaker
+from cloud.fleet.enrolment import TokenRefusedError, broker_view, consume, issue_token
 from cloud.models import Gateway, GatewayEnrolment, Role
 from edge.config import GatewayConfig
 from protocols.fleet.enrolment import EnrolGrant
 from protocols.mqtt.commands import public_key_text
-from tests.cloud.conftest import Api
+from tests.cloud.conftest import NOW, Api, add_portfolio
 from tests.cloud.world import COMMAND_KEY
 
 ENROL = "/api/v1/gateways/enrol"
@@ -122,3 +126,28 @@ def test_gateways_get_the_broker_without_the_clouds_own_login(tmp_path: Path) ->
         settings.model_copy(update={"gateway_mqtt_url": "mqtts://mqtt.example.com"}), key
     )
     assert public.mqtt_url == "mqtts://mqtt.example.com:8883"
+
+
+def test_two_boxes_racing_with_one_token_get_one_identity(database_url: str) -> None:
+    """A's consume holds the row; B's waits on it and, once A commits, finds the token used.
+    PostgreSQL only: SQLite serialises writers before B could even try."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("row locks and READ COMMITTED re-checks are PostgreSQL's")
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        with sessions.begin() as session:
+            prop, _, _ = add_portfolio(session, "Race")
+            issued = issue_token(session, property_id=prop.id, now=NOW, created_by="test")
+        with sessions() as a, sessions() as b:
+            consume(a, issued.token, NOW)  # A holds the row, not yet committed
+            with ThreadPoolExecutor(1) as pool:
+                b_try = pool.submit(consume, b, issued.token, NOW)
+                with pytest.raises(FuturesTimeout):
+                    b_try.result(timeout=0.5)  # B waits on A's row lock
+                a.commit()
+                with pytest.raises(TokenRefusedError, match="just used"):
+                    b_try.result(timeout=10)
+            b.rollback()
+    finally:
+        engine.dispose()

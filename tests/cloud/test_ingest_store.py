@@ -77,7 +77,7 @@ def test_a_span_stored_out_of_order_is_acked_when_the_gap_fills(
     with sessions() as session:
         mark = session.get(GatewayEpoch, ("gw-a", 0))
         assert mark is not None
-        assert (mark.stored_seq, mark.spans) == (31, [])
+        assert (mark.stored_seq, mark.ranges) == (31, [])
 
 
 def test_a_wiped_store_starts_a_new_epoch_whose_records_are_new(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from nicegui import run as nicegui_run
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -90,14 +91,16 @@ def console() -> Iterator[Console]:
 
 @pytest.fixture(autouse=True)
 def no_leaked_threads() -> Iterator[None]:
-    """As the suite's guard, but the server's own worker pool (AnyIO threads that run its sync
-    routes) outlives a test by design; it ends with the server, whose thread is joined."""
+    """As the suite's guard, but the server's own worker pools (AnyIO's for its sync routes,
+    NiceGUI's for long page actions) outlive a test by design; they end with the server, whose
+    thread is joined."""
     before = set(threading.enumerate())
     yield
+    pools = set(getattr(nicegui_run.thread_pool, "_threads", ()))
     leaked = [
         t
         for t in threading.enumerate()
-        if t not in before and t.is_alive() and t.name != SERVER_POOL_THREAD
+        if t not in before and t.is_alive() and t.name != SERVER_POOL_THREAD and t not in pools
     ]
     for thread in leaked:
         thread.join(THREAD_GRACE_S)

@@ -157,8 +157,13 @@ async def test_gateway_and_ingest_log_in_and_readings_are_stored(secured: Secure
         async with service_ingest(secured, link), link.uplink() as uplink:
             await wait_until(link.drained, 30, "gateway A's outbox to empty")
             assert uplink.connected.is_set()
+
+            # its retained state (up/state) went through too; a clean stop later says offline
+            async def online() -> bool:
+                return link.gateway().online
+
+            await wait_until(online, 30, "gateway A online in the cloud")
         assert_same(produced, link.stored())
-        assert link.gateway().online  # its retained state (up/state) went through too
     finally:
         link.close()
 

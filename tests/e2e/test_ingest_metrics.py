@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -11,6 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from protocols.mqtt.topics import Kind, topic
 from tests.conftest import free_port, mqtt_protocol
@@ -19,10 +19,20 @@ from tests.e2e.link_harness import Link, as_async, assert_same, mqtt_client, wai
 pytestmark = pytest.mark.timeout(90)
 
 
-def _sample(text: str, name: str) -> float:
-    match = re.search(rf"^{re.escape(name)} (\S+)$", text, re.MULTILINE)
-    assert match, f"{name} not in\n{text}"
-    return float(match.group(1))
+def _samples(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Every sample of a scrape, parsed by prometheus_client: (name, labels) -> value."""
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def _sample(text: str, name: str, **labels: str) -> float:
+    samples = _samples(text)
+    key = (name, frozenset(labels.items()))
+    assert key in samples, f"{name}{labels} not in\n{text}"
+    return samples[key]
 
 
 def _start_worker(link: Link, port: int, log_path: Path) -> subprocess.Popen[bytes]:
@@ -85,6 +95,17 @@ async def test_standalone_ingest_serves_metrics(link: Link) -> None:
             assert _sample(text, "anju_ingest_duplicates_total") == 0
             assert _sample(text, "anju_ingest_received_total") >= 2
             assert _sample(text, "anju_ingest_lag_seconds") >= 0
+            assert _sample(text, "anju_ingest_rejected_total", reason="malformed") >= 1
+            # every message stored or refused went through a batch, and each got a lag
+            batches = _sample(text, "anju_ingest_batches_total")
+            assert _sample(text, "anju_ingest_batch_messages_count") == batches
+            received = _sample(text, "anju_ingest_received_total")
+            assert _sample(text, "anju_ingest_batch_messages_sum") == received
+            lags = _sample(text, "anju_ingest_store_lag_seconds_count")
+            assert 1 <= lags <= received - 1  # the malformed message has no timestamp
+            assert _sample(text, "anju_ingest_store_lag_seconds_bucket", le="+Inf") == lags
+            # a loopback link stores within the minute
+            assert _sample(text, "anju_ingest_store_lag_seconds_bucket", le="60.0") == lags
             assert (await http.get(f"http://127.0.0.1:{port}/other")).status_code == 404
             assert (await http.post(url)).status_code == 405
     finally:

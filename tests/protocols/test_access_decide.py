@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import hmac
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from edge.access.service import verify_pin  # the gateway's Argon2id check
 from protocols.access.clock import MAX_BOOT_LEAP, Instant, TrustedClock
 from protocols.access.codes import CodeWindow, issue
 from protocols.access.decide import (
@@ -21,7 +20,7 @@ from protocols.access.decide import (
     Reason,
     decide,
 )
-from protocols.access.schema import AccessList, PinHash, RevocationKind, RightKind
+from protocols.access.schema import AccessList, RevocationKind, RightKind
 from tests.access_lists import (
     T0,
     access_list,
@@ -34,22 +33,6 @@ from tests.access_lists import (
 
 BOOT = "boot-1"
 NOON = T0 + timedelta(hours=4)
-
-
-def verify_pin(stored: PinHash, typed: str) -> bool:
-    """The edge's Argon2id check, in the test (protocols holds no argon2)."""
-    from argon2.low_level import Type, hash_secret_raw  # noqa: PLC0415
-
-    raw = hash_secret_raw(
-        typed.encode(),
-        base64.b64decode(stored.salt),
-        time_cost=stored.time_cost,
-        memory_cost=stored.memory_kib,
-        parallelism=stored.parallelism,
-        hash_len=len(base64.b64decode(stored.hash)),
-        type=Type.ID,
-    )
-    return hmac.compare_digest(raw, base64.b64decode(stored.hash))
 
 
 class Door:

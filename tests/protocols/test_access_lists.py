@@ -229,3 +229,18 @@ def test_a_delta_that_breaks_the_whole_list_is_refused() -> None:
 def test_a_full_list_removes_nothing() -> None:
     with pytest.raises(ValidationError):
         access_list(removed=Removed(rights=["r-1"]))
+
+
+def test_up_state_carries_the_access_version_only_when_there_is_one() -> None:
+    from protocols.mqtt import messages as msg  # noqa: PLC0415
+
+    fields = {"gateway_id": GATEWAY, "seq": 1, "ts": T0, "online": True}
+    assert "access_version" not in json.loads(msg.encode(msg.State(**fields)))
+    with_list = msg.decode(msg.State, msg.encode(msg.State(**fields, access_version=7)))
+    assert with_list.access_version == 7
+
+
+def test_the_embedding_size_is_the_recognizers() -> None:
+    from protocols.face.contract import RECOGNIZER  # noqa: PLC0415
+
+    assert RECOGNIZER.dim == schema.EMBEDDING_DIM

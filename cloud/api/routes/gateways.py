@@ -14,6 +14,7 @@ from sqlalchemy import select
 from cloud.api.deps import SessionDep, guard, scoped_get
 from cloud.api.paging import KeyPage, KeyPageQ, fetch_page
 from cloud.api.scope import PropertyQ, scope_filter
+from cloud.metrics import CONTENT_TYPE
 from cloud.models import Gateway
 from cloud.security.authz import Permission, Principal
 
@@ -73,4 +74,4 @@ def metrics(request: Request) -> PlainTextResponse:
     """Prometheus text format; empty when ingest runs in another process."""
     worker = getattr(request.app.state, "ingest", None)
     body = worker.metrics.render() if worker is not None else ""
-    return PlainTextResponse(body, media_type="text/plain; version=0.0.4")
+    return PlainTextResponse(body, media_type=CONTENT_TYPE)

@@ -6,6 +6,11 @@ Every line has a natural key (lease, kind, meter, period start) with a unique co
 run only creates lines whose key is not there yet, so re-running it creates nothing new, and a
 period once invoiced is never re-priced. New lines of a lease go on one new invoice.
 
+A run is three steps: service/snapshot.py loads the property's month, the pure rules of
+billing/month_rules.py turn it into typed lines and holds, and service/invoices.py writes the
+lines as invoices (deposit settlement writes through it too). This module holds the loop, the
+per-item guard and the holds it records.
+
 A run never fails as a whole for one bad lease, meter or tariff: each is billed inside its own
 guard, and one that raises or whose result is out of bounds is left out, held for review with
 the reason, and listed in the run's `skipped`. Rent periods older than `max_back_months` before
@@ -22,8 +27,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from fractions import Fraction
-from itertools import takewhile
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -32,16 +35,29 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from cloud.billing import bounds
-from cloud.billing.allocation import OPERATOR, Basis, UnitBasis, allocate, common_usage
-from cloud.billing.consumption import spike_check, usage
+from cloud.billing.consumption import usage
 from cloud.billing.errors import BillingError, ReadingRejectedError
 from cloud.billing.lines import Line
-from cloud.billing.money import price, round_half_up, split, yuan
-from cloud.billing.proration import Prorated
-from cloud.billing.schedule import LeaseTerms, Period, periods, rent_for
+from cloud.billing.month_rules import (
+    Held,
+    Measured,
+    Tenancy,
+    Unbilled,
+    Unreadable,
+    common_area_lines,
+    points,
+    rent_lines,
+    utility_line,
+)
 from cloud.billing.service.accounts import apply_credit, unapplied
 from cloud.billing.service.invoices import Bill, write_bills
-from cloud.billing.service.meters import MeterUsage, ReadingBook, span_usage, unit_meters
+from cloud.billing.service.meters import (
+    MeterUsage,
+    ReadingBook,
+    UnitMeters,
+    span_usage,
+)
+from cloud.billing.service.snapshot import MasterMeter, load_month
 from cloud.billing.service.terms import (
     LeaseRow,
     Month,
@@ -49,35 +65,23 @@ from cloud.billing.service.terms import (
     day_after,
     day_start,
     effective_end,
-    lease_terms,
-    tariff_price,
-    tou_price,
     tou_zones,
 )
 from cloud.models import (
     BillingRun,
     HoldKind,
     Invoice,
-    InvoiceLine,
     Lease,
-    LeaseStatus,
     LineKind,
-    Meter,
-    MeterKind,
-    PrepaidAccount,
     Tariff,
     TariffKind,
-    Unit,
     UsageHold,
     Utility,
 )
 
 log = logging.getLogger(__name__)
 
-BILLABLE = (LeaseStatus.SIGNED, LeaseStatus.ACTIVE, LeaseStatus.ENDED, LeaseStatus.TERMINATED)
 UTILITY_DUE_DAYS = 10  # an invoice with no rent on it is due this long after issue
-DAY = timedelta(days=1)
-Key = tuple[int, str, str, date]  # lease, kind, meter, period start
 READING_MAX = Decimal("99999999999999.9999")  # what the Numeric(18, 4) reading columns hold
 
 
@@ -179,38 +183,6 @@ def run_billing(
     return run
 
 
-Span = tuple[LeaseRow, date, date]  # a lease's days inside the usage month
-
-
-@dataclass(frozen=True, slots=True)
-class Measured:
-    """A unit's usage over a span: from one register (`single`) or per time-of-use zone."""
-
-    meter_id: str
-    quantity: Decimal
-    single: MeterUsage | None = None
-    zones: dict[str, MeterUsage] | None = None
-    rollover: bool = False
-    replaced: bool = False
-
-    @classmethod
-    def of(cls, got: MeterUsage) -> Measured:
-        return cls(got.meter_id, got.usage.quantity, got, None, got.usage.rollover,
-                   got.usage.replaced)  # fmt: skip
-
-    @classmethod
-    def of_zones(cls, zones: dict[str, MeterUsage]) -> Measured:
-        used = list(zones.values())
-        return cls(
-            used[0].meter_id,
-            sum((u.usage.quantity for u in used), Decimal(0)),
-            None,
-            zones,
-            any(u.usage.rollover for u in used),
-            any(u.usage.replaced for u in used),
-        )
-
-
 @dataclass(slots=True)
 class _Outcome:
     failed: str = ""  # the reason, once the guarded item failed
@@ -225,44 +197,16 @@ class _Run:
         self.property_id = property_id
         self.month = month
         self.max_back = max_back_months
-        y, m = divmod(month.year * 12 + month.month - 1 - max_back_months, 12)
-        self.cutoff = date(y, m + 1, 1)  # rent periods ending before this are back rent
         self.used = month.previous()
-        self.leases = [
-            LeaseRow(*row)
-            for row in session.execute(
-                select(*LeaseRow.columns())
-                .where(
-                    Lease.property_id == property_id,
-                    Lease.status.in_(BILLABLE),
-                    Lease.start_date <= month.last,
-                    Lease.end_date >= self.used.first,
-                )
-                .order_by(Lease.id)
-            )
-        ]
+        self.snap = load_month(session, property_id, month)
+        self.leases = self.snap.leases
         self.lease_q = select(Lease.id).where(Lease.property_id == property_id)
-        self.existing = self._existing_keys()
+        self.existing = self.snap.existing
         self.draft = _Draft()
         self.book = ReadingBook(session, property_id)
-        self.spans: dict[int, list[Span]] = defaultdict(list)  # by unit
-        self.lease_usage: dict[tuple[int, Utility], Decimal] = {}
+        self.tenancies: list[Tenancy] = []  # the leases' days in the usage month
+        self.lease_usage: dict[Utility, dict[int, Decimal]] = defaultdict(dict)  # by lease
         self.usage_cache: dict[tuple[int, str, date, date], MeterUsage | ReadingRejectedError] = {}
-
-    def _existing_keys(self) -> set[Key]:
-        rows = self.session.execute(
-            select(
-                InvoiceLine.lease_id,
-                InvoiceLine.kind,
-                InvoiceLine.meter_key,
-                InvoiceLine.period_start,
-            ).where(
-                InvoiceLine.lease_id.in_(self.lease_q),
-                InvoiceLine.period_start >= self.used.first,
-                InvoiceLine.kind.in_([LineKind.UTILITY, LineKind.COMMON_AREA]),
-            )
-        )
-        return {(lid, str(kind), meter, start) for lid, kind, meter, start in rows}
 
     # ---- guarding each item ---------------------------------------------------------------
 
@@ -329,189 +273,34 @@ class _Run:
     # ---- rent -----------------------------------------------------------------------------
 
     def rent(self) -> None:
-        through: dict[int, date] = dict(
-            self.session.execute(
-                select(InvoiceLine.lease_id, func.max(InvoiceLine.period_end))
-                .where(InvoiceLine.lease_id.in_(self.lease_q), InvoiceLine.kind == LineKind.RENT)
-                .group_by(InvoiceLine.lease_id)
-            ).all()
-        )
-        deposited = set(
-            self.session.scalars(
-                select(InvoiceLine.lease_id).where(
-                    InvoiceLine.lease_id.in_(self.lease_q), InvoiceLine.kind == LineKind.DEPOSIT
-                )
-            )
-        )
-        back: dict[int, list[UsageHold]] = defaultdict(list)
-        for hold in self.session.scalars(
-            select(UsageHold).where(
-                UsageHold.property_id == self.property_id, UsageHold.kind == HoldKind.BACK_RENT
-            )
-        ):
-            back[hold.lease_id].append(hold)
-        billed: dict[int, set[date]] = defaultdict(set)
-        for lease_id, start in self.session.execute(
-            select(InvoiceLine.lease_id, InvoiceLine.period_start).where(
-                InvoiceLine.lease_id.in_(list(back)), InvoiceLine.kind == LineKind.RENT
-            )
-        ):
-            billed[lease_id].add(start)
         for lease in self.leases:
+            record = self.snap.rent[lease.id]
             with self._guard(lease.id, "rent"):
-                self._lease_rent(
-                    lease,
-                    through.get(lease.id),
-                    back.get(lease.id, []),
-                    billed[lease.id],
-                    deposited=lease.id in deposited,
-                )
-
-    def _lease_rent(
-        self,
-        lease: LeaseRow,
-        after: date | None,
-        holds: list[UsageHold],
-        billed: set[date],
-        *,
-        deposited: bool,
-    ) -> None:
-        """The lease's rent due by the end of the month: at most `max_back` months of it
-        before the month (older periods become one back-rent hold), plus held back rent an
-        operator released."""
-        terms = lease_terms(lease)
-        if terms is None:
-            return
-        if after is not None and after > terms.end:
-            self._termination_credit(lease, terms.end)
-            return
-        due = list(self._due(terms, after))
-        released = [
-            p
-            for h in holds
-            if h.released and h.period_end is not None and h.period_start not in billed
-            for p in self._due(terms, h.period_start - DAY)
-            if p.end <= h.period_end
-        ]
-        held = [(h.period_start, h.period_end or h.period_start) for h in holds]
-        fresh = [p for p in due if not any(a <= p.start and p.end <= b for a, b in held)]
-        old = [p for p in fresh if p.end < self.cutoff]
-        bill = sorted(released + fresh[len(old) :], key=lambda p: p.start)
-        if old:
-            reason = (
-                f"{len(old)} rent period(s) {old[0].start} to {old[-1].end} "
-                f"({yuan(sum(p.rent for p in old))}) end more than {self.max_back} month(s) "
-                f"before {self.month}; release the hold to bill them"
-            )
-            self._hold(lease.id, "", old[0].start, reason, kind=HoldKind.BACK_RENT,
-                       quantity=Decimal(len(old)), end=old[-1].end)  # fmt: skip
-            self._skip(lease.id, "back rent", reason)
-        if old and old[0].deposit and not deposited:  # the deposit is not a month's rent
-            self._deposit(lease, terms, old[0], bill[0].due if bill else self.month.first)
-        for p in bill:
-            self._rent_line(lease, terms, p)
-            if p.deposit and not deposited:
-                self._deposit(lease, terms, p, p.due)
-
-    def _due(self, terms: LeaseTerms, after: date | None) -> Iterator[Period]:
-        last = self.month.last
-        return takewhile(lambda p: p.due <= last, periods(terms, after=after, due_by=last))
-
-    def _deposit(self, lease: LeaseRow, terms: LeaseTerms, first: Period, due: date) -> None:
-        self.draft.add(
-            Line(
-                lease_id=lease.id,
-                kind=LineKind.DEPOSIT,
-                start=first.start,
-                end=terms.end,
-                amount=first.deposit,
-                description="Deposit",
-                due=due,
-            )
-        )
-
-    def _rent_line(self, lease: LeaseRow, terms: LeaseTerms, p: Period) -> None:
-        explain = Prorated(p.rent, p.months).explain(terms.monthly_rent)
-        self.draft.add(
-            Line(
-                lease_id=lease.id,
-                kind=LineKind.RENT,
-                start=p.start,
-                end=p.end,
-                amount=p.rent,
-                description=f"Rent {p.start} to {p.end}",
-                due=p.due,
-                detail={"explain": explain, "monthly_rent_fen": terms.monthly_rent},
-            )
-        )
-
-    def _termination_credit(self, lease: LeaseRow, end: date) -> None:
-        """Rent already billed for days after an early termination comes back as one credit."""
-        done = self.session.scalar(
-            select(InvoiceLine.id).where(
-                InvoiceLine.lease_id == lease.id,
-                InvoiceLine.kind == LineKind.ADJUSTMENT,
-                InvoiceLine.period_start == end + DAY,
-            )
-        )
-        terms = lease_terms(lease)
-        if done is not None or terms is None:
-            return
-        credit = 0
-        for line in self.session.scalars(
-            select(InvoiceLine).where(
-                InvoiceLine.lease_id == lease.id,
-                InvoiceLine.kind == LineKind.RENT,
-                InvoiceLine.period_end > end,
-            )
-        ):
-            kept = rent_for(terms, line.period_start, end) if line.period_start <= end else 0
-            credit += kept - line.amount_fen
-        if credit:
-            self.draft.add(
-                Line(
-                    lease_id=lease.id,
-                    kind=LineKind.ADJUSTMENT,
-                    start=end + DAY,
-                    end=end + DAY,
-                    amount=credit,
-                    description=f"Rent credit: lease ended early on {end}",
-                    due=end + DAY,
-                )
-            )
+                rent = rent_lines(lease, record, month=self.month, max_back=self.max_back)
+                if (held := rent.held) is not None:
+                    self._hold(lease.id, "", held.start, held.reason, kind=HoldKind.BACK_RENT,
+                               quantity=Decimal(held.periods), end=held.end)  # fmt: skip
+                    self._skip(lease.id, "back rent", held.reason)
+                for line in rent.lines:
+                    self.draft.add(line)
 
     # ---- metered utilities ----------------------------------------------------------------
 
     def utilities(self) -> None:
-        tariffs = self._tariffs()
+        tariffs = dict(self.snap.tariffs)
         if not tariffs:
             return
-        self.prepaid = set(
-            self.session.scalars(
-                select(PrepaidAccount.lease_id).where(PrepaidAccount.lease_id.in_(self.lease_q))
-            )
-        )
-        self.chains = unit_meters(self.session, self.property_id)
+        self.chains = self.snap.chains
         t0, t1 = day_start(self.used.first, self.tz), day_after(self.used.last, self.tz)
         for utility, tariff in list(tariffs.items()):
             with self._guard(None, f"{utility} tariff {tariff.id}") as outcome:
                 check_tariff(tariff)  # stored: it may predate the bounds
-                for point in self._points(tariff):
+                for point in points(tariff):
                     self.book.preload(point, t0)
                     self.book.preload(point, t1)
             if outcome.failed:
                 del tariffs[utility]  # nothing of that utility is billed until it is fixed
-        self.holds = {
-            (h.lease_id, h.meter_id, h.period_start): h
-            for h in self.session.scalars(
-                select(UsageHold).where(
-                    UsageHold.property_id == self.property_id,
-                    UsageHold.period_start >= self.used.first,
-                )
-            )
-        }
-        self.baselines = self._baselines()
-        by_unit: dict[int, list[tuple[Utility, Any]]] = defaultdict(list)
+        by_unit: dict[int, list[tuple[Utility, UnitMeters]]] = defaultdict(list)
         for (unit_id, utility), chain in self.chains.items():
             by_unit[unit_id].append((utility, chain))
         for lease in self.leases:
@@ -519,7 +308,9 @@ class _Run:
             end = min(effective_end(lease), self.used.last)
             if start > end:
                 continue
-            self.spans[lease.unit_id].append((lease, start, end))
+            self.tenancies.append(
+                Tenancy(lease.id, lease.unit_id, start, end, lease.occupant_count)
+            )
             for utility, chain in by_unit.get(lease.unit_id, []):
                 found = tariffs.get(utility)
                 if found is None:
@@ -538,98 +329,43 @@ class _Run:
         start: date,
         end: date,
         utility: Utility,
-        chain: Any,
+        chain: UnitMeters,
         tariff: Tariff,
     ) -> None:
-        got: Measured | None = None
+        got: Measured | Unreadable
         try:
             got = self._measure(chain, tariff, start, end)
             bounds.check_decimal(got.quantity, "usage", high=bounds.MAX_QUANTITY)
-            meter_id, reason = got.meter_id, ""
-            self.lease_usage[lease.id, utility] = got.quantity
+            self.lease_usage[utility][lease.id] = got.quantity
         except ReadingRejectedError as exc:
-            meter_id, reason = chain.meters[-1].id, str(exc)
-        key = (lease.id, str(LineKind.UTILITY), meter_id, start)
-        if key in self.existing or lease.id in self.prepaid:
+            got = Unreadable(chain.meters[-1].id, str(exc))
+        if (lease.id, str(LineKind.UTILITY), got.meter_id, start) in self.existing:
             return
-        hold = self.holds.get((lease.id, meter_id, start))
-        if hold is not None and hold.kind == HoldKind.ERROR:
-            hold = None  # a run's error holds do not wait for release: try the line again
-        quantity = got.quantity if got is not None else None
-        if hold is not None:
-            if not hold.released:
-                return
-            quantity = hold.quantity if hold.quantity is not None else quantity
-            reason = ""
-        elif got is not None:
-            days = Decimal((end - start).days + 1)
-            check = spike_check(
-                got.quantity / days,
-                self.baselines.get((lease.id, meter_id)),
-                multiple=Decimal(tariff.spike_multiple),
-            )
-            if check.held:
-                reason = f"usage {got.quantity} is {check.ratio:.1f}x the baseline"
-        if reason or quantity is None:
-            self._hold(lease.id, meter_id, start, reason or "no usage", kind=HoldKind.USAGE,
-                       quantity=quantity)  # fmt: skip
-            self.draft.flags.append(f"held: lease {lease.id} meter {meter_id}: {reason}")
+        if lease.id in self.snap.prepaid:
             return
-        if tariff.kind is TariffKind.TIME_OF_USE:
-            if got is None or got.zones is None or quantity != got.quantity:
-                self.draft.flags.append(
-                    f"not billed: lease {lease.id} meter {meter_id}: time-of-use usage is "
-                    "priced per zone register; a corrected total cannot be split into zones"
-                )
-                return
-            priced = tou_price(tariff, {z: u.usage.quantity for z, u in got.zones.items()})
-            how = " + ".join(f"{z} {u.usage.quantity}" for z, u in got.zones.items())
-        else:
-            priced = tariff_price(tariff, quantity)
-            how = got.single.usage.explanation if got and got.single else "released hold"
-        single = got.single if got is not None else None
-        detail: dict[str, Any] = {
-            "parts": [[p.label, str(p.quantity), str(p.price / 100)] for p in priced.parts],
-            "rollover": got.rollover if got else False,
-            "replaced": got.replaced if got else False,
-        }
-        if got is not None and got.zones is not None:
-            detail["zones"] = [
-                [zone, point, str(u.previous), str(u.current)]
-                for (zone, u), point in zip(got.zones.items(), self._points(tariff), strict=True)
-            ]
-        self.draft.add(
-            Line(
-                lease_id=lease.id,
-                kind=LineKind.UTILITY,
-                start=start,
-                end=end,
-                amount=priced.amount,
-                description=f"{utility} meter {meter_id}: {how} = {quantity}",
-                meter=meter_id,
-                utility=str(utility),
-                previous_reading=single.previous if single is not None else None,
-                current_reading=single.current if single is not None else None,
-                quantity=quantity,
-                detail=detail,
+        hold = self.snap.holds.get((lease.id, got.meter_id, start))
+        baseline = self.snap.baselines.get((lease.id, got.meter_id))
+        result = utility_line(lease.id, start=start, end=end, utility=utility, tariff=tariff,
+                              got=got, hold=hold, baseline=baseline)  # fmt: skip
+        if isinstance(result, Line):
+            self.draft.add(result)
+        elif isinstance(result, Held):
+            self._hold(lease.id, result.meter_id, start, result.reason or "no usage",
+                       kind=HoldKind.USAGE, quantity=result.quantity)  # fmt: skip
+            self.draft.flags.append(
+                f"held: lease {lease.id} meter {result.meter_id}: {result.reason}"
             )
-        )
+        elif isinstance(result, Unbilled):
+            self.draft.flags.append(result.flag)
 
-    @staticmethod
-    def _points(tariff: Tariff) -> list[str]:
-        """The reading points a tariff bills: one register, or one per time-of-use zone."""
-        if tariff.kind is TariffKind.TIME_OF_USE:
-            return [z.point for z in tou_zones(tariff)]
-        return [tariff.point]
-
-    def _measure(self, chain: Any, tariff: Tariff, start: date, end: date) -> Measured:
+    def _measure(self, chain: UnitMeters, tariff: Tariff, start: date, end: date) -> Measured:
         """A unit's usage over a span: its one register, or the sum of its zone registers."""
         if tariff.kind is not TariffKind.TIME_OF_USE:
             return Measured.of(self._usage(chain, tariff.point, start, end))
         zones = {z.name: self._usage(chain, z.point, start, end) for z in tou_zones(tariff)}
         return Measured.of_zones(zones)
 
-    def _usage(self, chain: Any, point: str, start: date, end: date) -> MeterUsage:
+    def _usage(self, chain: UnitMeters, point: str, start: date, end: date) -> MeterUsage:
         """span_usage, once per unit and span: common area re-reads every unit's month."""
         key = (id(chain), point, start, end)
         got = self.usage_cache.get(key)
@@ -643,51 +379,11 @@ class _Run:
             raise got
         return got
 
-    def _tariffs(self) -> dict[Utility, Tariff]:
-        rows = self.session.scalars(
-            select(Tariff)
-            .where(Tariff.property_id == self.property_id, Tariff.effective_from <= self.used.first)
-            .order_by(Tariff.effective_from)
-        ).all()
-        return {t.utility: t for t in rows}
-
-    def _baselines(self) -> dict[tuple[int, str], Decimal]:
-        """Average usage per day over the last three billed months, per lease and meter."""
-        rows = self.session.execute(
-            select(
-                InvoiceLine.lease_id,
-                InvoiceLine.meter_key,
-                InvoiceLine.quantity,
-                InvoiceLine.period_start,
-                InvoiceLine.period_end,
-            ).where(
-                InvoiceLine.lease_id.in_(self.lease_q),
-                InvoiceLine.kind == LineKind.UTILITY,
-                InvoiceLine.period_start >= self.used.first - timedelta(days=95),
-                InvoiceLine.period_start < self.used.first,
-            )
-        )
-        total: dict[tuple[int, str], list[Decimal]] = defaultdict(lambda: [Decimal(0)] * 2)
-        for lease_id, meter, q, start, end in rows:
-            acc = total[lease_id, meter]
-            acc[0] += Decimal(q or 0)
-            acc[1] += (end - start).days + 1
-        return {k: q / d for k, (q, d) in total.items() if d > 0}
-
     # ---- common area ----------------------------------------------------------------------
 
     def _common_area(self, tariffs: dict[Utility, Tariff]) -> None:
-        masters = self.session.scalars(
-            select(Meter).where(
-                Meter.property_id == self.property_id, Meter.kind == MeterKind.MASTER
-            )
-        ).all()
-        units = self.session.execute(
-            select(Unit.id, Unit.building_id, Unit.area_m2).where(
-                Unit.property_id == self.property_id
-            )
-        ).all()
-        for master in masters:
+        units = self.snap.units
+        for master in self.snap.masters:
             tariff = tariffs.get(master.utility)
             if tariff is None:
                 continue
@@ -696,9 +392,10 @@ class _Run:
                 self._building_common(master, tariff, in_building)
 
     def _building_common(
-        self, master: Meter, tariff: Tariff, in_building: list[tuple[int, Decimal]]
+        self, master: MasterMeter, tariff: Tariff, in_building: list[tuple[int, Decimal]]
     ) -> None:
-        """One master meter's month: master minus its submeters, priced and shared."""
+        """One master meter's month: its usage and its submeters' (a reading missing is a
+        flag), then common_area_lines."""
         t0, t1 = day_start(self.used.first, self.tz), day_after(self.used.last, self.tz)
         try:
             before = self.book.at(master.code, tariff.point, t0)
@@ -714,91 +411,24 @@ class _Run:
         except ReadingRejectedError as exc:
             self.draft.flags.append(f"common area {master.code} not billed: {exc}")
             return
-        unit_price = price(tariff.common_price)
-        self.draft.utility_cost += round_half_up(Fraction(master_used) * unit_price)
-        common = common_usage(master_used, subs)
-        if common.negative:
-            self.draft.flags.append(
-                f"common area {master.code}: master {master_used} is below its submeters "
-                f"{sum(subs, Decimal(0))}; check the meters (not billed)"
-            )
-            return
-        if common.high_loss:
-            self.draft.flags.append(f"common area {master.code}: losses {common.loss_ratio:.0%}")
-        amount = round_half_up(Fraction(common.quantity) * unit_price)
-        basis = Basis(tariff.common_basis)
-        shares = self._share_common(amount, basis, in_building, master.utility)
-        self.draft.operator_cost += shares.pop(OPERATOR, 0)
-        spans = {lease.id: (start, end) for u in self.spans.values() for lease, start, end in u}
-        submeters = str(sum(subs, Decimal(0)))
-        for lease_id, share in shares.items():
-            start, end = spans[lease_id]
-            if (lease_id, str(LineKind.COMMON_AREA), master.code, start) in self.existing:
-                continue
-            self.draft.add(
-                Line(
-                    lease_id=lease_id,
-                    kind=LineKind.COMMON_AREA,
-                    start=start,
-                    end=end,
-                    amount=share,
-                    description=(
-                        f"{master.utility} common area, {basis} share of {common.quantity}"
-                        f" units at {tariff.common_price}/unit"
-                    ),
-                    meter=master.code,
-                    utility=str(master.utility),
-                    quantity=common.quantity,
-                    detail={
-                        "basis": str(basis),
-                        "master": str(master_used),
-                        "submeters": submeters,
-                        "building_amount_fen": amount,
-                    },
-                )
-            )
-
-    def _share_common(
-        self, amount: int, basis: Basis, in_building: list[tuple[int, Decimal]], utility: Utility
-    ) -> dict[Any, int]:
-        """Shares per lease id (and OPERATOR): area and equal per unit, then by days among a
-        unit's leases; occupants and usage per lease."""
-        days = {lease.id: (e - s).days + 1 for u in self.spans.values() for lease, s, e in u}
-        if basis in {Basis.AREA, Basis.EQUAL}:
-            units = [
-                UnitBasis(
-                    key=str(uid),
-                    area=area,
-                    occupied_days=min(
-                        self.used.days, sum(days[lease.id] for lease, _, _ in self.spans[uid])
-                    ),
-                    period_days=self.used.days,
-                )
-                for uid, area in in_building
-            ]
-            by_unit = allocate(amount, units, basis).shares
-            result: dict[Any, int] = {OPERATOR: by_unit[OPERATOR]}
-            for uid, _ in in_building:
-                tenants = self.spans.get(uid, [])
-                if tenants and by_unit[str(uid)]:
-                    parts = split(by_unit[str(uid)], [days[lease.id] for lease, _, _ in tenants])
-                    result.update(
-                        {lease.id: part for (lease, _, _), part in zip(tenants, parts, strict=True)}
-                    )
-            return result
-        per_lease = [
-            UnitBasis(
-                key=str(lease.id),
-                occupants=lease.occupant_count,
-                usage=self.lease_usage.get((lease.id, utility), Decimal(0)),
-                occupied_days=days[lease.id],
-                period_days=self.used.days,
-            )
-            for uid, _ in in_building
-            for lease, _, _ in self.spans.get(uid, [])
-        ]
-        shares = allocate(amount, per_lease, basis).shares
-        return {(k if k == OPERATOR else int(k)): v for k, v in shares.items()}
+        units = {uid for uid, _ in in_building}
+        shared = common_area_lines(
+            master=master.code,
+            utility=master.utility,
+            tariff=tariff,
+            master_used=master_used,
+            submeters=subs,
+            units=in_building,
+            tenancies=[t for t in self.tenancies if t.unit_id in units],
+            usage=self.lease_usage[master.utility],
+            month=self.used,
+        )
+        self.draft.utility_cost += shared.utility_cost
+        self.draft.operator_cost += shared.operator_cost
+        self.draft.flags.extend(shared.flags)
+        for line in shared.lines:
+            if (line.lease_id, str(line.kind), line.meter, line.start) not in self.existing:
+                self.draft.add(line)
 
     # ---- writing --------------------------------------------------------------------------
 

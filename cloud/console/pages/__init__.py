@@ -7,6 +7,9 @@ from __future__ import annotations
 def register() -> None:
     from cloud.console.pages import (  # noqa: F401, PLC0415
         audit,
+        billing,
         board,
+        gateways,
+        leases,
         login,
     )

@@ -10,7 +10,7 @@ from nicegui import ui
 
 from cloud.api.paging import PageQuery
 from cloud.api.routes.audit import list_audit
-from cloud.console.layout import act, enter, frame
+from cloud.console.layout import act, columns, enter, frame
 from cloud.console.viewer import Viewer
 from cloud.security.authz import Permission
 
@@ -33,7 +33,11 @@ def audit_page(request: Request, after: int = 0, action: str = "") -> RedirectRe
         )
     with frame(viewer, _("Audit log")):
         with ui.row().classes("items-center"):
-            box = ui.input(_("Action"), value=action).props("dense clearable").mark("action")
+            box = (
+                ui.input(_("Action"), value=action)
+                .props("dense clearable")
+                .props("data-testid=action")
+            )
             ui.button(
                 _("Filter"),
                 on_click=lambda: act(
@@ -41,17 +45,14 @@ def audit_page(request: Request, after: int = 0, action: str = "") -> RedirectRe
                 ),
             )
         ui.table(
-            columns=[
-                {"name": c, "label": label, "field": c, "align": "left"}
-                for c, label in (
-                    ("ts", _("Time")),
-                    ("username", _("User")),
-                    ("action", _("Action")),
-                    ("target", _("Target")),
-                    ("outcome", _("Outcome")),
-                    ("ip", _("Address")),
-                )
-            ],
+            columns=columns(
+                ("ts", _("Time")),
+                ("username", _("User")),
+                ("action", _("Action")),
+                ("target", _("Target")),
+                ("outcome", _("Outcome")),
+                ("ip", _("Address")),
+            ),
             rows=[
                 {
                     "id": e.id,
@@ -65,7 +66,7 @@ def audit_page(request: Request, after: int = 0, action: str = "") -> RedirectRe
                 for e in page.items
             ],
             row_key="id",
-        ).props("dense flat").classes("w-full").mark("audit-table")
+        ).props("dense flat").classes("w-full").props("data-testid=audit-table")
         if page.next_after is not None:
             ui.link(_("Next page"), f"/audit?after={page.next_after}&action={quote(action)}")
     return None

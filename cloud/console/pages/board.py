@@ -10,16 +10,12 @@ from fastapi.responses import RedirectResponse
 from nicegui import ui
 from sqlalchemy import select
 
-from cloud.console.layout import STATE_COLOURS, act, enter, frame
+from cloud.console.i18n import N_
+from cloud.console.layout import STATE_COLOURS, act, choice, enter, frame
 from cloud.console.viewer import Viewer
 from cloud.leases.board import BoardUnit, UnitState, board
 from cloud.models import Building, Lease, Meter, Property, Tenant, Unit
 from cloud.security.authz import Permission
-
-
-def N_(message: str) -> str:  # noqa: N802 - gettext's "translate later"
-    return message
-
 
 STATE_LABELS = {
     UnitState.VACANT: N_("Vacant"),
@@ -52,12 +48,9 @@ def board_page(request: Request, building: int = 0) -> RedirectResponse | None:
         chosen = building if building in options else next(iter(options), 0)
         units = board(session, chosen, viewer.today()) if chosen else []
     with frame(viewer, _("Room board")):
-        ui.select(
-            options,
-            value=chosen or None,
-            label=_("Building"),
-            on_change=lambda e: ui.navigate.to(f"/board?building={e.value}"),
-        ).classes("w-72").mark("building")
+        choice(
+            options, chosen or None, _("Building"), "/board?building={}".format, "building"
+        ).classes("w-72")
         _legend(viewer, units)
         _grid(viewer, units)
     return None
@@ -72,7 +65,7 @@ def _legend(viewer: Viewer, units: list[BoardUnit]) -> None:
             colour = STATE_COLOURS[state.value]
             ui.badge(f"{viewer._(label)} {counts[state]}").style(
                 f"background:{colour} !important"
-            ).mark(f"legend-{state.value}")
+            ).props(f"data-testid=legend-{state.value}")
 
 
 def _grid(viewer: Viewer, units: list[BoardUnit]) -> None:
@@ -94,7 +87,7 @@ def _cell(viewer: Viewer, unit: BoardUnit) -> None:
         .classes("w-28 q-pa-xs cursor-pointer text-white")
         .style(f"background:{colour}")
         .on("click", lambda: act(viewer, lambda: _unit_dialog(viewer, unit)))
-        .mark(f"unit-{unit.code}")
+        .props(f"data-testid=unit-{unit.code}")
     ):
         ui.label(unit.code).classes("text-weight-bold")
         ui.label(viewer._(STATE_LABELS[unit.state])).classes("text-caption")
@@ -129,7 +122,10 @@ def _unit_dialog(viewer: Viewer, cell: BoardUnit) -> None:
             {"code": m.code, "utility": _(m.utility.value), "gateway": m.gateway_id or ""}
             for m in meters
         ]
-    with ui.dialog(value=True) as dialog, ui.card().classes("w-96").mark("unit-dialog"):
+    with (
+        ui.dialog(value=True) as dialog,
+        ui.card().classes("w-96").props("data-testid=unit-dialog"),
+    ):
         for name, value in facts:
             with ui.row().classes("w-full justify-between"):
                 ui.label(name).classes("text-grey-8")

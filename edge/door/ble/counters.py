@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 from protocols.errors import ConfigError
@@ -27,6 +28,8 @@ class CounterFile:
         self.rx = 0
         self._next = 1
         self._reserved = 0  # counters below this may be used without writing
+        # next_tx runs in a worker thread (it syncs), accept_rx on the event loop
+        self._writing = threading.Lock()
         try:
             data = json.loads(path.read_bytes())
             tx, rx = int(data["tx"]), int(data["rx"])
@@ -60,14 +63,15 @@ class CounterFile:
         self._save(sync=False)
 
     def _save(self, *, sync: bool) -> None:
-        private_folder(self.path.parent)
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
-        try:
-            os.fchmod(fd, FILE_MODE)
-            os.write(fd, json.dumps({"tx": self._reserved, "rx": self.rx}).encode())
-            if sync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, self.path)
+        with self._writing:
+            private_folder(self.path.parent)
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, FILE_MODE)
+            try:
+                os.fchmod(fd, FILE_MODE)
+                os.write(fd, json.dumps({"tx": self._reserved, "rx": self.rx}).encode())
+                if sync:
+                    os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(tmp, self.path)

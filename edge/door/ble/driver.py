@@ -26,6 +26,7 @@ from edge.door.lock import EventSink, UnlockRequest
 from edge.door.pipeline import EVENT_KIND
 from edge.keyfile import read_key
 from protocols.lock.errors import (
+    LockAuthError,
     LockError,
     LockRefusedError,
     LockReplayError,
@@ -204,7 +205,7 @@ class BleLock:
             log.warning("[%s] replayed notification refused: %s", self.name, exc)
             return
         except LockError as exc:
-            self.refused["auth" if "authenticate" in str(exc) else "frame"] += 1
+            self.refused["auth" if isinstance(exc, LockAuthError) else "frame"] += 1
             log.warning("[%s] notification refused: %s", self.name, exc)
             return
         self.counters.accept_rx(counter)

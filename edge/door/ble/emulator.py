@@ -51,6 +51,7 @@ class EmulatedLock:
         *,
         name: str = "anju-lock",
         battery: int = 100,
+        auto_relock: bool = False,
     ) -> None:
         self.address = address
         self.name = name
@@ -68,6 +69,10 @@ class EmulatedLock:
         self.jam = False  # the bolt jams on its next movement
         self.drop_links = 0  # the next N commands: the lock acts, then the link drops
         self.silent = False  # acts on commands and never answers (radio deaf one way)
+        # The demo's lock relocks by itself when the hold time ends, as a real one does;
+        # tests leave it off and call relock() when they mean it.
+        self.auto_relock = auto_relock
+        self._relock: asyncio.Task[None] | None = None
         self._pending: deque[Event] = deque(maxlen=PENDING_EVENTS)
         self._notify: Characteristic[bytes] = Characteristic(
             NOTIFY_UUID, Characteristic.Properties.NOTIFY, Characteristic.READABLE, b""
@@ -110,8 +115,19 @@ class EmulatedLock:
             await self.device.stop_advertising()
 
     async def stop(self) -> None:
+        self._cancel_relock()
+        if self._relock is not None:
+            await asyncio.gather(self._relock, return_exceptions=True)
         await self.out_of_range()
         await self.device.power_off()
+
+    def _cancel_relock(self) -> None:
+        if self._relock is not None and not self._relock.done():
+            self._relock.cancel()
+
+    async def _relock_after(self, hold_s: float) -> None:
+        await asyncio.sleep(hold_s)
+        await self.relock()
 
     def reboot(self) -> None:
         """Power cycle: the last accepted gateway counter survives (it is written before the
@@ -197,11 +213,17 @@ class EmulatedLock:
         if isinstance(command, StatusCommand):
             pass
         elif isinstance(command, LockCommand):
+            self._cancel_relock()
             await self._move(Bolt.LOCKED)
         else:
             await self._move(Bolt.UNLOCKED)
             if self.bolt is Bolt.UNLOCKED:
                 self.unlocks += 1
+                if self.auto_relock:
+                    self._cancel_relock()  # a new unlock restarts the hold
+                    self._relock = asyncio.create_task(
+                        self._relock_after(command.hold_ds / 10), name=f"relock-{self.name}"
+                    )
         if self.drop_links > 0:
             self.drop_links -= 1
             await connection.disconnect()

@@ -1,0 +1,58 @@
+"""Maintenance jobs: the alarm rules every few minutes, and the SLA's overdue flag."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, datetime, time
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.orm import Session
+
+from cloud.jobs.scheduler import Job
+from cloud.maintenance import rules
+from cloud.maintenance.sla import flag_overdue
+
+log = logging.getLogger(__name__)
+ALARMS_JOB = "alarms"
+OVERDUE_JOB = "work-orders-overdue"
+
+
+class AlarmJobSettings(BaseSettings):
+    """`ANJU_ALARMS_*`: how often the rules run and their thresholds."""
+
+    model_config = SettingsConfigDict(env_prefix="ANJU_ALARMS_", extra="ignore", frozen=True)
+
+    every_min: int = Field(default=2, ge=1, le=60)
+    poll_s: int = Field(default=300, ge=10, le=86_400)
+    silent_polls: int = Field(default=3, ge=1, le=1000)
+    offline_min: int = Field(default=10, ge=1, le=10_080)
+    backlog_rows: int = Field(default=5000, ge=1)
+    refusals: int = Field(default=5, ge=1, le=1000)
+
+    def rules(self) -> rules.RuleSettings:
+        return rules.RuleSettings(
+            poll_s=self.poll_s, silent_polls=self.silent_polls, offline_min=self.offline_min,
+            backlog_rows=self.backlog_rows, refusals=self.refusals,
+        )  # fmt: skip
+
+
+def maintenance_jobs(settings: AlarmJobSettings | None = None) -> list[Job]:
+    s = settings or AlarmJobSettings()
+    rule_settings = s.rules()
+
+    def evaluate(session: Session, _today: date, now: datetime) -> None:
+        out = rules.evaluate(session, now, rule_settings)
+        changed = {k: v for k, v in out.items() if v.raised or v.cleared}
+        if changed:
+            log.info(
+                "alarms: %s", ", ".join(f"{k} +{v.raised} -{v.cleared}" for k, v in changed.items())
+            )
+
+    def overdue(session: Session, _today: date, now: datetime) -> None:
+        flag_overdue(session, now)
+
+    return [
+        Job(ALARMS_JOB, time(0, 0), evaluate, every_min=s.every_min),
+        Job(OVERDUE_JOB, time(0, 0), overdue, every_min=5),
+    ]

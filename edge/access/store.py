@@ -1,0 +1,221 @@
+"""The applied access list in the gateway's SQLite store, secrets sealed at rest.
+
+Each record of the list is a row (`kind`, `id`, JSON `body`); what must not lie in the clear —
+a face embedding (biometric data) and a door's offline-code secret — is left out of the body
+and kept in `sealed`: a 12-byte nonce and its AES-256-GCM ciphertext, with the record's kind
+and id as associated data so a sealed value cannot be moved to another record. The key is a
+32-byte file, 0600, created beside the store on first use. A whole list or a delta is written
+in one transaction with the version, so a power cut leaves the old list or the new one.
+The guard state (trusted clock, uses, used codes, keypad failures) is one JSON row beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from pydantic import ValidationError
+
+from edge.keyfile import read_key
+from edge.store.sqlite import connect, transaction
+from protocols.access.decide import GuardState
+from protocols.access.schema import AccessList, Credential, Door, Revocation, Right
+from protocols.errors import ConfigError
+from runtime.private_files import FILE_MODE, private_folder
+
+log = logging.getLogger(__name__)
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+# The guard state's JSON: uses and used codes of the largest list, with room to spare.
+MAX_GUARD_BYTES = 16 * 1024 * 1024
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS access_list (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    gateway_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    issued_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS access_records (
+    kind TEXT NOT NULL,
+    id TEXT NOT NULL,
+    body TEXT NOT NULL,
+    sealed BLOB,
+    PRIMARY KEY (kind, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS access_guard (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    state TEXT NOT NULL
+);
+"""
+
+Record = Door | Credential | Right | Revocation
+KINDS: dict[str, type[Record]] = {
+    "door": Door,
+    "credential": Credential,
+    "right": Right,
+    "revocation": Revocation,
+}
+# The field of each kind that is sealed rather than kept in the body.
+SEALED = {"door": "code_secret", "credential": "embedding"}
+
+
+def load_or_create_key(path: Path) -> bytes:
+    """The store's sealing key; a new random one (0600) if the file does not exist yet."""
+    private_folder(path.parent)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        return read_key(path, KEY_BYTES, "access store key")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(KEY_BYTES) + "\n")
+    return read_key(path, KEY_BYTES, "access store key")
+
+
+def _kind(record: Record) -> str:
+    if isinstance(record, Door):
+        return "door"
+    if isinstance(record, Credential):
+        return "credential"
+    return "right" if isinstance(record, Right) else "revocation"
+
+
+def _key(record: Record) -> str:
+    return record.key if isinstance(record, Revocation) else record.id
+
+
+class AccessStore:
+    """One connection, one lock (calls come from `asyncio.to_thread`'s threads)."""
+
+    def __init__(self, path: Path, key: bytes) -> None:
+        if len(key) != KEY_BYTES:
+            raise ConfigError(f"the access store key has {len(key)} bytes, not {KEY_BYTES}")
+        self._aead = AESGCM(key)
+        self._lock = threading.Lock()
+        self._db = connect(path)
+        self._db.executescript(SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # ---- sealing ------------------------------------------------------------------------
+
+    def _seal(self, kind: str, id_: str, secret: bytes) -> bytes:
+        nonce = secrets.token_bytes(NONCE_BYTES)
+        return nonce + self._aead.encrypt(nonce, secret, f"{kind}/{id_}".encode())
+
+    def _open(self, kind: str, id_: str, sealed: bytes) -> bytes:
+        nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
+        return self._aead.decrypt(nonce, ciphertext, f"{kind}/{id_}".encode())
+
+    def _row(self, record: Record) -> tuple[str, str, str, bytes | None]:
+        kind = _kind(record)
+        field = SEALED.get(kind)
+        secret = getattr(record, field) if field else None
+        body = record.model_dump_json(by_alias=True, exclude={field} if field else None)
+        id_ = _key(record)
+        sealed = None if secret is None else self._seal(kind, id_, base64.b64decode(secret))
+        return kind, id_, body, sealed
+
+    # ---- writing ------------------------------------------------------------------------
+
+    def save(self, applied: AccessList, update: AccessList) -> None:
+        """Persist `update` (whole, or a delta) so the store holds `applied`, in one
+        transaction."""
+        records: list[Record] = [*update.doors, *update.credentials, *update.rights]
+        records += update.revocations
+        rows = [self._row(r) for r in records]
+        with self._lock, transaction(self._db):
+            db = self._db
+            if update.full:
+                db.execute("DELETE FROM access_records")
+            else:
+                removed = update.removed
+                db.executemany(
+                    "DELETE FROM access_records WHERE kind = ? AND id = ?",
+                    [
+                        *(("door", i) for i in removed.doors),
+                        *(("credential", i) for i in removed.credentials),
+                        *(("right", i) for i in removed.rights),
+                        *(("revocation", i) for i in removed.revocations),
+                    ],
+                )
+            db.executemany("INSERT OR REPLACE INTO access_records VALUES (?, ?, ?, ?)", rows)
+            db.execute(
+                "INSERT OR REPLACE INTO access_list VALUES (1, ?, ?, ?)",
+                (applied.gateway_id, applied.version, applied.issued_at.isoformat()),
+            )
+
+    def save_guard(self, state: GuardState) -> None:
+        text = json.dumps(state.to_dict(), separators=(",", ":"))
+        with self._lock, transaction(self._db):
+            self._db.execute("INSERT OR REPLACE INTO access_guard VALUES (1, ?)", (text,))
+
+    # ---- reading ------------------------------------------------------------------------
+
+    def _records(self) -> list[tuple[str, str, str, bytes | None]]:
+        return self._db.execute("SELECT kind, id, body, sealed FROM access_records").fetchall()
+
+    def load(self) -> AccessList | None:
+        """The applied list, or None (none yet, or unreadable: logged, and the cloud's next
+        whole list replaces it)."""
+        with self._lock:
+            head = self._db.execute(
+                "SELECT gateway_id, version, issued_at FROM access_list"
+            ).fetchone()
+            if head is None:
+                return None
+            try:
+                parts = self._parts(self._records())
+            except (InvalidTag, ValueError, KeyError, sqlite3.Error) as exc:
+                log.warning(
+                    "the stored access list does not load (%s); waiting for a whole list", exc
+                )
+                return None
+        try:
+            return AccessList(gateway_id=head[0], version=head[1], issued_at=head[2], **parts)
+        except ValidationError as exc:
+            log.warning("the stored access list is not valid (%s); waiting for a whole list", exc)
+            return None
+
+    def _parts(self, rows: Iterable[tuple[str, str, str, bytes | None]]) -> dict[str, list[Any]]:
+        parts: dict[str, list[Any]] = {"door": [], "credential": [], "right": [], "revocation": []}
+        for kind, id_, body, sealed in rows:
+            data = json.loads(body)
+            field = SEALED.get(kind)
+            if field is not None and sealed is not None:
+                data[field] = base64.b64encode(self._open(kind, id_, sealed)).decode()
+            parts[kind].append(KINDS[kind].model_validate(data))
+        return {
+            "doors": parts["door"],
+            "credentials": parts["credential"],
+            "rights": parts["right"],
+            "revocations": parts["revocation"],
+        }
+
+    def load_guard(self) -> GuardState:
+        """The saved guard state; a fresh one if none or unreadable (logged)."""
+        with self._lock:
+            row = self._db.execute("SELECT state FROM access_guard").fetchone()
+        if row is None:
+            return GuardState()
+        if len(row[0]) > MAX_GUARD_BYTES:
+            log.error("the saved door state is %d bytes; starting afresh", len(row[0]))
+            return GuardState()
+        try:
+            return GuardState.from_dict(json.loads(row[0]))
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:
+            log.warning("the saved door state does not load (%s); starting afresh", exc)
+            return GuardState()
