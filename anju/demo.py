@@ -271,6 +271,7 @@ def banner(demo: Demo) -> str:
             + ("" if demo.servers.mqtt_url else " (embedded amqtt, logins from the registry)"),
             f"  Modbus meters   modbus-tcp://127.0.0.1:{demo.ports.modbus} "
             f"({DEMO_METERS} x {SIM_PROFILE})",
+            f"  Web console     {demo.api}/ (sign in as {DEMO_LOGIN} or demo-admin)",
             f"  Cloud API       {demo.api}/docs",
             f"  Readings        {demo.api}/api/v1/meters/<meter id>/readings"
             " (the meter ids are in the data folder's gateway.yaml)",

@@ -7,7 +7,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,6 +55,14 @@ def launch_chromium(playwright: Playwright) -> Browser:
 
 @pytest.fixture(scope="session")
 def console() -> Iterator[Console]:
+    with running_console() as served:
+        yield served
+
+
+@contextmanager
+def running_console() -> Iterator[Console]:
+    """The seeded demo portfolio behind a console on a free loopback port (also used by
+    tools/console_screenshots.py)."""
     with ExitStack() as stack:
         if DATABASE_URL:
             url = stack.enter_context(postgres_schema())

@@ -1,0 +1,56 @@
+"""Regenerate docs/console/*.png: every console page of the seeded demo portfolio, in Chinese,
+as the admin sees it (Debian chromium through Playwright).
+
+    PYTHONPATH=. .venv/bin/python tools/console_screenshots.py [OUT_DIR]
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+from tests.console.conftest import Console, launch_chromium, running_console, sign_in
+
+PAGES = (
+    ("board", "/board"),
+    ("leases", "/leases?lease=3"),
+    ("billing", "/billing"),
+    ("gateways", "/gateways"),
+    ("audit", "/audit"),
+)
+
+
+def shoot(page: Page, console: Console, out: Path) -> list[Path]:
+    page.goto(f"{console.url}/")
+    written = [out / "login.png"]
+    page.screenshot(path=str(written[0]))
+    sign_in(page, console, "demo-admin")
+    page.wait_for_url(f"{console.url}/board")
+    page.goto(f"{console.url}/billing")
+    page.get_by_test_id("run-billing").click()  # so the billing page has invoices to show
+    page.get_by_test_id("ar-total").filter(has_not_text="¥0.00").wait_for()
+    for name, path in PAGES:
+        page.goto(f"{console.url}{path}")
+        page.wait_for_load_state("networkidle")
+        written.append(out / f"{name}.png")
+        page.screenshot(path=str(written[-1]))
+    return written
+
+
+def main() -> None:
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path("docs/console")
+    out.mkdir(parents=True, exist_ok=True)
+    with running_console() as console, sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        try:
+            context = browser.new_context(viewport={"width": 1400, "height": 860}, locale="zh-CN")
+            for path in shoot(context.new_page(), console, out):
+                print(path)
+        finally:
+            browser.close()
+
+
+if __name__ == "__main__":
+    main()
