@@ -62,6 +62,8 @@ def start_doors(
     on_stored: Callable[[], None],
     locks: Mapping[str, Lock],
     now: Callable[[], datetime],
+    *,
+    access: AccessService | None = None,
 ) -> list[DoorService]:
     """Build every door before anything runs: a door whose models do not verify (or whose
     gallery is unreadable) stops the start with a message that says how to fix it. The face
@@ -71,7 +73,7 @@ def start_doors(
     from edge.door.service import create_door  # noqa: PLC0415
 
     return [
-        create_door(door, locks[door.id], outbox, now=now, on_stored=on_stored)
+        create_door(door, locks[door.id], outbox, now=now, on_stored=on_stored, access=access)
         for door in config.doors
     ]
 
@@ -101,7 +103,7 @@ async def run_gateway(
         pollers = [BusPoller(bus, sink, now=now) for bus in config.buses]
         lock_for = locks or configured_locks(now)
         door_locks = {door.id: lock_for(door) for door in config.doors}
-        doors = start_doors(config, outbox, uplink.notify, door_locks, now)
+        doors = start_doors(config, outbox, uplink.notify, door_locks, now, access=access)
         uplink.health = HealthProbe(gid, config.store.path, pollers, doors, started=now())
         commands = CommandHandler(
             gid,

@@ -132,6 +132,8 @@ def watch(config_path: Path, door_id: str | None, source: str | None, every: int
     from protocols.face.confirm import Confirmer
 
     door = _door(config_path, door_id)
+    if door.gallery is None:
+        raise click.ClickException(f"door {door.id} decides by the access list: no gallery file")
     engine = load_engine(door.models_dir, threads=door.threads, detect_side=door.detect_side)
     gallery = load_gallery(door.gallery)
     confirmer = Confirmer(threshold=door.threshold, n=door.confirm_n, m=door.confirm_m)

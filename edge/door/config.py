@@ -42,7 +42,9 @@ class DoorConfig(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     # rtsp://…, usb:N, a video file or a folder of images
     source: str
-    gallery: Path  # the cloud's gallery export for this door (JSON)
+    # The cloud's gallery export for this door (JSON); none: the faces and rights of the
+    # gateway's access list (down/access, docs/access.md) decide.
+    gallery: Path | None = None
     # The gallery file is reloaded when it changes; this is how often the door looks.
     gallery_check_s: Annotated[float, Field(gt=0, le=3600)] = 10.0
     models_dir: Path | None = None  # default: ANJU_MODELS_DIR or ~/.cache/anju/models
@@ -77,7 +79,7 @@ class DoorConfig(_Strict):
         return self.model_copy(
             update={
                 "source": str(at(Path(self.source))) if _is_local(self.source) else self.source,
-                "gallery": at(self.gallery),
+                "gallery": None if self.gallery is None else at(self.gallery),
                 "models_dir": None if self.models_dir is None else at(self.models_dir),
                 "snapshots": snaps.model_copy(update={"dir": at(snaps.dir), "key_file": key_file}),
                 "ble": None if self.ble is None else self.ble.relative_to(base),

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pydantic import ValidationError
 
@@ -19,11 +19,15 @@ from edge.door.lock import Lock, UnlockRequest
 from edge.door.models import load_engine
 from edge.door.pipeline import EVENT_KIND, DoorPipeline
 from edge.door.snapshots import SnapshotStore, open_store
+from protocols.access.decide import Face
 from protocols.errors import ConfigError
 from protocols.face.confirm import Confirmer, Decision, Verdict
 from protocols.face.contract import FaceError, ImageArray
 from protocols.face.gallery import Gallery, GalleryExport
 from protocols.lock.errors import LockError
+
+if TYPE_CHECKING:
+    from edge.access.service import AccessService
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +49,7 @@ class DoorService:
         on_stored: Callable[[], None] = lambda: None,
         snapshots: SnapshotStore | None = None,
         gallery_file: GalleryFile | None = None,
+        access: AccessService | None = None,
     ) -> None:
         self._config = config
         self._pipeline = pipeline
@@ -55,6 +60,8 @@ class DoorService:
         self._on_stored = on_stored
         self._snapshots = snapshots
         self._gallery_file = gallery_file
+        self._access = access  # faces and rights from the access list, when set
+        self._access_version: int | None = None
         self.frames = 0
         self.decisions: list[Decision] = []
 
@@ -70,6 +77,13 @@ class DoorService:
                     if fresh is not None:
                         self._pipeline.gallery = fresh  # between frames: no run is using it
                         log.info("[%s] gallery reloaded, %d enrolled rows", door, len(fresh))
+                if self._access is not None and self._access.version != self._access_version:
+                    self._access_version = self._access.version
+                    fresh = await asyncio.to_thread(self._access.gallery, door)
+                    self._pipeline.gallery = fresh
+                    log.info(
+                        "[%s] access list %s: %d faces", door, self._access_version, len(fresh)
+                    )
                 frame = await asyncio.to_thread(self._source.read)
                 if frame is None:
                     await asyncio.sleep(idle_s)
@@ -92,18 +106,23 @@ class DoorService:
     ) -> None:
         door = self._config.id
         self.decisions.append(decision)
+        event = self._pipeline.event(decision, timings_ms)
+        who = decision.person_id if decision.verdict is Verdict.GRANT else None
+        if self._access is not None:
+            # The face names a credential; the access list decides (rights, windows, uses).
+            access = await asyncio.to_thread(self._access.decide, door, Face(who))
+            who = access.subject if access.granted else None
+            event |= {k: v for k, v in access.event().items() if v is not None or k != "ts"}
+            event |= {"verdict": "grant" if access.granted else "deny", "person_id": who}
         lock_error = None
-        if decision.verdict is Verdict.GRANT and decision.person_id is not None:
+        if who is not None:
             try:
                 await self._lock.unlock(
-                    UnlockRequest(
-                        door, decision.person_id, self._config.unlock_hold_s, decision.decided
-                    )
+                    UnlockRequest(door, who, self._config.unlock_hold_s, decision.decided)
                 )
             except LockError as exc:  # the decision is still recorded; the door keeps going
                 lock_error = str(exc)
                 log.warning("[%s] lock did not open: %s", door, exc)
-        event = self._pipeline.event(decision, timings_ms)
         if lock_error is not None:
             event["lock_error"] = lock_error
         if self._snapshots is not None:
@@ -194,11 +213,16 @@ def create_door(
     now: Callable[[], datetime],
     source: FrameSource | None = None,
     on_stored: Callable[[], None] = lambda: None,
+    access: AccessService | None = None,
 ) -> DoorService:
-    """Refuses (ModelsMissingError) unless the models verify; nothing is downloaded here."""
+    """Refuses (ModelsMissingError) unless the models verify; nothing is downloaded here.
+    A door without a gallery file takes its faces from `access` (the gateway's list)."""
+    if config.gallery is None and access is None:
+        raise ConfigError(f"door {config.id}: no gallery file and no access list to decide by")
     engine = load_engine(config.models_dir, threads=config.threads, detect_side=config.detect_side)
     confirmer = Confirmer(threshold=config.threshold, n=config.confirm_n, m=config.confirm_m)
-    pipeline = DoorPipeline(config.id, engine, load_gallery(config.gallery), confirmer)
+    gallery = Gallery.empty() if config.gallery is None else load_gallery(config.gallery)
+    pipeline = DoorPipeline(config.id, engine, gallery, confirmer)
     return DoorService(
         config,
         pipeline,
@@ -208,5 +232,8 @@ def create_door(
         now=now,
         on_stored=on_stored,
         snapshots=open_store(config.snapshots, config.id, now=now),
-        gallery_file=GalleryFile(config.gallery, every_s=config.gallery_check_s),
+        gallery_file=None
+        if config.gallery is None
+        else GalleryFile(config.gallery, every_s=config.gallery_check_s),
+        access=None if config.gallery is not None else access,
     )
