@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.access.sync import record_applied
 from cloud.db import as_utc
 from cloud.db.bulk import insert_new_rows
 from cloud.meter_bindings import foreign_pairs
@@ -165,6 +166,8 @@ def store_batch(
             gateway.dropped = state.dropped
             gateway.dropped_upto = state.dropped_upto
             gateway.last_seen = received
+            if state.access_version is not None:
+                record_applied(session, gateway.id, state.access_version, state.ts)
     quarantine(session, result.rejects, received)
     return result
 

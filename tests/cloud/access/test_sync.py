@@ -10,13 +10,24 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.access import records, sync
+from cloud.ingest.store import store_batch
 from cloud.leases import service as leases
 from cloud.leases.lifecycle import Action
-from cloud.models import AccessListVersion, Door, DoorScope, Lease, LeaseStatus, Property, Unit
+from cloud.models import (
+    AccessListVersion,
+    Door,
+    DoorScope,
+    GatewayAccess,
+    Lease,
+    LeaseStatus,
+    Property,
+    Unit,
+)
 from cloud.security.crypto import FieldKeys
 from protocols.access import codes
 from protocols.access.schema import AccessList, CredentialKind, apply
 from protocols.access.signing import decode_signed
+from protocols.mqtt import messages as msg
 from tests.cloud.world import COMMAND_KEY, NOW, Site, build_world
 
 TZ = ZoneInfo("Asia/Shanghai")
@@ -124,3 +135,16 @@ def test_a_list_not_applied_is_sent_again_later_and_whole_when_the_base_is_gone(
     assert whole is not None
     assert whole.full
     assert whole.version == 78
+
+
+def test_the_version_a_gateway_reports_in_its_state_is_its_applied_one(
+    session: Session, keys: FieldKeys, world_p1: Site
+) -> None:
+    first = sent(session, keys, world_p1.gateway_id)
+    assert first is not None
+    state = msg.State(gateway_id=world_p1.gateway_id, seq=0, ts=NOW, online=True,
+                      access_version=first.version)  # fmt: skip
+    store_batch(session, [], [("t", state)], NOW)
+    row = session.get_one(GatewayAccess, world_p1.gateway_id)
+    assert row.applied_version == row.compiled_version == first.version
+    assert sent(session, keys, world_p1.gateway_id, NOW + sync.RESEND) is None  # in sync
