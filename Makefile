@@ -61,7 +61,7 @@ typecheck: install
 pytest: install
 	$(BIN)/pytest -n auto --dist loadfile
 
-test: lint typecheck pytest
+test: lint typecheck pytest mutate
 
 # Mutation testing of the pure rule modules ([tool.mutmut] in pyproject.toml): each mutant runs
 # against the unit tests that reach it; fails when a file's tests kill under 90 % of its mutants
