@@ -19,6 +19,7 @@ from cloud.access.publisher import publisher_for
 from cloud.api.problems import install_problem_handlers, problem_response
 from cloud.api.routes import (
     alarms,
+    assets,
     audit,
     auth,
     billing,
@@ -66,6 +67,7 @@ ROUTERS = (
     work_orders,
     alarms,
     doors,
+    assets,
 )
 
 

@@ -188,6 +188,9 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         f"/work-orders/{s.work_order_id}/photos/{s.photo_id}", None),
     ("GET", "/work-order-figures"): lambda w, s: (
         f"/work-order-figures?property_id={s.property_id}", None),
+    ("POST", "/assets"): lambda w, s: ("/assets", {"property_id": s.property_id,
+        "unit_id": s.unit_id, "kind": "lock", "name": "front door lock"}),
+    ("GET", "/assets"): lambda w, s: (f"/assets?property_id={s.property_id}", None),
     ("GET", "/alarms"): lambda w, s: (f"/alarms?property_id={s.property_id}", None),
     ("GET", "/alarms/{alarm_id}"): lambda w, s: (f"/alarms/{s.alarm_id}", None),
     ("POST", "/alarms/{alarm_id}/acknowledgement"): lambda w, s: (

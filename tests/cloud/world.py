@@ -23,6 +23,7 @@ from cloud.leases import service
 from cloud.maintenance import alarms, orders
 from cloud.maintenance.sla import load_calendar
 from cloud.models import (
+    Asset,
     Building,
     Category,
     DoorScope,
@@ -275,6 +276,9 @@ def add_maintenance(session: Session, site: Site, worker_id: int) -> None:
     photo = WorkOrderPhoto(order_id=site.work_order_id, content_type="image/png", size=len(PNG),
                            sha256="", data=PNG, uploaded_by=worker_id, created_at=NOW)  # fmt: skip
     session.add(photo)
+    heater = Asset(property_id=site.property_id, unit_id=site.unit_id, kind="appliance",
+                   name="water heater", vendor="Haier", warranty_end=date(2027, 1, 1))  # fmt: skip
+    session.add(heater)
     alarm = alarms.raise_alarm(session, site.org_id, "usage_spike", site.meter_id, "usage 9x",
                                now=NOW, property_id=site.property_id)  # fmt: skip
     session.flush()

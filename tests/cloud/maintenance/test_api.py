@@ -146,3 +146,23 @@ async def test_alarms_are_acknowledged_then_resolved(api: Api) -> None:
     assert done.json()["state"] == "resolved"
     assert done.json()["resolved_by"] is not None
     assert (await c.get(f"{PREFIX}/alarms?state=active", headers=worker)).json()["items"] == []
+
+
+async def test_an_order_on_an_asset_under_warranty_says_so(api: Api) -> None:
+    c, w = api.client, api.world
+    p1, p2 = w.sites["P1"], w.sites["P2"]
+    manager, tenant = api.as_role(Role.MANAGER), api.as_role(Role.TENANT)
+    new = {"property_id": p1.property_id, "unit_id": p1.unit_id, "kind": "lock",
+           "name": "front door", "vendor": "TTLock", "warranty_end": "2026-02-01"}  # fmt: skip
+    old = (await c.post(f"{PREFIX}/assets", json=new, headers=manager)).json()
+    listed = (await c.get(f"{PREFIX}/assets?unit_id={p1.unit_id}", headers=manager)).json()
+    heater = next(a for a in listed["items"] if a["name"] == "water heater")
+    body = {"unit_id": p1.unit_id, "category": "appliance", "description": "no hot water"}
+    for asset, covered in ((heater, True), (old, False)):
+        r = await c.post(f"{PREFIX}/work-orders", json={**body, "asset_id": asset["id"]},
+                         headers=tenant)  # fmt: skip
+        assert r.json()["under_warranty"] is covered, r.text
+    # another unit's (or property's) asset is not one to name
+    foreign = {**new, "property_id": p2.property_id, "unit_id": p1.unit_id}
+    assert (await c.post(f"{PREFIX}/assets", json=foreign, headers=api.as_role(Role.ADMIN))
+            ).status_code == 404  # fmt: skip
