@@ -17,6 +17,7 @@ from edge.door.lock import LockService
 from edge.health import HealthProbe
 from edge.meters.poller import BusPoller
 from edge.meters.sink import OutboxSink
+from edge.remote_config import RemoteConfig
 from edge.store.outbox import Outbox
 from edge.store.replay import ReplayMemory
 from edge.store.results import ResultStore
@@ -101,6 +102,8 @@ async def run_gateway(
         access.on_stored = uplink.notify
         sink = OutboxSink(outbox, on_stored=uplink.notify)
         pollers = [BusPoller(bus, sink, now=now) for bus in config.buses]
+        uplink.remote_config = remote = RemoteConfig(config, key, pollers, uplink.set_link)
+        remote.load()  # the configuration applied before this start, before anything runs
         lock_for = locks or configured_locks(now)
         door_locks = {door.id: lock_for(door) for door in config.doors}
         doors = start_doors(config, outbox, uplink.notify, door_locks, now, access=access)

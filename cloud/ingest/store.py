@@ -160,16 +160,23 @@ def store_batch(
             mark = _epoch(session, epochs, gateway, state.epoch, received, start=state.epoch_start)
             if state.epoch == gateway.epoch:
                 gateway.stored_seq = mark.stored_seq
-            gateway.online = state.online
-            gateway.state_ts = state.ts
-            gateway.pending = state.pending
-            gateway.dropped = state.dropped
-            gateway.dropped_upto = state.dropped_upto
+            _take_state(gateway, state)
             gateway.last_seen = received
             if state.access_version is not None:
                 record_applied(session, gateway.id, state.access_version, state.ts)
     quarantine(session, result.rejects, received)
     return result
+
+
+def _take_state(gateway: Gateway, state: State) -> None:
+    gateway.online = state.online
+    gateway.state_ts = state.ts
+    gateway.pending = state.pending
+    gateway.dropped = state.dropped
+    gateway.dropped_upto = state.dropped_upto
+    if state.config_version is not None or state.config_error is not None:
+        gateway.config_version = state.config_version
+        gateway.config_error = state.config_error
 
 
 def _epochs(session: Session, gateways: dict[str, Gateway]) -> dict[tuple[str, int], GatewayEpoch]:

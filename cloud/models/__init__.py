@@ -35,7 +35,7 @@ from cloud.models.billing import (
 )
 from cloud.models.commands import CommandResultRow, CommandState, GatewayCommand
 from cloud.models.face import FaceEnrollment
-from cloud.models.fleet import GatewayEnrolment, GatewayHealth
+from cloud.models.fleet import GatewayConfigVersion, GatewayEnrolment, GatewayHealth
 from cloud.models.leases import ContractSignature, Lease, LeaseStatus, LeaseTenant, Proration
 from cloud.models.maintenance import (
     Alarm,
@@ -96,6 +96,7 @@ __all__ = [
     "Gateway",
     "GatewayAccess",
     "GatewayCommand",
+    "GatewayConfigVersion",
     "GatewayEnrolment",
     "GatewayEpoch",
     "GatewayHealth",

@@ -56,3 +56,17 @@ class GatewayHealth(Base):
     meters_offline: Mapped[int] = mapped_column(Integer)
     # Buses, doors, and the meters that are not ok (the ok ones are counted per bus).
     detail: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class GatewayConfigVersion(Base):
+    """One desired remote configuration of a gateway (`protocols.mqtt.downlink.Config`'s
+    fields but the envelope); the newest version is the one sent. Rows are never changed, so a
+    rollback is a new version with an old body."""
+
+    __tablename__ = "gateway_configs"
+
+    gateway_id: Mapped[str] = mapped_column(ForeignKey("gateways.id"), primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    body: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

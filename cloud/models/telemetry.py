@@ -50,6 +50,9 @@ class Gateway(Base):
     pending: Mapped[int] = mapped_column(BigInteger, default=0)
     dropped: Mapped[int] = mapped_column(BigInteger, default=0)
     dropped_upto: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The remote configuration the gateway reports applied, and why the newest offered was not.
+    config_version: Mapped[int | None] = mapped_column(BigInteger)
+    config_error: Mapped[str | None] = mapped_column(Text)
 
 
 class ServiceAccount(Base):

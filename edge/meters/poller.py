@@ -11,6 +11,7 @@ stalls the others.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -89,6 +90,14 @@ class BusPoller:
         known = dict(profiles or {})
         self.meters = [self._meter(d, plan, known) for d in bus.devices]
         self.requests = 0
+        self._retimed = asyncio.Event()
+
+    def set_poll_interval(self, seconds: float) -> None:
+        """A new interval (remote configuration), taken at once rather than after the current
+        wait."""
+        if seconds != self._bus.poll_interval_s:
+            self._bus = self._bus.model_copy(update={"poll_interval_s": seconds})
+            self._retimed.set()
 
     @property
     def name(self) -> str:
@@ -147,7 +156,15 @@ class BusPoller:
             while True:
                 started = self._clock()
                 await self.poll_once()
-                await asyncio.sleep(max(0.0, started + self._bus.poll_interval_s - self._clock()))
+                self._retimed.clear()
+                while (wait := started + self._bus.poll_interval_s - self._clock()) > 0:
+                    # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(wait):
+                            await self._retimed.wait()
+                    if not self._retimed.is_set():
+                        break
+                    self._retimed.clear()
         finally:
             self.close()
 

@@ -20,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from edge.backoff import Backoff
-from edge.config import GatewayConfig
+from edge.config import GatewayConfig, UplinkSettings
 from edge.health import HealthProbe
 from edge.store.outbox import Outbox, OutboxRow
 from edge.uplink.commands import CommandChannel
@@ -50,6 +50,15 @@ class AccessInbox(Protocol):
     def deliver(self, payload: bytes) -> None: ...
 
 
+class ConfigInbox(Protocol):
+    """Where `down/config` payloads go (edge.remote_config.RemoteConfig)."""
+
+    version: int | None
+    error: str | None
+
+    def deliver(self, payload: bytes) -> bool: ...
+
+
 class Uplink:
     def __init__(
         self,
@@ -73,6 +82,7 @@ class Uplink:
         self._access = access  # `down/access` in, for the access service
         self._backoff = backoff or Backoff()
         self.health: HealthProbe | None = None  # `up/health` samples, when given a probe
+        self.remote_config: ConfigInbox | None = None  # `down/config` in, when given one
         self._refused = False  # the broker refused our credentials (logged once, until accepted)
         self._wake = asyncio.Event()
         self._sent_upto = 0
@@ -83,6 +93,11 @@ class Uplink:
         self.connected = asyncio.Event()
         self.resends = 0
         self._timeouts = 0
+
+    def set_link(self, link: UplinkSettings) -> None:
+        """New limits (remote configuration): the next batch and state report use them."""
+        self._link = link
+        self._wake.set()
 
     def notify(self) -> None:
         """New rows are in the outbox (the pollers' `on_stored` hook)."""
@@ -102,6 +117,8 @@ class Uplink:
             dropped_upto=stats.dropped_upto,
             acked_seq=stats.acked_seq,
             access_version=None if self._access is None else self._access.version,
+            config_version=None if self.remote_config is None else self.remote_config.version,
+            config_error=None if self.remote_config is None else self.remote_config.error,
         )
 
     async def run(self) -> None:
@@ -139,6 +156,8 @@ class Uplink:
             await client.subscribe(topic(gid, Kind.CMD), qos=1)
         if self._access is not None:
             await client.subscribe(topic(gid, Kind.ACCESS), qos=1)
+        if self.remote_config is not None:
+            await client.subscribe(topic(gid, Kind.CONFIG), qos=1)
         await self._publish_state(client)
         if backoff.failures:
             log.info("[%s] uplink reconnected", gid)
@@ -201,7 +220,7 @@ class Uplink:
     async def _receive(self, client: aiomqtt.Client) -> None:
         gid = self._config.gateway_id
         command_topic, ack_topic = topic(gid, Kind.CMD), topic(gid, Kind.DOWN_ACK)
-        access_topic = topic(gid, Kind.ACCESS)
+        access_topic, config_topic = topic(gid, Kind.ACCESS), topic(gid, Kind.CONFIG)
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes | bytearray):
@@ -211,6 +230,12 @@ class Uplink:
                 continue
             if self._access is not None and message.topic.value == access_topic:
                 self._access.deliver(bytes(payload))
+                continue
+            if self.remote_config is not None and message.topic.value == config_topic:
+                before = (self.remote_config.version, self.remote_config.error)
+                self.remote_config.deliver(bytes(payload))
+                if (self.remote_config.version, self.remote_config.error) != before:
+                    await self._publish_state(client)  # the cloud learns the outcome now
                 continue
             if message.topic.value != ack_topic:
                 # Not ours to read: amqtt 0.12 hands a resumed session retained messages it

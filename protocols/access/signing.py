@@ -18,7 +18,7 @@ from enum import StrEnum
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from protocols.access.schema import MAX_ACCESS_BYTES, AccessList
 from protocols.errors import AnjuError
@@ -46,26 +46,39 @@ class AccessRefusedError(AnjuError):
         self.detail = detail
 
 
-def canonical_body(access: AccessList) -> bytes:
-    fields = access.model_dump(mode="json", by_alias=True)
+def canonical_body(message: BaseModel) -> bytes:
+    fields = message.model_dump(mode="json", by_alias=True)
     return json.dumps(
         fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode()
 
 
-def encode_signed(access: AccessList, key: Ed25519PrivateKey) -> bytes:
-    """The payload the cloud publishes on `down/access`."""
-    body = canonical_body(access)
-    if len(body) + SIGNATURE_CHARS + 1 > MAX_ACCESS_BYTES:
-        raise AccessRefusedError(Refusal.OVERSIZE, f"a list of {len(body)} bytes")
-    signature = base64.b64encode(key.sign(DOMAIN + body))
+def encode_signed(
+    message: BaseModel,
+    key: Ed25519PrivateKey,
+    *,
+    domain: bytes = DOMAIN,
+    max_bytes: int = MAX_ACCESS_BYTES,
+) -> bytes:
+    """The payload the cloud publishes on `down/access` (or, with its own domain and bound,
+    on `down/config`: protocols.mqtt.downlink)."""
+    body = canonical_body(message)
+    if len(body) + SIGNATURE_CHARS + 1 > max_bytes:
+        raise AccessRefusedError(Refusal.OVERSIZE, f"a body of {len(body)} bytes")
+    signature = base64.b64encode(key.sign(domain + body))
     return signature + b"\n" + body
 
 
-def verify_signed(payload: bytes, key: Ed25519PublicKey | None) -> bytes:
+def verify_signed(
+    payload: bytes,
+    key: Ed25519PublicKey | None,
+    *,
+    domain: bytes = DOMAIN,
+    max_bytes: int = MAX_ACCESS_BYTES,
+) -> bytes:
     """The body of `payload` if `key` signed it; `AccessRefusedError` otherwise."""
-    if len(payload) > MAX_ACCESS_BYTES:
-        raise AccessRefusedError(Refusal.OVERSIZE, f"{len(payload)} bytes > {MAX_ACCESS_BYTES}")
+    if len(payload) > max_bytes:
+        raise AccessRefusedError(Refusal.OVERSIZE, f"{len(payload)} bytes > {max_bytes}")
     if key is None:
         raise AccessRefusedError(Refusal.UNSIGNED, "this gateway has no command key")
     if payload[SIGNATURE_CHARS : SIGNATURE_CHARS + 1] != b"\n":
@@ -76,7 +89,7 @@ def verify_signed(payload: bytes, key: Ed25519PublicKey | None) -> bytes:
         raise AccessRefusedError(Refusal.BAD_SIGNATURE, "the signature is not base64") from None
     body = payload[SIGNATURE_CHARS + 1 :]
     try:
-        key.verify(signature, DOMAIN + body)
+        key.verify(signature, domain + body)
     except InvalidSignature:
         raise AccessRefusedError(Refusal.BAD_SIGNATURE, "the signature does not verify") from None
     return body

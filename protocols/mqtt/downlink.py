@@ -5,20 +5,28 @@ A config carries a `version` the cloud raises with every change; a gateway appli
 only if it is newer than what it holds, so a retained config delivered again on reconnect, or a
 late duplicate, changes nothing. The envelope's `seq` orders messages on the wire as in every
 payload; what a gateway compares is `version`.
+
+On the wire a config is signed as access lists are (`protocols.access.signing`: a signature
+line, then the canonical JSON body) with the cloud's command key, under its own domain prefix
+`anju-config-v1\n`, so no command's or list's signature is ever valid for a config.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from pydantic import Field, ValidationError
 
+from protocols.access.signing import AccessRefusedError, Refusal, encode_signed, verify_signed
 from protocols.mqtt.bounds import Name, Seq
 from protocols.mqtt.limits import AckTimeout, BatchKb, BatchRecords, WindowRecords
 from protocols.mqtt.messages import _Envelope, _Model
 
 Version = Seq  # a 64-bit column, as seqs
 MAX_BUSES = 64
+DOMAIN = b"anju-config-v1\n"
+MAX_CONFIG_BYTES = 64 * 1024
 
 
 # ---- down/config ----------------------------------------------------------------------------
@@ -44,3 +52,30 @@ class Config(_Envelope):
     )
     state_interval_s: Annotated[float, Field(gt=0, le=3600)] | None = None
     link: UplinkLimits = UplinkLimits()
+
+
+def encode_config(config: Config, key: Ed25519PrivateKey) -> bytes:
+    """The payload the cloud publishes (retained) on `down/config`."""
+    return encode_signed(config, key, domain=DOMAIN, max_bytes=MAX_CONFIG_BYTES)
+
+
+def first_error(exc: ValidationError) -> str:
+    """`where: what` of a schema error, the form the gateway reports and the API answers."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+def decode_config(payload: bytes, key: Ed25519PublicKey | None, *, gateway_id: str) -> Config:
+    """Signature first (a tampered address or version is a bad signature), then the schema
+    and the address. Whether the version is newer is the holder's to check."""
+    body = verify_signed(payload, key, domain=DOMAIN, max_bytes=MAX_CONFIG_BYTES)
+    try:
+        config = Config.model_validate_json(body)
+    except ValidationError as exc:
+        raise AccessRefusedError(Refusal.MALFORMED, first_error(exc)) from None
+    if config.gateway_id != gateway_id:
+        raise AccessRefusedError(
+            Refusal.WRONG_GATEWAY, f"addressed to {config.gateway_id!r}, not {gateway_id!r}"
+        )
+    return config

@@ -41,6 +41,7 @@ from protocols.mqtt.bounds import (
     MAX_INT64,
     MAX_TEXT_CHARS,
     Count,
+    Detail,
     Name,
     Seq,
     Text,
@@ -236,6 +237,10 @@ class State(_Envelope):
     # The access list version the doors decide from (docs/access.md); left out when none, so
     # a gateway without one sends what clouds before access lists read.
     access_version: Annotated[Count | None, Field(exclude_if=_is_none)] = None
+    # The remote configuration applied (docs/fleet.md), and why the newest one offered was not:
+    # left out when none, as `access_version`.
+    config_version: Annotated[Count | None, Field(exclude_if=_is_none)] = None
+    config_error: Annotated[Detail | None, Field(exclude_if=_is_none)] = None
 
 
 class Ack(_Envelope):

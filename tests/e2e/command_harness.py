@@ -9,6 +9,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import select
@@ -38,13 +39,14 @@ class Clock:
 
 
 @contextlib.asynccontextmanager
-async def gateway(link: Link, clock: Clock) -> AsyncIterator[None]:
-    """A gateway run, yielded once it has reported its state after connecting (so its
-    `down/cmd` subscription is in place: the uplink subscribes before it reports)."""
+async def gateway(link: Link, clock: Clock, **changes: Any) -> AsyncIterator[None]:
+    """A gateway run (its config the link's with `changes`), yielded once it has reported its
+    state after connecting (so its `down/cmd` subscription is in place: the uplink subscribes
+    before it reports)."""
     clock.t += timedelta(seconds=1)  # this run's state report is newer than any before
     started = clock.t
     commands = CommandSettings(public_key=cmd.public_key_text(KEY.public_key()))
-    config = link.config.model_copy(update={"commands": commands})
+    config = link.config.model_copy(update={"commands": commands, **changes})
     task = asyncio.create_task(run_gateway(config, now=clock), name="gateway")
 
     def reported() -> bool:

@@ -1,0 +1,98 @@
+"""Remote configuration over the real link: configs signed with the cloud's key go through the
+broker on `down/config` (retained) to `run_gateway`, which applies a new poll interval at once,
+refuses what its schema or its signature check refuses while the previous configuration keeps
+running, and reports the applied version or the error in `up/state`, which ingest stores."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from cloud.models import Gateway
+from edge.config import ModbusBus
+from protocols.mqtt.downlink import Config, encode_config
+from protocols.mqtt.topics import Kind, topic
+from tests.e2e.command_harness import KEY, Clock, gateway
+from tests.e2e.link_harness import Link, as_async, mqtt_client, wait_until
+from tests.edge.conftest import SimFactory, make_bus, tcp_meters
+
+pytestmark = pytest.mark.timeout(90)
+__all__ = ["tcp_meters"]  # the simulated meters' fixture
+
+
+def config(link: Link, version: int, clock: Clock, **fields: Any) -> Config:
+    return Config(gateway_id=link.gateway_id, seq=version, version=version, ts=clock.t, **fields)
+
+
+async def push(link: Link, payload: bytes) -> None:
+    async with mqtt_client(link.mqtt_url, f"cfg-{uuid.uuid4().hex[:8]}") as client:
+        await client.publish(topic(link.gateway_id, Kind.CONFIG), payload, qos=1, retain=True)
+
+
+def reported(link: Link) -> tuple[int | None, str | None]:
+    with link.sessions() as session:
+        gateway = session.get_one(Gateway, link.gateway_id)
+        return gateway.config_version, gateway.config_error
+
+
+async def until_reported(link: Link, version: int | None, error: str | None = None) -> None:
+    """The gateway's state says `version` applied and an error containing `error` (or none)."""
+
+    def seen() -> bool:
+        got, why = reported(link)
+        return got == version and (why is None if error is None else error in (why or ""))
+
+    await wait_until(as_async(seen), 20, f"config version {version}, error {error!r}")
+
+
+def hourly_bus(address: str) -> ModbusBus:
+    """One meter polled hourly, so every later reading is the remote interval's."""
+    return make_bus({"tcp": address}, [1], "eastron-sdm120", poll_interval_s=3600)
+
+
+async def test_apply_reject_rollback_and_attacks(link: Link, tcp_meters: SimFactory) -> None:
+    clock = Clock()
+    sim = await tcp_meters("eastron-sdm120", 1)
+    other_key = Ed25519PrivateKey.generate()
+    async with link.ingest(), gateway(link, clock, buses=[hourly_bus(sim.address)]):
+        await wait_until(as_async(link.stored), 20, "the first poll's readings")
+        one_poll = len(link.stored())
+
+        # apply: the hourly bus polls every 0.2 s at once, and version 1 is reported
+        await push(link, encode_config(config(link, 1, clock, poll_interval_s={"bus": 0.2}), KEY))
+        await until_reported(link, 1)
+        await wait_until(
+            as_async(lambda: len(link.stored()) >= 3 * one_poll), 20, "polls at the new interval"
+        )
+
+        # reject: a bus the gateway does not have; version 1 keeps running
+        bad = config(link, 2, clock, poll_interval_s={"nope": 1.0})
+        await push(link, encode_config(bad, KEY))
+        await until_reported(link, 1, "poll_interval_s.nope: no bus of that name")
+        polled = len(link.stored())
+        await wait_until(as_async(lambda: len(link.stored()) > polled), 20, "polls after a reject")
+
+        # rollback: version 0's content (nothing remote) as version 3; the file's hour again
+        await push(link, encode_config(config(link, 3, clock), KEY))
+        await until_reported(link, 3)
+
+        # attacks: another key, another gateway, an older version replayed
+        await push(link, encode_config(config(link, 4, clock, state_interval_s=1.0), other_key))
+        await until_reported(link, 3, "bad_signature")
+        foreign = Config(gateway_id="gw-other", seq=5, version=5, ts=clock.t)
+        await push(link, encode_config(foreign, KEY))
+        await until_reported(link, 3, "wrong_gateway")
+        await push(link, encode_config(config(link, 1, clock, poll_interval_s={"bus": 0.2}), KEY))
+        # a config the gateway reports on, published after the replay, is read after it
+        await push(link, encode_config(config(link, 6, clock, poll_interval_s={"x": 1.0}), KEY))
+        await until_reported(link, 3, "version 6: poll_interval_s.x")
+    await push(link, b"")  # clear the retained config
+
+    # a restart applies the stored version 3 before connecting
+    with link.sessions.begin() as session:
+        session.get_one(Gateway, link.gateway_id).config_version = None
+    async with link.ingest(), gateway(link, clock, buses=[hourly_bus(sim.address)]):
+        await until_reported(link, 3)
