@@ -36,6 +36,7 @@ MENU = (
     MenuItem("/board", N_("Room board"), P.PORTFOLIO_READ, "grid_view"),
     MenuItem("/leases", N_("Tenants & leases"), P.LEASES_READ, "description"),
     MenuItem("/billing", N_("Billing"), P.REPORTS_READ, "payments"),
+    MenuItem("/meters", N_("Meters"), P.METERS_READ, "speed"),
     MenuItem("/gateways", N_("Gateways"), P.METERS_READ, "router"),
     MenuItem("/audit", N_("Audit log"), P.AUDIT_READ, "policy"),
 )

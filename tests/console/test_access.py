@@ -80,3 +80,12 @@ def test_switching_to_english_sticks_to_the_user(page: Page, console: Console) -
     expect(page.locator(".q-header").get_by_text("Room board")).to_be_visible()
     page.goto(f"{console.url}/board")
     expect(page.locator(".q-header").get_by_text("Sign out")).to_be_visible()
+
+
+def test_maintenance_opens_a_meter(page: Page, console: Console) -> None:
+    sign_in(page, console, "demo-maintenance")
+    expect(page).to_have_url(re.compile(r"/board$"))
+    expect(page.locator(".q-header").get_by_text("账单")).to_have_count(0)
+    page.locator(".q-header").get_by_text("表计").click()
+    page.get_by_test_id("meters").get_by_text("m-0001", exact=True).click()
+    expect(page.locator(".q-dialog").get_by_text("暂无读数。")).to_be_visible()

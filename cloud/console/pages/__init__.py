@@ -12,4 +12,5 @@ def register() -> None:
         gateways,
         leases,
         login,
+        meters,
     )
