@@ -37,17 +37,19 @@ class ReadingBook:
         self._session = session
         self._property_id = property_id
         self._cache: dict[tuple[str, datetime], dict[str, Decimal]] = {}
+        self._whole: set[tuple[str, datetime]] = set()  # boundaries loaded for every meter
 
     def preload(self, point: str, at: datetime) -> None:
-        if (point, at) in self._cache:
+        if (point, at) in self._whole:
             return
-        self._cache[point, at] = self._query(point, at, None)
+        self._cache.setdefault((point, at), {}).update(self._query(point, at, None))
+        self._whole.add((point, at))
 
     def at(self, meter_id: str, point: str, at: datetime) -> Decimal:
-        if (point, at) not in self._cache:
-            got = self._query(point, at, meter_id)
-            self._cache.setdefault((point, at), {}).update(got)
-        value = self._cache[point, at].get(meter_id)
+        known = self._cache.setdefault((point, at), {})
+        if meter_id not in known and (point, at) not in self._whole:
+            known.update(self._query(point, at, meter_id))  # another meter asked here first
+        value = known.get(meter_id)
         if value is None:
             raise MissingReadingError(f"meter {meter_id} has no {point} reading before {at}")
         return value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import pytest
 from sqlalchemy import func, select
@@ -216,3 +217,25 @@ def test_time_of_use_prices_each_zone_register(session: Session) -> None:
     assert any("common area e-tmaster not billed" in f for f in run.flags)
     again = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
     assert again.lines_created == run.lines_created
+
+
+def test_two_leases_moving_in_on_the_same_day_are_both_metered(session: Session) -> None:
+    """A mid-month boundary is read one meter at a time: the second meter asked there must be
+    looked up too, not taken as missing."""
+    w = World(session)
+    w.tariff(TIERS)
+    moved_in = date(2026, 1, 15)
+    leases = []
+    for code, value in (("M-1", 100), ("M-2", 200)):
+        unit = w.unit(code, "30")
+        meter = w.meter(f"e-{code}", unit)
+        leases.append(w.lease(unit, moved_in, date(2026, 12, 31), rent=100000))
+        w.read(meter, moved_in, value)
+        w.read(meter, date(2026, 2, 1), value + 10)
+    session.flush()
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
+    assert not [f for f in run.flags if f.startswith("held")]
+    for lease in leases:
+        (line,) = lines(session, lease, LineKind.UTILITY)
+        assert (line.period_start, line.quantity, line.amount_fen) == (moved_in, Decimal(10), 500)
