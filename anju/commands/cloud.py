@@ -224,6 +224,7 @@ def _add_admin_commands() -> None:
         cloud_calendar,
         cloud_commands,
         cloud_fleet,
+        cloud_meters,
         gateway_meters,
     )
 
@@ -243,6 +244,7 @@ def _add_admin_commands() -> None:
     cloud.add_command(broker_auth.service_account)
     cloud.add_command(broker_auth.broker_auth)
     cloud.add_command(cloud_calendar.calendar)
+    cloud.add_command(cloud_meters.meter)
 
 
 _add_admin_commands()

@@ -163,7 +163,12 @@ def add_site(session: Session, keys: FieldKeys, org: Organisation, name: str, n:
         profile="eastron-sdm120",
         gateway_id=gateway.id,
     )
-    session.add(meter)
+    spare = Meter(
+        org_id=org.id, code=f"m-{name}-2", property_id=prop.id, building_id=bld.id,
+        unit_id=unit.id, kind=MeterKind.SUBMETER, utility=Utility.ELECTRICITY,
+        profile="eastron-sdm120",
+    )  # fmt: skip
+    session.add_all([meter, spare])
     session.flush()
     ping = commands.issue(session, COMMAND_KEY, gateway.id, "ping", {}, issued_by="world",
                           now=NOW, ttl=timedelta(minutes=5))  # fmt: skip
