@@ -205,6 +205,17 @@ class AccessStore:
             "revocations": parts["revocation"],
         }
 
+    def embeddings(self, ids: Iterable[str]) -> list[bytes]:
+        """The face embeddings of credentials `ids`, unsealed, in that order."""
+        with self._lock:
+            rows = dict(
+                self._db.execute(
+                    "SELECT id, sealed FROM access_records WHERE kind = 'credential'"
+                    " AND sealed IS NOT NULL"
+                ).fetchall()
+            )
+        return [self._open("credential", id_, rows[id_]) for id_ in ids]
+
     def load_guard(self) -> GuardState:
         """The saved guard state; a fresh one if none or unreadable (logged)."""
         with self._lock:

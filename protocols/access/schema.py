@@ -239,21 +239,25 @@ class AccessList(_Model):
 
     @model_validator(mode="after")
     def _consistent(self) -> AccessList:
-        _unique(self.doors, "door")
-        _unique(self.credentials, "credential")
-        _unique(self.rights, "right")
-        _unique(self.revocations, "revocation")
-        if self.base_version is None:
-            if not self.removed.empty():
-                raise ValueError("a full list removes nothing: it replaces the list")
-            _check_whole(self)
-        elif self.base_version >= self.version:
-            raise ValueError("base_version must be before version")
+        _check_list(self)
         return self
 
     @property
     def full(self) -> bool:
         return self.base_version is None
+
+
+def _check_list(access: AccessList) -> None:
+    _unique(access.doors, "door")
+    _unique(access.credentials, "credential")
+    _unique(access.rights, "right")
+    _unique(access.revocations, "revocation")
+    if access.base_version is None:
+        if not access.removed.empty():
+            raise ValueError("a full list removes nothing: it replaces the list")
+        _check_whole(access)
+    elif access.base_version >= access.version:
+        raise ValueError("base_version must be before version")
 
 
 def _check_whole(access: AccessList) -> None:
@@ -286,8 +290,9 @@ def apply(held: AccessList | None, update: AccessList) -> AccessList:
     if held is None or held.version != update.base_version:
         have = "none" if held is None else held.version
         raise StaleDeltaError(f"delta on version {update.base_version}, held {have}")
-    # Validated as a whole: sizes, duplicates and keypad ids hold after the merge too.
-    return AccessList(
+    # The records were validated when they arrived (and the gateway may hold them slimmed, see
+    # edge/access/service.py); what a merge can break is checked on the whole again.
+    merged = AccessList.model_construct(
         gateway_id=update.gateway_id,
         version=update.version,
         issued_at=update.issued_at,
@@ -296,6 +301,16 @@ def apply(held: AccessList | None, update: AccessList) -> AccessList:
         rights=_merge(held.rights, update.rights, update.removed.rights),
         revocations=_merge(held.revocations, update.revocations, update.removed.revocations),
     )
+    for name, items, cap in (
+        ("doors", merged.doors, MAX_DOORS),
+        ("credentials", merged.credentials, MAX_CREDENTIALS),
+        ("rights", merged.rights, MAX_RIGHTS),
+        ("revocations", merged.revocations, MAX_REVOCATIONS),
+    ):
+        if len(items) > cap:
+            raise ValueError(f"the list would hold {len(items)} {name} (at most {cap})")
+    _check_list(merged)
+    return merged
 
 
 def window_open(right: Right, at: datetime) -> bool:

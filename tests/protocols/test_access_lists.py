@@ -222,7 +222,7 @@ def test_a_delta_that_breaks_the_whole_list_is_refused() -> None:
         issued_at=T0,
         credentials=[pin("b", "s2", "7")],
     )
-    with pytest.raises(ValidationError, match="keypad_id"):
+    with pytest.raises(ValueError, match="keypad_id"):
         apply(held, delta)
 
 
