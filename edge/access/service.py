@@ -92,7 +92,7 @@ class AccessService:
         self._lock = threading.Lock()
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue(MAX_WAITING)
         held = store.load()
-        self.index: AccessIndex | None = None if held is None else AccessIndex(_unfaced(held))
+        self.index: AccessIndex | None = None if held is None else AccessIndex(held)
         self.state: GuardState = store.load_guard()
         if held is not None:
             self.state.clock.observe(held.issued_at)
@@ -178,7 +178,7 @@ class AccessService:
             if bad:
                 raise AccessRefusedError(Refusal.MALFORMED, f"non-finite embedding in {bad}")
             self._store.save(applied, update)
-            index = AccessIndex(_unfaced(applied))
+            index = AccessIndex(applied)
             self.state.clock.observe(applied.issued_at)
             self.state.prune(index, self.state.clock.high_water)
             self._store.save_guard(self.state)
@@ -235,16 +235,6 @@ class AccessService:
             event["ts"] = self._clock.wall().isoformat()
         self._events.append(EVENT_KIND, [event | extra])
         self.on_stored()
-
-
-def _unfaced(access: AccessList) -> AccessList:
-    """The list as decisions need it: face credentials without their embedding, which lives
-    sealed in the store and, unsealed, only in the doors' galleries (10,000 faces are 10 MB)."""
-    credentials = [
-        c.model_copy(update={"embedding": None}) if c.embedding is not None else c
-        for c in access.credentials
-    ]
-    return access.model_copy(update={"credentials": credentials})
 
 
 def _bad_embeddings(update: AccessList) -> str | None:
