@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+import random
 from datetime import date, datetime, time
 
+import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session
 
+from cloud.billing.service.notify import Smtp
+from cloud.jobs.billing import JobSettings
 from cloud.jobs.scheduler import Job
 from cloud.maintenance import rules
+from cloud.maintenance.notify import deliveries
 from cloud.maintenance.sla import flag_overdue
 
 log = logging.getLogger(__name__)
 ALARMS_JOB = "alarms"
 OVERDUE_JOB = "work-orders-overdue"
+NOTIFY_JOB = "alarm-notifications"
 
 
 class AlarmJobSettings(BaseSettings):
@@ -37,8 +43,16 @@ class AlarmJobSettings(BaseSettings):
         )  # fmt: skip
 
 
-def maintenance_jobs(settings: AlarmJobSettings | None = None) -> list[Job]:
+def maintenance_jobs(
+    settings: AlarmJobSettings | None = None,
+    *,
+    smtp: Smtp | None = None,
+    rng: random.Random | None = None,
+) -> list[Job]:
+    """`smtp`: where alarm e-mail goes (default: the `ANJU_SMTP_*` settings)."""
     s = settings or AlarmJobSettings()
+    mail = smtp if smtp is not None else JobSettings().smtp()
+    jitter = rng or random.SystemRandom()
     rule_settings = s.rules()
 
     def evaluate(session: Session, _today: date, now: datetime) -> None:
@@ -52,7 +66,15 @@ def maintenance_jobs(settings: AlarmJobSettings | None = None) -> list[Job]:
     def overdue(session: Session, _today: date, now: datetime) -> None:
         flag_overdue(session, now)
 
+    def notify(session: Session, _today: date, now: datetime) -> None:
+        with httpx.Client(follow_redirects=False) as client:
+            sender = deliveries.Sender(mail, client, jitter)
+            sent, failed = deliveries.send_due(session, sender, now)
+        if sent or failed:
+            log.info("alarm notifications: %s sent, %s failed", sent, failed)
+
     return [
         Job(ALARMS_JOB, time(0, 0), evaluate, every_min=s.every_min),
         Job(OVERDUE_JOB, time(0, 0), overdue, every_min=5),
+        Job(NOTIFY_JOB, time(0, 0), notify, every_min=1),
     ]

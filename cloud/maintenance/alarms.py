@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from cloud.maintenance import orders
+from cloud.maintenance.notify import deliveries
 from cloud.maintenance.sla import load_calendar
 from cloud.models import Alarm, AlarmState, Category, OrderSource, OrderState, Priority, WorkOrder
 from cloud.security import audit
@@ -113,6 +114,7 @@ def raise_alarm(
             alarm_id=alarm.id,
         )  # fmt: skip
         alarm.work_order_id = order.id
+    deliveries.enqueue(session, alarm, "raised", now)
     return alarm
 
 
@@ -144,6 +146,7 @@ def close(session: Session, alarm: Alarm, *, now: datetime, who: Principal | Non
     alarm.resolved_at, alarm.resolved_by = now, who.user_id if who else None
     if who is not None:
         audit.about(session, who, "alarm.resolve", now, alarm, detail={"kind": alarm.kind})
+    deliveries.enqueue(session, alarm, "resolved", now)
     if alarm.work_order_id is not None:
         order = session.get(WorkOrder, alarm.work_order_id)
         if order is not None and order.state in (OrderState.NEW, OrderState.ASSIGNED):

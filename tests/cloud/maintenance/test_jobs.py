@@ -8,7 +8,13 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 
 from cloud.db import make_engine, make_sessionmaker
-from cloud.jobs.maintenance import ALARMS_JOB, OVERDUE_JOB, AlarmJobSettings, maintenance_jobs
+from cloud.jobs.maintenance import (
+    ALARMS_JOB,
+    NOTIFY_JOB,
+    OVERDUE_JOB,
+    AlarmJobSettings,
+    maintenance_jobs,
+)
 from cloud.jobs.scheduler import run_due
 from cloud.models import Alarm, Gateway
 from cloud.security.crypto import FieldKeys
@@ -28,10 +34,10 @@ def test_runs_once_per_slot(database_url: str, keys: FieldKeys) -> None:
             s.commit()
         jobs = maintenance_jobs(AlarmJobSettings(every_min=2))
         ran = run_due(sessions, jobs, now=NOW, holder="a", tz=TZ)
-        assert sorted(ran) == sorted([ALARMS_JOB, OVERDUE_JOB])
+        assert sorted(ran) == sorted([ALARMS_JOB, OVERDUE_JOB, NOTIFY_JOB])
         assert run_due(sessions, jobs, now=NOW + timedelta(seconds=59), holder="b", tz=TZ) == []
         later = run_due(sessions, jobs, now=NOW + timedelta(minutes=2), holder="b", tz=TZ)
-        assert later == [ALARMS_JOB]
+        assert sorted(later) == sorted([ALARMS_JOB, NOTIFY_JOB])
         with sessions() as s:
             offline = select(func.count()).select_from(Alarm).where(Alarm.kind == "gateway_offline")
             assert s.scalar(offline) == 1

@@ -1,0 +1,1 @@
+"""Alarm notifications: who hears of which alarm, and how it reaches them."""
