@@ -26,6 +26,7 @@ class Permission(enum.StrEnum):
     VISITOR_PASSES = "access.passes"  # issue and revoke passes (a tenant: for their own doors)
     PINS_SET = "access.pins"  # set a tenant's keypad PIN (a tenant: their own)
     GATEWAYS_ENROL = "gateways.enrol"  # issue enrolment tokens for new gateways
+    GATEWAYS_CONFIGURE = "gateways.configure"  # set a gateway's remote configuration
     TENANTS_READ = "tenants.read"
     TENANTS_WRITE = "tenants.write"
     TENANTS_REVEAL = "tenants.reveal"
@@ -60,7 +61,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.MANAGER: frozenset(
         _STAFF_READ
         | {P.PORTFOLIO_WRITE, P.METERS_WRITE, P.TENANTS_READ, P.TENANTS_WRITE, P.TENANTS_REVEAL}
-        | {P.GATEWAYS_COMMAND, P.DOORS_UNLOCK, P.GATEWAYS_ENROL}
+        | {P.GATEWAYS_COMMAND, P.DOORS_UNLOCK, P.GATEWAYS_ENROL, P.GATEWAYS_CONFIGURE}
         | {P.DOORS_READ, P.DOORS_WRITE, P.ACCESS_CODES, P.VISITOR_PASSES, P.PINS_SET}
         | {P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN, P.AUDIT_READ}
         | _MONEY

@@ -171,6 +171,10 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         f"/gateways/{s.gateway_id}/commands/{s.command_id}", None),
     ("GET", "/gateways/{gateway_id}/health"): lambda w, s: (f"/gateways/{s.gateway_id}/health",
         None),
+    ("GET", "/gateways/{gateway_id}/config"): lambda w, s: (f"/gateways/{s.gateway_id}/config",
+        None),
+    ("PUT", "/gateways/{gateway_id}/config"): lambda w, s: (f"/gateways/{s.gateway_id}/config",
+        {"state_interval_s": 30}),
     ("POST", "/gateways/enrolment-tokens"): lambda w, s: (
         "/gateways/enrolment-tokens", {"property_id": s.property_id}),
     ("GET", "/work-orders"): lambda w, s: (f"/work-orders?property_id={s.property_id}", None),

@@ -5,18 +5,25 @@ running, and reports the applied version or the error in `up/state`, which inges
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
+import httpx
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from cloud.app import create_app
+from cloud.ingest.store import register_gateway
 from cloud.models import Gateway
+from cloud.security.crypto import development_keys
 from edge.config import ModbusBus
 from protocols.mqtt.downlink import Config, encode_config
 from protocols.mqtt.topics import Kind, topic
+from tests.cloud.world import build_world
 from tests.e2e.command_harness import KEY, Clock, gateway
 from tests.e2e.link_harness import Link, as_async, mqtt_client, wait_until
+from tests.e2e.test_walking_skeleton import login
 from tests.edge.conftest import SimFactory, make_bus, tcp_meters
 
 pytestmark = pytest.mark.timeout(90)
@@ -96,3 +103,40 @@ async def test_apply_reject_rollback_and_attacks(link: Link, tcp_meters: SimFact
         session.get_one(Gateway, link.gateway_id).config_version = None
     async with link.ingest(), gateway(link, clock, buses=[hourly_bus(sim.address)]):
         await until_reported(link, 3)
+
+
+async def test_the_api_validates_publishes_and_shows_drift(
+    link: Link, tcp_meters: SimFactory
+) -> None:
+    with link.sessions() as session:
+        world = build_world(session, development_keys())
+    with link.sessions.begin() as session:
+        register_gateway(session, link.gateway_id, property_id=world.sites["P1"].property_id)
+    sim = await tcp_meters("eastron-sdm120", 1)
+    app = create_app(link.settings(), command_key=KEY)
+    url = f"/api/v1/gateways/{link.gateway_id}/config"
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http,
+    ):
+        await asyncio.wait_for(app.state.ingest.ready.wait(), 10)
+        await login(http, "user-manager")  # a manager scoped to P1
+        bad = await http.put(url, json={"poll_interval_s": {"bus": 0}})
+        assert bad.status_code == 422
+        assert "poll_interval_s.bus" in bad.json()["detail"]
+        assert (await http.put(url, json={"version": 9})).status_code == 422
+        assert (await http.put(url, json={"poll_interval_s": {"b\u0000": 1}})).status_code == 422
+        assert (await http.put(url, json={"x": "y" * 40_000})).status_code == 413
+        foreign = f"/api/v1/gateways/{world.sites['P3'].gateway_id}/config"
+        assert (await http.put(foreign, json={})).status_code == 404
+        assert (await http.get(url)).json()["desired"] is None
+
+        async with gateway(link, Clock(), buses=[hourly_bus(sim.address)]):
+            put = await http.put(url, json={"poll_interval_s": {"bus": 0.5}})
+            assert put.status_code == 200, put.text
+            assert (put.json()["published"], put.json()["drift"]) == (True, True)
+            await until_reported(link, 1)
+        shown = (await http.get(url)).json()
+    assert (shown["desired"]["version"], shown["applied_version"]) == (1, 1)
+    assert (shown["drift"], shown["error"]) == (False, None)
+    await push(link, b"")  # clear the retained config
