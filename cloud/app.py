@@ -18,6 +18,7 @@ from sqlalchemy.orm import sessionmaker
 from cloud.access.publisher import publisher_for
 from cloud.api.problems import install_problem_handlers, problem_response
 from cloud.api.routes import (
+    alarm_notify,
     alarms,
     assets,
     audit,
@@ -70,6 +71,7 @@ ROUTERS = (
     gateway_config,
     work_orders,
     alarms,
+    alarm_notify,
     doors,
     assets,
 )

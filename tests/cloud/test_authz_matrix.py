@@ -204,6 +204,15 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         f"/alarms/{s.alarm_id}/acknowledgement", None),
     ("POST", "/alarms/{alarm_id}/resolution"): lambda w, s: (
         f"/alarms/{s.alarm_id}/resolution", None),
+    ("GET", "/alarm-subscriptions"): lambda w, s: ("/alarm-subscriptions", None),
+    ("POST", "/alarm-subscriptions"): lambda w, s: ("/alarm-subscriptions",
+        {"channel": "wecom", "target": "https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k"}),
+    ("DELETE", "/alarm-subscriptions/{subscription_id}"): lambda w, s: (
+        "/alarm-subscriptions/1", None),
+    ("GET", "/alarm-deliveries"): lambda w, s: (
+        f"/alarm-deliveries?property_id={s.property_id}", None),
+    ("POST", "/alarm-deliveries/{delivery_id}/retry"): lambda w, s: (
+        f"/alarm-deliveries/{s.delivery_id}/retry", None),
     ("GET", "/doors"): lambda w, s: (f"/doors?property_id={s.property_id}", None),
     ("POST", "/doors"): lambda w, s: ("/doors", {"gateway_id": s.gateway_id, "code": "gate",
         "scope": "property", "property_id": s.property_id}),

@@ -23,6 +23,8 @@ from cloud.leases import service
 from cloud.maintenance import alarms, orders
 from cloud.maintenance.sla import load_calendar
 from cloud.models import (
+    AlarmDelivery,
+    AlarmSubscription,
     Asset,
     Building,
     Category,
@@ -92,6 +94,7 @@ class Site:
     done_order_id: int = 0  # the tenant's order, done (to confirm and rate)
     photo_id: int = 0  # of the assigned order
     alarm_id: int = 0  # an active alarm at the property
+    delivery_id: int = 0  # a dead notification of that alarm to the manager there
     door_id: int = 0  # the unit's door, on the gateway
     pass_id: int = 0  # a visitor pass the tenant issued for it
 
@@ -286,8 +289,14 @@ def add_maintenance(session: Session, site: Site, worker_id: int) -> None:
     session.add(heater)
     alarm = alarms.raise_alarm(session, site.org_id, "usage_spike", site.meter_id, "usage 9x",
                                now=NOW, property_id=site.property_id)  # fmt: skip
+    sub = AlarmSubscription(user_id=site.user_id, channel="email", target="ops@anju.test")
+    session.add(sub)
     session.flush()
-    site.photo_id, site.alarm_id = photo.id, alarm.id
+    dead = AlarmDelivery(alarm_id=alarm.id, subscription_id=sub.id, event="raised", state="dead",
+                         attempts=6, next_at=NOW, last_error="550 no such mailbox")  # fmt: skip
+    session.add(dead)
+    session.flush()
+    site.photo_id, site.alarm_id, site.delivery_id = photo.id, alarm.id, dead.id
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)  # a PNG's signature: what the upload check reads

@@ -6,7 +6,7 @@ import base64
 
 from sqlalchemy import select
 
-from cloud.models import AuditEvent, Organisation, Role
+from cloud.models import AlarmSubscription, AuditEvent, Organisation, Role
 from tests.cloud.conftest import Api
 from tests.cloud.world import PNG, add_user
 
@@ -166,3 +166,35 @@ async def test_an_order_on_an_asset_under_warranty_says_so(api: Api) -> None:
     foreign = {**new, "property_id": p2.property_id, "unit_id": p1.unit_id}
     assert (await c.post(f"{PREFIX}/assets", json=foreign, headers=api.as_role(Role.ADMIN))
             ).status_code == 404  # fmt: skip
+
+
+async def test_subscriptions_are_ones_own_and_dead_letters_are_retried(api: Api) -> None:
+    c, w = api.client, api.world
+    p1, p3 = w.sites["P1"], w.sites["P3"]
+    manager = api.as_role(Role.MANAGER)
+    url = f"{PREFIX}/alarm-subscriptions"
+    for target in ("file:///etc/passwd", "http://robot.test/\x00", "ftp://robot.test/x"):
+        bad = await c.post(url, json={"channel": "wecom", "target": target}, headers=manager)
+        assert bad.status_code == 422, target
+    body = {"channel": "dingtalk", "target": "https://oapi.dingtalk.com/robot/send?access_token=t",
+            "secret": "SEC1", "kinds": ["door_forced", "door_forced"]}  # fmt: skip
+    made = (await c.post(url, json=body, headers=manager)).json()
+    assert (made["has_secret"], made["kinds"]) == (True, ["door_forced"])
+    assert [s["id"] for s in (await c.get(url, headers=manager)).json()["items"]] == [made["id"]]
+    with api.sessions() as s:
+        foreign = s.scalars(
+            select(AlarmSubscription.id).where(AlarmSubscription.user_id == p3.user_id)
+        ).one()
+    assert (await c.delete(f"{url}/{foreign}", headers=manager)).status_code == 204
+    with api.sessions() as s:
+        assert s.get(AlarmSubscription, foreign) is not None  # someone else's: untouched
+
+    dead = (await c.get(f"{PREFIX}/alarm-deliveries", headers=manager)).json()["items"]
+    assert [d["id"] for d in dead] == [p1.delivery_id]
+    retry = f"{PREFIX}/alarm-deliveries/{p1.delivery_id}/retry"
+    again = (await c.post(retry, headers=manager)).json()
+    assert (again["state"], again["attempts"]) == ("pending", 0)
+    assert (await c.post(retry, headers=manager)).status_code == 409
+    other = await c.post(f"{PREFIX}/alarm-deliveries/{p3.delivery_id}/retry", headers=manager)
+    assert other.status_code == 404
+    assert (await c.get(f"{PREFIX}/alarm-deliveries", headers=manager)).json()["items"] == []
