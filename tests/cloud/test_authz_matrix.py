@@ -175,6 +175,8 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         None),
     ("PUT", "/gateways/{gateway_id}/config"): lambda w, s: (f"/gateways/{s.gateway_id}/config",
         {"state_interval_s": 30}),
+    ("GET", "/gateways/{gateway_id}/events"): lambda w, s: (f"/gateways/{s.gateway_id}/events",
+        None),
     ("POST", "/gateways/enrolment-tokens"): lambda w, s: (
         "/gateways/enrolment-tokens", {"property_id": s.property_id}),
     ("GET", "/work-orders"): lambda w, s: (f"/work-orders?property_id={s.property_id}", None),

@@ -85,13 +85,13 @@ class EventOut(BaseModel):
 @router.get("/gateways/{gateway_id}/events")
 def list_events(
     gateway_id: Annotated[str, Path(max_length=64)],
-    me: Annotated[Principal, guard(Permission.TENANTS_READ, "path")],
+    me: Annotated[Principal, guard(Permission.DOORS_READ, "path")],
     session: SessionDep,
     page: PageQ,
     type_: Annotated[str | None, Query(alias="type", max_length=64)] = None,
 ) -> Page[EventOut]:
-    """What the gateway reported (door decisions, lock events), oldest first. Door decisions
-    name the person let in: tenant data, read with the tenants permission."""
+    """What the gateway reported (door decisions, lock events), oldest first: read like the
+    doors' own events, so a tenant (who may read tenant records) sees no one else's entries."""
     gateway = scoped_get(session, me, Gateway, gateway_id)
     query = select(Event).where(Event.gateway_id == gateway.id)
     if type_ is not None:
