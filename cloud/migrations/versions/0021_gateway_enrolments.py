@@ -1,7 +1,7 @@
 """gateway enrolment tokens (one-time, expiring, stored as SHA-256)
 
-Revision ID: 0023
-Revises: 0021
+Revision ID: 0021
+Revises: 0020
 Create Date: 2026-12-06 20:00:00
 """
 
@@ -10,8 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0023"
-down_revision: str | None = "0021"
+revision: str = "0021"
+down_revision: str | None = "0020"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
