@@ -69,7 +69,9 @@ def side_by_side(left: ImageArray, right: ImageArray) -> ImageArray:
     return np.asarray(np.hstack(parts), dtype=np.uint8)
 
 
-def place(image: ImageArray, *, height: int, x: int, y: int = 0, size: tuple[int, int] = (640, 480)) -> ImageArray:
+def place(
+    image: ImageArray, *, height: int, x: int, y: int = 0, size: tuple[int, int] = (640, 480)
+) -> ImageArray:
     """A camera frame: the photo scaled to `height` and pasted at (x, y) on a grey background."""
     width = image.shape[1] * height // image.shape[0]
     scaled = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
