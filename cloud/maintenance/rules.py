@@ -60,7 +60,8 @@ from cloud.models import (
 )
 
 LOCK_EVENT = "lock.event"
-DOOR_DECISION = "door.decision"
+DOOR_DECISION = "door.decision"  # a door deciding from its gallery file
+ACCESS_REFUSED = "access.refused"  # a door deciding from the access list
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,10 @@ def door_events(kind: str, event: str | None, minimum: int = 1) -> Rule:
         if event is not None:
             match = and_(Event.type == LOCK_EVENT, Event.data["event"].as_string() == event)
         else:
-            match = and_(Event.type == DOOR_DECISION, Event.data["verdict"].as_string() == "deny")
+            match = or_(
+                and_(Event.type == DOOR_DECISION, Event.data["verdict"].as_string() == "deny"),
+                Event.type == ACCESS_REFUSED,
+            )
         key = text_of(Event.gateway_id, "/", func.coalesce(door, ""))
         return (
             select(Property.org_id, Gateway.property_id, no_unit(),

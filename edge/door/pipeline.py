@@ -63,6 +63,7 @@ class DoorPipeline:
     def event(self, decision: Decision, timings_ms: dict[str, float]) -> dict[str, Any]:
         return {
             "type": EVENT_TYPE,
+            "source": self.door_id,  # the cloud lists a door's events by its code
             "door": self.door_id,
             "verdict": decision.verdict.value,
             "reason": decision.reason.value,

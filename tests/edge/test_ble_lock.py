@@ -175,6 +175,7 @@ async def test_lock_events_reach_the_outbox(tmp_path: Path) -> None:
         ]
         assert rows[0]["battery"] == 15
         assert rows[0]["type"] == "lock.event"
+        assert {r["source"] for r in rows} == {r["door"] for r in rows}  # listed per door
         counters = [r["lock_counter"] for r in rows]
         assert counters == sorted(counters)
         assert stored.is_set()

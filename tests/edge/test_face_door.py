@@ -70,6 +70,7 @@ async def test_stream_yields_exactly_the_expected_grants_and_denials(tmp_path: P
         ("grant", "match", "tenant-obama"),
     ]
     assert [r.person_id for r in lock.requests] == ["tenant-obama", "tenant-obama"]
+    assert {e["source"] for e in events} == {"front"}  # the door, as the access list's events
     assert service.frames == 3 + 3 * 12
     for e in events:
         assert e["frames"] == 3

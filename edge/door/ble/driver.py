@@ -249,6 +249,7 @@ class BleLock:
     def _queue_event(self, counter: int, event: Event) -> None:
         payload = {
             "type": EVENT_TYPE,
+            "source": self.door_id,  # the cloud lists a door's events by its code
             "door": self.door_id,
             "event": event.kind.name.lower(),
             "bolt": event.status.bolt.name.lower(),

@@ -102,8 +102,10 @@ def test_errors_vacant_use_backlog_and_doors(session: Session, world: World) -> 
         t = NOW - timedelta(minutes=10 * n)
         session.add(reading(gw.id, p1.meter_id, t, 100.0 - n * 2))  # counting while vacant
         session.add(reading(gw.id, p1.meter_id, t, 0.0, point="voltage", quality="bad"))
+    # refusals by the gallery (door.decision deny) and by the access list (access.refused) add up
     events = [("lock.event", {"door": "front", "event": "forced_open"})] + [
-        ("door.decision", {"door": "lobby", "verdict": "deny"})] * S.refusals  # fmt: skip
+        ("door.decision", {"door": "lobby", "verdict": "deny"})] * (S.refusals - 1) + [
+        ("access.refused", {"door": "lobby", "reason": "expired"})]  # fmt: skip
     for seq, (type_, data) in enumerate(events, 1):
         session.add(Event(gateway_id=gw.id, epoch=1, seq=seq, type=type_, source="door",
                           ts=NOW - timedelta(minutes=1), data=data))  # fmt: skip
