@@ -22,11 +22,10 @@ from sqlalchemy.orm import sessionmaker
 from cloud.access import sync
 from cloud.commands.keys import signing_key as read_signing_key
 from cloud.config import Settings
-from cloud.mqtt import cloud_mqtt_client
+from cloud.mqtt import stay_connected
 from cloud.security.crypto import FieldKeys
 from protocols.errors import AnjuError
 from protocols.mqtt.topics import Kind, topic
-from runtime.mqtt_client import connection
 from runtime.tasks import finish_in_thread
 
 log = logging.getLogger(__name__)
@@ -34,8 +33,6 @@ log = logging.getLogger(__name__)
 # A change in the records reaches an online gateway within this (plus a publish); the API
 # wakes the publisher at once for the changes it makes.
 POLL_S = 5.0
-RECONNECT_S = 0.5  # first pause after a lost connection or a failure; doubles up to the cap
-RECONNECT_MAX_S = 30.0
 
 
 class AccessPublisher:
@@ -73,19 +70,8 @@ class AccessPublisher:
 
     async def run(self) -> None:
         """Publish until cancelled; a lost connection or any failure retries after a backoff."""
-        delay = RECONNECT_S
-        while True:
-            try:
-                client = cloud_mqtt_client(self._settings, f"anju-access-{uuid.uuid4().hex[:8]}")
-                async with connection(client):
-                    delay = RECONNECT_S
-                    await self._publish(client)
-            except aiomqtt.MqttError as exc:
-                log.warning("access publisher: broker connection lost (%s); retrying", exc)
-            except Exception:  # publishing must outlive any bug; logged here
-                log.exception("access publisher failed; restarting in %.1f s", delay)
-            await self._sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX_S)
+        identifier = f"anju-access-{uuid.uuid4().hex[:8]}"
+        await stay_connected(self._settings, identifier, self._publish, sleep=self._sleep)
 
     async def _publish(self, client: aiomqtt.Client) -> None:
         failing = False  # warned once per outage

@@ -23,18 +23,15 @@ from sqlalchemy.orm import sessionmaker
 from cloud.commands import service
 from cloud.config import Settings
 from cloud.metrics import IngestMetrics
-from cloud.mqtt import cloud_mqtt_client
+from cloud.mqtt import stay_connected
 from protocols.mqtt.topics import Kind, topic
 from runtime.clock import utc_now
-from runtime.mqtt_client import connection
 from runtime.tasks import finish_in_thread
 
 log = logging.getLogger(__name__)
 
 # Queued commands are looked for this often (sooner when the API says it queued one).
 POLL_S = 1.0
-RECONNECT_S = 0.5  # first pause after a lost connection or a failure; doubles up to the cap
-RECONNECT_MAX_S = 30.0
 
 
 class CommandDispatcher:
@@ -60,20 +57,9 @@ class CommandDispatcher:
 
     async def run(self) -> None:
         """Publish until cancelled; a lost connection or any failure retries after a backoff."""
-        delay = RECONNECT_S
-        while True:
-            try:
-                async with connection(
-                    cloud_mqtt_client(self._settings, f"anju-{self._name}")
-                ) as client:
-                    delay = RECONNECT_S
-                    await self._publish_queued(client)
-            except aiomqtt.MqttError as exc:
-                log.warning("[%s] broker connection lost (%s); retrying", self._name, exc)
-            except Exception:  # dispatching must outlive any bug; logged here
-                log.exception("[%s] dispatcher failed; restarting in %.1f s", self._name, delay)
-            await self._sleep(delay)
-            delay = min(delay * 2, RECONNECT_MAX_S)
+        await stay_connected(
+            self._settings, f"anju-{self._name}", self._publish_queued, sleep=self._sleep
+        )
 
     async def _publish_queued(self, client: aiomqtt.Client) -> None:
         failing = False  # the database: warned once per outage

@@ -13,8 +13,8 @@ from typing import Any, Protocol
 import cv2
 import numpy as np
 
-from edge.backoff import Backoff
 from protocols.face.contract import ImageArray
+from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 from enum import StrEnum
 
-from edge.backoff import Backoff
 from protocols.modbus.errors import MeterError
+from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

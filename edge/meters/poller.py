@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from edge.backoff import Backoff
 from edge.config import MeterDevice, ModbusBus
 from edge.meters.health import MeterHealth
 from edge.meters.profiles import load_profile
@@ -39,6 +38,7 @@ from protocols.modbus.profile import Point, Profile
 from protocols.modbus.rtu import break_even_gap
 from protocols.mqtt.bounds import value_fits
 from protocols.mqtt.messages import Quality
+from runtime.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

@@ -19,13 +19,13 @@ import aiomqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from edge.backoff import Backoff
 from edge.config import GatewayConfig, UplinkSettings
 from edge.health import HealthProbe
 from edge.store.outbox import Outbox, OutboxRow
 from edge.uplink.commands import CommandChannel
 from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
+from runtime.backoff import Backoff
 from runtime.mqtt_client import connection, mqtt_client, refused_credentials
 from runtime.tasks import until_one_fails
 

@@ -14,10 +14,10 @@ from anju.broker import embedded_broker
 from cloud import migrate
 from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
-from edge.backoff import Backoff
 from edge.config import GatewayConfig
 from edge.store.outbox import Outbox
 from edge.uplink.client import Uplink
+from runtime.backoff import Backoff
 from tests.conftest import free_port
 from tests.e2e.link_harness import Relay, as_async, stop, wait_until
 
