@@ -41,6 +41,7 @@ SIM_PROFILE = "eastron-sdm120"
 DEMO_LOGIN = "demo-manager"
 SERVICE_ACCOUNT = "demo-cloud"  # the cloud's (ingest's) broker login
 STOP_GRACE_S = 10.0
+DECISIONS = ("access.granted", "access.refused")
 CLOUD_START_S = 60.0
 
 
@@ -112,10 +113,13 @@ def gateway_config(
     meter_ids: list[str],
     password: str,
     doors: list[dict[str, object]] | None = None,
+    command_key: str | None = None,
 ) -> dict[str, object]:
+    """`command_key`: the cloud's public key, which commands and access lists must verify by."""
     return {
         "gateway_id": gateway_id,
         "development": True,
+        **({"commands": {"public_key": command_key}} if command_key else {}),
         "mqtt": {
             "url": mqtt_url,
             "protocol": mqtt_protocol,
@@ -147,6 +151,9 @@ class Demo:
         self.children: list[Child] = []
         self.meter_ids: list[str] = []
         self.tenant_id: int | None = None
+        self.property_id: int | None = None
+        self.building_id: int | None = None
+        self.door_id: int | None = None  # the cloud's record of the demo door
         self._token: str | None = None
         self.mqtt_url = servers.mqtt_url or f"mqtt://127.0.0.1:{ports.broker}"
         # the embedded broker (amqtt) speaks MQTT 3.1.1 only
@@ -160,6 +167,7 @@ class Demo:
             "ANJU_ENV": "development",
             "ANJU_SECRET_KEY": "demo-only-not-a-secret-0123456789abcdef",
             "ANJU_DATA_DIR": str(self.data_dir),
+            "ANJU_COMMAND_KEY_FILE": str(self.data_dir / "command-key.pem"),
             "ANJU_DATABASE_URL": servers.database_url or f"sqlite:///{self.data_dir / 'cloud.db'}",
             "ANJU_MQTT_URL": self.mqtt_url,
             "ANJU_MQTT_PROTOCOL": self.mqtt_protocol,
@@ -207,7 +215,7 @@ class Demo:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         await self._once("cloud", "migrate")
         await self._once("cloud", "seed-demo")
-        self.meter_ids, property_id = await asyncio.to_thread(
+        self.meter_ids, self.property_id = await asyncio.to_thread(
             seeded_meters, self.env["ANJU_DATABASE_URL"], DEMO_METERS
         )
         if not self.meter_ids:
@@ -218,12 +226,13 @@ class Demo:
             self.gateway_id, data_dir=self.data_dir, mqtt_url=self.mqtt_url,
             mqtt_protocol=self.mqtt_protocol, ports=self.ports, meter_ids=self.meter_ids,
             password=self.gateway_secret, doors=[demo_door.door_config(self.data_dir)],
+            command_key=await asyncio.to_thread(self._command_key),
         )  # fmt: skip
         config_path.write_text(yaml.safe_dump(config))
         config_path.chmod(0o600)  # it holds the gateway's password
         await self._once(
             "cloud", "gateway", "add", self.gateway_id, "--name", "Demo building",
-            "--property", str(property_id), "--credential-stdin", stdin=self.gateway_secret,
+            "--property", str(self.property_id), "--credential-stdin", stdin=self.gateway_secret,
         )  # fmt: skip
         await self._once(
             "cloud", "gateway", "meters", self.gateway_id, "--config", str(config_path),
@@ -240,6 +249,7 @@ class Demo:
             )  # fmt: skip
         await self._spawn("cloud", "cloud", "serve", "--no-migrate")
         await self._enrol_tenant(photos / demo_door.TENANT_PHOTO)
+        await asyncio.to_thread(self._place_door)
         await self._spawn(
             "meters",
             "sim",
@@ -250,6 +260,16 @@ class Demo:
             str(self.ports.modbus),
         )
         await self._spawn("gateway", "edge", "run", "--config", str(config_path))
+
+    def _command_key(self) -> str:
+        """The public half of the cloud's command key (created on the first run): the gateway
+        verifies the access lists the cloud signs with it."""
+        from cloud.commands.keys import create_key, read_key  # noqa: PLC0415
+        from protocols.mqtt.commands import public_key_text  # noqa: PLC0415
+
+        path = Path(self.env["ANJU_COMMAND_KEY_FILE"])
+        key = read_key(path) if path.exists() else create_key(path)
+        return public_key_text(key.public_key())
 
     def _door_assets(self) -> Path:
         """Face models, the photos, the camera's frames and the lock's key; the photos' folder."""
@@ -267,8 +287,8 @@ class Demo:
         return photos
 
     async def _enrol_tenant(self, photo: Path) -> None:
-        """Once the cloud answers: enrol the demo tenant's face (consent recorded) and write the
-        door's gallery export, as staff would copy it to the gateway."""
+        """Once the cloud answers: enrol the demo tenant's face (consent recorded). Their lease
+        gives them the building's entrance; the face reaches the gateway in its access list."""
         tenant_id, building_id = await asyncio.to_thread(
             demo_tenant, self.env["ANJU_DATABASE_URL"], self.meter_ids[0]
         )
@@ -286,14 +306,28 @@ class Demo:
         image = await asyncio.to_thread(photo.read_bytes)
         body = {"consent": consent, "photos": [base64.b64encode(image).decode()]}
         await asyncio.to_thread(self._call, f"/api/v1/tenants/{tenant_id}/face", body, "PUT")
-        export = await asyncio.to_thread(
-            self._call, f"/api/v1/buildings/{building_id}/face-gallery?door={demo_door.DOOR_ID}"
+        self.tenant_id, self.building_id = tenant_id, building_id
+        print(f"demo: tenant {tenant_id} enrolled (face)", flush=True)
+
+    def _place_door(self) -> None:
+        """Record the demo door in the cloud as the tenant's building entrance on the demo
+        gateway (once: a second run finds it): the cloud then compiles the gateway's access
+        list from the lease and publishes it on `down/access`."""
+        found = self._call(f"/api/v1/doors?gateway_id={self.gateway_id}")["items"]
+        door = next((d for d in found if d["code"] == demo_door.DOOR_ID), None)
+        if door is None:
+            place = {
+                "gateway_id": self.gateway_id, "code": demo_door.DOOR_ID,
+                "name": "Front entrance", "scope": "building",
+                "property_id": self.property_id, "building_id": self.building_id,
+            }  # fmt: skip
+            door = self._call("/api/v1/doors", place)
+        self.door_id = door["id"]
+        print(
+            f"demo: door {demo_door.DOOR_ID} (#{self.door_id}) opens for tenant"
+            f" {self.tenant_id} by their lease",
+            flush=True,
         )
-        gallery = self.data_dir / "gallery.json"
-        gallery.touch(mode=0o600)  # decrypted biometric data, like the gateway's own files
-        gallery.write_text(json.dumps(export))
-        self.tenant_id = tenant_id
-        print(f"demo: tenant {tenant_id} enrolled at door {demo_door.DOOR_ID}", flush=True)
 
     async def watch(self) -> str:
         """Return the name of the first child that exits by itself."""
@@ -353,14 +387,15 @@ class Demo:
 
     def door_decisions(self) -> list[dict[str, Any]]:
         """The door's decisions that reached the API, oldest first."""
-        path = f"/api/v1/gateways/{self.gateway_id}/events?type=door.decision&limit=50"
+        path = f"/api/v1/doors/{self.door_id}/events?limit=50"
         try:
             if not self._sign_in():
                 return []
             page = self._call(path)
         except (urllib.error.URLError, OSError, ValueError):
             return []
-        return [e["data"] for e in page.get("items") or []]
+        events = [e["data"] | {"type": e["type"]} for e in page.get("items") or []]
+        return [e for e in reversed(events) if e["type"] in DECISIONS]
 
 
 def banner(demo: Demo) -> str:
@@ -376,8 +411,10 @@ def banner(demo: Demo) -> str:
             f"  Readings        {demo.api}/api/v1/meters/<meter id>/readings"
             " (the meter ids are in the data folder's gateway.yaml)",
             f"  Door            {demo_door.DOOR_ID}: emulated BLE lock {demo_door.LOCK_ADDRESS},"
-            " camera on a folder of images (the demo tenant, then a stranger)",
-            f"  Door events     {demo.api}/api/v1/gateways/{demo.gateway_id}/events",
+            " camera on a folder of images (the demo tenant, then a stranger); it decides by"
+            " the access list the cloud compiles from the tenant's lease",
+            f"  Door events     {demo.api}/api/v1/doors?gateway_id={demo.gateway_id}"
+            " (then /api/v1/doors/<id>/events)",
             f"  Logins          demo-<role> (e.g. {DEMO_LOGIN}), password {DEMO_PASSWORD}",
             f"  Data folder     {demo.data_dir}",
             "Press Ctrl-C to stop everything.",
@@ -437,15 +474,17 @@ async def _check(demo: Demo, stop: asyncio.Event, timeout_s: float) -> int:
 
 
 def door_verdicts(decisions: list[dict[str, Any]], tenant_id: int | None) -> str | None:
-    """What the check wants to see, or None until it is there: the tenant let in with the lock
-    acknowledging, and an unknown face refused."""
+    """What the check wants to see, or None until it is there: the tenant let in by their
+    lease with the lock acknowledging, and an unknown face refused."""
     granted = any(
-        d.get("verdict") == "grant"
-        and d.get("person_id") == f"tenant-{tenant_id}"
+        d["type"] == "access.granted"
+        and d.get("subject") == f"tenant:{tenant_id}"
         and "lock_error" not in d
         for d in decisions
     )
-    refused = any(d.get("verdict") == "deny" and d.get("person_id") is None for d in decisions)
+    refused = any(
+        d["type"] == "access.refused" and d.get("reason") == "unknown_credential" for d in decisions
+    )
     if not (granted and refused):
         return None
-    return f"opened for tenant-{tenant_id} (lock acknowledged), refused a stranger"
+    return f"opened for tenant:{tenant_id} by their lease (lock acknowledged), refused a stranger"

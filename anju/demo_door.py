@@ -110,11 +110,11 @@ def write_lock_key(path: Path) -> None:
 
 
 def door_config(data_dir: Path) -> dict[str, object]:
-    """The demo gateway's door. `radio: emulated` is for demos and tests only."""
+    """The demo gateway's door. It has no `gallery:` file, so it decides by the access list
+    the cloud sends. `radio: emulated` is for demos and tests only."""
     return {
         "id": DOOR_ID,
         "source": str(data_dir / "camera"),
-        "gallery": str(data_dir / "gallery.json"),
         "lock": "ble",
         "ble": {
             "address": LOCK_ADDRESS,

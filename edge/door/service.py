@@ -31,6 +31,11 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# A door deciding by the list looks again this often for its first list; until one is applied
+# every face would be refused `no_list`, so the camera is not read (a folder or a video file
+# is not played to nobody).
+FIRST_LIST_WAIT_S = 0.5
+
 
 class EventSink(Protocol):
     def append(self, kind: str, payloads: list[dict[str, object]]) -> list[int]: ...
@@ -70,6 +75,7 @@ class DoorService:
         idle_s = 1.0 / self._config.max_fps
         door = self._config.id
         log.info("[%s] door running, %d enrolled rows", door, len(self._pipeline.gallery))
+        waiting_logged = False
         try:
             while not self._source.ended:
                 if self._gallery_file is not None and self._gallery_file.due():
@@ -77,6 +83,12 @@ class DoorService:
                     if fresh is not None:
                         self._pipeline.gallery = fresh  # between frames: no run is using it
                         log.info("[%s] gallery reloaded, %d enrolled rows", door, len(fresh))
+                if self._access is not None and self._access.version is None:
+                    if not waiting_logged:
+                        log.info("[%s] waiting for the first access list", door)
+                        waiting_logged = True
+                    await asyncio.sleep(FIRST_LIST_WAIT_S)
+                    continue
                 if self._access is not None and self._access.version != self._access_version:
                     self._access_version = self._access.version
                     fresh = await asyncio.to_thread(self._access.gallery, door)

@@ -3,12 +3,16 @@ service's decision, the recording lock and the outbox."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from datetime import timedelta
 from itertools import count
 from pathlib import Path
 from typing import Any
 
+import pytest
+
+from edge.door import service as door_service
 from edge.door.config import DoorConfig
 from edge.door.frames import FolderSource
 from edge.door.lock import SimulatedLock
@@ -32,13 +36,17 @@ def obama() -> Credential:
     )  # fmt: skip
 
 
-async def run_door(tmp_path: Path, days: float) -> tuple[SimulatedLock, list[dict[str, Any]]]:
+async def run_door(
+    tmp_path: Path, days: float, *, list_late: bool = False
+) -> tuple[SimulatedLock, list[dict[str, Any]]]:
+    """`list_late`: the door starts before the gateway has any list, which arrives once the
+    door has waited a while without reading its camera."""
     gw = Gateway(tmp_path)
     try:
         lease = right("r-obama", "tenant-obama", start=T0, days=days)
-        gw.service.receive(
-            encode_signed(access_list(1, credentials=[obama()], rights=[lease]), KEY)
-        )
+        payload = encode_signed(access_list(1, credentials=[obama()], rights=[lease]), KEY)
+        if not list_late:
+            gw.service.receive(payload)
         config = DoorConfig(id="front", source=str(tmp_path / "frames"))
         pipeline = DoorPipeline(
             "front", engine(), Gallery.empty(), Confirmer(threshold=DEFAULT_THRESHOLD, n=3, m=5)
@@ -52,7 +60,13 @@ async def run_door(tmp_path: Path, days: float) -> tuple[SimulatedLock, list[dic
             config, pipeline, source, lock, gw.outbox,
             now=lambda: NOON + timedelta(seconds=next(ticks) / 30), access=gw.service,
         )  # fmt: skip
-        await service.run()
+        running = asyncio.create_task(service.run())
+        if list_late:
+            for _ in range(20):  # the door's waits (made instant) pass; the camera stays unread
+                await asyncio.sleep(0)
+            assert (service.frames, running.done()) == (0, False)
+            gw.service.receive(payload)
+        await running
         events = [
             r.payload for r in gw.outbox.pending() if r.payload["type"] != "access.list_applied"
         ]
@@ -79,3 +93,17 @@ async def test_a_face_whose_lease_ended_is_refused(tmp_path: Path) -> None:
         "tenant-obama",
     )
     assert lock.requests == []
+
+
+async def test_the_door_waits_for_its_first_list_before_reading_the_camera(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder camera is played once: read before any list, the tenant would be refused
+    `no_list`. The door waits, then decides by the list that arrives."""
+    monkeypatch.setattr(door_service, "FIRST_LIST_WAIT_S", 0)
+    lock, events = await run_door(tmp_path, days=30, list_late=True)
+    assert [(e["type"], e["subject"]) for e in events] == [
+        ("access.granted", "tenant-obama"),
+        ("access.refused", None),
+    ]
+    assert [r.person_id for r in lock.requests] == ["tenant-obama"]
