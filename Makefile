@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install fonts pgbackrest chromium demo test lint typecheck pytest mutate bench clean
+.PHONY: install fonts pgbackrest chromium nginx demo test lint typecheck pytest mutate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,25 +27,30 @@ fonts:
 	  else echo "contract PDFs need fonts: sudo apt-get install $(FONT_PKGS)"; fi; \
 	fi
 
+# Debian packages the tests drive, installed when we are root: $(call need,COMMAND,PACKAGES,WHY).
+define need
+	@if ! command -v $(1) >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q $(2) >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q $(2) >/dev/null; }; \
+	  else echo "$(3) needs: sudo apt-get install $(2)"; fi; \
+	fi
+endef
+
 # The backup drill (tests/cloud/backup) runs pgBackRest against a private PostgreSQL cluster.
 pgbackrest:
-	@if ! command -v pgbackrest >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get install -y -q pgbackrest >/dev/null 2>&1 || \
-	    { apt-get update -q >/dev/null && apt-get install -y -q pgbackrest >/dev/null; }; \
-	  else echo "the PostgreSQL backup drill needs pgBackRest: sudo apt-get install pgbackrest"; fi; \
-	fi
+	$(call need,pgbackrest,pgbackrest,the PostgreSQL backup drill)
 
-install: $(STAMP) fonts pgbackrest chromium
+install: $(STAMP) fonts pgbackrest chromium nginx
 
 # The console's browser tests drive Debian's chromium (Playwright never downloads a browser).
 chromium:
-	@if ! command -v chromium >/dev/null; then \
-	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get install -y -q chromium chromium-driver >/dev/null 2>&1 || \
-	    { apt-get update -q >/dev/null && apt-get install -y -q chromium chromium-driver >/dev/null; }; \
-	  else echo "the console's browser tests need chromium: sudo apt-get install chromium chromium-driver"; fi; \
-	fi
+	$(call need,chromium,chromium chromium-driver,the console's browser tests)
+
+# The HTTPS test runs nginx from the cloud role's site, with a test CA in chromium's NSS store.
+nginx:
+	$(call need,nginx,nginx,the console's HTTPS test)
+	$(call need,certutil,libnss3-tools,the console's HTTPS test)
 
 demo: install
 	$(BIN)/anju demo

@@ -60,9 +60,10 @@ def console() -> Iterator[Console]:
 
 
 @contextmanager
-def running_console() -> Iterator[Console]:
+def running_console(behind_tls_proxy: bool = False) -> Iterator[Console]:
     """The seeded demo portfolio behind a console on a free loopback port (also used by
-    tools/console_screenshots.py)."""
+    tools/console_screenshots.py). behind_tls_proxy: as production behind nginx on this host
+    (Secure cookie, the proxy's X-Forwarded-For trusted)."""
     with ExitStack() as stack:
         if DATABASE_URL:
             url = stack.enter_context(postgres_schema())
@@ -77,7 +78,12 @@ def running_console() -> Iterator[Console]:
         with sessions() as session:
             seed_demo(session, keys, NOW)
             session.commit()
-        settings = Settings(env="development", secret_key="x" * 40, cookie_secure=False)
+        settings = Settings(
+            env="development",
+            secret_key="x" * 40,
+            cookie_secure=behind_tls_proxy,
+            trusted_proxies="127.0.0.1" if behind_tls_proxy else "",
+        )
         app = create_app(settings, sessions=sessions, keys=keys, clock=lambda: NOW, console=True)
         port = free_port()
         server = uvicorn.Server(
