@@ -28,7 +28,13 @@ from protocols.access.schema import (
 )
 from protocols.access.signing import canonical_body
 
-KINDS = {"lease": RightKind.LEASE, "staff": RightKind.STAFF, "pass": RightKind.VISITOR}
+# A worker's right through a work order travels as a staff right (its id names the order).
+KINDS = {
+    "lease": RightKind.LEASE,
+    "staff": RightKind.STAFF,
+    "order": RightKind.STAFF,
+    "pass": RightKind.VISITOR,
+}
 
 
 @dataclass(frozen=True, slots=True)

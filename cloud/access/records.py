@@ -13,8 +13,16 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.access.rights import GRANTING, DoorFacts, LeaseFacts, PassFacts, StaffFacts
+from cloud.access.rights import (
+    GRANTING,
+    DoorFacts,
+    LeaseFacts,
+    PassFacts,
+    StaffFacts,
+    WorkFacts,
+)
 from cloud.db import as_utc
+from cloud.maintenance.orders import worker_door_windows
 from cloud.models import (
     Door,
     DoorScope,
@@ -167,6 +175,7 @@ class Facts:
     leases: list[LeaseFacts]
     staff: list[StaffFacts]
     passes: list[PassFacts]
+    work: list[WorkFacts]
 
 
 def load_facts(session: Session, doors: list[Door], now: datetime) -> Facts:
@@ -208,6 +217,12 @@ def load_facts(session: Session, doors: list[Door], now: datetime) -> Facts:
         leases=leases,
         staff=_staff(session, doors),
         passes=_passes(session, props, now),
+        work=[
+            WorkFacts(w.order_id, w.worker_id, w.unit_id, w.since)
+            for w in worker_door_windows(
+                session, {d.unit_id for d in doors if d.unit_id is not None}
+            )
+        ],
     )
 
 

@@ -7,7 +7,11 @@
   nothing either.
 - Staff get doors by role in their properties, for a rolling window of `STAFF_DAYS` whole
   days (renewed by each compile), so a gateway cut off from the cloud locks a deactivated
-  account out within that window at most.
+  account out within that window at most. Maintenance staff hold the entrances only: a
+  tenant's own door opens to them through a work order.
+- The worker assigned to a work order in progress on a unit opens that unit's doors from the
+  moment the work began to the end of the local day (renewed by each compile while the work
+  goes on); the right leaves the list when the order leaves in_progress.
 - A visitor pass grants its doors for its window and number of uses, until revoked.
 """
 
@@ -28,7 +32,7 @@ STAFF_DAYS = 8
 STAFF_SCOPES: dict[Role, frozenset[DoorScope]] = {
     Role.ADMIN: frozenset(DoorScope),
     Role.MANAGER: frozenset(DoorScope),
-    Role.MAINTENANCE: frozenset(DoorScope),
+    Role.MAINTENANCE: frozenset({DoorScope.BUILDING, DoorScope.PROPERTY}),
     Role.FRONT_DESK: frozenset({DoorScope.BUILDING, DoorScope.PROPERTY}),
 }
 
@@ -74,13 +78,23 @@ class PassFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkFacts:
+    """A work order in progress on a unit, and the worker assigned to it."""
+
+    order_id: int
+    user_id: int
+    unit_id: int
+    since: datetime  # when the work began
+
+
+@dataclass(frozen=True, slots=True)
 class Grant:
     """`subject` may open `doors` from `valid_from` until `valid_until` (`uses` times, when
     bounded). `source` names the record it follows (stable, so compiled entries keep their
     ids from one compile to the next)."""
 
     subject: str  # "tenant:<id>", "user:<id>", "pass:<id>"
-    source: str  # "lease:<id>", "staff", "pass:<id>"
+    source: str  # "lease:<id>", "staff", "pass:<id>", "order:<id>"
     doors: tuple[int, ...]  # sorted door ids
     valid_from: datetime
     valid_until: datetime
@@ -111,6 +125,7 @@ def rights(
     *,
     now: datetime,
     tz: ZoneInfo,
+    work: Sequence[WorkFacts] = (),
 ) -> list[Grant]:
     """Every grant still open at `now` or later, over `doors` only, sorted."""
     grants: list[Grant] = []
@@ -138,6 +153,15 @@ def rights(
         )
         if person.active and opened:
             grants.append(Grant(f"user:{person.user_id}", "staff", opened, staff_from, staff_until))
+    end_of_day = local_midnight(today + timedelta(days=1), tz)
+    for job in work:
+        opened = tuple(
+            sorted(d.id for d in doors if d.scope is DoorScope.UNIT and d.unit_id == job.unit_id)
+        )
+        if opened and job.since < end_of_day:
+            grants.append(
+                Grant(f"user:{job.user_id}", f"order:{job.order_id}", opened, job.since, end_of_day)
+            )
     known = {d.id: d for d in doors}
     for visit in passes:
         opened = tuple(

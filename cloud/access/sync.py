@@ -54,8 +54,9 @@ def build(
     doors = list(session.scalars(select(Door).where(Door.gateway_id == gateway_id)))
     facts = load_facts(session, doors, now)
     grants = rights(
-        [door_facts(d) for d in doors], facts.leases, facts.staff, facts.passes, now=now, tz=tz
-    )
+        [door_facts(d) for d in doors], facts.leases, facts.staff, facts.passes,
+        now=now, tz=tz, work=facts.work,
+    )  # fmt: skip
     subjects = {g.subject for g in grants}
     tenant_ids = [int(s.split(":")[1]) for s in subjects if s.startswith("tenant:")]
     user_ids = [int(s.split(":")[1]) for s in subjects if s.startswith("user:")]

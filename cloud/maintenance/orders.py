@@ -6,9 +6,10 @@ An order an alarm opened is cancelled if its alarm clears before anyone started 
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -22,6 +23,7 @@ from cloud.models import (
     OrderSource,
     OrderState,
     Priority,
+    User,
     WorkOrder,
 )
 from cloud.security import audit
@@ -168,15 +170,30 @@ def record(
         )  # fmt: skip
 
 
-def worker_door_windows(session: Session, unit_id: int) -> list[tuple[int, datetime | None]]:
-    """(worker user id, until) for each order in progress on the unit: the time-boxed door
-    right of the assigned worker. The access module grants these; an order that leaves
-    in_progress/waiting_parts ends the right. `until` is the order's resolution due time."""
+class DoorWindow(NamedTuple):
+    order_id: int
+    worker_id: int
+    unit_id: int
+    since: datetime  # when the order went in progress
+
+
+def worker_door_windows(session: Session, unit_ids: Collection[int]) -> list[DoorWindow]:
+    """The orders in progress on these units and their active assigned workers: what grants a
+    worker a time-boxed right to the unit's doors (`cloud.access.rights`). An order that leaves
+    in_progress (waiting for parts, done, reassigned) ends the right."""
     rows = session.execute(
-        select(WorkOrder.assignee_id, WorkOrder.resolution_due).where(
-            WorkOrder.unit_id == unit_id,
-            WorkOrder.state.in_((S.IN_PROGRESS, S.WAITING_PARTS)),
-            WorkOrder.assignee_id.is_not(None),
+        select(WorkOrder.id, WorkOrder.assignee_id, WorkOrder.unit_id, WorkOrder.updated_at)
+        .join(User, User.id == WorkOrder.assignee_id)
+        .where(
+            WorkOrder.unit_id.in_(sorted(unit_ids)),
+            WorkOrder.state == S.IN_PROGRESS,
+            User.active.is_(True),
+            User.org_id == WorkOrder.org_id,
         )
+        .order_by(WorkOrder.id)
     )
-    return [(int(a), as_utc(due) if due else None) for a, due in rows if a is not None]
+    return [
+        DoorWindow(order_id, worker, unit, as_utc(since))
+        for order_id, worker, unit, since in rows
+        if worker is not None and unit is not None
+    ]

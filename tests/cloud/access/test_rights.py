@@ -14,6 +14,7 @@ from cloud.access.rights import (
     LeaseFacts,
     PassFacts,
     StaffFacts,
+    WorkFacts,
     covers,
     rights,
 )
@@ -48,9 +49,10 @@ def grants_of(
     leases: Sequence[LeaseFacts] = (),
     staff: Sequence[StaffFacts] = (),
     passes: Sequence[PassFacts] = (),
+    work: Sequence[WorkFacts] = (),
     now: datetime = NOW,
 ) -> list[Grant]:
-    return rights(DOORS, leases, staff, passes, now=now, tz=TZ)
+    return rights(DOORS, leases, staff, passes, now=now, tz=TZ, work=work)
 
 
 def test_a_lease_grants_its_unit_and_the_entrances_above_it_for_its_local_days() -> None:
@@ -87,11 +89,13 @@ def test_staff_open_doors_by_role_in_their_properties_for_a_rolling_window() -> 
         StaffFacts(3, Role.FINANCE, frozenset({1}), active=True),
         StaffFacts(4, Role.MAINTENANCE, frozenset({1}), active=False),
         StaffFacts(5, Role.ADMIN, frozenset({2}), active=True),
+        StaffFacts(6, Role.MAINTENANCE, frozenset({1}), active=True),
     ]
     got = {g.subject: g for g in grants_of(staff=staff)}
-    assert set(got) == {"user:1", "user:2", "user:5"}
+    assert set(got) == {"user:1", "user:2", "user:5", "user:6"}
     assert got["user:1"].doors == (1, 2, 3, 4, 5, 6)
     assert got["user:2"].doors == (1, 2, 5)  # entrances only
+    assert got["user:6"].doors == (1, 2, 5)  # a flat opens to maintenance through an order
     assert got["user:5"].doors == (7,)
     assert got["user:1"].valid_from == datetime(2026, 3, 10, tzinfo=TZ)
     assert got["user:1"].valid_until == datetime(2026, 3, 10, tzinfo=TZ) + timedelta(
@@ -125,3 +129,16 @@ def test_a_tenant_passes_on_only_their_own_doors_inside_their_window() -> None:
     assert not covers(got, "tenant:7", [1], *inside)  # not a tenant of the lease
     late = (NOW, datetime(2026, 7, 2, tzinfo=TZ))
     assert not covers(got, "tenant:8", [1], *late)  # past the lease's end
+
+
+def test_a_worker_opens_the_unit_of_an_order_in_progress_until_the_end_of_the_day() -> None:
+    began = NOW - timedelta(hours=1)
+    (grant,) = grants_of(work=[WorkFacts(order_id=70, user_id=6, unit_id=101, since=began)])
+    assert (grant.subject, grant.source, grant.doors) == ("user:6", "order:70", (4,))
+    assert grant.valid_from == began
+    assert grant.valid_until == datetime(2026, 3, 11, tzinfo=TZ)  # local midnight after today
+    # the next day's compile renews the window while the work goes on
+    (later,) = grants_of(work=[WorkFacts(70, 6, 101, began)], now=NOW + timedelta(days=1))
+    assert later.valid_until == datetime(2026, 3, 12, tzinfo=TZ)
+    # a unit without a door of its own on these doors grants nothing
+    assert grants_of(work=[WorkFacts(71, 6, 999, began)]) == []

@@ -13,6 +13,7 @@ from cloud.access import records, sync
 from cloud.ingest.store import store_batch
 from cloud.leases import service as leases
 from cloud.leases.lifecycle import Action
+from cloud.maintenance import orders
 from cloud.models import (
     AccessListVersion,
     Door,
@@ -20,8 +21,10 @@ from cloud.models import (
     GatewayAccess,
     Lease,
     LeaseStatus,
+    OrderState,
     Property,
     Unit,
+    WorkOrder,
 )
 from cloud.security.crypto import FieldKeys
 from protocols.access import codes
@@ -148,3 +151,31 @@ def test_the_version_a_gateway_reports_in_its_state_is_its_applied_one(
     row = session.get_one(GatewayAccess, world_p1.gateway_id)
     assert row.applied_version == row.compiled_version == first.version
     assert sent(session, keys, world_p1.gateway_id, NOW + sync.RESEND) is None  # in sync
+
+
+def test_the_worker_of_an_order_in_progress_opens_that_unit_until_it_leaves_progress(
+    session: Session, keys: FieldKeys, world_p1: Site
+) -> None:
+    order = session.get_one(WorkOrder, world_p1.work_order_id)  # assigned to maintenance
+    worker = f"user:{order.assignee_id}"
+    first = sent(session, keys, world_p1.gateway_id)
+    assert first is not None
+    # without work in progress maintenance holds the entrances, not the tenant's door
+    assert {d for r in first.rights if r.subject == worker for d in r.doors} == {"gate"}
+    started = NOW + timedelta(hours=1)
+    orders.step(session, order, OrderState.IN_PROGRESS, now=started, who=None)
+    sync.record_applied(session, world_p1.gateway_id, first.version, NOW)
+    change = sent(session, keys, world_p1.gateway_id, started)
+    assert change is not None
+    held = apply(first, change)
+    (right,) = [r for r in held.rights if r.id == f"order:{order.id}@{worker}"]
+    assert right.kind == "staff"
+    assert right.doors == ["door-P1-101", "unit-101"]
+    assert (right.valid_from, right.valid_until) == (started, datetime(2026, 3, 2, tzinfo=TZ))
+    # waiting for parts: the right leaves the list
+    orders.step(session, order, OrderState.WAITING_PARTS, now=started, who=None)
+    sync.record_applied(session, world_p1.gateway_id, change.version, started)
+    gone = sent(session, keys, world_p1.gateway_id, started + timedelta(minutes=1))
+    assert gone is not None
+    assert gone.removed.rights == [right.id]
+    assert {d for r in apply(held, gone).rights if r.subject == worker for d in r.doors} == {"gate"}

@@ -93,10 +93,13 @@ def test_order_steps_are_checked_and_audited(session: Session, world: World) -> 
     orders.step(session, order, OrderState.ASSIGNED, now=NOW, who=None, assignee_id=p1.user_id)
     assert order.responded_at == NOW
     orders.step(session, order, OrderState.IN_PROGRESS, now=NOW, who=None)
-    assert orders.worker_door_windows(session, p1.unit_id) == [(p1.user_id, order.resolution_due)]
+    assert orders.worker_door_windows(session, [p1.unit_id]) == [
+        (order.id, p1.user_id, p1.unit_id, NOW)
+    ]
     orders.step(session, order, OrderState.WAITING_PARTS, now=NOW, who=None)
+    assert orders.worker_door_windows(session, [p1.unit_id]) == []  # away fetching parts
     orders.step(session, order, OrderState.DONE, now=NOW, who=None)
-    assert orders.worker_door_windows(session, p1.unit_id) == []
+    assert orders.worker_door_windows(session, [p1.unit_id]) == []
     orders.step(session, order, OrderState.REOPENED, now=NOW, who=None)
     assert order.resolved_at is None
     session.commit()
