@@ -16,7 +16,7 @@ from enum import StrEnum
 from fractions import Fraction
 
 from cloud.billing.errors import BillingError
-from cloud.billing.money import exact, round_half_up, split
+from cloud.billing.money import exact, split_by
 
 OPERATOR = "operator"
 TYPICAL_MAX_LOSS = Decimal("0.15")  # 5-15 % losses are typical; above this, ask for a check
@@ -97,8 +97,10 @@ def allocate(
 ) -> Allocation:
     """Split `amount` fen among units by `basis`; `owner_fraction` (RUBS) is kept by the operator.
 
-    RUBS: share_i = bill * (1 - owner%) * w_i ÷ Σw. With no weight at all (every unit vacant),
-    the operator carries the whole amount.
+    RUBS: share_i = bill * (1 - owner%) * w_i ÷ Σw; the operator's exact share is the owner's
+    part plus the vacant weight's part of the rest. One largest-remainder split over those exact
+    shares, so every part is within one fen of its exact share and they sum to the bill. With no
+    weight at all (every unit vacant), the operator carries the whole amount.
     """
     if amount < 0:
         raise BillingError("a negative shared amount is a metering fault: check the meters")
@@ -108,13 +110,13 @@ def allocate(
     if OPERATOR in keys or len(set(keys)) != len(keys):
         raise BillingError(f"unit keys must be unique and not {OPERATOR!r}")
     tenants, vacant = _weights(units, basis)
-    pool = round_half_up(amount * (1 - owner_fraction))
     weights = {**tenants, OPERATOR: vacant}
-    if sum(weights.values(), Fraction(0)) == 0:
+    total = sum(weights.values(), Fraction(0))
+    if total == 0:
         shares = dict.fromkeys(keys, 0)
         shares[OPERATOR] = amount
         return Allocation(shares, weights)
-    parts = split(pool, list(weights.values()))
-    shares = dict(zip(weights, parts, strict=True))
-    shares[OPERATOR] += amount - pool
-    return Allocation(shares, weights)
+    rest = 1 - owner_fraction
+    exact_shares = {k: w * rest for k, w in tenants.items()}
+    exact_shares[OPERATOR] = vacant * rest + total * owner_fraction
+    return Allocation(split_by(amount, exact_shares), weights)

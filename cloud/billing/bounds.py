@@ -28,6 +28,7 @@ FIRST_DAY = date(2000, 1, 1)  # calendar dates billing accepts (Month.parse's ra
 LAST_DAY = date(2100, 12, 31)
 MAX_LEASE_YEARS = 20  # Civil Code art. 705: a lease term may not exceed twenty years
 MAX_BACK_MONTHS = 3  # default of ANJU_BILLING_MAX_BACK_MONTHS
+BASIS_POINTS = 10_000  # a share in basis points: 10,000 = the whole
 
 
 def at_most(places: int) -> AfterValidator:
@@ -57,6 +58,9 @@ Quantity = Annotated[
 ]
 SpikeMultiple = Annotated[Decimal, Field(gt=0, le=MAX_SPIKE_MULTIPLE, decimal_places=2), at_most(2)]
 Day = Annotated[date, Field(ge=FIRST_DAY, le=LAST_DAY)]
+BasisPoints = Annotated[
+    int, Field(ge=0, le=BASIS_POINTS, description="Basis points, 0..10,000 (10,000 = all).")
+]
 
 
 def check_fen(value: int, what: str, *, signed: bool = False, high: int = MAX_FEN) -> int:
@@ -64,6 +68,12 @@ def check_fen(value: int, what: str, *, signed: bool = False, high: int = MAX_FE
     low = -high if signed else 0
     if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
         raise BillingError(f"{what} {value!r} is outside {low:,}..{high:,} fen")
+    return value
+
+
+def check_basis_points(value: int, what: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= BASIS_POINTS:
+        raise BillingError(f"{what} {value!r} is outside 0..{BASIS_POINTS:,} basis points")
     return value
 
 

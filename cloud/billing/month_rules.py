@@ -28,6 +28,7 @@ from cloud.billing.service.terms import (
     LeaseRow,
     Month,
     lease_terms,
+    owner_share,
     tariff_price,
     tou_price,
     tou_zones,
@@ -365,7 +366,10 @@ def common_area_lines(
     flags = (f"common area {master}: losses {common.loss_ratio:.0%}",) if common.high_loss else ()
     amount = round_half_up(Fraction(common.quantity) * unit_price)
     basis = Basis(tariff.common_basis)
-    shares = _shares(amount, basis, units=units, tenancies=tenancies, usage=usage, month=month)
+    owner = owner_share(tariff)
+    shares = _shares(
+        amount, basis, owner, units=units, tenancies=tenancies, usage=usage, month=month
+    )
     operator = shares.pop(OPERATOR, 0)
     spans = {t.lease_id: t for t in tenancies}
     detail = {
@@ -374,6 +378,8 @@ def common_area_lines(
         "submeters": str(sum(submeters, Decimal(0))),
         "building_amount_fen": amount,
     }
+    if owner:
+        detail["owner_share_bp"] = tariff.owner_share_bp
     lines = tuple(
         Line(
             lease_id=lease_id,
@@ -398,6 +404,7 @@ def common_area_lines(
 def _shares(
     amount: int,
     basis: Basis,
+    owner: Fraction,
     *,
     units: Sequence[tuple[int, Decimal]],
     tenancies: Sequence[Tenancy],
@@ -405,7 +412,8 @@ def _shares(
     month: Month,
 ) -> dict[Any, int]:
     """Shares per lease id (and OPERATOR): area and equal per unit, then by days among a
-    unit's leases; occupants and usage per lease."""
+    unit's leases; occupants and usage per lease. The `owner` fraction (RUBS) goes to the
+    operator before the basis shares the rest."""
     by_unit: dict[int, list[Tenancy]] = {}
     for t in tenancies:
         by_unit.setdefault(t.unit_id, []).append(t)
@@ -419,7 +427,7 @@ def _shares(
             )
             for uid, area in units
         ]
-        per_unit = allocate(amount, unit_bases, basis).shares
+        per_unit = allocate(amount, unit_bases, basis, owner_fraction=owner).shares
         result: dict[Any, int] = {OPERATOR: per_unit[OPERATOR]}
         for uid, _ in units:
             tenants = by_unit.get(uid, [])
@@ -438,5 +446,5 @@ def _shares(
         for uid, _ in units
         for t in by_unit.get(uid, [])
     ]
-    shares = allocate(amount, per_lease, basis).shares
+    shares = allocate(amount, per_lease, basis, owner_fraction=owner).shares
     return {(k if k == OPERATOR else int(k)): v for k, v in shares.items()}

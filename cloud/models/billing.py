@@ -73,6 +73,7 @@ class Tariff(Base):
     __tablename__ = "tariffs"
     __table_args__ = (
         UniqueConstraint("property_id", "utility", "effective_from", name="uq_tariffs_effective"),
+        CheckConstraint("owner_share_bp BETWEEN 0 AND 10000", name="ck_tariffs_owner_share"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -87,6 +88,9 @@ class Tariff(Base):
     # Common area: how the building's losses are shared, and the price the operator pays.
     common_basis: Mapped[str] = mapped_column(String(16), default="area")
     common_price: Mapped[str] = mapped_column(String(24), default="0")  # yuan per unit
+    # RUBS: the part of the common-area cost the owner absorbs, in basis points (10,000 = all),
+    # before the rest is shared by the basis (vacant units' shares go to the owner as well).
+    owner_share_bp: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     spike_multiple: Mapped[str] = mapped_column(String(12), default="3")
 
 

@@ -31,6 +31,7 @@ from cloud.api.scope import PropertyQ, scope_filter
 from cloud.billing.bounds import (
     FIRST_DAY,
     LAST_DAY,
+    BasisPoints,
     Day,
     Fen,
     PositiveFen,
@@ -102,6 +103,11 @@ class TariffIn(BaseModel):
     point: str = Field("import_energy", max_length=64)
     common_basis: str = Field("area", pattern="^(area|occupants|equal|usage)$")
     common_price: Price = Decimal(0)
+    owner_share_bp: BasisPoints = Field(
+        0,
+        description="RUBS: basis points (0..10,000) of the common-area cost the owner absorbs "
+        "before the basis shares the rest; vacant units' shares go to the owner too.",
+    )
     spike_multiple: SpikeMultiple = Decimal(3)
 
 
@@ -115,6 +121,7 @@ class TariffOut(Orm):
     point: str
     common_basis: str
     common_price: str
+    owner_share_bp: int
     spike_multiple: str
 
 
@@ -156,6 +163,7 @@ def create_tariff(
         point=body.point,
         common_basis=body.common_basis,
         common_price=str(body.common_price),
+        owner_share_bp=body.owner_share_bp,
         spike_multiple=str(body.spike_multiple),
     )
     session.add(tariff)

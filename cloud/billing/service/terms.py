@@ -10,7 +10,14 @@ from functools import lru_cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cloud.billing.bounds import MAX_QUANTITY, MAX_SPIKE_MULTIPLE, check_decimal, check_fen
+from cloud.billing.bounds import (
+    BASIS_POINTS,
+    MAX_QUANTITY,
+    MAX_SPIKE_MULTIPLE,
+    check_basis_points,
+    check_decimal,
+    check_fen,
+)
 from cloud.billing.errors import BillingError
 from cloud.billing.late_fees import FeeKind, FeeMode, LateFeePolicy
 from cloud.billing.money import price
@@ -155,7 +162,15 @@ def check_tariff(tariff: Tariff) -> None:
     else:
         tariff_price(tariff, Decimal(0))
     price(tariff.common_price)
+    owner_share(tariff)
     check_decimal(Decimal(tariff.spike_multiple), "spike_multiple", high=MAX_SPIKE_MULTIPLE)
+
+
+def owner_share(tariff: Tariff) -> Fraction:
+    """The part of the common-area cost the owner absorbs (RUBS), checked: stored basis points
+    may predate the bound. A tariff built in memory and not yet flushed has 0."""
+    bp = tariff.owner_share_bp or 0  # None until flushed when not given
+    return Fraction(check_basis_points(bp, "owner_share_bp"), BASIS_POINTS)
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,6 +36,7 @@ TARIFF_FIELDS = [
     ("lower", lambda v: tariff(tier={"lower": v})),
     ("common_price", lambda v: tariff(common_price=v)),
     ("spike_multiple", lambda v: tariff(spike_multiple=v)),
+    ("owner_share_bp", lambda v: tariff(owner_share_bp=v)),
 ]
 
 
@@ -46,16 +47,21 @@ async def test_a_tariff_with_an_unbounded_number_is_refused(api: Api) -> None:
     for field, make in TARIFF_FIELDS:
         for value in HUGE:
             await refused(api, "POST", "/tariffs", {**make(value), "property_id": pid}, field)
+    for share in (10_001, -1, 2.5, 10**20):
+        body = {**tariff(owner_share_bp=share), "property_id": pid}
+        await refused(api, "POST", "/tariffs", body, "owner_share_bp")
     with api.sessions() as s:
         assert s.scalar(select(func.count()).select_from(Tariff)) == before
 
 
 async def test_a_tariff_within_the_bounds_is_taken(api: Api) -> None:
     pid = api.world.sites["P1"].property_id
-    body = {**tariff(tier={"price": "10000"}, common_price="0.588", spike_multiple="1000"),
+    body = {**tariff(tier={"price": "10000"}, common_price="0.588", spike_multiple="1000",
+                     owner_share_bp=10_000),
             "property_id": pid}  # fmt: skip
     got = await api.client.post("/api/v1/tariffs", json=body, headers=api.as_role(Role.ADMIN))
     assert got.status_code == 201, got.text
+    assert got.json()["owner_share_bp"] == 10_000
     # Trailing zeros pass the decimal-places check; stored as sent they overflowed the text
     # columns (PostgreSQL: 500). They are cut to the places allowed.
     zeros = "0" * 30

@@ -6,7 +6,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from cloud.billing.consumption import usage
+from cloud.billing.errors import BillingError
 from cloud.billing.lines import Line
 from cloud.billing.month_rules import (
     BackRent,
@@ -206,9 +209,10 @@ def test_a_lease_terminated_before_it_started_bills_nothing() -> None:
     assert rent_lines(never, NEW, month=Month(2026, 1), max_back=3) == Rent(())
 
 
-def shared(basis: str, master: str, subs: list[str]) -> CommonArea:
+def shared(basis: str, master: str, subs: list[str], owner_bp: int = 0) -> CommonArea:
     priced = tariff()
     priced.common_price, priced.common_basis = "0.60", basis
+    priced.owner_share_bp = owner_bp
     return common_area_lines(
         master="e-master",
         utility=Utility.ELECTRICITY,
@@ -248,6 +252,35 @@ def test_common_area_by_occupants_is_shared_per_lease() -> None:
     # occupants x days: 1 x 31 and 3 x 17 of 2400
     assert [(x.lease_id, x.amount) for x in got.lines] == [(11, 907), (12, 1493)]
     assert got.operator_cost == 0
+
+
+def test_the_owner_share_is_kept_by_the_operator_before_the_basis_shares_the_rest() -> None:
+    """24.00 by area with a 25 % owner share: the owner absorbs 6.00, the basis shares 18.00.
+    Exact shares A 50/100 x 18.00 = 9.00, B 16.45/100 x 18.00 = 2.96129..., operator
+    6.00 + 33.55/100 x 18.00 = 12.03870...: floors 900 + 296 + 1203 = 2399, the fen left over
+    goes to the largest remainder (the operator's .87)."""
+    got = shared("area", "300", ["150", "110", "0"], owner_bp=2500)
+    assert [(x.lease_id, x.amount) for x in got.lines] == [(11, 900), (12, 296)]
+    assert got.operator_cost == 1204
+    assert sum(x.amount for x in got.lines) + got.operator_cost == 2400
+    assert got.lines[0].detail["owner_share_bp"] == 2500
+
+
+def test_an_owner_share_of_0_changes_nothing_and_10000_leaves_tenants_nothing() -> None:
+    plain = shared("area", "300", ["150", "110", "0"])
+    zero = shared("area", "300", ["150", "110", "0"], owner_bp=0)
+    assert zero == plain
+    assert "owner_share_bp" not in zero.lines[0].detail
+    for basis in ("area", "equal", "occupants", "usage"):
+        everything = shared(basis, "300", ["150", "110", "0"], owner_bp=10_000)
+        assert all(x.amount == 0 for x in everything.lines), basis
+        assert everything.operator_cost == 2400, basis
+
+
+def test_an_owner_share_out_of_bounds_is_refused() -> None:
+    for bp in (-1, 10_001):
+        with pytest.raises(BillingError, match="owner_share_bp"):
+            shared("area", "300", ["150", "110", "0"], owner_bp=bp)
 
 
 def test_a_master_below_its_submeters_is_flagged_not_billed() -> None:

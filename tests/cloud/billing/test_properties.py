@@ -8,7 +8,7 @@ from fractions import Fraction
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cloud.billing.allocation import Basis, UnitBasis, allocate
+from cloud.billing.allocation import OPERATOR, Basis, UnitBasis, allocate
 from cloud.billing.money import split
 from cloud.billing.payments import OpenItem, apply_payment
 from cloud.billing.pricing import Tier, tiered
@@ -133,6 +133,12 @@ def test_allocations_sum_to_the_bill(
     ]
     got = allocate(amount, units, basis, owner_fraction=owner)
     assert sum(got.shares.values()) == amount
+    total = sum(got.weights.values())
+    if total:  # each part within one fen of its exact share (RUBS: owner first, then the basis)
+        for key, weight in got.weights.items():
+            owned = amount * owner if key == OPERATOR else 0
+            exact = amount * (1 - owner) * weight / total + owned
+            assert abs(got.shares[key] - exact) < 1, key
     assert all(v >= 0 for v in got.shares.values())
     vacant = [u.key for u in units if u.occupied_days == 0]
     if basis is not Basis.USAGE:

@@ -19,6 +19,7 @@ from cloud.models import (
     Lease,
     LineKind,
     Payment,
+    Tariff,
     TariffKind,
     UsageHold,
 )
@@ -97,6 +98,21 @@ def test_february_bills_january_utilities_and_common_area(
     assert (common_a.amount_fen, common_b.amount_fen, run.operator_cost_fen) == (1200, 395, 805)
     assert run.utility_cost_fen == 18000  # the master's 300 kWh at 0.60
     assert [x.amount_fen for x in lines(session, lease_a, LineKind.RENT)][-1] == 300000
+
+
+def test_the_tariffs_owner_share_is_absorbed_by_the_operator(
+    session: Session, building: tuple[World, Lease, Lease]
+) -> None:
+    """The same 24.00 with the tariff's RUBS owner share at 2,500 basis points: the owner
+    absorbs 6.00 and the vacancy's part of the rest (test_month_rules has the arithmetic)."""
+    w, lease_a, lease_b = building
+    session.scalars(select(Tariff)).one().owner_share_bp = 2500
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ)
+    (common_a,) = lines(session, lease_a, LineKind.COMMON_AREA)
+    (common_b,) = lines(session, lease_b, LineKind.COMMON_AREA)
+    assert (common_a.amount_fen, common_b.amount_fen, run.operator_cost_fen) == (900, 296, 1204)
+    assert common_a.detail["owner_share_bp"] == 2500
 
 
 def test_rerunning_creates_nothing_new(

@@ -112,6 +112,26 @@ def test_rubs_brief_example() -> None:
     assert owner.shares == {"a": 2250, "b": 6750, OPERATOR: 1000}
 
 
+def test_an_owner_share_rounds_once_by_largest_remainder() -> None:
+    """1.02 among occupants 1 and 3 with 25 % to the owner: exact shares 19.125, 57.375 and
+    25.5 fen; floors 19 + 57 + 25 = 101 and the fen left goes to the largest remainder, the
+    owner's .5. (Rounding the tenants' pool first, 76.5 -> 77, would give 19 / 58 / 25: the
+    tenant's .375 winning the fen over the owner's .5.)"""
+    units = [
+        UnitBasis(key="a", occupants=1, occupied_days=30, period_days=30),
+        UnitBasis(key="b", occupants=3, occupied_days=30, period_days=30),
+    ]
+    got = allocate(102, units, Basis.OCCUPANTS, owner_fraction=Fraction(1, 4))
+    assert got.shares == {"a": 19, "b": 57, OPERATOR: 26}
+    # One fen, half to the owner: exact 0.125, 0.375, 0.5 -> the owner's fen.
+    assert allocate(1, units, Basis.OCCUPANTS, owner_fraction=Fraction(1, 2)).shares == {
+        "a": 0, "b": 0, OPERATOR: 1,
+    }  # fmt: skip
+    everything = allocate(101, units, Basis.OCCUPANTS, owner_fraction=Fraction(1))
+    assert everything.shares == {"a": 0, "b": 0, OPERATOR: 101}
+    assert allocate(101, units, Basis.OCCUPANTS).shares == {"a": 25, "b": 76, OPERATOR: 0}
+
+
 def test_common_area_by_area_sends_vacancy_to_the_operator() -> None:
     common = common_usage(Decimal(1000), [Decimal(400), Decimal(450)])
     assert (common.quantity, common.negative, common.high_loss) == (Decimal(150), False, False)

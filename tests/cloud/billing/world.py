@@ -142,6 +142,7 @@ class World:
         common_price: str = "0",
         common_basis: str = "area",
         utility: Utility = Utility.ELECTRICITY,
+        owner_share_bp: int = 0,
     ) -> Tariff:
         tariff = Tariff(
             property_id=self.prop.id,
@@ -152,6 +153,7 @@ class World:
             point="import_energy",
             common_basis=common_basis,
             common_price=common_price,
+            owner_share_bp=owner_share_bp,
         )
         self.s.add(tariff)
         self.s.flush()
