@@ -90,7 +90,7 @@ async def scheduler(app: FastAPI, jobs: JobSettings, clock: Callable[[], datetim
             max_back_months=settings.billing_max_back_months,
         )
         + face_jobs(jobs)
-        + maintenance_jobs(),
+        + maintenance_jobs(keys=app.state.keys, policy=settings.webhook_policy),
         clock=clock,
         holder=f"{socket.gethostname()}:{os.getpid()}",
         tz=settings.zone,

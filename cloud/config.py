@@ -10,6 +10,7 @@ from pydantic import Field, ValidationError, ValidationInfo, field_validator, mo
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from cloud.billing.bounds import MAX_BACK_MONTHS
+from cloud.maintenance.notify import egress
 from cloud.security.client_address import TrustedProxies, parse_networks
 from protocols.errors import ConfigError
 
@@ -70,6 +71,10 @@ class Settings(BaseSettings):
     # Past months of rent one billing run bills for a lease; older ones wait as a hold for
     # review (a lease dated years back would otherwise be billed all at once).
     billing_max_back_months: int = Field(MAX_BACK_MONTHS, ge=0, le=120)
+    # Alarm webhooks go to public https addresses only. Development and tests may allow http
+    # and any address; private networks listed here (comma-separated) are allowed all the same.
+    webhooks_insecure: bool = False
+    webhook_networks: str = ""
 
     @field_validator("timezone")
     @classmethod
@@ -97,10 +102,18 @@ class Settings(BaseSettings):
         parse_networks(value)
         return value
 
+    @field_validator("webhook_networks")
+    @classmethod
+    def _webhook_networks(cls, value: str) -> str:
+        parse_networks(value)
+        return value
+
     @model_validator(mode="after")
     def _no_placeholders_in_production(self) -> Settings:
         if self.env != "production":
             return self
+        if self.webhooks_insecure:
+            raise ValueError("ANJU_WEBHOOKS_INSECURE is for development only")
         if self.secret_key.lower() in PLACEHOLDER_SECRETS:
             raise ValueError(
                 f"ANJU_SECRET_KEY is a placeholder; set a real secret ({MIN_SECRET_LENGTH}+"
@@ -118,6 +131,14 @@ class Settings(BaseSettings):
         if self.ingest_subscription == "auto":
             return self.mqtt_protocol == "5"
         return self.ingest_subscription == "shared"
+
+    @property
+    def webhook_policy(self) -> egress.EgressPolicy:
+        return egress.EgressPolicy(
+            http=self.webhooks_insecure,
+            any_address=self.webhooks_insecure,
+            networks=parse_networks(self.webhook_networks),
+        )
 
     @property
     def zone(self) -> ZoneInfo:

@@ -6,7 +6,6 @@ import logging
 import random
 from datetime import date, datetime, time
 
-import httpx
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.orm import Session
@@ -15,8 +14,10 @@ from cloud.billing.service.notify import Smtp
 from cloud.jobs.billing import JobSettings
 from cloud.jobs.scheduler import Job
 from cloud.maintenance import rules
-from cloud.maintenance.notify import deliveries
+from cloud.maintenance.notify import deliveries, egress
+from cloud.maintenance.notify.egress import STRICT, EgressPolicy
 from cloud.maintenance.sla import flag_overdue
+from cloud.security.crypto import FieldKeys
 
 log = logging.getLogger(__name__)
 ALARMS_JOB = "alarms"
@@ -48,8 +49,11 @@ def maintenance_jobs(
     *,
     smtp: Smtp | None = None,
     rng: random.Random | None = None,
+    keys: FieldKeys | None = None,
+    policy: EgressPolicy = STRICT,
 ) -> list[Job]:
-    """`smtp`: where alarm e-mail goes (default: the `ANJU_SMTP_*` settings)."""
+    """`smtp`: where alarm e-mail goes (default: the `ANJU_SMTP_*` settings); `keys` open the
+    robots' secrets; `policy`: which webhook addresses may be reached."""
     s = settings or AlarmJobSettings()
     mail = smtp if smtp is not None else JobSettings().smtp()
     jitter = rng or random.SystemRandom()
@@ -67,8 +71,8 @@ def maintenance_jobs(
         flag_overdue(session, now)
 
     def notify(session: Session, _today: date, now: datetime) -> None:
-        with httpx.Client(follow_redirects=False) as client:
-            sender = deliveries.Sender(mail, client, jitter)
+        with egress.guarded_client(policy) as client:
+            sender = deliveries.Sender(mail, client, jitter, keys, policy)
             sent, failed = deliveries.send_due(session, sender, now)
         if sent or failed:
             log.info("alarm notifications: %s sent, %s failed", sent, failed)

@@ -203,7 +203,8 @@ class AlarmSubscription(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
     channel: Mapped[str] = mapped_column(String(16))  # email | wecom | dingtalk
     target: Mapped[str] = mapped_column(String(500))  # an address or a webhook URL
-    secret: Mapped[str] = mapped_column(String(200), default="")  # DingTalk's signing secret
+    # DingTalk's signing secret, sealed (cloud.maintenance.notify.channels.seal_secret)
+    secret_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     kinds: Mapped[list[str]] = mapped_column(JSON, default=list)  # empty: every kind
 
 

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.models import FaceEnrollment, Tenant
+from cloud.models import AlarmSubscription, FaceEnrollment, Tenant
 from cloud.security import crypto
 from cloud.security.crypto import FieldKeys
 from cloud.security.pii import PII_FIELDS, context
@@ -34,6 +34,11 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     *(EncryptedColumn(Tenant, f"{f}_enc", _tenant_context(f)) for f in PII_FIELDS),
     EncryptedColumn(
         FaceEnrollment, "embeddings_enc", lambda row: f"face_enrollments:{row.tenant_id}".encode()
+    ),
+    EncryptedColumn(
+        AlarmSubscription,
+        "secret_enc",
+        lambda row: f"alarm_subscriptions.secret:{row.user_id}".encode(),
     ),
 )
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field
 from sqlalchemy import delete, select
 
-from cloud.api.deps import NowDep, SessionDep, guard, not_found, scoped_get
+from cloud.api.deps import KeysDep, NowDep, SessionDep, guard, not_found, scoped_get
 from cloud.api.paging import PathId
 from cloud.api.problems import ProblemError
 from cloud.api.scope import PropertyQ, scope_filter
 from cloud.maintenance.alarms import KIND_RE
 from cloud.maintenance.notify import channels, deliveries
+from cloud.maintenance.notify.egress import EgressPolicy
 from cloud.models import Alarm, AlarmDelivery, AlarmSubscription
 from cloud.security.authz import Permission, Principal
 
@@ -40,7 +41,7 @@ class SubscriptionOut(BaseModel):
 
     @classmethod
     def of(cls, s: AlarmSubscription) -> SubscriptionOut:
-        return cls(id=s.id, channel=s.channel, target=s.target, has_secret=bool(s.secret),
+        return cls(id=s.id, channel=s.channel, target=s.target, has_secret=s.secret_enc is not None,
                    kinds=list(s.kinds))  # fmt: skip
 
 
@@ -59,16 +60,21 @@ def list_subscriptions(me: Me, session: SessionDep) -> SubscriptionList:
 
 
 @router.post("/alarm-subscriptions", status_code=201)
-def subscribe(body: SubscriptionIn, me: Me, session: SessionDep) -> SubscriptionOut:
-    """Always for the caller: a subscription reaches only its owner's organisation's alarms."""
+def subscribe(
+    body: SubscriptionIn, me: Me, session: SessionDep, keys: KeysDep, request: Request
+) -> SubscriptionOut:
+    """Always for the caller: a subscription reaches only its owner's organisation's alarms.
+    The robot's secret is kept sealed and never shown again."""
+    policy: EgressPolicy = request.app.state.settings.webhook_policy
     try:
-        channels.check_target(body.channel, body.target, body.secret)
+        channels.check_target(body.channel, body.target, body.secret, policy)
     except channels.TargetError as exc:
         raise ProblemError(422, str(exc)) from None
     if bad := [k for k in body.kinds if not KIND_RE.match(k)]:
         raise ProblemError(422, f"bad alarm kind {bad[0][:40]!r}")
     sub = AlarmSubscription(user_id=me.user_id, channel=body.channel, target=body.target,
-                            secret=body.secret, kinds=sorted(set(body.kinds)))  # fmt: skip
+                            secret_enc=channels.seal_secret(keys, me.user_id, body.secret),
+                            kinds=sorted(set(body.kinds)))  # fmt: skip
     session.add(sub)
     session.commit()
     return SubscriptionOut.of(sub)

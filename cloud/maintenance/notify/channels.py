@@ -1,6 +1,7 @@
 """The three channels an alarm reaches people on: e-mail, and the WeChat Work and DingTalk group
-robots' webhooks. Targets are checked when a subscription is stored, since a webhook URL is sent
-to by the server and must not point it at a file or another scheme."""
+robots' webhooks. Targets are checked when a subscription is stored and again when sent to,
+since a webhook URL is sent to by the server and must not point it at a file, another scheme or
+its own network (`egress`)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,9 @@ from typing import Any
 import httpx
 
 from cloud.billing.service.notify import Smtp, _connect
-from cloud.models import Alarm
+from cloud.maintenance.notify.egress import MAX_REDIRECTS, STRICT, EgressPolicy, literal_ip
+from cloud.models import Alarm, AlarmSubscription
+from cloud.security.crypto import FieldKeys, decrypt, encrypt
 
 CHANNELS = ("email", "wecom", "dingtalk")
 MAX_TARGET = 500
@@ -34,7 +37,9 @@ class SendError(RuntimeError):
     """One delivery failed; it is tried again later."""
 
 
-def check_target(channel: str, target: str, secret: str = "") -> None:
+def check_target(
+    channel: str, target: str, secret: str = "", policy: EgressPolicy = STRICT
+) -> None:
     if channel not in CHANNELS:
         raise TargetError(f"channel must be one of {', '.join(CHANNELS)}")
     if len(secret) > MAX_SECRET or not secret.isprintable():
@@ -45,9 +50,42 @@ def check_target(channel: str, target: str, secret: str = "") -> None:
         if not EMAIL_RE.match(target):
             raise TargetError("not an e-mail address")
         return
-    url = urllib.parse.urlsplit(target)
-    if url.scheme not in ("http", "https") or not url.hostname:
-        raise TargetError("a webhook must be an http(s) URL with a host")
+    check_url(target, policy)
+
+
+def check_url(target: str, policy: EgressPolicy) -> None:
+    """https with a host (http too if the policy says so), not a refused address literal,
+    no credentials in the URL."""
+    try:
+        url = urllib.parse.urlsplit(target)
+        url.port  # noqa: B018 - parsing the port is the check
+    except ValueError:
+        raise TargetError("not a URL") from None
+    schemes = ("http", "https") if policy.http else ("https",)
+    if url.scheme not in schemes or not url.hostname:
+        raise TargetError(f"a webhook must be a {' or '.join(schemes)} URL with a host")
+    if url.username is not None or url.password is not None:
+        raise TargetError("a webhook URL carries no user name or password")
+    ip = literal_ip(url.hostname)
+    if ip is not None and not policy.allows(ip):
+        raise TargetError(f"a webhook may not point at {ip}: not a public address")
+
+
+def secret_context(user_id: int) -> bytes:
+    """Bound to the owner: a sealed secret copied onto another user's row does not open."""
+    return f"alarm_subscriptions.secret:{user_id}".encode()
+
+
+def seal_secret(keys: FieldKeys, user_id: int, secret: str) -> bytes | None:
+    return encrypt(keys, secret.encode(), context=secret_context(user_id)) if secret else None
+
+
+def open_secret(keys: FieldKeys | None, sub: AlarmSubscription) -> str:
+    if sub.secret_enc is None:
+        return ""
+    if keys is None:
+        raise SendError("no field keys to open the robot's secret")
+    return decrypt(keys, sub.secret_enc, context=secret_context(sub.user_id)).decode()
 
 
 def text(alarm: Alarm, event: str) -> tuple[str, str]:
@@ -96,12 +134,26 @@ def webhook(
     return url, {"msgtype": "markdown", "markdown": {"title": title, "text": body}}
 
 
-def post_webhook(client: httpx.Client, url: str, payload: dict[str, Any]) -> None:
-    """A robot answers 200 with `errcode` 0 when it took the message."""
-    try:
-        r = client.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
-    except httpx.HTTPError as exc:
-        raise SendError(f"{type(exc).__name__}: {exc}") from None
+def post_webhook(
+    client: httpx.Client, url: str, payload: dict[str, Any], policy: EgressPolicy = STRICT
+) -> None:
+    """A robot answers 200 with `errcode` 0 when it took the message. A redirect is followed
+    (the JSON posted again) at most `MAX_REDIRECTS` times, each target checked like the first;
+    the client's connections are checked by `egress`."""
+    for _hop in range(MAX_REDIRECTS + 1):
+        try:
+            r = client.post(url, json=payload, timeout=WEBHOOK_TIMEOUT_S)
+        except httpx.HTTPError as exc:
+            raise SendError(f"{type(exc).__name__}: {exc}") from None
+        if not r.is_redirect:
+            break
+        url = urllib.parse.urljoin(url, r.headers["location"])
+        try:
+            check_url(url, policy)
+        except TargetError as exc:
+            raise SendError(f"redirected: {exc}") from None
+    else:
+        raise SendError(f"more than {MAX_REDIRECTS} redirects")
     if r.status_code != 200:
         raise SendError(f"HTTP {r.status_code}")
     try:

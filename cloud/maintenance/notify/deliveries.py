@@ -16,7 +16,9 @@ from sqlalchemy.orm import Session
 from cloud.billing.service.notify import Smtp
 from cloud.db.bulk import insert_ignoring_duplicates
 from cloud.maintenance.notify import channels
+from cloud.maintenance.notify.egress import STRICT, EgressPolicy
 from cloud.models import Alarm, AlarmDelivery, AlarmSubscription, User
+from cloud.security.crypto import FieldKeys
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 6
@@ -50,18 +52,24 @@ def backoff(attempts: int, rng: random.Random) -> timedelta:
 
 @dataclass
 class Sender:
+    """`client` should be `egress.guarded_client(policy)`: the URL is checked here, the
+    addresses it resolves to where the client connects."""
+
     smtp: Smtp | None
     client: httpx.Client
     rng: random.Random = field(default_factory=random.Random)
+    keys: FieldKeys | None = None  # open DingTalk secrets
+    policy: EgressPolicy = STRICT
 
     def send(self, sub: AlarmSubscription, alarm: Alarm, event: str, now: datetime) -> None:
         title, body = channels.text(alarm, event)
         if sub.channel == "email":
             channels.send_email(self.smtp, sub.target, title, body)
             return
-        channels.check_target(sub.channel, sub.target, sub.secret)
-        url, payload = channels.webhook(sub.channel, sub.target, sub.secret, title, body, now=now)
-        channels.post_webhook(self.client, url, payload)
+        secret = channels.open_secret(self.keys, sub)
+        channels.check_target(sub.channel, sub.target, secret, self.policy)
+        url, payload = channels.webhook(sub.channel, sub.target, secret, title, body, now=now)
+        channels.post_webhook(self.client, url, payload, self.policy)
 
 
 def send_due(session: Session, sender: Sender, now: datetime) -> tuple[int, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 
 from sqlalchemy import select
 
@@ -173,13 +174,19 @@ async def test_subscriptions_are_ones_own_and_dead_letters_are_retried(api: Api)
     p1, p3 = w.sites["P1"], w.sites["P3"]
     manager = api.as_role(Role.MANAGER)
     url = f"{PREFIX}/alarm-subscriptions"
-    for target in ("file:///etc/passwd", "http://robot.test/\x00", "ftp://robot.test/x"):
+    for target in ("file:///etc/passwd", "http://robot.test/\x00", "ftp://robot.test/x",
+                   "http://robot.test/send", "https://169.254.169.254/latest"):  # fmt: skip
         bad = await c.post(url, json={"channel": "wecom", "target": target}, headers=manager)
         assert bad.status_code == 422, target
     body = {"channel": "dingtalk", "target": "https://oapi.dingtalk.com/robot/send?access_token=t",
             "secret": "SEC1", "kinds": ["door_forced", "door_forced"]}  # fmt: skip
     made = (await c.post(url, json=body, headers=manager)).json()
     assert (made["has_secret"], made["kinds"]) == (True, ["door_forced"])
+    assert "SEC1" not in json.dumps(made)
+    with api.sessions() as s:
+        sealed = s.get_one(AlarmSubscription, made["id"]).secret_enc
+    assert sealed is not None
+    assert b"SEC1" not in sealed  # sealed at rest
     assert [s["id"] for s in (await c.get(url, headers=manager)).json()["items"]] == [made["id"]]
     with api.sessions() as s:
         foreign = s.scalars(

@@ -25,7 +25,9 @@ from cloud.billing.service.notify import Smtp
 from cloud.db import as_utc
 from cloud.maintenance import alarms
 from cloud.maintenance.notify import channels, deliveries
+from cloud.maintenance.notify.egress import EgressPolicy
 from cloud.models import AlarmDelivery, AlarmSubscription, Organisation, Role, User
+from cloud.security.crypto import DecryptionError, FieldKeys, generate_key
 from tests.cloud.billing.test_email import SmtpServer, smtp_server  # noqa: F401 - fixture
 from tests.cloud.conftest import NOW, add_portfolio
 from tests.cloud.world import add_user
@@ -53,6 +55,15 @@ class Robot:
         return {"errcode": self.errcodes.pop(0) if self.errcodes else 0, "errmsg": "ok"}
 
 
+def send_json(handler: BaseHTTPRequestHandler, answer: dict[str, Any]) -> None:
+    out = json.dumps(answer).encode()
+    handler.send_response(200)
+    handler.send_header("Content-Type", "application/json")
+    handler.send_header("Content-Length", str(len(out)))
+    handler.end_headers()
+    handler.wfile.write(out)
+
+
 @pytest.fixture
 def robot() -> Iterator[tuple[Robot, str]]:
     state = Robot()
@@ -60,12 +71,7 @@ def robot() -> Iterator[tuple[Robot, str]]:
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers["Content-Length"]))
-            out = json.dumps(state.answer(self.path, json.loads(raw))).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(out)))
-            self.end_headers()
-            self.wfile.write(out)
+            send_json(self, state.answer(self.path, json.loads(raw)))
 
         def log_message(self, *_args: Any) -> None:
             pass
@@ -88,14 +94,25 @@ def subscriber(session: Session, name: str = "Notify Org") -> tuple[int, int, in
     return org.id, prop.id, user.id
 
 
-def subscribe(session: Session, user_id: int, channel: str, target: str, **kw: Any) -> None:
-    channels.check_target(channel, target, kw.get("secret", ""))
-    session.add(AlarmSubscription(user_id=user_id, channel=channel, target=target, **kw))
+# The robots listen on loopback over http: allowed here only.
+LOOPBACK = EgressPolicy(http=True, any_address=True)
+KEYS = FieldKeys(current="k1", keys={"k1": generate_key()}, index_key=generate_key())
+
+
+def subscribe(
+    session: Session, user_id: int, channel: str, target: str, secret: str = "", **kw: Any
+) -> AlarmSubscription:
+    channels.check_target(channel, target, secret, LOOPBACK)
+    sealed = channels.seal_secret(KEYS, user_id, secret)
+    sub = AlarmSubscription(user_id=user_id, channel=channel, target=target, secret_enc=sealed,
+                            **kw)  # fmt: skip
+    session.add(sub)
     session.flush()
+    return sub
 
 
 def sender(smtp: Smtp | None, client: httpx.Client) -> deliveries.Sender:
-    return deliveries.Sender(smtp, client, random.Random(7))
+    return deliveries.Sender(smtp, client, random.Random(7), KEYS, LOOPBACK)
 
 
 def rows(session: Session) -> list[AlarmDelivery]:
@@ -123,6 +140,22 @@ def test_robots_get_markdown_dingtalk_signed(session: Session, robot: tuple[Robo
         deliveries.send_due(session, sender(None, client), NOW + timedelta(minutes=5))
     assert "cleared" in state.received[-1][1]["markdown"]["content" if state.received[-1][
         0] == "/wecom" else "text"]  # fmt: skip
+
+
+def test_the_robot_secret_is_sealed_to_its_owner(session: Session) -> None:
+    _, _, uid = subscriber(session)
+    _, _, other = subscriber(session, "Other Org")
+    sub = subscribe(session, uid, "dingtalk", "https://oapi.dingtalk.com/robot/send", SECRET)
+    session.commit()
+    stored = session.scalars(select(AlarmSubscription.secret_enc)).one()
+    assert stored is not None
+    assert SECRET.encode() not in stored
+    assert channels.open_secret(KEYS, sub) == SECRET
+    # copied onto another user's row, it does not open: that delivery fails, nothing is sent
+    stolen = subscribe(session, other, "dingtalk", "https://oapi.dingtalk.com/robot/send")
+    stolen.secret_enc = stored
+    with pytest.raises(DecryptionError):
+        channels.open_secret(KEYS, stolen)
 
 
 def test_wrong_dingtalk_secret_is_a_failure(session: Session, robot: tuple[Robot, str]) -> None:
@@ -216,6 +249,25 @@ def test_other_orgs_subscribers_hear_nothing(session: Session) -> None:
 def test_hostile_targets_refused(channel: str, target: str) -> None:
     with pytest.raises(channels.TargetError):
         channels.check_target(channel, target)
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "http://robot.example/send",  # https only
+        "https://127.0.0.1/send",
+        "https://10.1.2.3/send",
+        "https://169.254.169.254/latest/meta-data",  # a cloud's metadata service
+        "https://[::1]/send",
+        "https://[::ffff:127.0.0.1]/send",  # IPv4-mapped loopback
+        "https://[fe80::1]/send",
+        "https://user:pw@robot.example/send",
+        "https://robot.example:99999/send",
+    ],
+)
+def test_webhooks_are_public_https_by_default(target: str) -> None:
+    with pytest.raises(channels.TargetError):
+        channels.check_target("wecom", target)
 
 
 def test_nul_in_secret_refused() -> None:
