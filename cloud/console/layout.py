@@ -12,12 +12,14 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import run, ui
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from cloud.api.problems import ProblemError
 from cloud.console.i18n import LOCALES, N_, Texts, pick
 from cloud.console.mount import parent_app
 from cloud.console.viewer import SignedOutError, Viewer, viewer_of
-from cloud.models import User
+from cloud.importer.csvfile import yuan_to_fen
+from cloud.models import Property, User
 from cloud.security.authz import Permission
 from protocols.errors import AnjuError
 
@@ -173,3 +175,24 @@ def choice(
     return ui.select(
         options, value=value, label=label, on_change=lambda e: ui.navigate.to(url_of(e.value))
     ).props(f"data-testid={testid}")
+
+
+def my_properties(viewer: Viewer) -> dict[int, str]:
+    """The properties in the viewer's scope, by id (a page's property choice)."""
+    with viewer.db() as session:
+        rows = session.execute(
+            select(Property.id, Property.name)
+            .where(Property.id.in_(viewer.me.property_ids))
+            .order_by(Property.id)
+        ).all()
+    return {r.id: r.name for r in rows}
+
+
+def yuan(viewer: Viewer, text: str | None) -> int | None:
+    """Fen from an amount typed in yuan ("1,500.50"), by the importer's rule; None (and a
+    notice) for what is not one."""
+    try:
+        return yuan_to_fen(text or "")
+    except ValueError:
+        ui.notify(viewer._("Enter an amount such as 1500.00"), type="negative")
+        return None

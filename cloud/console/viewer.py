@@ -65,6 +65,15 @@ class Viewer:
             kwargs["request"] = Request({"type": "http", "app": self.app, "headers": []})
         return endpoint(**kwargs)
 
+    def send(self, endpoint: Callable[..., T], /, **kwargs: Any) -> T:
+        """`call` in a session of its own, with the viewer, the clock and the keys passed
+        where the route takes them (a page action that writes)."""
+        wants = endpoint.__annotations__
+        extra = {"now": self.now(), "keys": self.keys}
+        kwargs |= {k: v for k, v in extra.items() if k in wants}
+        with self.db() as session:
+            return self.call(endpoint, me=self.me, session=session, **kwargs)
+
     @contextmanager
     def db(self) -> Iterator[Session]:
         """A database session for one action, after checking the login still stands."""

@@ -76,3 +76,10 @@ def test_sign_activate_bill_and_pay(page: Page, console: Console) -> None:
     paid = billed - invoice.total_fen
     expect(page.get_by_test_id("ar-total")).to_contain_text(ZH.money(paid))
     assert open_balance(console, lease.property_id) == paid
+
+    # A late fee charged on the invoice shows on its row.
+    with console.sessions() as session:
+        session.get_one(Invoice, invoice.id).late_fee_fen = 1234
+        session.commit()
+    page.reload()
+    expect(page.get_by_test_id("invoices").get_by_text("¥12.34")).to_be_visible()

@@ -8,6 +8,7 @@ def register() -> None:
     from cloud.console.pages import (  # noqa: F401, PLC0415
         audit,
         billing,
+        billing_review,
         board,
         gateways,
         leases,

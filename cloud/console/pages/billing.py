@@ -1,22 +1,23 @@
-"""Billing: run a month (with progress), the invoices (paged, PDFs from the API), payments, and
-the AR aging and collection-rate charts, all through the API's billing routes."""
+"""Billing: run a month (with progress), the invoices (paged, PDFs from the API, late fees),
+payments, usage holds to review, and the AR aging and collection-rate charts, all through the
+API's billing routes; the rent roll has its own page (billing_review)."""
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+import time
 from typing import Any
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
-from sqlalchemy import select
 
 from cloud.api.routes import billing as billing_routes
 from cloud.billing.service.reports import AGING_BUCKETS
 from cloud.console.i18n import N_
-from cloud.console.layout import act, act_slowly, choice, columns, enter, frame
+from cloud.console.layout import act, act_slowly, choice, columns, enter, frame, my_properties, yuan
+from cloud.console.pages.billing_review import holds_section
 from cloud.console.viewer import Viewer
-from cloud.models import InvoiceStatus, Property
+from cloud.models import InvoiceStatus
 from cloud.security.authz import Permission
 
 P = Permission
@@ -28,24 +29,24 @@ BUCKET_LABELS = {
     "d61_90": N_("61-90 days"),
     "d90_plus": N_("Over 90 days"),
 }
+METHODS = {
+    "transfer": N_("Bank transfer"),
+    "wechat": N_("WeChat Pay"),
+    "alipay": N_("Alipay"),
+    "cash": N_("Cash"),
+    "card": N_("Card"),
+}
 
 
 @ui.page("/billing")
 def billing_page(
-    request: Request, property: int = 0, status: str = "", after: int = 0
+    request: Request, property: int = 0, status: str = "", after: int = 0, holds_after: int = 0
 ) -> RedirectResponse | None:
     viewer = enter(request, P.REPORTS_READ)
     if not isinstance(viewer, Viewer):
         return viewer
     _ = viewer._
-    with viewer.db() as session:
-        properties = dict(
-            session.execute(
-                select(Property.id, Property.name)
-                .where(Property.id.in_(viewer.me.property_ids))
-                .order_by(Property.id)
-            ).all()
-        )
+    properties = my_properties(viewer)
     chosen = property if property in properties else next(iter(properties), 0)
     wanted = InvoiceStatus(status) if status in InvoiceStatus.__members__.values() else None
     with frame(viewer, _("Billing")):
@@ -58,12 +59,17 @@ def billing_page(
         ).classes("w-72")
         if not chosen:
             return None
+        ui.link(_("Rent roll"), f"/billing/rent-roll?property={chosen}").props(
+            "data-testid=rent-roll-link"
+        )
         with ui.row().classes("w-full q-gutter-md no-wrap"):
             _run_card(viewer, chosen)
             _payment_card(viewer)
         charts = ui.row().classes("w-full q-gutter-md no-wrap")
         _charts(viewer, chosen, charts)
         _invoices(viewer, chosen, wanted, after)
+        if viewer.can(P.BILLING_MANAGE):
+            holds_section(viewer, chosen, holds_after)
     return None
 
 
@@ -74,7 +80,9 @@ def _run_card(viewer: Viewer, property_id: int) -> None:
         period = ui.input(_("Month (YYYY-MM)"), value=viewer.today().strftime("%Y-%m")).props(
             "data-testid=period"
         )
-        spinner = ui.spinner(size="lg").classes("hidden")
+        with ui.row().classes("items-center"):
+            spinner = ui.spinner(size="lg").classes("hidden")
+            progress = ui.label().props("data-testid=run-progress")
         result = ui.label().props("data-testid=run-result")
 
         async def start() -> None:
@@ -83,11 +91,20 @@ def _run_card(viewer: Viewer, property_id: int) -> None:
                 return
             button.disable()
             spinner.classes(remove="hidden")
+            began = time.monotonic()
+            ticker = ui.timer(
+                1.0,
+                lambda: progress.set_text(
+                    _("Running… {s} s").format(s=int(time.monotonic() - began))
+                ),
+            )
             try:
                 out = await act_slowly(
                     viewer, lambda: _run(viewer, property_id, period.value or "")
                 )
             finally:
+                ticker.cancel()
+                progress.set_text("")
                 spinner.classes(add="hidden")
                 button.enable()
             if out is not None:
@@ -113,25 +130,22 @@ def _payment_card(viewer: Viewer) -> None:
         ui.label(_("Record a payment")).classes("text-subtitle1")
         lease = ui.number(_("Lease #"), min=1, precision=0).props("data-testid=pay-lease")
         amount = ui.input(_("Amount (¥)")).props("data-testid=pay-amount")
+        method = ui.select(
+            {m: _(label) for m, label in METHODS.items()}, value="transfer", label=_("Method")
+        ).props("data-testid=pay-method")
         reference = ui.input(_("Reference")).props("data-testid=pay-reference")
 
         def record() -> None:
-            try:
-                fen = int(Decimal(amount.value or "").scaleb(2))
-            except InvalidOperation:
-                ui.notify(_("Enter an amount such as 1500.00"), type="negative")
+            fen = yuan(viewer, amount.value)
+            if fen is None:
                 return
             body = billing_routes.PaymentIn(
-                lease_id=int(lease.value or 0), amount_fen=fen, reference=reference.value or ""
+                lease_id=int(lease.value or 0),
+                amount_fen=fen,
+                method=method.value or "transfer",
+                reference=reference.value or "",
             )
-            with viewer.db() as session:
-                viewer.call(
-                    billing_routes.record_payment,
-                    body=body,
-                    me=viewer.me,
-                    session=session,
-                    now=viewer.now(),
-                )
+            viewer.send(billing_routes.record_payment, body=body)
             ui.notify(_("Payment recorded"), type="positive")
             ui.navigate.reload()
 
@@ -141,15 +155,7 @@ def _payment_card(viewer: Viewer) -> None:
 
 
 def _report(viewer: Viewer, name: billing_routes.ReportName, property_id: int) -> list[Any]:
-    with viewer.db() as session:
-        out = viewer.call(
-            billing_routes.report,
-            name=name,
-            me=viewer.me,
-            session=session,
-            now=viewer.now(),
-            property_id=property_id,
-        )
+    out = viewer.send(billing_routes.report, name=name, property_id=property_id)
     items: list[Any] = out["items"]
     return items
 
@@ -230,6 +236,7 @@ def _invoices(viewer: Viewer, property_id: int, status: InvoiceStatus | None, af
                 ("due", _("Due")),
                 ("total", _("Total")),
                 ("paid", _("Paid")),
+                ("late_fee", _("Late fees")),
                 ("status", _("Status")),
                 ("pdf", "PDF"),
             ),
@@ -242,6 +249,7 @@ def _invoices(viewer: Viewer, property_id: int, status: InvoiceStatus | None, af
                     "due": t.day(x.due_date),
                     "total": t.money(x.total_fen),
                     "paid": t.money(x.paid_fen),
+                    "late_fee": t.money(x.late_fee_fen) if x.late_fee_fen else "",
                     "status": _(x.status.value),
                     "pdf": f"/api/v1/invoices/{x.id}/pdf?lang={lang}",
                 }
