@@ -17,6 +17,7 @@ PAGES = (
     ("board", "/board"),
     ("leases", "/leases?lease=3"),
     ("billing", "/billing"),
+    ("rent-roll", "/billing/rent-roll"),
     ("gateways", "/gateways"),
     ("audit", "/audit"),
 )
