@@ -42,8 +42,10 @@ from cloud.api.routes import (
 )
 from cloud.api.text import refuse_unstorable_text
 from cloud.commands.dispatcher import CommandDispatcher
+from cloud.commands.keys import key_reader
 from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker, refresh_statistics
+from cloud.fleet.remote_config import Resender
 from cloud.ingest.worker import IngestWorker
 from cloud.jobs.billing import JobSettings, billing_jobs
 from cloud.jobs.face import face_jobs
@@ -137,7 +139,14 @@ def create_app(
         tasks = []
         try:
             if settings.ingest_in_process:
-                worker = IngestWorker(settings, app.state.sessions, sleep=sleep)
+                worker = IngestWorker(
+                    settings,
+                    app.state.sessions,
+                    sleep=sleep,
+                    resender=Resender(
+                        given_key if command_key is not None else key_reader(settings)
+                    ),
+                )
                 app.state.ingest = worker
                 app.state.ingest_task = asyncio.create_task(worker.run(), name="ingest")
                 tasks.append(app.state.ingest_task)

@@ -7,14 +7,26 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from edge.door.config import DoorConfig
+from edge.door.config import DoorConfig, door_relative_to
 from edge.yamlfile import load_yaml
 from protocols.errors import AnjuError, ConfigError
+from protocols.fleet.gateway import MeterDevice, ModbusBus, check_parts
 from protocols.mqtt.commands import load_public_key
 from protocols.mqtt.health import MIN_HEALTH_INTERVAL_S
 from protocols.mqtt.limits import AckTimeout, BatchKb, BatchRecords, WindowRecords
 from protocols.mqtt.topics import check_gateway_id
 from protocols.mqtt.url import BrokerAddress, parse_broker_url
+
+__all__ = [
+    "CommandSettings",
+    "GatewayConfig",
+    "MeterDevice",
+    "ModbusBus",
+    "MqttSettings",
+    "StoreSettings",
+    "UplinkSettings",
+    "load_config",
+]
 
 PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "anju"})
 
@@ -72,77 +84,6 @@ class UplinkSettings(_Strict):
     health_interval_s: Annotated[float, Field(ge=MIN_HEALTH_INTERVAL_S, le=86400)] = 60.0
 
 
-def _check_host_port(value: str | None) -> str | None:
-    if value is not None:
-        host, _, port = value.rpartition(":")
-        if not host or not port.isdigit() or not 0 < int(port) < 65536:
-            raise ValueError("expected HOST:PORT")
-    return value
-
-
-def _host_port(value: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    return host, int(port)
-
-
-class MeterDevice(_Strict):
-    id: Annotated[str, Field(min_length=1, max_length=64)]
-    unit_id: Annotated[int, Field(ge=1, le=247)]
-    profile: str
-    # A TCP bus may span hosts: a meter with its own Modbus TCP interface names it here.
-    tcp: str | None = None
-    # Narrow the profile's read limits for a meter (or converter) that accepts less.
-    max_registers: Annotated[int | None, Field(ge=1, le=125)] = None
-    max_gap: Annotated[int | None, Field(ge=0, le=125)] = None
-
-    _tcp = field_validator("tcp")(_check_host_port)
-
-
-class ModbusBus(_Strict):
-    name: str
-    tcp: str | None = None
-    serial: str | None = None
-    baud: Annotated[int, Field(ge=300, le=921600)] = 9600
-    parity: Literal["N", "E", "O"] = "N"
-    stopbits: Literal[1, 2] = 1
-    bytesize: Literal[7, 8] = 8
-    poll_interval_s: Annotated[float, Field(gt=0)] = 60.0
-    timeout_s: Annotated[float, Field(gt=0)] = 1.0
-    retries: Annotated[int, Field(ge=0, le=5)] = 1
-    # TCP: hosts polled at once; a serial port is always one transaction at a time.
-    max_concurrent: Annotated[int, Field(ge=1, le=256)] = 8
-    # Consecutive failed polls before a meter counts as offline and is retried on backoff.
-    offline_after: Annotated[int, Field(ge=1, le=100)] = 3
-    backoff_cap_s: Annotated[float, Field(gt=0)] = 300.0
-    devices: list[MeterDevice] = []
-
-    _tcp = field_validator("tcp")(_check_host_port)
-
-    @model_validator(mode="after")
-    def _devices(self) -> ModbusBus:
-        ids = [d.id for d in self.devices]
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"bus {self.name!r}: device ids must be unique")
-        seen: set[tuple[str | None, int]] = set()
-        for device in self.devices:
-            if self.serial is not None and device.tcp is not None:
-                raise ValueError(f"device {device.id!r}: 'tcp' is for TCP buses only")
-            where = (device.tcp or self.tcp, device.unit_id)
-            if where in seen:
-                raise ValueError(f"device {device.id!r}: unit_id {device.unit_id} used twice")
-            seen.add(where)
-        return self
-
-    @property
-    def tcp_address(self) -> tuple[str, int]:
-        assert self.tcp is not None
-        return _host_port(self.tcp)
-
-    def device_address(self, device: MeterDevice) -> tuple[str, int]:
-        """The TCP host:port a device is reached at (its own, or the bus's)."""
-        return _host_port(device.tcp) if device.tcp else self.tcp_address
-
-
 class CommandSettings(_Strict):
     """Commands from the cloud run only when signed by the cloud's Ed25519 key (`anju cloud keys
     init` prints it). A gateway without a key refuses every command, and says so at start."""
@@ -185,12 +126,7 @@ class GatewayConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> GatewayConfig:
-        for bus in self.buses:
-            if (bus.tcp is None) == (bus.serial is None):
-                raise ValueError(f"bus {bus.name!r}: set exactly one of 'tcp' or 'serial'")
-        door_ids = [door.id for door in self.doors]
-        if len(set(door_ids)) != len(door_ids):
-            raise ValueError("door ids must be unique")
+        check_parts(self.buses, self.doors)
         password = self.mqtt.password
         if (
             password is not None
@@ -211,7 +147,7 @@ def load_config(path: Path) -> GatewayConfig:
     if not config.store.path.is_absolute():
         store = config.store.model_copy(update={"path": (here / config.store.path).resolve()})
         config = config.model_copy(update={"store": store})
-    doors = [door.relative_to(here) for door in config.doors]
+    doors = [door_relative_to(door, here) for door in config.doors]
     commands = config.commands
     if commands.public_key_file is not None and not commands.public_key_file.is_absolute():
         key_file = (here / commands.public_key_file).resolve()

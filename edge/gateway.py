@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -13,10 +13,8 @@ from edge.access.service import AccessService
 from edge.access.store import AccessStore, load_or_create_key
 from edge.actions import builtin_actions
 from edge.config import GatewayConfig
-from edge.door.lock import LockService
 from edge.health import HealthProbe
-from edge.meters.poller import BusPoller
-from edge.meters.sink import OutboxSink
+from edge.parts import Parts
 from edge.remote_config import RemoteConfig
 from edge.store.outbox import Outbox
 from edge.store.replay import ReplayMemory
@@ -28,7 +26,6 @@ from runtime.clock import utc_now
 if TYPE_CHECKING:
     from edge.door.config import DoorConfig
     from edge.door.lock import Lock
-    from edge.door.service import DoorService
 
 log = logging.getLogger(__name__)
 
@@ -62,28 +59,6 @@ def configured_locks(now: Callable[[], datetime]) -> Callable[[DoorConfig], Lock
     return build
 
 
-def start_doors(
-    config: GatewayConfig,
-    outbox: Outbox,
-    on_stored: Callable[[], None],
-    locks: Mapping[str, Lock],
-    now: Callable[[], datetime],
-    *,
-    access: AccessService | None = None,
-) -> list[DoorService]:
-    """Build every door before anything runs: a door whose models do not verify (or whose
-    gallery is unreadable) stops the start with a message that says how to fix it. The face
-    stack (onnxruntime, OpenCV) is imported only by a gateway that has doors."""
-    if not config.doors:
-        return []
-    from edge.door.service import create_door  # noqa: PLC0415
-
-    return [
-        create_door(door, locks[door.id], outbox, now=now, on_stored=on_stored, access=access)
-        for door in config.doors
-    ]
-
-
 async def run_gateway(
     config: GatewayConfig,
     *,
@@ -105,37 +80,36 @@ async def run_gateway(
         access = AccessService(gid, key, access_store, outbox, GatewayClock(now))
         uplink = Uplink(config, outbox, now=now, commands=channel, access=access)
         access.on_stored = uplink.notify
-        sink = OutboxSink(outbox, on_stored=uplink.notify)
-        pollers = [BusPoller(bus, sink, now=now) for bus in config.buses]
-        uplink.remote_config = remote = RemoteConfig(config, key, pollers, uplink.set_link)
+        # Doors and buses: a door whose models do not verify (or whose gallery is unreadable)
+        # stops the start with a message that says how to fix it.
+        parts = Parts(
+            gid, outbox, uplink.notify, locks or configured_locks(now), now=now, access=access
+        )
+        uplink.remote_config = remote = RemoteConfig(config, key, parts, uplink.set_link)
         remote.load()  # the configuration applied before this start, before anything runs
-        lock_for = locks or configured_locks(now)
-        door_locks = {door.id: lock_for(door) for door in config.doors}
-        doors = start_doors(config, outbox, uplink.notify, door_locks, now, access=access)
-        uplink.health = HealthProbe(gid, config.store.path, pollers, doors, started=now())
+        uplink.health = HealthProbe(
+            gid, config.store.path, parts.pollers, parts.doors, started=now(), locks=parts.locks
+        )
         commands = CommandHandler(
             gid,
             key,
             memory,
             channel,
-            builtin_actions(outbox, door_locks, now=now),
+            builtin_actions(outbox, parts.locks, now=now),
             now=now,
             skew=timedelta(seconds=config.commands.clock_skew_s),
         )
         log.info(
-            "[%s] gateway starting with %d bus(es) and %d door(s)", gid, len(pollers), len(doors)
+            "[%s] gateway starting with %d bus(es) and %d door(s)",
+            gid,
+            len(parts.pollers),
+            len(parts.doors),
         )
         async with asyncio.TaskGroup() as tg:
             tg.create_task(uplink.run(), name=f"uplink-{gid}")
             tg.create_task(commands.run(), name=f"commands-{gid}")
             tg.create_task(access.run(), name=f"access-{gid}")
-            for poller, bus in zip(pollers, config.buses, strict=True):
-                tg.create_task(poller.run(), name=f"poller-{bus.name}")
-            for door in doors:
-                tg.create_task(door.run(), name=f"door-{door.door_id}")
-            for door_id, lock in door_locks.items():
-                if isinstance(lock, LockService):
-                    tg.create_task(lock.run(outbox, uplink.notify), name=f"lock-{door_id}")
+            parts.start(tg)
     finally:
         outbox.close()
         memory.close()

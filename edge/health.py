@@ -9,14 +9,15 @@ gateway. CPU use is the share of non-idle time since the previous sample.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from edge.meters.poller import BusPoller
 from edge.store.outbox import OutboxStats
+from protocols.lock.messages import Status
 from protocols.mqtt import health as h
 
 ROOT = Path("/")
@@ -106,6 +107,28 @@ class DoorView(Protocol):
     frames: int
 
 
+@runtime_checkable
+class LockView(Protocol):
+    """A lock that knows its state (the BLE driver: the last status the lock sent)."""
+
+    status: Status | None
+
+
+def door_health(door: DoorView, lock: object | None) -> h.DoorHealth:
+    """A door as its service runs it, with its lock as last heard (nothing for a simulator)."""
+    status = lock.status if isinstance(lock, LockView) else None
+    if status is None:
+        return h.DoorHealth(id=_name(door.door_id), state="running", frames=door.frames)
+    return h.DoorHealth(
+        id=_name(door.door_id),
+        state="running",
+        frames=door.frames,
+        lock=h.LockState(status.bolt.name.lower()),
+        open=status.door_open,
+        battery_percent=status.battery,
+    )
+
+
 def _name(text: str) -> str:
     """A config name as the wire's Name takes it."""
     return text.replace("\x00", "")[:64] or "?"
@@ -121,13 +144,16 @@ class HealthProbe:
         *,
         started: datetime,
         root: Path = ROOT,
+        locks: Mapping[str, object] | None = None,
     ) -> None:
+        """`pollers`, `doors` and `locks` are read at each sample: they may change between."""
         self._gid = gateway_id
         self._store = store
         self._pollers = pollers
         self._doors = doors
         self._started = started
         self._root = root
+        self._locks = locks if locks is not None else {}
         self._cpu = cpu_times(root)
 
     def _cpu_percent(self) -> float:
@@ -169,9 +195,7 @@ class HealthProbe:
             )
         # Past the bound, the meters in trouble are the ones worth the bytes.
         meters.sort(key=lambda m: m.status is h.MeterStatus.OK)
-        doors = [
-            h.DoorHealth(id=_name(d.door_id), state="running", frames=d.frames) for d in self._doors
-        ]
+        doors = [door_health(d, self._locks.get(d.door_id)) for d in self._doors]
         return h.Health(
             gateway_id=self._gid,
             epoch=epoch,

@@ -2,13 +2,15 @@
 
 A payload is checked in the order of `protocols.mqtt.downlink.decode_config` (size, signature,
 schema, address), then its version against the applied one (a retained copy delivered again, or
-an older version replayed, changes nothing), then against this gateway (every bus it names must
-be in the file, the merged link settings must pass the file's own schema). Only then is it
-written next to the store (a temporary file with mode 0600, fsync, rename) and applied: each
-poller takes its bus's new interval at once, the uplink its new limits with its next batch.
-Nothing restarts, so no reading and no open door is lost. A payload that fails keeps the
-previous configuration and is reported as `config_error` in `up/state`.
+an older version replayed, changes nothing), then against this gateway: the configuration it
+makes (the file's, with the remote buses, doors, intervals and link limits over it) must pass
+the file's own schema, and every poller and door it adds or changes must build (edge.parts).
+Only then is it written next to the store (a temporary file with mode 0600, fsync, rename) and
+run: only the buses and doors that changed are replaced, an interval is taken at once, the
+uplink takes its new limits with its next batch. A payload that fails keeps the previous
+configuration running and is reported as `config_error` in `up/state`.
 
+Remote door paths that are relative are taken from the store's folder (where the file is).
 The file holds the signed payload as received, so on start it is verified again like any other.
 """
 
@@ -16,28 +18,23 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Protocol
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from edge.config import GatewayConfig, UplinkSettings
+from edge.door.config import door_relative_to
+from edge.parts import Change, Parts
 from protocols.access.signing import AccessRefusedError, Refusal
+from protocols.errors import AnjuError
 from protocols.mqtt.bounds import MAX_DETAIL_CHARS
 from protocols.mqtt.downlink import Config, decode_config, first_error
 
 log = logging.getLogger(__name__)
 
 FILE_NAME = "remote-config.json"
-
-
-class Poller(Protocol):
-    @property
-    def name(self) -> str: ...
-
-    def set_poll_interval(self, seconds: float) -> None: ...
 
 
 class ConfigRefusedError(Exception):
@@ -77,26 +74,29 @@ class RemoteConfig:
         self,
         base: GatewayConfig,
         key: Ed25519PublicKey | None,
-        pollers: Sequence[Poller],
+        parts: Parts,
         on_link: Callable[[UplinkSettings], None],
     ) -> None:
         self._base = base
         self._key = key
-        self._pollers = {p.name: p for p in pollers}
+        self._parts = parts
         self._on_link = on_link
         self.path = base.store.path.with_name(FILE_NAME)
         self.version: int | None = None
         self.error: str | None = None
 
     def load(self) -> None:
-        """The configuration last applied, if any; one that no longer verifies or fits the file
-        (a new key, a bus renamed) is logged and left out: the file's own values run."""
+        """The configuration last applied, if any, else the file's. One that no longer
+        verifies or fits (a new key, a profile gone) is logged and left out: the file's runs.
+        A file whose own parts do not build stops the start (raises)."""
         try:
             payload = self.path.read_bytes()
         except FileNotFoundError:
-            return
-        if not self.deliver(payload):
+            payload = b""
+        if payload and not self.deliver(payload):
             log.warning("[%s] kept the file's configuration: %s", self._gid, self.error)
+        if self.version is None:
+            self._parts.commit(self._parts.prepare(self._base.buses, self._base.doors))
 
     @property
     def _gid(self) -> str:
@@ -110,7 +110,7 @@ class RemoteConfig:
             return False
         try:
             config = decode_config(payload, self._key, gateway_id=self._gid)
-            link = self._check(config)
+            effective, change = self._check(config)
             if payload != self._stored():
                 write_atomically(self.path, payload)
         except AccessRefusedError as exc:
@@ -120,7 +120,8 @@ class RemoteConfig:
             return self._refuse(str(exc))
         except (ConfigRefusedError, OSError) as exc:
             return self._refuse(f"version {config.version}: {exc}")
-        self._apply(config, link)
+        self._parts.commit(change)
+        self._on_link(effective.link)
         self.version, self.error = config.version, None
         log.info("[%s] applied remote configuration version %d", self._gid, config.version)
         return True
@@ -136,18 +137,42 @@ class RemoteConfig:
         self.error = error[:MAX_DETAIL_CHARS]
         return False
 
-    def _check(self, config: Config) -> UplinkSettings:
+    def _check(self, config: Config) -> tuple[GatewayConfig, Change]:
         if self.version is not None and config.version <= self.version:
             raise AccessRefusedError(
                 Refusal.REPLAYED, f"version {config.version} is not after {self.version}"
             )
-        for bus in config.poll_interval_s:
-            if bus not in self._pollers:
-                raise ConfigRefusedError(f"poll_interval_s.{bus}: no bus of that name")
-        return merged_link(self._base.link, config)
+        effective = self.effective(config)
+        try:
+            change = self._parts.prepare(effective.buses, effective.doors)
+        except (AnjuError, ValueError) as exc:
+            raise ConfigRefusedError(str(exc)) from None
+        return effective, change
 
-    def _apply(self, config: Config, link: UplinkSettings) -> None:
-        for bus in self._base.buses:
-            interval = config.poll_interval_s.get(bus.name, bus.poll_interval_s)
-            self._pollers[bus.name].set_poll_interval(interval)
-        self._on_link(link)
+    def effective(self, config: Config) -> GatewayConfig:
+        """The file's configuration with `config` over it, through the file's schema."""
+        base = self._base
+        buses = list(base.buses if config.buses is None else config.buses)
+        named = {bus.name for bus in buses}
+        for name in config.poll_interval_s:
+            if name not in named:
+                raise ConfigRefusedError(f"poll_interval_s.{name}: no bus of that name")
+        buses = [
+            bus.model_copy(update={"poll_interval_s": config.poll_interval_s[bus.name]})
+            if bus.name in config.poll_interval_s
+            else bus
+            for bus in buses
+        ]
+        folder = self.path.parent
+        doors = (
+            base.doors
+            if config.doors is None
+            else [door_relative_to(door, folder) for door in config.doors]
+        )
+        link = merged_link(base.link, config)
+        try:
+            return GatewayConfig.model_validate(
+                dict(base) | {"buses": buses, "doors": doors, "link": link}
+            )
+        except ValidationError as exc:
+            raise ConfigRefusedError(first_error(exc)) from None

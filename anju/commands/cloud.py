@@ -85,8 +85,10 @@ def ingest(metrics_port: int | None, metrics_host: str) -> None:
     from cloud.access.publisher import publisher_for
     from cloud.app import field_keys_for
     from cloud.commands.dispatcher import CommandDispatcher
+    from cloud.commands.keys import key_reader
     from cloud.config import load_settings
     from cloud.db import make_engine, make_sessionmaker
+    from cloud.fleet.remote_config import Resender
     from cloud.ingest.metrics_http import serve_metrics
     from cloud.ingest.worker import IngestWorker
     from runtime.clock import utc_now
@@ -96,7 +98,12 @@ def ingest(metrics_port: int | None, metrics_host: str) -> None:
     settings = load_settings()
     engine = make_engine(settings.effective_database_url)
     sessions = make_sessionmaker(engine)
-    worker = IngestWorker(settings, sessions, worker_id=f"ingest-{os.getpid()}")
+    worker = IngestWorker(
+        settings,
+        sessions,
+        worker_id=f"ingest-{os.getpid()}",
+        resender=Resender(key_reader(settings)),
+    )
     dispatcher = CommandDispatcher(
         settings, sessions, worker.metrics, name=f"commands-{os.getpid()}"
     )

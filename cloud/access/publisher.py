@@ -20,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from cloud.access import sync
-from cloud.commands.keys import signing_key as read_signing_key
+from cloud.commands.keys import key_reader
 from cloud.config import Settings
 from cloud.mqtt import stay_connected
 from cloud.security.crypto import FieldKeys
@@ -112,18 +112,11 @@ def publisher_for(
     signing_key: Callable[[], Ed25519PrivateKey] | None = None,
 ) -> AccessPublisher:
     """The configured publisher; the command key is read when the first list is signed."""
-    held: list[Ed25519PrivateKey] = []
-
-    def configured_key() -> Ed25519PrivateKey:
-        if not held:
-            held.append(read_signing_key(settings))
-        return held[0]
-
     return AccessPublisher(
         settings,
         sessions,
         keys,
-        signing_key or configured_key,
+        signing_key or key_reader(settings),
         tz=ZoneInfo(settings.timezone),
         now=now,
     )

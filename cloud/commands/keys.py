@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -70,3 +71,16 @@ def signing_key(settings: Settings) -> Ed25519PrivateKey:
             " `anju cloud keys init`"
         )
     return read_key(path)
+
+
+def key_reader(settings: Settings) -> Callable[[], Ed25519PrivateKey]:
+    """The configured key, read when first needed and then kept (a process signs lists,
+    configs and commands with one key)."""
+    held: list[Ed25519PrivateKey] = []
+
+    def read() -> Ed25519PrivateKey:
+        if not held:
+            held.append(signing_key(settings))
+        return held[0]
+
+    return read

@@ -1,8 +1,10 @@
 """Gateway health: keep the samples (at a bounded rate) and raise or clear the fleet's alarms
 through the maintenance alarm service.
 
-- `gateway_offline` while the retained state says offline (clean stop or Will), cleared when
-  it comes back;
+- `gateway_offline` is cleared as soon as a gateway says it is online again; it is raised by the
+  alarm rules (cloud.maintenance.rules) only once the gateway has been offline or unheard for
+  the grace period (`ANJU_ALARMS_OFFLINE_MIN`), so a restart or a short network outage raises
+  nothing;
 - `gateway_disk_low` while the store's disk has less than DISK_LOW_PERCENT free;
 - `outbox_backlog` when the backlog is above BACKLOG_RECORDS and grew over the last
   BACKLOG_SAMPLES samples; cleared once it is below BACKLOG_RECORDS again;
@@ -64,12 +66,13 @@ def gateway_alarms(session: Session, gid: str, now: datetime) -> GatewayAlarms |
 
 
 def state_alarms(session: Session, states: Sequence[State], now: datetime) -> None:
-    """Offline alarms from `up/state` (the newest state of each gateway in the batch)."""
+    """A gateway back online clears its offline alarm at once (the newest state of each
+    gateway in the batch); raising waits for the grace period (the rules)."""
     newest = {s.gateway_id: s for s in sorted(states, key=lambda s: s.ts)}
     for gid, state in newest.items():
-        fleet = gateway_alarms(session, gid, now)
+        fleet = gateway_alarms(session, gid, now) if state.online else None
         if fleet is not None:
-            fleet.set("gateway_offline", gid, not state.online, f"gateway {gid} is offline")
+            fleet.set("gateway_offline", gid, False)
 
 
 def _recent(session: Session, gid: str, count: int) -> list[GatewayHealth]:

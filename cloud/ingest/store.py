@@ -27,6 +27,7 @@ from cloud.quarantine import Reject, quarantine
 from cloud.security.broker_credentials import hash_credential
 from protocols.errors import AnjuError
 from protocols.mqtt import messages as wire
+from protocols.mqtt.downlink import Config
 from protocols.mqtt.messages import Events, State, Telemetry
 
 Batch = Telemetry | Events
@@ -43,6 +44,8 @@ class StoreResult:
     duplicates: int = 0
     rejects: list[Reject] = field(default_factory=list)
     command_results: int = 0
+    # Desired configs of gateways that report an older one applied: sent again after commit.
+    configs_behind: list[Config] = field(default_factory=list)
 
 
 def _reading_rows(message: Telemetry, readings: list[wire.Reading]) -> list[dict[str, Any]]:

@@ -15,11 +15,11 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import aiomqtt
 from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.commands import service as commands
 from cloud.config import Settings
@@ -28,8 +28,10 @@ from cloud.ingest.store import Batch, StoreResult, store_batch
 from cloud.metrics import IngestMetrics
 from cloud.mqtt import cloud_mqtt_client
 from cloud.quarantine import Reject, quarantine
+from protocols.errors import AnjuError
 from protocols.mqtt import messages as msg
 from protocols.mqtt.commands import CommandResult
+from protocols.mqtt.downlink import Config
 from protocols.mqtt.health import Health
 from protocols.mqtt.topics import Kind, TopicError, parse, subscription, topic
 from runtime.clock import utc_now
@@ -59,6 +61,14 @@ _MODELS: dict[Kind, type[UplinkMessage]] = {
 }
 
 
+class ConfigResender(Protocol):
+    """Remote configurations sent again on drift (cloud.fleet.remote_config.Resender)."""
+
+    def behind(self, session: Session, states: Sequence[msg.State]) -> list[Config]: ...
+
+    def due(self, configs: Sequence[Config], now: datetime) -> list[tuple[str, bytes]]: ...
+
+
 def decode_uplink(topic_name: str, raw: bytes) -> UplinkMessage:
     """Decode an uplink message; the gateway id in the body must match the topic's."""
     parsed = parse(topic_name)
@@ -80,8 +90,11 @@ class IngestWorker:
         now: Callable[[], datetime] = utc_now,
         worker_id: str | None = None,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        resender: ConfigResender | None = None,
     ) -> None:
-        """`sleep` takes every pause of the worker's backoffs (tests drive it)."""
+        """`sleep` takes every pause of the worker's backoffs (tests drive it); with
+        `resender`, a gateway that reports an older configuration than its desired one is
+        sent the desired one again (cloud.fleet.remote_config.Resender)."""
         self._settings = settings
         self._sessions = sessions
         self._now = now
@@ -90,6 +103,8 @@ class IngestWorker:
         self._worker_id = worker_id or f"ingest-{uuid.uuid4().hex[:8]}"
         self.metrics = IngestMetrics()
         self.ready = asyncio.Event()
+        self._resender = resender
+        self.configs_resent = 0
 
     def _client(self) -> aiomqtt.Client:
         return cloud_mqtt_client(self._settings, f"anju-{self._worker_id}")
@@ -203,6 +218,23 @@ class IngestWorker:
             )
             await client.publish(topic(gid, Kind.DOWN_ACK), msg.encode(ack), qos=1)
             self.metrics.acks += 1
+        await self._resend_configs(client, result.configs_behind, received)
+
+    async def _resend_configs(
+        self, client: aiomqtt.Client, configs: Sequence[Config], now: datetime
+    ) -> None:
+        """Desired configs again, retained, to the gateways that report an older one."""
+        if self._resender is None or not configs:
+            return
+        try:
+            due = self._resender.due(configs, now)
+        except AnjuError as exc:  # no key here: the API's publish says the same
+            log.warning("[%s] configs not sent again: %s", self._worker_id, exc)
+            return
+        for name, payload in due:
+            await client.publish(name, payload, qos=1, retain=True)
+            self.configs_resent += 1
+            log.info("[%s] reported an older configuration; sent the desired one again", name)
 
     async def _store_retrying(self, items: Sequence[Decoded], received: datetime) -> StoreResult:
         """Store in one transaction, again and again while the database is unavailable."""
@@ -241,6 +273,8 @@ class IngestWorker:
         rejects = [b for _, _, b in items if isinstance(b, Reject)]
         with self._sessions.begin() as session:
             result = store_batch(session, batches, states, received)
+            if self._resender is not None:
+                result.configs_behind = self._resender.behind(session, [s for _, s in states])
             recorded = commands.record_results(session, results, received)
             _, unknown = fleet_health.store_health(session, samples, received)
             fleet_health.state_alarms(session, [s for _, s in states], received)

@@ -91,6 +91,7 @@ class BusPoller:
         self.meters = [self._meter(d, plan, known) for d in bus.devices]
         self.requests = 0
         self._retimed = asyncio.Event()
+        self._stopping = False
 
     def set_poll_interval(self, seconds: float) -> None:
         """A new interval (remote configuration), taken at once rather than after the current
@@ -99,9 +100,20 @@ class BusPoller:
             self._bus = self._bus.model_copy(update={"poll_interval_s": seconds})
             self._retimed.set()
 
+    def stop(self) -> None:
+        """End `run` once the cycle under way (if any) is stored: a replaced bus loses no
+        reading."""
+        self._stopping = True
+        self._retimed.set()
+
     @property
     def name(self) -> str:
         return self._bus.name
+
+    @property
+    def bus(self) -> ModbusBus:
+        """The settings it polls with (its interval as last set)."""
+        return self._bus
 
     def _meter(self, device: MeterDevice, plan: Plan, profiles: dict[str, Profile]) -> Meter:
         profile = profiles.get(device.profile)
@@ -153,11 +165,14 @@ class BusPoller:
     async def run(self) -> None:
         """Poll every `poll_interval_s`, sleeping (not spinning) in between."""
         try:
-            while True:
+            while not self._stopping:
                 started = self._clock()
                 await self.poll_once()
                 self._retimed.clear()
-                while (wait := started + self._bus.poll_interval_s - self._clock()) > 0:
+                while (
+                    not self._stopping
+                    and (wait := started + self._bus.poll_interval_s - self._clock()) > 0
+                ):
                     # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(wait):

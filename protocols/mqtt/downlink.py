@@ -13,18 +13,22 @@ line, then the canonical JSON body) with the cloud's command key, under its own 
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 
 from protocols.access.signing import AccessRefusedError, Refusal, encode_signed, verify_signed
+from protocols.fleet.gateway import MAX_BUSES, MAX_DOORS, DoorConfig, ModbusBus, check_parts
 from protocols.mqtt.bounds import Name, Seq
 from protocols.mqtt.limits import AckTimeout, BatchKb, BatchRecords, WindowRecords
 from protocols.mqtt.messages import _Envelope, _Model
 
 Version = Seq  # a 64-bit column, as seqs
-MAX_BUSES = 64
+# A profile the cloud names is one the gateway ships (`firmware-configs/meters/<name>.yaml`),
+# never a path: a remote config cannot make the gateway read a file of its choosing.
+PROFILE_NAME = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 DOMAIN = b"anju-config-v1\n"
 MAX_CONFIG_BYTES = 64 * 1024
 
@@ -43,15 +47,32 @@ class UplinkLimits(_Model):
 
 
 class Config(_Envelope):
-    """Settings the cloud may change remotely; anything left out keeps the gateway's own value."""
+    """Settings the cloud may change remotely; anything left out keeps the gateway's own value.
+    `buses` and `doors`, when given, replace the file's lists whole (same schema as the file)."""
 
     version: Version
+    buses: Annotated[list[ModbusBus], Field(max_length=MAX_BUSES)] | None = None
+    doors: Annotated[list[DoorConfig], Field(max_length=MAX_DOORS)] | None = None
     # Poll interval per bus, by the bus's name in the gateway's file.
     poll_interval_s: dict[Name, Annotated[float, Field(gt=0, le=86_400)]] = Field(
         default_factory=dict, max_length=MAX_BUSES
     )
     state_interval_s: Annotated[float, Field(gt=0, le=3600)] | None = None
     link: UplinkLimits = UplinkLimits()
+
+    @model_validator(mode="after")
+    def _parts(self) -> Config:
+        check_parts(self.buses or [], self.doors or [])
+        for bus in self.buses or []:
+            for device in bus.devices:
+                if not re.fullmatch(PROFILE_NAME, device.profile):
+                    raise ValueError(f"device {device.id!r}: profile must be a profile's name")
+        if self.buses is not None:
+            named = {bus.name for bus in self.buses}
+            for name in self.poll_interval_s:
+                if name not in named:
+                    raise ValueError(f"poll_interval_s.{name}: no bus of that name")
+        return self
 
 
 def encode_config(config: Config, key: Ed25519PrivateKey) -> bytes:

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, Field, field_serializer, field_validator
 
 from protocols.mqtt.bounds import CLEAN, Count, Name
-from protocols.mqtt.messages import _Envelope, _iso, _Model, _utc
+from protocols.mqtt.messages import _Envelope, _is_none, _iso, _Model, _utc
 
 MIN_HEALTH_INTERVAL_S = 10.0
 MAX_BUSES = 64
@@ -45,10 +45,22 @@ class BusHealth(_Model):
     requests: Count  # Modbus requests since the gateway started
 
 
+class LockState(StrEnum):
+    LOCKED = "locked"
+    UNLOCKED = "unlocked"
+    JAMMED = "jammed"
+
+
 class DoorHealth(_Model):
+    """`lock`, `open` and `battery_percent` as the gateway last heard from the door's lock;
+    left out for a lock that reports nothing (a simulator, a lock not heard from yet)."""
+
     id: Name
     state: Name  # "running", or what the door's service says it is doing
     frames: Count = 0
+    lock: Annotated[LockState | None, Field(exclude_if=_is_none)] = None
+    open: Annotated[bool | None, Field(exclude_if=_is_none)] = None
+    battery_percent: Annotated[int | None, Field(ge=0, le=100, exclude_if=_is_none)] = None
 
 
 class Health(_Envelope):

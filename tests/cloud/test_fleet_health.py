@@ -7,10 +7,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
+from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.ingest.health import BACKLOG_RECORDS, state_alarms, store_health
+from cloud.ingest.store import store_batch
+from cloud.jobs.maintenance import AlarmJobSettings
+from cloud.maintenance import rules
+from cloud.maintenance.rules import RuleSettings
 from cloud.models import Alarm, GatewayHealth, Role
 from cloud.models.maintenance import AlarmState
 from protocols.mqtt import health as h
@@ -108,11 +114,36 @@ async def test_fleet_alarms_raise_once_and_clear(api: Api) -> None:
         raised = session.scalars(select(Alarm).where(Alarm.kind == "gateway_disk_low")).all()
         assert len(raised) == 2  # the first, resolved; the second, still open: no duplicate
 
-        state = msg.State(gateway_id=gid, seq=0, ts=T0, online=False)
-        state_alarms(session, [state], T0 + 6 * minute)
-        session.commit()
-        assert ("gateway_offline", gid) in open_alarms(session)
-        state_alarms(session, [state.model_copy(update={"online": True})], T0 + 7 * minute)
+        assert session.scalar(select(GatewayHealth.meters_offline).order_by(GatewayHealth.id)) == 0
+
+
+async def test_the_offline_alarm_waits_for_its_grace_period(api: Api) -> None:
+    """A clean stop (or the Will) raises nothing at once: a restart is not an incident. The
+    rules raise it once the gateway has been offline for the grace period; its next online
+    state clears it at once."""
+    gid = api.world.sites["P1"].gateway_id
+    grace = RuleSettings(offline_min=10)
+    topic = f"anju/v1/{gid}/up/state"
+    with api.sessions() as session:
+        t = T0 + timedelta(days=1)
+        offline = msg.State(gateway_id=gid, seq=1, ts=t, online=False)
+        store_batch(session, [], [(topic, offline)], t)
+        state_alarms(session, [offline], t)
+        rules.evaluate(session, t + timedelta(minutes=9), grace)
         session.commit()
         assert ("gateway_offline", gid) not in open_alarms(session)
-        assert session.scalar(select(GatewayHealth.meters_offline).order_by(GatewayHealth.id)) == 0
+        rules.evaluate(session, t + timedelta(minutes=11), grace)
+        session.commit()
+        assert ("gateway_offline", gid) in open_alarms(session)
+        online = offline.model_copy(update={"online": True, "ts": t + timedelta(minutes=12)})
+        store_batch(session, [], [(topic, online)], t + timedelta(minutes=12))
+        state_alarms(session, [online], t + timedelta(minutes=12))
+        session.commit()
+        assert ("gateway_offline", gid) not in open_alarms(session)
+
+
+def test_the_grace_period_is_bounded() -> None:
+    assert AlarmJobSettings(offline_min=5).offline_min == 5
+    for minutes in (0, 10_081):
+        with pytest.raises(ValidationError):
+            AlarmJobSettings(offline_min=minutes)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections import Counter
 from typing import Any
 
 import httpx
@@ -14,7 +15,9 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from cloud.app import create_app
+from cloud.fleet import remote_config
 from cloud.ingest.store import register_gateway
+from cloud.ingest.worker import IngestWorker
 from cloud.models import Gateway
 from cloud.security.crypto import development_keys
 from edge.config import ModbusBus
@@ -53,6 +56,11 @@ async def until_reported(link: Link, version: int | None, error: str | None = No
         return got == version and (why is None if error is None else error in (why or ""))
 
     await wait_until(as_async(seen), 20, f"config version {version}, error {error!r}")
+
+
+def meters_stored(link: Link) -> dict[str, int]:
+    """Readings stored per meter."""
+    return dict(Counter(row[1] for row in link.stored()))
 
 
 def hourly_bus(address: str) -> ModbusBus:
@@ -105,6 +113,44 @@ async def test_apply_reject_rollback_and_attacks(link: Link, tcp_meters: SimFact
         await until_reported(link, 3)
 
 
+async def test_a_meter_added_remotely_is_polled_and_a_bad_config_keeps_the_old(
+    link: Link, tcp_meters: SimFactory
+) -> None:
+    """Buses and meters from the cloud, on the real broker and the Modbus simulator: a meter
+    added to the bus is read, while a bus that did not change keeps its poller; a config whose
+    meter cannot be polled is refused with the reason and everything keeps polling."""
+    clock = Clock()
+    sim = await tcp_meters("eastron-sdm120", 2)
+    other = await tcp_meters("eastron-sdm120", 1, first_unit=9)
+    bus = make_bus({"tcp": sim.address}, [1], "eastron-sdm120", poll_interval_s=0.2)
+    west = make_bus({"tcp": other.address}, [9], "eastron-sdm120", name="west", poll_interval_s=0.2)
+    async with link.ingest(), gateway(link, clock, buses=[bus, west]):
+        await wait_until(
+            as_async(lambda: meters_stored(link).keys() == {"m1", "m9"}), 20, "m1 and m9 polled"
+        )
+        # m2 added on the first bus, remotely; `west` is the file's, unchanged
+        two = make_bus({"tcp": sim.address}, [1, 2], "eastron-sdm120", poll_interval_s=0.2)
+        await push(link, encode_config(config(link, 1, clock, buses=[two, west]), KEY))
+        await until_reported(link, 1)
+        await wait_until(
+            as_async(lambda: meters_stored(link).get("m2", 0) > 0), 20, "m2's readings"
+        )
+
+        # a meter whose profile the gateway does not have: refused, the reason reported
+        bad = two.model_dump(mode="json")
+        bad["devices"].append({"id": "m3", "unit_id": 3, "profile": "no-such-meter"})
+        await push(link, encode_config(config(link, 2, clock, buses=[bad, west]), KEY))
+        await until_reported(link, 1, "version 2: unknown meter profile 'no-such-meter'")
+        seen = meters_stored(link)
+        await wait_until(
+            as_async(lambda: all(meters_stored(link)[m] > seen[m] for m in ("m1", "m2", "m9"))),
+            20,
+            "every meter of version 1 still polled",
+        )
+        assert "m3" not in meters_stored(link)
+    await push(link, b"")  # clear the retained config
+
+
 async def test_the_api_validates_publishes_and_shows_drift(
     link: Link, tcp_meters: SimFactory
 ) -> None:
@@ -125,6 +171,13 @@ async def test_the_api_validates_publishes_and_shows_drift(
         assert bad.status_code == 422
         assert "poll_interval_s.bus" in bad.json()["detail"]
         assert (await http.put(url, json={"version": 9})).status_code == 422
+        # buses and meters by the gateway's own schema; a profile is a name, never a path
+        meter = {"id": "m1", "unit_id": 1, "profile": "../../etc/passwd.yaml"}
+        bad = await http.put(url, json={"buses": [{"name": "b", "tcp": "h:1", "devices": [meter]}]})
+        assert bad.status_code == 422
+        assert "profile must be a profile's name" in bad.json()["detail"]
+        bad = await http.put(url, json={"buses": [{"name": "b"}]})
+        assert "set exactly one of 'tcp' or 'serial'" in bad.json()["detail"]
         assert (await http.put(url, json={"poll_interval_s": {"b\u0000": 1}})).status_code == 422
         assert (await http.put(url, json={"x": "y" * 40_000})).status_code == 413
         foreign = f"/api/v1/gateways/{world.sites['P3'].gateway_id}/config"
@@ -139,4 +192,32 @@ async def test_the_api_validates_publishes_and_shows_drift(
         shown = (await http.get(url)).json()
     assert (shown["desired"]["version"], shown["applied_version"]) == (1, 1)
     assert (shown["drift"], shown["error"]) == (False, None)
+    await push(link, b"")  # clear the retained config
+
+
+async def test_a_gateway_behind_its_desired_version_is_sent_it_again(
+    link: Link, tcp_meters: SimFactory
+) -> None:
+    """Drift: the desired version 2 never reached the gateway (the retained message is gone,
+    as after a broker lost its store), so its state on connecting says 1; ingest sends 2
+    again, once."""
+    clock = Clock()
+    sim = await tcp_meters("eastron-sdm120", 1)
+    worker = IngestWorker(
+        link.settings(), link.sessions, resender=remote_config.Resender(lambda: KEY)
+    )
+    async with link.ingest(worker):
+        async with gateway(link, clock, buses=[hourly_bus(sim.address)]):
+            await push(link, encode_config(config(link, 1, clock, state_interval_s=30), KEY))
+            await until_reported(link, 1)
+        await push(link, b"")  # the retained copy is lost
+        with link.sessions.begin() as session:
+            remote_config.add_version(session, link.gateway_id, {}, by="t", now=clock.t)
+            remote_config.add_version(
+                session, link.gateway_id, {"state_interval_s": 20}, by="t", now=clock.t
+            )
+        assert reported(link) == (1, None)
+        async with gateway(link, clock, buses=[hourly_bus(sim.address)]):
+            await until_reported(link, 2)
+    assert worker.configs_resent == 1
     await push(link, b"")  # clear the retained config

@@ -17,7 +17,7 @@ from edge.door.ble.codec import AnjuCodec
 from edge.door.ble.counters import BLOCK, CounterFile
 from edge.door.ble.driver import load_lock_key
 from edge.door.ble.virtual import BumbleBleakClient
-from edge.door.config import DoorConfig
+from edge.door.config import DoorConfig, door_relative_to
 from edge.door.lock import UnlockRequest
 from edge.store.outbox import Outbox
 from protocols.errors import ConfigError
@@ -229,7 +229,9 @@ async def _until(condition: Callable[[], bool], within_s: float = 5.0) -> None:
 def test_door_config_ties_ble_settings_to_a_ble_lock(tmp_path: Path) -> None:
     base = {"id": "front", "source": "cam", "gallery": "g.json"}
     ble = {"address": LOCK, "key_file": "keys/front.key", "counter_file": "state/front.json"}
-    door = DoorConfig.model_validate({**base, "lock": "ble", "ble": ble}).relative_to(tmp_path)
+    door = door_relative_to(
+        DoorConfig.model_validate({**base, "lock": "ble", "ble": ble}), tmp_path
+    )
     assert door.ble is not None
     assert door.ble.key_file == tmp_path / "keys/front.key"
     assert door.ble.adapter == "hci0"

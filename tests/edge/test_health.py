@@ -7,11 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from edge.config import ModbusBus
+from edge.door.lock import SimulatedLock
 from edge.health import HealthProbe, cpu_times, memory, temperature, uptime
 from edge.meters.health import MeterStatus
 from edge.meters.poller import BusPoller
 from edge.meters.sink import OutboxSink
 from edge.store.outbox import Outbox
+from protocols.lock.messages import Bolt, Status
 from protocols.mqtt import health as h
 from protocols.mqtt import messages as msg
 
@@ -71,3 +73,42 @@ async def test_a_sample_covers_the_box_buses_and_meters(tmp_path: Path) -> None:
     assert sample.meters[0].status is h.MeterStatus.OFFLINE
     assert sample.buses == [h.BusHealth(name="floor-1", meters=2, offline=1, requests=0)]
     assert msg.decode(h.Health, msg.encode(sample)) == sample  # what the cloud will read
+
+
+class Door:
+    def __init__(self, door_id: str) -> None:
+        self.door_id = door_id
+        self.frames = 12
+
+
+class HeardLock:
+    """A lock as the BLE driver holds it: the last status the lock sent (None before)."""
+
+    def __init__(self, status: Status | None) -> None:
+        self.status = status
+
+
+async def test_each_door_reports_its_lock_as_last_heard(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    board(root, busy=1, idle=1)
+    outbox = Outbox(tmp_path / "gw.db")
+    locks = {
+        "front": HeardLock(Status(Bolt.UNLOCKED, door_open=True, battery=17)),
+        "back": HeardLock(None),
+        "side": SimulatedLock("side"),
+    }
+    doors = [Door("front"), Door("back"), Door("side")]
+    try:
+        probe = HealthProbe(
+            "gw-1", tmp_path / "gw.db", [], doors, started=NOW, root=root, locks=locks
+        )
+        sample = probe.sample(outbox.stats(), outbox.epoch, NOW)
+    finally:
+        outbox.close()
+    front, back, side = sample.doors
+    assert (front.lock, front.open, front.battery_percent) == (h.LockState.UNLOCKED, True, 17)
+    assert (back.lock, back.battery_percent, side.lock) == (None, None, None)
+    wire = msg.encode(sample)
+    assert b'"battery_percent":17' in wire
+    assert wire.count(b"battery_percent") == 1  # nothing said of a lock not heard from
+    assert msg.decode(h.Health, wire) == sample
