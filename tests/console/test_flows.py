@@ -65,6 +65,7 @@ def test_sign_activate_bill_and_pay(page: Page, console: Console) -> None:
         ).first()
         assert invoice is not None
     expect(page.get_by_test_id("invoices")).to_contain_text(invoice.number)
+    expect(page.get_by_test_id("runs")).to_contain_text(TODAY.strftime("%Y-%m"))
     billed = open_balance(console, lease.property_id)
     assert billed > before
     expect(page.get_by_test_id("ar-total")).to_contain_text(ZH.money(billed))

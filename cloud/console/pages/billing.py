@@ -15,7 +15,7 @@ from cloud.api.routes import billing as billing_routes
 from cloud.billing.service.reports import AGING_BUCKETS
 from cloud.console.i18n import N_
 from cloud.console.layout import act, act_slowly, choice, columns, enter, frame, my_properties, yuan
-from cloud.console.pages.billing_review import holds_section
+from cloud.console.pages.billing_review import holds_section, runs_section
 from cloud.console.viewer import Viewer
 from cloud.models import InvoiceStatus
 from cloud.security.authz import Permission
@@ -40,7 +40,13 @@ METHODS = {
 
 @ui.page("/billing")
 def billing_page(
-    request: Request, property: int = 0, status: str = "", after: int = 0, holds_after: int = 0
+    request: Request,
+    *,
+    property: int = 0,
+    status: str = "",
+    after: int = 0,
+    holds_after: int = 0,
+    runs_after: int = 0,
 ) -> RedirectResponse | None:
     viewer = enter(request, P.REPORTS_READ)
     if not isinstance(viewer, Viewer):
@@ -65,6 +71,8 @@ def billing_page(
         with ui.row().classes("w-full q-gutter-md no-wrap"):
             _run_card(viewer, chosen)
             _payment_card(viewer)
+        if viewer.can(P.BILLING_MANAGE):
+            runs_section(viewer, chosen, runs_after)
         charts = ui.row().classes("w-full q-gutter-md no-wrap")
         _charts(viewer, chosen, charts)
         _invoices(viewer, chosen, wanted, after)

@@ -1,6 +1,6 @@
-"""What finance reviews: the usage holds a billing run left (approve the measured usage, or
-reject it by billing a corrected quantity, through the API's release route) and the rent roll
-(the API's report, a page at a time)."""
+"""What finance reviews: the billing runs and what each left out, the usage holds a run left
+(approve the measured usage, or reject it by billing a corrected quantity, through the API's
+release route) and the rent roll (the API's report, a page at a time)."""
 
 from __future__ import annotations
 
@@ -25,6 +25,50 @@ HOLD_LABELS = {
     HoldKind.BACK_RENT: N_("Back rent"),
     "error": N_("Could not bill"),
 }
+
+
+def runs_section(viewer: Viewer, property_id: int, after: int) -> None:
+    """The property's billing runs (the API's list), each with what it billed and skipped."""
+    _ = viewer._
+    t = viewer.texts
+    with viewer.db() as session:
+        page = viewer.call(
+            billing_routes.list_runs,
+            me=viewer.me,
+            session=session,
+            property_id=property_id,
+            after=max(after, 0) or None,
+            limit=PAGE_SIZE,
+        )
+    if not page.items:
+        return
+    ui.label(_("Billing runs")).classes("text-h6")
+    ui.table(
+        columns=columns(
+            ("period", _("Month")),
+            ("started", _("Started")),
+            ("finished", _("Finished")),
+            ("invoices", _("Invoices")),
+            ("lines", _("Lines")),
+            ("skipped", _("Skipped")),
+        ),
+        rows=[
+            {
+                "id": r.id,
+                "period": r.period,
+                "started": t.moment(r.started_at),
+                "finished": t.moment(r.finished_at),
+                "invoices": t.number(r.invoices_created),
+                "lines": t.number(r.lines_created),
+                "skipped": "; ".join(f"{s.item}: {s.reason}" for s in r.skipped[:5])
+                + (" …" if len(r.skipped) > 5 else ""),
+            }
+            for r in page.items
+        ],
+        row_key="id",
+    ).props("dense flat").classes("w-full").props("data-testid=runs")
+    if page.next_after is not None:
+        ui.link(_("Next page"), f"/billing?property={property_id}&runs_after={page.next_after}")
 
 
 def holds_section(viewer: Viewer, property_id: int, after: int) -> None:
