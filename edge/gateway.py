@@ -79,7 +79,7 @@ async def run_gateway(
         channel = CommandChannel(gid, results)
         access = AccessService(gid, key, access_store, outbox, GatewayClock(now))
         uplink = Uplink(config, outbox, now=now, commands=channel, access=access)
-        access.on_stored = uplink.notify
+        access.on_stored, access.on_applied = uplink.notify, uplink.report_state
         # Doors and buses: a door whose models do not verify (or whose gallery is unreadable)
         # stops the start with a message that says how to fix it.
         parts = Parts(

@@ -212,3 +212,8 @@ def record_applied(session: Session, gateway_id: str, version: int, ts: datetime
     state = state_of(session, gateway_id)
     if version != state.applied_version:
         state.applied_version, state.applied_at = version, ts
+        if version != state.compiled_version:
+            # It moved, yet not to the last list sent: that one was a delta on a base it no
+            # longer holds (lists queued while it was offline) or was lost. Send again at the
+            # next look, on the version it holds now, rather than after `RESEND`.
+            state.sent_at = None

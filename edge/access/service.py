@@ -4,7 +4,8 @@ A payload is checked in the order of `protocols.access.signing` (size, signature
 address) and then against the applied version (a replay or a delta on another base is
 refused), merged, written to the store in one transaction, and only then made the list the
 doors decide from. Each applied or refused list is an event on `up/events`, so the cloud learns
-what the gateway holds even before the next `up/state` (which reports `access_version`).
+what the gateway holds; an applied list also asks the uplink for an `up/state` at once (it
+reports `access_version`).
 
 Decisions run under one lock with the list they started on; the guard state (trusted clock,
 uses, used codes, keypad failures) is saved after each, and the clock every `CLOCK_SAVE_S`, so a
@@ -80,6 +81,7 @@ class AccessService:
         clock: GatewayClock,
         *,
         on_stored: Callable[[], None] = lambda: None,
+        on_applied: Callable[[], None] = lambda: None,
         sleep: Callable[[float], Any] = asyncio.sleep,
     ) -> None:
         self._gid = gateway_id
@@ -88,6 +90,9 @@ class AccessService:
         self._events = events
         self._clock = clock
         self.on_stored = on_stored  # set by the gateway once the uplink exists
+        # Also set by the gateway: report the applied version in `up/state` now, not within
+        # the state interval (the cloud's sync view shows a change applied within seconds).
+        self.on_applied = on_applied
         self._sleep = sleep
         self._lock = threading.Lock()
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue(MAX_WAITING)
@@ -162,6 +167,7 @@ class AccessService:
                 "rights": len(applied.rights),
             }
         )
+        self.on_applied()
         return True
 
     def apply(self, payload: bytes) -> AccessList:

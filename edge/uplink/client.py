@@ -39,6 +39,9 @@ RESENDS_BEFORE_RECONNECT = 1
 # not take it this fast is not waited for: the stop goes on.
 OFFLINE_PUBLISH_S = 2.0
 BATCH_TOPIC = {msg.RecordKind.READING: Kind.TELEMETRY, msg.RecordKind.EVENT: Kind.EVENTS}
+# A state report asked for out of turn (an access list applied) waits at least this long after
+# the one before: a flood of lists costs the broker one retained state a second, not one each.
+STATE_GAP_S = 1.0
 
 
 class AccessInbox(Protocol):
@@ -85,6 +88,9 @@ class Uplink:
         self.remote_config: ConfigInbox | None = None  # `down/config` in, when given one
         self._refused = False  # the broker refused our credentials (logged once, until accepted)
         self._wake = asyncio.Event()
+        self._state_due = asyncio.Event()  # a state report wanted before its interval
+        self._state_sent = 0.0  # monotonic time of the last state report
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._sent_upto = 0
         self._sending_epoch: int | None = None  # the epoch of the rows in flight
         self._epoch_start = 0  # and where it began
@@ -102,6 +108,15 @@ class Uplink:
     def notify(self) -> None:
         """New rows are in the outbox (the pollers' `on_stored` hook)."""
         self._wake.set()
+
+    def report_state(self) -> None:
+        """Publish `up/state` soon, not at the next interval: what it reports changed (an
+        access list applied). Safe from a worker thread; at most one per `STATE_GAP_S`."""
+        loop = self._loop
+        if loop is None:
+            self._state_due.set()  # before run(): the first state report carries it anyway
+        else:
+            loop.call_soon_threadsafe(self._state_due.set)
 
     async def _state(self, *, online: bool) -> msg.State:
         stats = await asyncio.to_thread(self._outbox.stats)
@@ -124,6 +139,7 @@ class Uplink:
     async def run(self) -> None:
         backoff = self._backoff
         gid = self._config.gateway_id
+        self._loop = asyncio.get_running_loop()
         self.acked_seq = (await asyncio.to_thread(self._outbox.stats)).acked_seq
         while True:
             failed: BaseException | None = None
@@ -190,14 +206,28 @@ class Uplink:
             log.warning("[%s] could not publish the offline state on stop (%s)", gid, exc)
 
     async def _publish_state(self, client: aiomqtt.Client, *, online: bool = True) -> None:
+        self._state_due.clear()  # what is reported now includes what asked for it
+        self._state_sent = self._monotonic()
         state = await self._state(online=online)
         await client.publish(
             topic(self._config.gateway_id, Kind.STATE), msg.encode(state), qos=1, retain=True
         )
 
     async def _report(self, client: aiomqtt.Client) -> None:
+        """Every `state_interval_s`, and soon after `report_state()` (spaced by `STATE_GAP_S`)."""
         while True:
-            await self._sleep(self._link.state_interval_s)
+            interval = asyncio.ensure_future(self._sleep(self._link.state_interval_s))
+            due = asyncio.ensure_future(self._state_due.wait())
+            try:
+                await asyncio.wait([interval, due], return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for waiter in (interval, due):
+                    waiter.cancel()
+                await asyncio.gather(interval, due, return_exceptions=True)
+            if self._state_due.is_set():
+                gap = STATE_GAP_S - (self._monotonic() - self._state_sent)
+                if gap > 0:
+                    await self._sleep(gap)
             await self._publish_state(client)
 
     async def _report_health(self, client: aiomqtt.Client, probe: HealthProbe) -> None:

@@ -179,3 +179,28 @@ def test_the_worker_of_an_order_in_progress_opens_that_unit_until_it_leaves_prog
     assert gone is not None
     assert gone.removed.rights == [right.id]
     assert {d for r in apply(held, gone).rights if r.subject == worker for d in r.doors} == {"gate"}
+
+
+def test_a_gateway_that_moves_to_another_version_than_the_one_sent_gets_it_again_at_once(
+    session: Session, keys: FieldKeys, world_p1: Site
+) -> None:
+    """Back from an outage, it applied the first list queued for it and refused the newer ones
+    (deltas on the base it held before): the newest is sent again on its new base, now."""
+    first = sent(session, keys, world_p1.gateway_id)
+    assert first is not None
+    sync.record_applied(session, world_p1.gateway_id, first.version, NOW)
+    records.set_pin(session, "602817", now=NOW, tenant_id=world_p1.tenant_id)
+    second = sent(session, keys, world_p1.gateway_id)  # queued while it was away
+    records.set_pin(session, "729164", now=NOW, tenant_id=world_p1.tenant_id)
+    third = sent(session, keys, world_p1.gateway_id)  # queued too: a delta on `first`
+    assert second is not None
+    assert third is not None
+    assert third.base_version == first.version
+    soon = NOW + timedelta(seconds=1)
+    assert sent(session, keys, world_p1.gateway_id, soon) is None  # it may be on its way
+    sync.record_applied(session, world_p1.gateway_id, second.version, soon)
+    again = sent(session, keys, world_p1.gateway_id, soon)
+    assert again is not None
+    assert (again.version, again.base_version) == (third.version, second.version)
+    sync.record_applied(session, world_p1.gateway_id, again.version, soon)
+    assert sent(session, keys, world_p1.gateway_id, soon + sync.RESEND) is None
