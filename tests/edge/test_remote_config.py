@@ -18,6 +18,7 @@ from edge.parts import Parts
 from edge.remote_config import RemoteConfig
 from edge.store.outbox import Outbox
 from protocols.mqtt.downlink import Config, encode_config
+from tests.face_assets import gallery_file, models_dir
 
 KEY = Ed25519PrivateKey.generate()
 BUS = {"name": "bus", "tcp": "127.0.0.1:502", "poll_interval_s": 60}
@@ -145,3 +146,30 @@ def test_a_remote_profile_is_a_name_never_a_path() -> None:
             payload(2, buses=[BUS | {"devices": [meter(1, profile)]}])
     with pytest.raises(ValueError, match="should match pattern"):
         payload(2, buses=[BUS | {"name": "b\x00"}])
+
+
+async def test_doors_are_replaced_only_when_they_change(gateway: Gateway, tmp_path: Path) -> None:
+    """A door added remotely is built with its models; a config that changes another door only
+    leaves it running; a door whose models do not verify is refused, the running ones kept."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    gallery = gallery_file(tmp_path / "gallery.json", {"p-obama": "obama.jpg"})
+    front = {"id": "front", "source": str(frames), "gallery": str(gallery),
+             "models_dir": str(models_dir())}  # fmt: skip
+    assert gateway.remote.deliver(payload(2, doors=[front]))
+    (door,) = gateway.parts.doors
+    assert set(gateway.parts.locks) == {"front"}
+    back = front | {"id": "back"}
+    assert gateway.remote.deliver(payload(3, doors=[front, back]))
+    assert gateway.parts.doors[0] is door
+    assert [d.door_id for d in gateway.parts.doors] == ["front", "back"]
+
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    assert not gateway.remote.deliver(payload(4, doors=[front, back | {"models_dir": str(empty)}]))
+    assert gateway.remote.error is not None
+    assert gateway.remote.error.startswith("version 4: ")
+    assert (gateway.remote.version, [d.door_id for d in gateway.parts.doors]) == (
+        3,
+        ["front", "back"],
+    )
