@@ -279,3 +279,24 @@ async def test_run_sleeps_between_polls_and_closes_on_cancel(
         await task
     # ~0.1 s apart, not back to back: three cycles made few requests.
     assert sim.injector.replies[1] <= 2 * (stored_calls + 1)
+
+
+async def test_a_stopped_poller_stores_the_cycle_under_way_then_returns(
+    tcp_meters: SimFactory, outbox: Outbox
+) -> None:
+    """A bus replaced by a remote configuration loses no reading: its old poller, stopped
+    while a slow meter is answering, stores that cycle before it returns."""
+    sim = await tcp_meters("eastron-sdm120", 1)
+    sim.meter(1).fault, sim.meter(1).slow_s = Fault.SLOW, 0.5
+    bus = tcp_bus(sim.address, [1], "eastron-sdm120", timeout_s=5, poll_interval_s=3600)
+    poller = BusPoller(bus, OutboxSink(outbox), now=gateway_now)
+    running = asyncio.create_task(poller.run(), name="poller-bus")
+    try:
+        while not poller.requests:  # noqa: ASYNC110 - the request is on the wire now
+            await asyncio.sleep(0.01)
+        poller.stop()
+        await asyncio.wait_for(running, 10)
+    finally:
+        running.cancel()
+    assert {r["meter"] for r in stored(outbox)} == {"m1"}
+    assert sim.injector.replies == {1: 2}
