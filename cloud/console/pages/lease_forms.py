@@ -144,7 +144,11 @@ def new_lease_dialog(
             rent_fen, deposit_fen = yuan(viewer, rent.value), yuan(viewer, deposit.value)
             if rent_fen is None or deposit_fen is None:
                 return
-            begin = date.fromisoformat(first.value or start.isoformat())
+            try:
+                begin = date.fromisoformat(first.value or "")
+            except ValueError:
+                ui.notify(_("Enter a date such as {day}").format(day=start), type="negative")
+                return
             with viewer.db() as session:
                 unit_id = session.scalar(
                     select(Unit.id).where(
