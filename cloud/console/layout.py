@@ -40,7 +40,9 @@ MENU = (
     MenuItem("/billing", N_("Billing"), P.REPORTS_READ, "payments"),
     MenuItem("/meters", N_("Meters"), P.METERS_READ, "speed"),
     MenuItem("/gateways", N_("Gateways"), P.METERS_READ, "router"),
+    MenuItem("/doors", N_("Doors"), P.DOORS_READ, "door_front"),
     MenuItem("/audit", N_("Audit log"), P.AUDIT_READ, "policy"),
+    MenuItem("/users", N_("Users & roles"), P.USERS_MANAGE, "manage_accounts"),
 )
 # Enum values shown through the catalog (named here so extraction finds them).
 ENUM_LABELS = (

@@ -10,8 +10,10 @@ def register() -> None:
         billing,
         billing_review,
         board,
+        doors,
         gateways,
         leases,
         login,
         meters,
+        users,
     )

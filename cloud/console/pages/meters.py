@@ -1,99 +1,145 @@
-"""Meters: the organisation's meters in scope (paged, by utility), and a meter's latest
-readings with a chart, both through the API's routes."""
+"""Meters: the organisation's meters in scope (paged, by utility or unit) with their health;
+a meter opens its latest readings, a daily usage chart of the meter and of its unit (billing's
+own usage rules), and, for roles that may, recording a swap through the API's swap route."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from cloud.api.deps import scoped_meter
 from cloud.api.paging import KeyPageQuery
+from cloud.api.routes import meter_swaps as swap_routes
 from cloud.api.routes import portfolio as portfolio_routes
 from cloud.api.routes import readings as reading_routes
+from cloud.billing.service import daily
+from cloud.billing.service.swaps import SwapRequest
+from cloud.console.i18n import N_
 from cloud.console.layout import act, choice, columns, enter, frame
 from cloud.console.viewer import Viewer
-from cloud.models import Utility
+from cloud.maintenance.rules import RuleSettings
+from cloud.meter_health import Health, health
+from cloud.models import MeterKind, Utility
 from cloud.security.authz import Permission
 
+P = Permission
 PAGE_SIZE = 50
 CHART_READINGS = 200
+CHART_DAYS = 30
+RULES = RuleSettings()  # the alarm rules' defaults: silent after 3 polls, 3 bad readings an hour
+HEALTH_LABELS = {
+    Health.OK: N_("healthy"),
+    Health.SILENT: N_("silent"),
+    Health.ERRORS: N_("errors"),
+    Health.UNBOUND: N_("no gateway"),
+}
 
 
 @ui.page("/meters")
-def meters_page(request: Request, utility: str = "", after: str = "") -> RedirectResponse | None:
-    viewer = enter(request, Permission.METERS_READ)
+def meters_page(
+    request: Request, utility: str = "", unit: int = 0, after: str = ""
+) -> RedirectResponse | None:
+    viewer = enter(request, P.METERS_READ)
     if not isinstance(viewer, Viewer):
         return viewer
     _ = viewer._
+    t = viewer.texts
     wanted = Utility(utility) if utility in Utility.__members__.values() else None
+    unit_id = unit if 0 < unit < 2**31 else None
+    now = viewer.now()
     with viewer.db() as session:
         page = viewer.call(
             portfolio_routes.list_meters,
             me=viewer.me,
             session=session,
             page=KeyPageQuery(after=after[:64] or None, limit=PAGE_SIZE),
+            unit_id=unit_id,
             utility=wanted,
         )
+        states = health(session, [(m.id, m.gateway_id) for m in page.items], now, RULES)
+    query = f"utility={wanted.value if wanted else ''}&unit={unit_id or ''}"
     with frame(viewer, _("Meters")):
         options = {"": _("All")} | {u.value: _(u.value) for u in Utility}
         choice(
             options,
             wanted.value if wanted else "",
             _("Utility"),
-            "/meters?utility={}".format,
+            lambda v: f"/meters?utility={v}&unit={unit_id or ''}",
             "utility",
         ).classes("w-48")
+        rows = []
+        for m in page.items:
+            h = states[m.id]
+            age = (
+                ""
+                if h.last_reading is None
+                else _("{minutes} min ago").format(
+                    minutes=t.number(int((now - h.last_reading).total_seconds() // 60))
+                )
+            )
+            rows.append(
+                {
+                    "id": m.id,
+                    "utility": _(m.utility.value),
+                    "unit": m.unit_id or "",
+                    "gateway": m.gateway_id or "",
+                    "last": f"{t.moment(h.last_reading)} ({age})" if age else "",
+                    "bad": t.number(h.bad_readings),
+                    "health": _(HEALTH_LABELS[h.state]),
+                }
+            )
         table = (
             ui.table(
                 columns=columns(
                     ("id", _("Meter")),
                     ("utility", _("Utility")),
-                    ("kind", _("Kind")),
-                    ("profile", _("Model")),
+                    ("unit", _("Unit")),
                     ("gateway", _("Gateway")),
+                    ("last", _("Last reading")),
+                    ("bad", _("Bad readings (1 h)")),
+                    ("health", _("Health")),
                 ),
-                rows=[
-                    {
-                        "id": m.id,
-                        "utility": _(m.utility.value),
-                        "kind": m.kind.value,
-                        "profile": m.profile,
-                        "gateway": m.gateway_id or "",
-                    }
-                    for m in page.items
-                ],
+                rows=rows,
                 row_key="id",
             )
             .props("dense flat data-testid=meters")
             .classes("w-full cursor-pointer")
         )
-        table.on("rowClick", lambda e: act(viewer, lambda: _readings(viewer, str(e.args[1]["id"]))))
+        table.on("rowClick", lambda e: act(viewer, lambda: _meter(viewer, str(e.args[1]["id"]))))
         if page.next_after is not None:
-            ui.link(_("Next page"), f"/meters?utility={utility}&after={page.next_after}")
+            ui.link(_("Next page"), f"/meters?{query}&after={page.next_after}")
     return None
 
 
-def _readings(viewer: Viewer, code: str) -> None:
+def _meter(viewer: Viewer, code: str) -> None:
     _ = viewer._
     t = viewer.texts
     with viewer.db() as session:
-        page = viewer.call(
+        readings = viewer.call(
             reading_routes.list_readings,
             meter_id=code,
             me=viewer.me,
             session=session,
             limit=CHART_READINGS,
         )
-    by_point: dict[str, list[list[object]]] = {}
-    for r in reversed(page.items):
-        if r.value is not None:
-            by_point.setdefault(r.point, []).append([r.ts.isoformat(), r.value])
-    with ui.dialog(value=True) as dialog, ui.card().classes("w-[48rem] max-w-none"):
+        meter = scoped_meter(session, viewer.me, code)  # the route above checked the same
+        point = daily.counter_point(session, meter, RULES.counters)
+        mine, unit = [], []
+        if point is not None:
+            today = viewer.today()
+            mine = daily.meter_days(session, meter, point, last=today, days=CHART_DAYS, tz=t.tz)
+            unit = daily.unit_days(session, meter, point, last=today, days=CHART_DAYS, tz=t.tz)
+        submeter = meter.kind is MeterKind.SUBMETER
+    with ui.dialog(value=True) as dialog, ui.card().classes("w-[56rem] max-w-none"):
         ui.label(code).classes("text-h6")
-        if not page.items:
+        if not readings.items:
             ui.label(_("No readings yet."))
         else:
-            latest = page.items[0]
+            latest = readings.items[0]
             ui.label(
                 _("Latest: {point} {value} {unit} at {ts}").format(
                     point=latest.point,
@@ -102,6 +148,10 @@ def _readings(viewer: Viewer, code: str) -> None:
                     ts=t.moment(latest.ts),
                 )
             )
+            by_point: dict[str, list[list[object]]] = {}
+            for r in reversed(readings.items):
+                if r.value is not None:
+                    by_point.setdefault(r.point, []).append([r.ts.isoformat(), r.value])
             ui.echart(
                 {
                     "tooltip": {"trigger": "axis"},
@@ -113,5 +163,73 @@ def _readings(viewer: Viewer, code: str) -> None:
                         for p, d in by_point.items()
                     ],
                 }
-            ).classes("w-full h-72")
+            ).classes("w-full h-64")
+        if mine:
+            ui.label(_("Daily usage, last {days} days ({point})").format(days=CHART_DAYS,
+                                                                          point=point))  # fmt: skip
+            series = [(_("This meter"), mine)] + ([(_("The unit"), unit)] if unit else [])
+            ui.echart(
+                {
+                    "tooltip": {"trigger": "axis"},
+                    "legend": {},
+                    "xAxis": {"type": "category", "data": [t.day(d.day) for d in mine]},
+                    "yAxis": {"type": "value"},
+                    "series": [
+                        {
+                            "name": name,
+                            "type": "bar",
+                            "data": [None if d.quantity is None else float(d.quantity) for d in s],
+                        }
+                        for name, s in series
+                    ],
+                }
+            ).classes("w-full h-64").props("data-testid=daily-usage")
+        if submeter and viewer.can(P.METERS_WRITE):
+            _swap_form(viewer, code)
         ui.button(_("Close"), on_click=dialog.close).props("flat")
+
+
+def _swap_form(viewer: Viewer, code: str) -> None:
+    _ = viewer._
+    with ui.expansion(_("Record a meter swap")).classes("w-full").props("data-testid=swap"):
+        new = ui.input(_("New meter")).props("maxlength=64 data-testid=swap-new")
+        when = ui.input(_("Swapped at (YYYY-MM-DD HH:MM)")).props(
+            "maxlength=16 data-testid=swap-at"
+        )
+        old_final = ui.input(_("Old meter's final reading")).props(
+            "maxlength=20 data-testid=swap-old-final"
+        )
+        new_initial = ui.input(_("New meter's first reading")).props(
+            "maxlength=20 data-testid=swap-new-initial"
+        )
+        done = ui.label().props("data-testid=swap-answer")
+
+        def record() -> None:
+            try:
+                at = datetime.fromisoformat(when.value or "")
+                final, initial = Decimal(old_final.value), Decimal(new_initial.value)
+            except (ValueError, InvalidOperation):
+                ui.notify(_("Enter a time and two readings."), type="negative")
+                return
+            body = SwapRequest(
+                new_meter_id=new.value or "",
+                swapped_at=at if at.tzinfo else at.replace(tzinfo=viewer.texts.tz),
+                old_final=final,
+                new_initial=initial,
+            )
+            with viewer.db() as session:
+                out = viewer.call(
+                    swap_routes.swap_meter,
+                    meter_id=code,
+                    body=body,
+                    me=viewer.me,
+                    session=session,
+                    now=viewer.now(),
+                )
+            done.text = _("Swap recorded: {old} → {new}").format(
+                old=out.old_meter_id, new=out.new_meter_id
+            )
+
+        ui.button(_("Record swap"), on_click=lambda: act(viewer, record)).props(
+            "color=primary data-testid=swap-record"
+        )
