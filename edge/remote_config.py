@@ -16,6 +16,7 @@ The file holds the signed payload as received, so on start it is verified again 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from collections.abc import Callable
@@ -106,20 +107,49 @@ class RemoteConfig:
         """Apply `payload` if it is a newer config for this gateway; True when applied. A
         refusal other than a replay is kept in `error` for the next `up/state`. An empty payload
         is a retained config being cleared: nothing to apply."""
-        if not payload:
+        checked = self._checked(payload)
+        if checked is None:
             return False
+        try:
+            self._persist(payload)
+        except OSError as exc:
+            return self._refuse(f"version {checked[0].version}: {exc}")
+        return self._run(*checked)
+
+    async def receive(self, payload: bytes) -> bool:
+        """`deliver` for a running gateway: the file is written in a thread, so its fsyncs do
+        not hold up the pollers and doors meanwhile."""
+        checked = self._checked(payload)
+        if checked is None:
+            return False
+        try:
+            await asyncio.to_thread(self._persist, payload)
+        except OSError as exc:
+            return self._refuse(f"version {checked[0].version}: {exc}")
+        return self._run(*checked)
+
+    def _checked(self, payload: bytes) -> tuple[Config, GatewayConfig, Change] | None:
+        if not payload:
+            return None
         try:
             config = decode_config(payload, self._key, gateway_id=self._gid)
             effective, change = self._check(config)
-            if payload != self._stored():
-                write_atomically(self.path, payload)
         except AccessRefusedError as exc:
-            if exc.reason is Refusal.REPLAYED:
+            if exc.reason is not Refusal.REPLAYED:
+                self._refuse(str(exc))
+            else:
                 log.debug("[%s] config %s", self._gid, exc)
-                return False
-            return self._refuse(str(exc))
-        except (ConfigRefusedError, OSError) as exc:
-            return self._refuse(f"version {config.version}: {exc}")
+            return None
+        except ConfigRefusedError as exc:
+            self._refuse(f"version {config.version}: {exc}")
+            return None
+        return config, effective, change
+
+    def _persist(self, payload: bytes) -> None:
+        if payload != self._stored():
+            write_atomically(self.path, payload)
+
+    def _run(self, config: Config, effective: GatewayConfig, change: Change) -> bool:
         self._parts.commit(change)
         self._on_link(effective.link)
         self.version, self.error = config.version, None

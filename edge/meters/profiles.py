@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from edge.yamlfile import read_yaml
@@ -32,4 +33,13 @@ def known_profiles() -> list[str]:
 
 def load_profile(name_or_path: str, *, base: Path | None = None) -> Profile:
     path = resolve_profile(name_or_path, base=base)
+    if path.parent == PROFILE_DIR:
+        return _shipped(path)
+    return parse_profile(read_yaml(path), source=str(path))
+
+
+@functools.cache
+def _shipped(path: Path) -> Profile:
+    """A profile shipped with the software is read once per process (a Profile is frozen):
+    a remote configuration that replaces a bus does not parse its YAML again."""
     return parse_profile(read_yaml(path), source=str(path))

@@ -59,7 +59,7 @@ class ConfigInbox(Protocol):
     version: int | None
     error: str | None
 
-    def deliver(self, payload: bytes) -> bool: ...
+    async def receive(self, payload: bytes) -> bool: ...
 
 
 class Uplink:
@@ -263,7 +263,7 @@ class Uplink:
                 continue
             if self.remote_config is not None and message.topic.value == config_topic:
                 before = (self.remote_config.version, self.remote_config.error)
-                self.remote_config.deliver(bytes(payload))
+                await self.remote_config.receive(bytes(payload))
                 if (self.remote_config.version, self.remote_config.error) != before:
                     await self._publish_state(client)  # the cloud learns the outcome now
                 continue
