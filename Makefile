@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: install fonts pgbackrest chromium nginx demo test lint typecheck pytest mutate bench clean
+.PHONY: install fonts pgbackrest chromium nginx debootstrap demo test lint typecheck pytest mutate bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -41,7 +41,7 @@ endef
 pgbackrest:
 	$(call need,pgbackrest,pgbackrest,the PostgreSQL backup drill)
 
-install: $(STAMP) fonts pgbackrest chromium nginx
+install: $(STAMP) fonts pgbackrest chromium nginx debootstrap
 
 # The console's browser tests drive Debian's chromium (Playwright never downloads a browser).
 chromium:
@@ -51,6 +51,12 @@ chromium:
 nginx:
 	$(call need,nginx,nginx,the console's HTTPS test)
 	$(call need,certutil,libnss3-tools,the console's HTTPS test)
+
+# The playbooks' proof (tests/test_ansible_root.py) builds a Debian 12 root with debootstrap and
+# checks the units it installs with systemd-analyze.
+debootstrap:
+	$(call need,debootstrap,debootstrap,the playbooks' proof)
+	$(call need,systemd-analyze,systemd,the playbooks' proof)
 
 demo: install
 	$(BIN)/anju demo

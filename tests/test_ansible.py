@@ -22,7 +22,7 @@ BIN = Path(sys.executable).parent
 pytestmark = pytest.mark.timeout(120)
 
 
-def ansible(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+def ansible(tool: str, *args: str, timeout: float = 100) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "ANSIBLE_CONFIG": str(ANSIBLE / "ansible.cfg"),
@@ -35,7 +35,7 @@ def ansible(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         env=env,
-        timeout=100,
+        timeout=timeout,
         check=False,
     )
 

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import functools
+import sys
 from pathlib import Path
 
 from edge.yamlfile import read_yaml
 from protocols.errors import ConfigError
 from protocols.modbus.profile import Profile, parse_profile
 
-PROFILE_DIR = Path(__file__).resolve().parents[2] / "firmware-configs" / "meters"
+_CHECKOUT_DIR = Path(__file__).resolve().parents[2] / "firmware-configs" / "meters"
+# An installed wheel (a gateway's venv, no checkout) carries them under its prefix (pyproject's
+# data-files).
+PROFILE_DIR = _CHECKOUT_DIR if _CHECKOUT_DIR.is_dir() else Path(sys.prefix) / "share/anju/meters"
 
 
 def resolve_profile(name_or_path: str, *, base: Path | None = None) -> Path:
