@@ -30,7 +30,7 @@ SUITE = "bookworm"
 BASE_PACKAGES = ("python3", "python3-apt", "sudo", "systemd", "python3-venv", "python3-packaging")
 # What a cloud host has before the play (its apt tasks then find them installed): installed
 # with a policy-rc.d that refuses every service start, kept in the root for the same reason.
-SERVICE_PACKAGES = ("mosquitto", "postgresql-15", "pgbackrest")
+SERVICE_PACKAGES = ("mosquitto", "nginx", "postgresql-15", "pgbackrest")
 _RECIPE = 1  # bump when the way the root is made changes
 
 

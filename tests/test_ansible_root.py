@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 
 from tests import debian_root
+from tests.pki import make_pki
 from tests.test_ansible import ansible
 
 WHEELHOUSE = "/opt/anju-wheelhouse"  # inside the root: a wheelhouse already on the host
@@ -206,7 +207,14 @@ def test_gateway_playbook_installs_a_gateway_that_reads_a_meter(root: Path) -> N
 
 
 def test_cloud_playbook_lays_down_broker_database_and_key_files(root: Path) -> None:
+    (root / "etc/ssl/anju").mkdir(parents=True)
+    pki = make_pki(root / "etc/ssl/anju")  # the operator's certificate, on the host
+    certificate, key = (f"/{path.relative_to(root)}" for path in (pki.cert_file, pki.key_file))
     hostvars = {
+        "anju_tls_certificate": certificate,
+        "anju_tls_certificate_key": key,
+        "anju_mosquitto_certfile": certificate,
+        "anju_mosquitto_keyfile": key,
         "anju_secret_key": secrets.token_hex(32),
         "anju_mqtt_service_password": secrets.token_urlsafe(24),
         "anju_database_url": "sqlite:////var/lib/anju/anju.db",
@@ -230,6 +238,18 @@ def test_cloud_playbook_lays_down_broker_database_and_key_files(root: Path) -> N
 
     pgbackrest = root / "etc/pgbackrest/pgbackrest.conf"
     assert mode_owner(root, "etc/pgbackrest/pgbackrest.conf") == (0o640, "postgres", "postgres")
+    assert mode_owner(root, "etc/nginx/sites-available/anju.conf") == (0o644, "root", "root")
+    assert (root / "etc/nginx/sites-enabled/anju.conf").is_symlink()
+    assert not (root / "etc/nginx/sites-enabled/default").exists()  # it would answer plain HTTP
+    nginx = subprocess.run(
+        ["chroot", str(root), "/usr/sbin/nginx", "-t"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert nginx.returncode == 0, nginx.stderr
+
     pgbackrest = (root / "etc/pgbackrest/pgbackrest.conf").read_text().splitlines()
     assert "repo1-cipher-type=aes-256-cbc" in pgbackrest
     archive = root / "etc/postgresql/15/main/conf.d/anju-archive.conf"
@@ -243,6 +263,7 @@ def test_cloud_playbook_lays_down_broker_database_and_key_files(root: Path) -> N
     for name in units:
         assert mode_owner(root, f"etc/systemd/system/{name}") == (0o644, "root", "root")
     for wanted in ("multi-user.target.wants/anju-cloud.service",
+                   "multi-user.target.wants/nginx.service",
                    "timers.target.wants/anju-broker-auth.timer",
                    "timers.target.wants/anju-pgbackrest-full.timer"):  # fmt: skip
         assert (root / "etc/systemd/system" / wanted).is_symlink(), wanted

@@ -1,9 +1,9 @@
 """Ansible's `chroot` connection, for the playbooks' proof on a Debian root (docs/fleet.md).
 
 ansible-core ships no chroot connection (community.general does, inside the `ansible` bundle
-of every collection): this is the same idea in the few lines it needs. The host's address is the root's
-folder; every command runs as `chroot ROOT /bin/sh -c CMD`, and files go in and out through
-the root's own `dd`/`cat`, so a path is resolved inside the root, symbolic links included.
+of every collection): this is the same idea in the few lines it needs. The host's address is
+the root's folder; every command runs as `chroot ROOT /bin/sh -c CMD`, and files go in and out
+through the root's own `cat`, so a path is resolved inside the root, symbolic links included.
 """
 
 from __future__ import annotations
