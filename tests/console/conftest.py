@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 import uvicorn
+from fastapi import FastAPI
+from nicegui import app as nicegui_app
 from nicegui import run as nicegui_run
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, sync_playwright
 from sqlalchemy import delete
@@ -49,6 +51,7 @@ SERVER_POOL_THREAD = "AnyIO worker thread"
 class Console:
     url: str
     sessions: sessionmaker[Session]
+    app: FastAPI
 
 
 def launch_chromium(playwright: Playwright) -> Browser:
@@ -62,10 +65,26 @@ def console() -> Iterator[Console]:
 
 
 @contextmanager
-def running_console(behind_tls_proxy: bool = False) -> Iterator[Console]:
+def behind_tls_proxy(console: Console) -> Iterator[Console]:
+    """The running console as in production behind nginx on this host (Secure cookie, the
+    proxy's X-Forwarded-For trusted) until the block ends. NiceGUI mounts once per process, so
+    a test that wants this changes the one console rather than starting another."""
+    app = console.app
+    before = app.state.settings
+    settings = before.model_copy(update={"cookie_secure": True, "trusted_proxies": "127.0.0.1"})
+    app.state.settings = settings
+    app.state.proxies = nicegui_app.state.proxies = settings.proxies
+    try:
+        yield console
+    finally:
+        app.state.settings = before
+        app.state.proxies = nicegui_app.state.proxies = before.proxies
+
+
+@contextmanager
+def running_console() -> Iterator[Console]:
     """The seeded demo portfolio behind a console on a free loopback port (also used by
-    tools/console_screenshots.py). behind_tls_proxy: as production behind nginx on this host
-    (Secure cookie, the proxy's X-Forwarded-For trusted)."""
+    tools/console_screenshots.py)."""
     with ExitStack() as stack:
         if DATABASE_URL:
             url = stack.enter_context(postgres_schema())
@@ -80,12 +99,7 @@ def running_console(behind_tls_proxy: bool = False) -> Iterator[Console]:
         with sessions() as session:
             seed_demo(session, keys, NOW)
             session.commit()
-        settings = Settings(
-            env="development",
-            secret_key="x" * 40,
-            cookie_secure=behind_tls_proxy,
-            trusted_proxies="127.0.0.1" if behind_tls_proxy else "",
-        )
+        settings = Settings(env="development", secret_key="x" * 40, cookie_secure=False)
         app = create_app(settings, sessions=sessions, keys=keys, clock=lambda: NOW, console=True)
         port = free_port()
         server = uvicorn.Server(
@@ -98,7 +112,7 @@ def running_console(behind_tls_proxy: bool = False) -> Iterator[Console]:
             assert time.monotonic() < deadline, "the console server did not start"
             time.sleep(0.05)
         try:
-            yield Console(url=f"http://127.0.0.1:{port}", sessions=sessions)
+            yield Console(url=f"http://127.0.0.1:{port}", sessions=sessions, app=app)
         finally:
             server.should_exit = True
             thread.join(START_TIMEOUT_S)

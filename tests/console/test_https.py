@@ -25,7 +25,7 @@ from cloud.api.deps import SESSION_COOKIE
 from cloud.models import AuditEvent
 from cloud.seed import DEMO_PASSWORD
 from tests.conftest import free_port
-from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, Console, running_console
+from tests.console.conftest import CHROMIUM, CHROMIUM_ARGS, Console, behind_tls_proxy
 from tests.pki import Pki, make_pki
 from tests.test_ansible import role_tasks
 
@@ -90,13 +90,13 @@ def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture(scope="module")
-def proxied(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
+def proxied(console: Console, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxied]:
     assert Path(NGINX).exists(), "make install puts nginx here"
     assert CERTUTIL, "make install puts certutil (libnss3-tools) here"
     folder = tmp_path_factory.mktemp("nginx")
     pki = make_pki(folder)
     pki.key_file.chmod(0o600)
-    with running_console(behind_tls_proxy=True) as console:
+    with behind_tls_proxy(console):
         upstream = int(console.url.rsplit(":", 1)[1])
         https_port, http_port = free_port(), free_port()
         site = render_site(folder / "etc", pki, https_port, http_port, upstream)
