@@ -136,13 +136,14 @@ class Parts:
         services = {door.door_id: door for door in self.doors}
         for door_id in list(self._door_configs):
             if door_id not in wanted or door_id in change.new_doors:
-                for name in (f"door-{door_id}", f"lock-{door_id}"):
+                for name in (f"door-{door_id}", f"lock-{door_id}", f"keypad-{door_id}"):
                     task = self._tasks.pop(name, None)
                     if task is not None:
                         task.cancel()
                 services.pop(door_id, None)
                 self.locks.pop(door_id, None)
                 del self._door_configs[door_id]
+        configs = {door.id: door for door in change.doors}
         for door_id, (service, lock) in change.new_doors.items():
             services[door_id] = service
             self.locks[door_id] = lock
@@ -150,6 +151,12 @@ class Parts:
             if isinstance(lock, LockService):
                 run_lock = functools.partial(lock.run, self._outbox, self._on_stored)
                 self._start(f"lock-{door_id}", run_lock)
+            keypad = configs[door_id].keypad
+            if keypad is not None and self._access is not None:
+                from edge.door.keypad import KeypadService  # noqa: PLC0415 - keypads are optional
+
+                entries = KeypadService(door_id, keypad, self._access, lock, now=self._now)
+                self._start(f"keypad-{door_id}", entries.run)
         self.doors[:] = [services[door.id] for door in change.doors]
         self._door_configs = {door.id: door for door in change.doors}
 

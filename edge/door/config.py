@@ -7,9 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from edge.door.ble.config import ble_relative_to
-from protocols.fleet.gateway import DoorConfig, SnapshotSettings
+from protocols.fleet.gateway import DoorConfig, KeypadSettings, SnapshotSettings
 
-__all__ = ["DoorConfig", "SnapshotSettings", "door_relative_to"]
+__all__ = ["DoorConfig", "KeypadSettings", "SnapshotSettings", "door_relative_to"]
 
 
 def _is_local(source: str) -> bool:
@@ -31,5 +31,8 @@ def door_relative_to(door: DoorConfig, base: Path) -> DoorConfig:
             "models_dir": None if door.models_dir is None else at(door.models_dir),
             "snapshots": snaps.model_copy(update={"dir": at(snaps.dir), "key_file": key_file}),
             "ble": None if door.ble is None else ble_relative_to(door.ble, base),
+            "keypad": None
+            if door.keypad is None
+            else door.keypad.model_copy(update={"port": at(door.keypad.port)}),
         }
     )

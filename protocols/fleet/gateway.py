@@ -149,6 +149,16 @@ class SnapshotSettings(_Strict):
         return self
 
 
+class KeypadSettings(_Strict):
+    """A door's `keypad:` block: a serial keypad whose PINs and offline codes the access list
+    decides (edge/door/keypad.py, docs/access.md)."""
+
+    port: FilePath  # the keypad's serial device, e.g. /dev/ttyUSB1
+    baud: Literal[1200, 2400, 4800, 9600, 19200, 38400, 57600, 115200] = 9600
+    # How long an unlock from the keypad holds the bolt open.
+    unlock_hold_s: Annotated[float, Field(gt=0, le=60)] = 5.0
+
+
 class DoorConfig(_Strict):
     id: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")]
     # rtsp://…, usb:N, a video file or a folder of images
@@ -170,6 +180,7 @@ class DoorConfig(_Strict):
     unlock_hold_s: Annotated[float, Field(gt=0, le=60)] = 5.0
     max_fps: Annotated[float, Field(gt=0, le=60)] = 15.0
     snapshots: SnapshotSettings = SnapshotSettings()
+    keypad: KeypadSettings | None = None
 
     @model_validator(mode="after")
     def _window(self) -> DoorConfig:
