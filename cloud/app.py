@@ -34,6 +34,7 @@ from cloud.api.routes import (
     gateways,
     leases,
     meter_swaps,
+    parts,
     portfolio,
     readings,
     tenants,
@@ -76,6 +77,7 @@ ROUTERS = (
     alarm_notify,
     doors,
     assets,
+    parts,
 )
 
 

@@ -49,6 +49,7 @@ KINDS: dict[str, Kind] = {
     "door_held_open": Kind(Category.DOOR, Priority.NORMAL, opens_order=False),
     "door_refusals": Kind(Category.DOOR, Priority.NORMAL, opens_order=False),
     "lock_battery_low": Kind(Category.DOOR, Priority.NORMAL, opens_order=True),
+    "part_low_stock": Kind(Category.OTHER, Priority.NORMAL, opens_order=False),
 }
 DEFAULT_KIND = Kind(Category.OTHER, Priority.NORMAL, opens_order=False)
 

@@ -51,6 +51,7 @@ from cloud.models.maintenance import (
     WorkOrder,
     WorkOrderPhoto,
 )
+from cloud.models.parts import PartMovement, PartStock, SparePart
 from cloud.models.people import Tenant
 from cloud.models.portfolio import (
     Building,
@@ -120,6 +121,8 @@ __all__ = [
     "OrderSource",
     "OrderState",
     "Organisation",
+    "PartMovement",
+    "PartStock",
     "Payment",
     "PaymentAllocation",
     "PinCredential",
@@ -132,6 +135,7 @@ __all__ = [
     "Reading",
     "Role",
     "ServiceAccount",
+    "SparePart",
     "Tariff",
     "TariffKind",
     "Tenant",

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     CheckConstraint,
     Date,
@@ -114,6 +115,10 @@ class WorkOrder(Base):
     overdue: Mapped[bool] = mapped_column(Boolean, default=False)
     rating: Mapped[int | None] = mapped_column(Integer)
     rating_comment: Mapped[str] = mapped_column(String(1000), default="")
+    # What the tenant is charged (parts + labour, fen), on the next bill of `charge_lease_id`
+    labour_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    charge_fen: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    charge_lease_id: Mapped[int | None] = mapped_column(ForeignKey("leases.id"))
 
 
 class WorkOrderPhoto(Base):

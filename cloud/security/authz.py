@@ -47,6 +47,8 @@ class Permission(enum.StrEnum):
     WORK_ORDERS_CONFIRM = "work_orders.confirm"  # confirm, reopen, rate (a tenant: their own)
     ALARMS_READ = "alarms.read"
     ALARMS_MANAGE = "alarms.manage"  # acknowledge, resolve
+    PARTS_READ = "parts.read"  # the stores' stock
+    PARTS_WRITE = "parts.write"  # the catalogue, receipts into a store
     SELF = "self"  # any signed-in user, about themselves
 
 
@@ -67,6 +69,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | _MONEY
         | _ALL_ORDERS
         | _ALARMS
+        | {P.PARTS_READ, P.PARTS_WRITE}
     ),
     Role.FRONT_DESK: frozenset(
         _STAFF_READ
@@ -81,7 +84,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         _STAFF_READ | {P.TENANTS_READ, P.TENANTS_REVEAL, P.LEASES_READ} | _MONEY
     ),
     Role.MAINTENANCE: frozenset(
-        _STAFF_READ | _ORDERS | {P.WORK_ORDERS_WORK} | _ALARMS | {P.DOORS_READ}
+        _STAFF_READ | _ORDERS | {P.WORK_ORDERS_WORK} | _ALARMS | {P.DOORS_READ, P.PARTS_READ}
     ),
     # An installer pings the gateways they put in; opening doors is not theirs.
     Role.INSTALLER: frozenset(

@@ -200,6 +200,16 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
     ("POST", "/assets"): lambda w, s: ("/assets", {"property_id": s.property_id,
         "unit_id": s.unit_id, "kind": "lock", "name": "front door lock"}),
     ("GET", "/assets"): lambda w, s: (f"/assets?property_id={s.property_id}", None),
+    ("POST", "/parts"): lambda w, s: ("/parts", {"code": "TAP-1", "name": "tap", "price_fen": 900}),
+    ("GET", "/part-stock"): lambda w, s: (f"/part-stock?property_id={s.property_id}", None),
+    ("POST", "/parts/{part_id}/receipts"): lambda w, s: (f"/parts/{s.part_id}/receipts",
+        {"property_id": s.property_id, "quantity": 3}),
+    ("POST", "/work-orders/{order_id}/parts"): lambda w, s: (
+        f"/work-orders/{s.work_order_id}/parts", {"part_id": s.part_id, "quantity": 1}),
+    ("GET", "/work-orders/{order_id}/charge"): lambda w, s: (
+        f"/work-orders/{s.done_order_id}/charge", None),
+    ("POST", "/work-orders/{order_id}/charge"): lambda w, s: (
+        f"/work-orders/{s.done_order_id}/charge", {"labour_fen": 5000}),
     ("GET", "/alarms"): lambda w, s: (f"/alarms?property_id={s.property_id}", None),
     ("GET", "/alarms/{alarm_id}"): lambda w, s: (f"/alarms/{s.alarm_id}", None),
     ("POST", "/alarms/{alarm_id}/acknowledgement"): lambda w, s: (

@@ -39,9 +39,11 @@ from cloud.models import (
     OrderSource,
     OrderState,
     Organisation,
+    PartStock,
     Priority,
     Property,
     Role,
+    SparePart,
     Tariff,
     TariffKind,
     Tenant,
@@ -97,6 +99,7 @@ class Site:
     delivery_id: int = 0  # a dead notification of that alarm to the manager there
     door_id: int = 0  # the unit's door, on the gateway
     pass_id: int = 0  # a visitor pass the tenant issued for it
+    part_id: int = 0  # a spare part of the organisation, 5 in the property's store
 
 
 @dataclass
@@ -297,6 +300,12 @@ def add_maintenance(session: Session, site: Site, worker_id: int) -> None:
     session.add(dead)
     session.flush()
     site.photo_id, site.alarm_id, site.delivery_id = photo.id, alarm.id, dead.id
+    part = SparePart(org_id=site.org_id, code=f"VALVE-{site.property_id}", name="angle valve",
+                     unit="pcs", price_fen=1850, reorder_level=2, active=True)  # fmt: skip
+    session.add(part)
+    session.flush()
+    session.add(PartStock(part_id=part.id, property_id=site.property_id, quantity=5))
+    site.part_id = part.id
 
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(24)  # a PNG's signature: what the upload check reads

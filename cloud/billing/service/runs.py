@@ -57,6 +57,7 @@ from cloud.billing.service.meters import (
     UnitMeters,
     span_usage,
 )
+from cloud.billing.service.repairs import repair_lines
 from cloud.billing.service.snapshot import MasterMeter, load_month
 from cloud.billing.service.terms import (
     LeaseRow,
@@ -159,6 +160,7 @@ def run_billing(
     job = _Run(session, property_id, month, max_back_months, tz)
     job.rent()
     job.utilities()
+    job.repairs()
     draft = job.draft
     invoices = job.write(run, now)
     for lease_id in sorted(unapplied(session, job.lease_q)):
@@ -428,6 +430,14 @@ class _Run:
         self.draft.flags.extend(shared.flags)
         for line in shared.lines:
             if (line.lease_id, str(line.kind), line.meter, line.start) not in self.existing:
+                self.draft.add(line)
+
+    # ---- repairs charged to tenants -------------------------------------------------------
+
+    def repairs(self) -> None:
+        lines = repair_lines(self.session, self.lease_q, fallback=self.month.first, tz=self.tz)
+        for line in lines:
+            with self._guard(line.lease_id, f"repair {line.meter}"):
                 self.draft.add(line)
 
     # ---- writing --------------------------------------------------------------------------
