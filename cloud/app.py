@@ -32,6 +32,7 @@ from cloud.api.routes import (
     fleet,
     gateway_config,
     gateways,
+    jobs,
     leases,
     meter_swaps,
     parts,
@@ -48,9 +49,8 @@ from cloud.config import Settings
 from cloud.db import make_engine, make_sessionmaker, refresh_statistics
 from cloud.fleet.remote_config import Resender
 from cloud.ingest.worker import IngestWorker
-from cloud.jobs.billing import JobSettings, billing_jobs
-from cloud.jobs.face import face_jobs
-from cloud.jobs.maintenance import maintenance_jobs
+from cloud.jobs.billing import JobSettings
+from cloud.jobs.registry import cloud_jobs
 from cloud.jobs.scheduler import run_forever
 from cloud.security.crypto import FieldKeys, load_field_keys
 from runtime.clock import utc_now
@@ -78,23 +78,17 @@ ROUTERS = (
     doors,
     assets,
     parts,
+    jobs,
 )
 
 
-async def scheduler(app: FastAPI, jobs: JobSettings, clock: Callable[[], datetime]) -> None:
+async def scheduler(app: FastAPI, job_settings: JobSettings, clock: Callable[[], datetime]) -> None:
     """Billing runs, late fees, reminders and the face purge at their times (one instance
     per job and day), on the calendar of ANJU_TIMEZONE."""
     settings: Settings = app.state.settings
     await run_forever(
         app.state.sessions,
-        billing_jobs(
-            jobs,
-            app.state.keys,
-            tz=settings.zone,
-            max_back_months=settings.billing_max_back_months,
-        )
-        + face_jobs(jobs)
-        + maintenance_jobs(keys=app.state.keys, policy=settings.webhook_policy),
+        cloud_jobs(settings, app.state.keys, job_settings),
         clock=clock,
         holder=f"{socket.gethostname()}:{os.getpid()}",
         tz=settings.zone,
@@ -164,9 +158,9 @@ def create_app(
                 )
                 app.state.access = access
                 tasks.append(asyncio.create_task(access.run(), name="access"))
-            jobs = JobSettings()
-            if jobs.jobs_in_process:
-                tasks.append(asyncio.create_task(scheduler(app, jobs, clock), name="jobs"))
+            job_settings = JobSettings()
+            if job_settings.jobs_in_process:
+                tasks.append(asyncio.create_task(scheduler(app, job_settings, clock), name="jobs"))
             yield
         finally:
             for task in tasks:

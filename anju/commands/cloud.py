@@ -231,6 +231,7 @@ def _add_admin_commands() -> None:
         cloud_calendar,
         cloud_commands,
         cloud_fleet,
+        cloud_jobs,
         cloud_meters,
         gateway_meters,
     )
@@ -252,6 +253,7 @@ def _add_admin_commands() -> None:
     cloud.add_command(broker_auth.broker_auth)
     cloud.add_command(cloud_calendar.calendar)
     cloud.add_command(cloud_meters.meter)
+    cloud.add_command(cloud_jobs.jobs)
 
 
 _add_admin_commands()

@@ -4,6 +4,7 @@ prepaid deduction."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date, datetime, time
 from time import monotonic
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.billing.bounds import MAX_BACK_MONTHS
 from cloud.billing.service import fees, notify, prepaid_accounts
 from cloud.billing.service.runs import run_billing
+from cloud.jobs.history import Counts
 from cloud.jobs.scheduler import Job
 from cloud.models import BillingRun, Property
 from cloud.security.crypto import FieldKeys
@@ -136,43 +138,79 @@ def billing_jobs(
     """`keys` decrypt tenants' email addresses for the reminders (none: in-app only); `tz`
     and `max_back_months` are the cloud's ANJU_TIMEZONE and ANJU_BILLING_MAX_BACK_MONTHS."""
 
-    def monthly_run(session: Session, today: date, now: datetime) -> None:
+    def monthly_run(session: Session, today: date, now: datetime) -> Counts:
         bind = session.get_bind()
         parallel = isinstance(bind, Engine) and bind.dialect.name == "postgresql"
         workers = settings.jobs_billing_workers if parallel else 1
         sessions = sessionmaker(bind, expire_on_commit=False)
-        run_month(sessions, f"{today:%Y-%m}", now=now, tz=tz, workers=workers,
-                  max_back_months=max_back_months)  # fmt: skip
+        lines = run_month(sessions, f"{today:%Y-%m}", now=now, tz=tz, workers=workers,
+                          max_back_months=max_back_months)  # fmt: skip
+        return {"lines": lines}
 
-    def late_fees(session: Session, today: date, now: datetime) -> None:
-        for pid in property_ids(session):
-            fees.charge_late_fees(session, pid, today=today, now=now)
+    def property_run(session: Session, pid: int, today: date, now: datetime) -> Counts:
+        period = f"{today:%Y-%m}"
+        before = session.scalar(
+            select(BillingRun.lines_created).where(
+                BillingRun.property_id == pid, BillingRun.period == period
+            )
+        )
+        run = run_billing(session, pid, period, now=now, tz=tz, max_back_months=max_back_months)
+        return {"lines": run.lines_created - (before or 0), "skipped": len(run.skipped)}
 
-    def reminders(session: Session, today: date, now: datetime) -> None:
+    def property_fees(session: Session, pid: int, today: date, now: datetime) -> Counts:
+        return {"fees": fees.charge_late_fees(session, pid, today=today, now=now)}
+
+    def late_fees(session: Session, today: date, now: datetime) -> Counts:
+        return _summed(property_fees, session, today, now)
+
+    def reminders(session: Session, today: date, now: datetime) -> Counts:
         smtp = settings.smtp()
-        for pid in property_ids(session):
+        queued = sum(
             fees.queue_reminders(session, pid, today=today, now=now, email=smtp is not None)
+            for pid in property_ids(session)
+        )
         session.flush()
-        notify.send_pending(session, now=now, smtp=smtp, keys=keys)
+        sent = notify.send_pending(session, now=now, smtp=smtp, keys=keys)
+        return {"queued": queued, "sent": sent}
 
-    def prepaid(session: Session, today: date, now: datetime) -> None:
+    def property_prepaid(session: Session, pid: int, today: date, now: datetime) -> Counts:
+        charged = prepaid_accounts.charge_readings(session, pid, now=now, tz=tz)
+        session.commit()
+        if charged.entries or charged.cutoff_leases:
+            log.info(
+                "prepaid %s property %s: %d readings charged; cut-off candidates %s",
+                today,
+                pid,
+                charged.entries,
+                charged.cutoff_leases,
+            )
+        return {"readings": charged.entries, "cutoff_candidates": len(charged.cutoff_leases)}
+
+    def prepaid(session: Session, today: date, now: datetime) -> Counts:
         """Deduct every prepaid account's new readings; each reading is charged once, so the
         job is idempotent per day and catches up on days it missed."""
-        for pid in property_ids(session):
-            charged = prepaid_accounts.charge_readings(session, pid, now=now, tz=tz)
-            session.commit()
-            if charged.entries or charged.cutoff_leases:
-                log.info(
-                    "prepaid %s property %s: %d readings charged; cut-off candidates %s",
-                    today,
-                    pid,
-                    charged.entries,
-                    charged.cutoff_leases,
-                )
+        return _summed(property_prepaid, session, today, now)
 
     return [
-        Job("billing-run", settings.jobs_billing_at, monthly_run, settings.jobs_billing_day),
-        Job("late-fees", settings.jobs_late_fees_at, late_fees),
+        Job("billing-run", settings.jobs_billing_at, monthly_run, settings.jobs_billing_day,
+            per_property=property_run),
+        Job("late-fees", settings.jobs_late_fees_at, late_fees, per_property=property_fees),
+        # Sending is not per property: what is queued goes out together (one SMTP connection).
         Job("overdue-reminders", settings.jobs_reminders_at, reminders),
-        Job("prepaid-deduction", settings.jobs_prepaid_at, prepaid),
-    ]
+        Job("prepaid-deduction", settings.jobs_prepaid_at, prepaid,
+            per_property=property_prepaid),
+    ]  # fmt: skip
+
+
+def _summed(
+    each: Callable[[Session, int, date, datetime], Counts],
+    session: Session,
+    today: date,
+    now: datetime,
+) -> Counts:
+    """A per-property job over every property, its counts added up."""
+    total: Counts = {}
+    for pid in property_ids(session):
+        for name, n in each(session, pid, today, now).items():
+            total[name] = total.get(name, 0) + n
+    return total

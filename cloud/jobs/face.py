@@ -18,8 +18,9 @@ PURGE_JOB = "face-purge"
 def face_jobs(settings: JobSettings) -> list[Job]:
     grace = timedelta(days=settings.jobs_face_purge_grace_days)
 
-    def purge(session: Session, today: date, now: datetime) -> None:
-        for tenant_id in purge_ended_access(session, now, grace):
+    def purge(session: Session, today: date, now: datetime) -> dict[str, int]:
+        purged = purge_ended_access(session, now, grace)
+        for tenant_id in purged:
             audit.record(
                 session,
                 None,
@@ -30,5 +31,6 @@ def face_jobs(settings: JobSettings) -> list[Job]:
                 username=f"job:{PURGE_JOB}",
                 detail={"grace_days": settings.jobs_face_purge_grace_days},
             )
+        return {"tenants": len(purged)}
 
     return [Job(PURGE_JOB, settings.jobs_face_purge_at, purge)]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, update
+from sqlalchemy import ColumnElement, or_, update
 from sqlalchemy.orm import Session
 
 from cloud.db.bulk import insert_ignoring_duplicates
@@ -21,15 +21,32 @@ def try_acquire(
     session: Session, name: str, *, key: str, holder: str, now: datetime, ttl: timedelta
 ) -> bool:
     """Take the lock of job `name` for `key`; commits. False: someone has it or `key` is done."""
+    return _take(session, name, holder, now + ttl, now, JobLock.last_key != key)
+
+
+def try_hold(session: Session, name: str, *, holder: str, now: datetime, ttl: timedelta) -> bool:
+    """Take the lock of job `name` whatever it last completed (a run a person asked for);
+    commits. False: a run of it is in progress (the scheduler's or another person's)."""
+    return _take(session, name, holder, now + ttl, now)
+
+
+def _take(
+    session: Session,
+    name: str,
+    holder: str,
+    until: datetime,
+    now: datetime,
+    *also: ColumnElement[bool],
+) -> bool:
     insert_ignoring_duplicates(session, JobLock.__table__, [{"name": name, "last_key": ""}])
     got = session.execute(
         update(JobLock)
         .where(
             JobLock.name == name,
-            JobLock.last_key != key,
             or_(JobLock.locked_until.is_(None), JobLock.locked_until < now),
+            *also,
         )
-        .values(holder=holder, locked_until=now + ttl)
+        .values(holder=holder, locked_until=until)
         .execution_options(synchronize_session=False)
     )
     session.commit()

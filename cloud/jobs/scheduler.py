@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from cloud.jobs.history import Counts, counts_of, describe, finish_run, start_run
 from cloud.jobs.lock import release, try_acquire
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,22 @@ TICK_S = 60.0
 class Job:
     name: str
     at: time  # local time of day
-    run: Callable[[Session, date, datetime], object]  # (session, local today, now)
+    # (session, local today, now) -> what it did, as counts ({"fees": 3}) or None
+    run: Callable[[Session, date, datetime], object]
     day_of_month: int | None = None  # None: daily
     every_min: int | None = None  # repeating: once per slot of this many minutes, from `at`
+    # The same work for one property (session, property id, local today, now), for a person
+    # who asks for it now; None: the job works on every organisation at once.
+    per_property: Callable[[Session, int, date, datetime], Counts] | None = None
+
+    @property
+    def schedule(self) -> str:
+        """When it runs, in words (local time)."""
+        if self.every_min:
+            return f"every {self.every_min} min"
+        if self.day_of_month:
+            return f"monthly on day {self.day_of_month} at {self.at:%H:%M}"
+        return f"daily at {self.at:%H:%M}"
 
     def key(self, today: date) -> str:
         return f"{today:%Y-%m}" if self.day_of_month else today.isoformat()
@@ -55,8 +69,10 @@ def run_due(
     now: datetime,
     holder: str,
     tz: ZoneInfo,
+    clock: Callable[[], datetime] | None = None,
 ) -> list[str]:
-    """Run every job that is due and not yet done; returns the names this instance ran."""
+    """Run every job that is due and not yet done; returns the names this instance ran. Each
+    run is recorded (cloud/jobs/history.py), finished at `clock()` (default: `now`)."""
     local = now.astimezone(tz)
     ran = []
     for job in jobs:
@@ -67,15 +83,25 @@ def run_due(
             if not try_acquire(session, job.name, key=key, holder=holder, now=now, ttl=LOCK_TTL):
                 continue
         done: str | None = None
+        counts: Counts = {}
+        error = ""
         try:
             with sessions() as session:
-                job.run(session, local.date(), now)
-                session.commit()
-            done = key
-            ran.append(job.name)
-            log.info("job %s done for %s", job.name, key)
-        except Exception:
-            log.exception("job %s failed for %s; retrying next tick", job.name, key)
+                run_id = start_run(session, job.name, trigger="schedule", by=holder, key=key,
+                                   now=now)  # fmt: skip
+            try:
+                with sessions() as session:
+                    counts = counts_of(job.run(session, local.date(), now))
+                    session.commit()
+                done = key
+                ran.append(job.name)
+                log.info("job %s done for %s", job.name, key)
+            except Exception as exc:
+                log.exception("job %s failed for %s; retrying next tick", job.name, key)
+                error = describe(exc)
+            with sessions() as session:
+                finished = clock() if clock is not None else now
+                finish_run(session, run_id, now=finished, counts=counts, error=error)
         finally:
             with sessions() as session:
                 release(session, job.name, holder=holder, key=done, now=now)
@@ -96,7 +122,9 @@ async def run_forever(
     the lock) is logged and the next tick tries again: the scheduler itself never dies."""
     while True:
         tick = asyncio.ensure_future(
-            asyncio.to_thread(run_due, sessions, jobs, now=clock(), holder=holder, tz=tz)
+            asyncio.to_thread(
+                run_due, sessions, jobs, now=clock(), holder=holder, tz=tz, clock=clock
+            )
         )
         try:
             await asyncio.shield(tick)

@@ -312,3 +312,23 @@ class JobLock(Base):
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_key: Mapped[str] = mapped_column(String(64), default="")  # e.g. "2026-04-01"
     last_finished: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class JobRun(Base):
+    """One run of a scheduled job: by the scheduler over every property (`property_id` NULL)
+    or triggered by a person for one property. The latest runs of each job are kept."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (Index("ix_job_runs_name", "name", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    trigger: Mapped[str] = mapped_column(String(16))  # schedule | manual
+    property_id: Mapped[int | None] = mapped_column(ForeignKey("properties.id"))
+    started_by: Mapped[str] = mapped_column(String(100))  # the scheduler's holder, or a user
+    key: Mapped[str] = mapped_column(String(64), default="")  # the day or slot it ran for
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    outcome: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | failed
+    counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    error: Mapped[str] = mapped_column(Text, default="")

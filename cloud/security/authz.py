@@ -49,6 +49,8 @@ class Permission(enum.StrEnum):
     ALARMS_MANAGE = "alarms.manage"  # acknowledge, resolve
     PARTS_READ = "parts.read"  # the stores' stock
     PARTS_WRITE = "parts.write"  # the catalogue, receipts into a store
+    JOBS_READ = "jobs.read"  # the scheduled jobs and their latest runs
+    JOBS_RUN = "jobs.run"  # run a job now for a property
     SELF = "self"  # any signed-in user, about themselves
 
 
@@ -70,6 +72,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | _ALL_ORDERS
         | _ALARMS
         | {P.PARTS_READ, P.PARTS_WRITE}
+        | {P.JOBS_READ, P.JOBS_RUN}
     ),
     Role.FRONT_DESK: frozenset(
         _STAFF_READ

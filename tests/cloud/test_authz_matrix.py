@@ -245,6 +245,10 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         f"/visitor-passes/{s.pass_id}/revoke", None),
     ("PUT", "/tenants/{tenant_id}/pin"): lambda w, s: (f"/tenants/{s.tenant_id}/pin",
         {"pin": "582913"}),
+    ("GET", "/jobs"): lambda w, s: ("/jobs", None),
+    ("GET", "/jobs/{name}"): lambda w, s: ("/jobs/late-fees", None),
+    ("POST", "/jobs/{name}/runs"): lambda w, s: ("/jobs/late-fees/runs",
+        {"property_id": s.property_id}),
 }  # fmt: skip
 
 

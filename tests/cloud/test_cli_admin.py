@@ -51,6 +51,22 @@ def run(env: dict[str, str], *args: str, stdin: str | None = None) -> Result:
     return CliRunner().invoke(cli, ["cloud", *args], env=env, input=stdin)
 
 
+def a_property(url: str, org: str, name: str) -> int:
+    """A new organisation with one property; its id."""
+    engine = make_engine(url)
+    try:
+        with make_sessionmaker(engine).begin() as s:
+            owner = Organisation(name=org)
+            s.add(owner)
+            s.flush()
+            prop = Property(org_id=owner.id, name=name)
+            s.add(prop)
+            s.flush()
+            return prop.id
+    finally:
+        engine.dispose()
+
+
 def count(url: str, *where: object, model: type = Unit) -> int:
     engine = make_engine(url)
     try:
@@ -278,18 +294,7 @@ def test_gateway_add_places_it_in_a_property(env: dict[str, str]) -> None:
     assert r.exit_code == 2
     assert "no property 999" in r.output
     assert count(url, model=Gateway) == 0
-    engine = make_engine(url)
-    try:
-        with make_sessionmaker(engine).begin() as s:
-            org = Organisation(name="Acme")
-            s.add(org)
-            s.flush()
-            prop = Property(org_id=org.id, name="East")
-            s.add(prop)
-            s.flush()
-            property_id = prop.id
-    finally:
-        engine.dispose()
+    property_id = a_property(url, "Acme", "East")
     r = run(env, "gateway", "add", "gw-x", "--property", str(property_id), "--no-credential")
     assert r.exit_code == 0, r.output
     r = run(env, "gateway", "add", "gw-x", "--name", "renamed", "--no-credential")
