@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -37,6 +37,18 @@ async def until_one_fails(coros: Mapping[str, Coroutine[Any, Any, None]]) -> Non
                     task.exception()  # retrieved: the first error is raised below
     for task in done:
         task.result()
+
+
+async def first_of(*waits: Awaitable[Any]) -> None:
+    """Until one of `waits` ends (a timer, an event); the others are cancelled and awaited, so a
+    driven `sleep` passed in never outlives the wait."""
+    futures = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(futures, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for future in futures:
+            future.cancel()
+        await asyncio.gather(*futures, return_exceptions=True)
 
 
 async def finish_in_thread(fn: Callable[..., T], *args: Any) -> T:

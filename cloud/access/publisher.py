@@ -1,12 +1,13 @@
-"""The access-list publisher: compiles every gateway's list and publishes what each needs on
+"""The access-list publisher: looks at every gateway's inputs and publishes what each needs on
 `down/access`, every `POLL_S` or sooner when told that records changed, over a connection of
-its own. It runs beside an ingest worker, as a sibling task started by whoever starts the
-worker (the API process, `anju cloud ingest`)."""
+its own. A look compiles only the gateways whose inputs moved since their last compile here
+(`sync.sync_changed`), and sends again only what a gateway has not reported applied. It runs
+beside an ingest worker, as a sibling task started by whoever starts the worker (the API
+process, `anju cloud ingest`)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,7 @@ from cloud.mqtt import stay_connected
 from cloud.security.crypto import FieldKeys
 from protocols.errors import AnjuError
 from protocols.mqtt.topics import Kind, topic
-from runtime.tasks import finish_in_thread
+from runtime.tasks import finish_in_thread, first_of
 
 log = logging.getLogger(__name__)
 
@@ -57,12 +58,21 @@ class AccessPublisher:
         self._now = now
         self._poll_s = poll_s
         self.changed = asyncio.Event()
+        # gateway → the digest of its inputs at its last compile here (sync.Inputs)
+        self._seen: dict[str, str] = {}
+        self.looks = 0
+        self.compiled = 0  # gateways compiled, over all looks
         self.published = 0
 
     def _sync(self) -> list[sync.Outgoing]:
         key = self._signing_key()
         with self._sessions.begin() as session:
-            return sync.sync_all(session, self._keys, key, now=self._now(), tz=self._tz)
+            outgoing, compiled = sync.sync_changed(
+                session, self._keys, key, now=self._now(), tz=self._tz, seen=self._seen
+            )
+        self._seen.update(compiled)  # committed: the next look compiles them only if they move
+        self.compiled += len(compiled)
+        return outgoing
 
     def _unsend(self, gateway_ids: list[str]) -> None:
         with self._sessions.begin() as session:
@@ -98,9 +108,8 @@ class AccessPublisher:
                     item.version,
                     len(item.payload),
                 )
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self._poll_s):
-                    await self.changed.wait()
+            self.looks += 1
+            await first_of(self.changed.wait(), self._sleep(self._poll_s))
 
 
 def publisher_for(

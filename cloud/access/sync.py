@@ -1,8 +1,10 @@
 """Compiling each gateway's list from the records, and choosing what to send it: plain
 functions over a session; the caller commits.
 
-A compile that says the same as the last one changes nothing (its content hash is compared), so
-compiling often is how a change in leases, consent, PINs, passes or doors reaches a gateway.
+A compile that says the same as the last one changes nothing (its content hash is compared).
+The publisher does not compile every gateway at every look: it gathers each gateway's inputs
+(doors, the grants at that moment, the rows naming its credentials) without opening anything
+sealed, and compiles only where their digest moved since its last compile (`sync_changed`).
 A new list gets a version above both the last compiled and the gateway's applied one (a
 restored database never sends a version the gateway would take for a replay). What is sent is
 a delta on the version the gateway reports applied when that version is still kept, else the
@@ -11,7 +13,8 @@ whole list; it is sent again after `RESEND` while the gateway does not report it
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -22,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from cloud.access.compile import DoorSecret, Pin, compile_list, content_hash, delta
 from cloud.access.records import door_facts, door_secret, keypad_id, load_facts
-from cloud.access.rights import rights
+from cloud.access.rights import Grant, rights
 from cloud.db import as_utc
 from cloud.db.bulk import insert_ignoring_duplicates
 from cloud.face.enrollment import unseal
@@ -47,11 +50,39 @@ def _context(gateway_id: str, version: int) -> bytes:
     return f"access_lists:{gateway_id}:{version}".encode()
 
 
-def build(
-    session: Session, keys: FieldKeys, gateway_id: str, *, now: datetime, tz: ZoneInfo, version: int
-) -> AccessList:
-    """The gateway's whole list as the records say at `now`."""
-    doors = list(session.scalars(select(Door).where(Door.gateway_id == gateway_id)))
+@dataclass(frozen=True)
+class Inputs:
+    """What one gateway's list is compiled from, read without opening anything sealed. Its
+    `digest` changes whenever a compile could say something new: the grants are computed at
+    `now` (a lease or pass that ends, a staff window that rolls at midnight, a work order), and
+    the credentials are named by rows that are replaced, never edited, when they change (a new
+    enrollment is a new row; a PIN's hash changes with it)."""
+
+    doors: list[Door]
+    grants: list[Grant]
+    faces: list[tuple[int, int]]  # (enrollment id, tenant id)
+    pins: list[tuple[str, str, str]]  # (subject, keypad id, argon2id hash)
+
+    def digest(self) -> str:
+        h = hashlib.sha256()
+        for d in self.doors:
+            h.update(f"door {d.id} {d.code} {d.scope} {d.property_id} {d.building_id} "
+                     f"{d.unit_id} {d.secret_enc.hex()}\n".encode())  # fmt: skip
+        for g in self.grants:
+            h.update(f"grant {g.subject} {g.source} {g.doors} {g.valid_from.isoformat()} "
+                     f"{g.valid_until.isoformat()} {g.uses}\n".encode())  # fmt: skip
+        for face in self.faces:
+            h.update(f"face {face}\n".encode())
+        for pin in self.pins:
+            h.update(f"pin {pin}\n".encode())
+        return h.hexdigest()
+
+
+def gather(session: Session, gateway_id: str, *, now: datetime, tz: ZoneInfo) -> Inputs:
+    """The gateway's doors, the grants over them at `now`, and their subjects' credentials."""
+    doors = list(
+        session.scalars(select(Door).where(Door.gateway_id == gateway_id).order_by(Door.id))
+    )
     facts = load_facts(session, doors, now)
     grants = rights(
         [door_facts(d) for d in doors], facts.leases, facts.staff, facts.passes,
@@ -61,26 +92,44 @@ def build(
     tenant_ids = [int(s.split(":")[1]) for s in subjects if s.startswith("tenant:")]
     user_ids = [int(s.split(":")[1]) for s in subjects if s.startswith("user:")]
     pass_ids = [int(s.split(":")[1]) for s in subjects if s.startswith("pass:")]
+    faces = session.execute(
+        select(FaceEnrollment.id, FaceEnrollment.tenant_id)
+        .where(FaceEnrollment.tenant_id.in_(tenant_ids))
+        .order_by(FaceEnrollment.id)
+    ).all()
+    pins: list[tuple[str, str, str]] = []
+    for pin in session.scalars(
+        select(PinCredential)
+        .where(PinCredential.tenant_id.in_(tenant_ids) | PinCredential.user_id.in_(user_ids))
+        .order_by(PinCredential.id)
+    ):
+        who = f"tenant:{pin.tenant_id}" if pin.tenant_id is not None else f"user:{pin.user_id}"
+        pins.append((who, keypad_id(pin), pin.pin_hash))
+    visits = session.scalars(
+        select(VisitorPass).where(VisitorPass.id.in_(pass_ids)).order_by(VisitorPass.id)
+    )
+    pins.extend((f"pass:{v.id}", keypad_id(v), v.code_hash) for v in visits)
+    return Inputs(doors, grants, [(i, t) for i, t in faces], pins)
+
+
+def build(
+    session: Session, keys: FieldKeys, gateway_id: str, *, now: datetime, tz: ZoneInfo,
+    version: int, inputs: Inputs | None = None,
+) -> AccessList:  # fmt: skip
+    """The gateway's whole list as the records say at `now` (`inputs`: gathered already)."""
+    inputs = inputs or gather(session, gateway_id, now=now, tz=tz)
     faces = {
         f"tenant:{row.tenant_id}": [embedding_to_text(v) for v in unseal(keys, row)]
         for row in session.scalars(
-            select(FaceEnrollment).where(FaceEnrollment.tenant_id.in_(tenant_ids))
+            select(FaceEnrollment).where(FaceEnrollment.id.in_([i for i, _ in inputs.faces]))
         )
     }
-    pins: dict[str, Pin] = {}
-    for pin in session.scalars(
-        select(PinCredential).where(
-            PinCredential.tenant_id.in_(tenant_ids) | PinCredential.user_id.in_(user_ids)
-        )
-    ):
-        who = f"tenant:{pin.tenant_id}" if pin.tenant_id is not None else f"user:{pin.user_id}"
-        pins[who] = Pin(keypad_id(pin), pin.pin_hash)
-    for visit in session.scalars(select(VisitorPass).where(VisitorPass.id.in_(pass_ids))):
-        pins[f"pass:{visit.id}"] = Pin(keypad_id(visit), visit.code_hash)
-    secrets = [DoorSecret(d.id, d.code, door_secret(keys, d)) for d in doors]
+    pins = {who: Pin(keypad, phc) for who, keypad, phc in inputs.pins}
+    secrets = [DoorSecret(d.id, d.code, door_secret(keys, d)) for d in inputs.doors]
     return compile_list(
-        gateway_id, secrets, grants, faces=faces, pins=pins, version=version, issued_at=now
-    )
+        gateway_id, secrets, inputs.grants, faces=faces, pins=pins, version=version,
+        issued_at=now,
+    )  # fmt: skip
 
 
 def state_of(session: Session, gateway_id: str) -> GatewayAccess:
@@ -97,12 +146,13 @@ def state_of(session: Session, gateway_id: str) -> GatewayAccess:
 
 
 def compile_gateway(
-    session: Session, keys: FieldKeys, gateway_id: str, *, now: datetime, tz: ZoneInfo
-) -> GatewayAccess:
+    session: Session, keys: FieldKeys, gateway_id: str, *, now: datetime, tz: ZoneInfo,
+    inputs: Inputs | None = None,
+) -> GatewayAccess:  # fmt: skip
     """Compile; keep a new version only if the list says something new."""
     state = state_of(session, gateway_id)
     version = max(state.compiled_version, state.applied_version) + 1
-    access = build(session, keys, gateway_id, now=now, tz=tz, version=version)
+    access = build(session, keys, gateway_id, now=now, tz=tz, version=version, inputs=inputs)
     digest = content_hash(access)
     if digest == state.compiled_hash and state.compiled_version >= state.applied_version:
         return state
@@ -197,6 +247,43 @@ def sync_all(
         if payload is not None:
             out.append(Outgoing(gateway_id, state.compiled_version, payload))
     return out
+
+
+def sync_changed(
+    session: Session,
+    keys: FieldKeys,
+    key: Ed25519PrivateKey,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    seen: Mapping[str, str],
+) -> tuple[list[Outgoing], dict[str, str]]:
+    """One look of the publisher: compile only the gateways whose inputs' digest is not the
+    one in `seen` (gateway → digest of its last compile by this publisher), and send what any
+    gateway lacks (its reported version behind, or a compile above it). Returns what to publish
+    and the digests of what it compiled, to remember once the transaction has committed."""
+    with_doors = set(session.scalars(select(Door.gateway_id).distinct()))
+    rows = session.execute(
+        select(GatewayAccess.gateway_id, GatewayAccess.compiled_version,
+               GatewayAccess.applied_version)
+    ).all()  # fmt: skip
+    behind = {gid: compiled < applied for gid, compiled, applied in rows if compiled != applied}
+    out, compiled = [], {}
+    for gateway_id in sorted(with_doors | {gid for gid, _, _ in rows}):
+        inputs = gather(session, gateway_id, now=now, tz=tz)
+        digest = inputs.digest()
+        if seen.get(gateway_id) != digest or behind.get(gateway_id):
+            # changed, or restored from a backup above what the cloud compiled
+            state = compile_gateway(session, keys, gateway_id, now=now, tz=tz, inputs=inputs)
+            compiled[gateway_id] = digest
+        elif gateway_id in behind:
+            state = state_of(session, gateway_id)
+        else:
+            continue
+        payload = payload_for(session, keys, key, state, now=now)
+        if payload is not None:
+            out.append(Outgoing(gateway_id, state.compiled_version, payload))
+    return out, compiled
 
 
 def unsend(session: Session, gateway_ids: Sequence[str]) -> None:

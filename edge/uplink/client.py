@@ -27,7 +27,7 @@ from protocols.mqtt import messages as msg
 from protocols.mqtt.topics import Kind, topic
 from runtime.backoff import Backoff
 from runtime.mqtt_client import connection, mqtt_client, refused_credentials
-from runtime.tasks import until_one_fails
+from runtime.tasks import first_of, until_one_fails
 
 log = logging.getLogger(__name__)
 
@@ -216,14 +216,7 @@ class Uplink:
     async def _report(self, client: aiomqtt.Client) -> None:
         """Every `state_interval_s`, and soon after `report_state()` (spaced by `STATE_GAP_S`)."""
         while True:
-            interval = asyncio.ensure_future(self._sleep(self._link.state_interval_s))
-            due = asyncio.ensure_future(self._state_due.wait())
-            try:
-                await asyncio.wait([interval, due], return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for waiter in (interval, due):
-                    waiter.cancel()
-                await asyncio.gather(interval, due, return_exceptions=True)
+            await first_of(self._sleep(self._link.state_interval_s), self._state_due.wait())
             if self._state_due.is_set():
                 gap = STATE_GAP_S - (self._monotonic() - self._state_sent)
                 if gap > 0:

@@ -204,3 +204,41 @@ def test_a_gateway_that_moves_to_another_version_than_the_one_sent_gets_it_again
     assert (again.version, again.base_version) == (third.version, second.version)
     sync.record_applied(session, world_p1.gateway_id, again.version, soon)
     assert sent(session, keys, world_p1.gateway_id, soon + sync.RESEND) is None
+
+
+def look(
+    session: Session, keys: FieldKeys, seen: dict[str, str], now: datetime = NOW
+) -> tuple[set[str], set[str]]:
+    """One look of the publisher: (gateways compiled, gateways sent a list)."""
+    out, compiled = sync.sync_changed(session, keys, COMMAND_KEY, now=now, tz=TZ, seen=seen)
+    seen.update(compiled)
+    return set(compiled), {o.gateway_id for o in out}
+
+
+def applied(session: Session, *gateway_ids: str) -> None:
+    for gateway_id in gateway_ids:
+        row = session.get_one(GatewayAccess, gateway_id)
+        sync.record_applied(session, gateway_id, row.compiled_version, NOW)
+
+
+def test_a_look_compiles_only_the_gateways_whose_inputs_moved(
+    session: Session, keys: FieldKeys, world_p1: Site
+) -> None:
+    seen: dict[str, str] = {}
+    everyone = {"gw-P1", "gw-P2", "gw-P3"}
+    assert look(session, keys, seen) == (everyone, everyone)  # a publisher's first look
+    applied(session, "gw-P1", "gw-P3")  # gw-P2 does not answer
+    assert look(session, keys, seen) == (set(), set())  # nothing moved, nothing compiled
+    lease = session.get_one(Lease, world_p1.lease_id)
+    leases.apply(session, lease, Action.ACTIVATE, today=date(2026, 3, 1), now=NOW)
+    leases.apply(session, lease, Action.TERMINATE, today=date(2026, 3, 1), now=NOW,
+                 terminated_on=date(2026, 3, 1), reason="moved out")  # fmt: skip
+    assert look(session, keys, seen) == ({"gw-P1"}, {"gw-P1"})  # only P1's records moved
+    applied(session, "gw-P1")
+    # gw-P2 is behind: sent again after RESEND, without compiling anything
+    assert look(session, keys, seen, NOW + sync.RESEND) == (set(), {"gw-P2"})
+    applied(session, "gw-P2")
+    # time is an input too: at local midnight every staff window rolls
+    assert look(session, keys, seen, NOW + timedelta(days=1)) == (everyone, everyone)
+    # a new publisher (a restart) compiles everyone once; the lists say nothing new
+    assert look(session, keys, {}, NOW + timedelta(days=1)) == (everyone, set())
