@@ -269,6 +269,37 @@ def database(tmp: str) -> Iterator[str]:
         yield url
 
 
+@contextmanager
+def served(url: str, tmp: str, **extra_env: str) -> Iterator[str]:
+    """`anju cloud serve` on the database in a subprocess on a free port, ready; its base URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "ANJU_ENV": "development",
+        "ANJU_DATABASE_URL": url,
+        "ANJU_DATA_DIR": tmp,
+        "ANJU_INGEST_IN_PROCESS": "false",
+        **extra_env,
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "anju", "cloud", "serve", "--no-migrate", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        asyncio.run(wait_ready(base))
+        yield base
+    finally:
+        server.terminate()
+        try:
+            server.wait(10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
 def main() -> None:
     print(f"  load average at start: {os.getloadavg()}", flush=True)
     with tempfile.TemporaryDirectory(prefix="anju-bench-api-") as tmp, database(tmp) as url:
@@ -286,31 +317,8 @@ def main() -> None:
             f"{REQUESTS} requests per endpoint, {CONCURRENCY} in flight",
             flush=True,
         )
-        port = free_port()
-        env = {
-            **os.environ,
-            "ANJU_ENV": "development",
-            "ANJU_DATABASE_URL": url,
-            "ANJU_DATA_DIR": tmp,
-            "ANJU_INGEST_IN_PROCESS": "false",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "anju", "cloud", "serve", "--no-migrate", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            base = f"http://127.0.0.1:{port}"
-            asyncio.run(wait_ready(base))
+        with served(url, tmp) as base:
             asyncio.run(run(base, admins, phones))
-        finally:
-            server.terminate()
-            try:
-                server.wait(10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
     print(f"  load average at end: {os.getloadavg()}", flush=True)
 
 
