@@ -215,6 +215,16 @@ RULES: dict[str, Rule] = {
 }
 
 
+def _meter_keyed() -> Any:
+    """An alarm keyed by one of its organisation's meter codes."""
+    return exists().where(Meter.org_id == Alarm.org_id, Meter.code == Alarm.key)
+
+
+# Alarms of these kinds that other code raises under keys of its own (the gateway's health
+# report raises `meter_silent` keyed `<gateway>/<meter>`) are not the rule's to clear.
+OWNED: dict[str, Callable[[], Any]] = {"meter_silent": _meter_keyed}
+
+
 def refusals_rule(s: RuleSettings) -> Rule:
     return door_events("door_refusals", None, minimum=s.refusals)
 
@@ -245,10 +255,13 @@ def sync(session: Session, kind: str, firing: Select[Any], now: datetime) -> Out
     spec = KINDS[kind]
     is_open = Alarm.state != AlarmState.RESOLVED
     still = exists().where(f.c.org_id == Alarm.org_id, f.c.key == Alarm.key)
-    gone = select(Alarm.id).where(Alarm.kind == kind, is_open, ~still)
+    ended = and_(Alarm.kind == kind, is_open, ~still)
+    if kind in OWNED:
+        ended = and_(ended, OWNED[kind]())
+    gone = select(Alarm.id).where(ended)
     cancelled = cancel_orders(session, gone, now)
     cleared = rowcount(session.connection().execute(
-        update(Alarm).where(Alarm.kind == kind, is_open, ~still)
+        update(Alarm).where(ended)
         .values(state=AlarmState.RESOLVED, resolved_at=now)
     ))  # fmt: skip
     already = exists().where(

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from cloud.maintenance import rules
+from cloud.maintenance import alarms, rules
 from cloud.models import (
     Alarm,
     AlarmState,
@@ -78,6 +78,24 @@ def test_a_silent_meter_raises_once_opens_an_order_and_clears(
     session.refresh(order)
     assert order.state is OrderState.CANCELLED
     assert open_alarms(session, "meter_silent") == []
+
+
+def test_the_rules_leave_the_health_reports_silent_meters_alone(
+    session: Session, world: World
+) -> None:
+    """The gateway's health report raises `meter_silent` as `<gateway>/<meter>`: the rule has
+    no such key among what fires, and clearing it each run would raise it (and a new order)
+    again at the next report."""
+    p1 = world.sites["P1"]
+    reported = alarms.raise_alarm(session, p1.org_id, "meter_silent", f"{p1.gateway_id}/m9",
+                                  "meter m9 does not answer", now=NOW,
+                                  property_id=p1.property_id)  # fmt: skip
+    session.commit()
+    out = rules.evaluate(session, NOW + timedelta(minutes=5))
+    session.commit()
+    assert out["meter_silent"].cleared == 0
+    session.refresh(reported)
+    assert reported.state is AlarmState.ACTIVE
 
 
 def test_an_offline_gateway_is_one_alarm_not_a_meter_storm(session: Session, world: World) -> None:
