@@ -67,6 +67,7 @@ def playbook(root: Path, playbook: str, group: str, hostvars: dict[str, object])
     hostvars = {
         "ansible_connection": "chroot",
         "ansible_python_interpreter": "/usr/bin/python3",
+        "ansible_pipelining": True,  # one chroot per task, not four
         "anju_wheelhouse_on_host": WHEELHOUSE,
         **hostvars,
     }
