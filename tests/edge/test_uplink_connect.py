@@ -1,9 +1,11 @@
 """The uplink while it connects: a cancel closes its socket (aiomqtt 2.5 leaves it open); a
-refused login is logged once and retried slowly."""
+refused login is logged once and retried slowly; an applied access list is reported at once,
+a flood of them once a second."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,10 +18,12 @@ from cloud.db import make_engine, make_sessionmaker
 from cloud.ingest.store import register_gateway
 from edge.config import GatewayConfig
 from edge.store.outbox import Outbox
-from edge.uplink.client import Uplink
+from edge.uplink.client import STATE_GAP_S, Uplink
+from protocols.mqtt import messages as msg
+from protocols.mqtt.topics import Kind, topic
 from runtime.backoff import Backoff
 from tests.conftest import free_port
-from tests.e2e.link_harness import Relay, as_async, stop, wait_until
+from tests.e2e.link_harness import Relay, as_async, mqtt_client, stop, wait_until
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -172,3 +176,75 @@ async def test_a_stop_while_a_lost_connection_unwinds_stops_the_uplink(tmp_path:
     finally:
         await relay.close()
         outbox.close()
+
+
+class Versions:
+    """An access inbox whose applied version the test moves."""
+
+    def __init__(self) -> None:
+        self.version: int | None = 1
+
+    def deliver(self, payload: bytes) -> None:
+        raise AssertionError("no list is sent in this test")
+
+
+async def test_applied_lists_are_reported_at_once_and_a_flood_once_a_second(
+    tmp_path: Path,
+) -> None:
+    """Each applied list asks for an `up/state` out of turn (the interval is an hour here); a
+    flood of 40 lists in 2 s reaches the broker as at most one state a second, the last one
+    carrying the last version."""
+    port = free_port()
+    config = GatewayConfig.model_validate(
+        {
+            "gateway_id": "gw-flood",
+            "mqtt": {"url": f"mqtt://127.0.0.1:{port}", "protocol": "3.1.1", "keepalive_s": 5},
+            "store": {"path": str(tmp_path / "gw.db")},
+            "link": {"state_interval_s": 3600},
+        }
+    )
+    versions = Versions()
+    outbox = Outbox(config.store.path)
+    uplink = Uplink(config, outbox, now=lambda: datetime.now(UTC), access=versions)
+    seen: list[tuple[float, int | None]] = []
+    try:
+        async with (
+            embedded_broker("127.0.0.1", port),
+            mqtt_client(f"mqtt://127.0.0.1:{port}", "watcher") as watcher,
+        ):
+            await watcher.subscribe(topic("gw-flood", Kind.STATE), qos=1)
+            loop = asyncio.get_running_loop()
+
+            async def watch() -> None:
+                async for message in watcher.messages:
+                    assert isinstance(message.payload, bytes)
+                    state = msg.decode(msg.State, message.payload)
+                    seen.append((loop.time(), state.access_version))
+
+            watching = asyncio.create_task(watch(), name="watch")
+            task = asyncio.create_task(uplink.run(), name="uplink")
+            try:
+                await wait_until(as_async(lambda: seen), 10, "the state on connecting")
+                started = loop.time()
+                versions.version = 2
+                await asyncio.to_thread(uplink.report_state)  # from the applying thread
+                await wait_until(as_async(lambda: seen[-1][1] == 2), 5, "version 2 reported")
+                assert seen[-1][0] - started < 1.5
+                flood_from, before = loop.time(), len(seen)
+                for version in range(3, 43):
+                    versions.version = version
+                    await asyncio.to_thread(uplink.report_state)
+                    await asyncio.sleep(0.05)
+                await wait_until(as_async(lambda: seen[-1][1] == 42), 5, "version 42 reported")
+                await asyncio.sleep(1.2)  # nothing more is owed
+                flooded = seen[before:]
+            finally:
+                await stop(task)
+                await stop(watching)
+    finally:
+        outbox.close()
+    took = flooded[-1][0] - flood_from
+    assert 1 <= len(flooded) <= took / STATE_GAP_S + 2  # not one per list
+    assert [v for _, v in flooded if v is not None][-1] == 42
+    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(flooded)]
+    assert all(g >= STATE_GAP_S * 0.9 for g in gaps)
