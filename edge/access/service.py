@@ -22,8 +22,6 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from argon2.exceptions import Argon2Error
-from argon2.low_level import Type, hash_secret_raw
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from edge.access.clock import GatewayClock
@@ -54,7 +52,11 @@ class EventSink(Protocol):
 
 
 def verify_pin(stored: PinHash, typed: str) -> bool:
-    """Argon2id of the typed PIN with the stored parameters, compared in constant time."""
+    """Argon2id of the typed PIN with the stored parameters, compared in constant time.
+    argon2 (and cffi under it) is imported here: only a gateway whose door takes a PIN uses it."""
+    from argon2.exceptions import Argon2Error  # noqa: PLC0415
+    from argon2.low_level import Type, hash_secret_raw  # noqa: PLC0415
+
     try:
         expected = base64.b64decode(stored.hash)
         raw = hash_secret_raw(
