@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge.store.outbox import Outbox
+from edge.store.sqlite import CACHE_KIB, connect
 from protocols.mqtt.messages import MessageError, RecordKind, encode_records
 
 TS = datetime(2026, 3, 1, tzinfo=UTC)
@@ -207,3 +208,14 @@ def test_a_store_from_before_per_start_epochs_keeps_its_rows_epoch(
         assert (box.epoch_start, box.acknowledge(old_epoch, 3)) == (3, 3)
     finally:
         box.close()
+
+
+def test_each_store_connection_caches_a_bounded_number_of_pages(tmp_path: Path) -> None:
+    """Each table of the store has a connection of its own: SQLite's default 2 MiB page cache
+    on each is resident memory the gateway does not need."""
+    db = connect(tmp_path / "gw.db")
+    try:
+        assert db.execute("PRAGMA cache_size").fetchone() == (-CACHE_KIB,)
+        assert CACHE_KIB <= 512
+    finally:
+        db.close()
