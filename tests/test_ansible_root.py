@@ -231,6 +231,8 @@ def test_cloud_playbook_lays_down_broker_database_and_key_files(root: Path) -> N
     env = (root / "etc/anju/anju.env").read_text().splitlines()
     assert "ANJU_MQTT_URL=mqtt://127.0.0.1:1884" in env
     assert mode_owner(root, "var/lib/anju/command-key.pem") == (0o600, "anju", "anju")
+    # The service (User=anju) writes its SQLite database: the play's migration must not own it.
+    assert mode_owner(root, "var/lib/anju/anju.db")[1:] == ("anju", "anju")
 
     assert mode_owner(root, "etc/mosquitto/conf.d/anju.conf") == (0o644, "root", "root")
     assert "allow_anonymous false" in (root / "etc/mosquitto/conf.d/anju.conf").read_text()
