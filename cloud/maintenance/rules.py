@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session
 
 from cloud.maintenance.alarms import KINDS
+from cloud.maintenance.notify import deliveries
 from cloud.maintenance.sla import due_times, load_calendar
 from cloud.models import (
     Alarm,
@@ -259,11 +260,13 @@ def sync(session: Session, kind: str, firing: Select[Any], now: datetime) -> Out
     if kind in OWNED:
         ended = and_(ended, OWNED[kind]())
     gone = select(Alarm.id).where(ended)
-    cancelled = cancel_orders(session, gone, now)
+    ending = [(i, org) for i, org in session.connection().execute(
+        select(Alarm.id, Alarm.org_id).where(ended))]  # fmt: skip
+    cancelled = cancel_orders(session, gone, now) if ending else 0
     cleared = rowcount(session.connection().execute(
-        update(Alarm).where(ended)
-        .values(state=AlarmState.RESOLVED, resolved_at=now)
-    ))  # fmt: skip
+        update(Alarm).where(ended).values(state=AlarmState.RESOLVED, resolved_at=now)
+    )) if ending else 0  # fmt: skip
+    deliveries.enqueue_many(session, kind, ending, "resolved", now)
     already = exists().where(
         Alarm.org_id == f.c.org_id, Alarm.kind == kind, Alarm.key == f.c.key, is_open
     )
@@ -274,8 +277,14 @@ def sync(session: Session, kind: str, firing: Select[Any], now: datetime) -> Out
     ).where(~already)  # fmt: skip
     cols = ["org_id", "property_id", "unit_id", "kind", "key", "subject", "severity", "state",
             "detail", "raised_at"]  # fmt: skip
-    raised = inserted(session, insert(Alarm).from_select(cols, new).returning(Alarm.id))
+    fresh = (
+        session.connection()
+        .execute(insert(Alarm).from_select(cols, new).returning(Alarm.id, Alarm.org_id))
+        .all()
+    )
+    raised = len(fresh)
     opened = open_orders(session, kind, now) if spec.opens_order and raised else 0
+    deliveries.enqueue_many(session, kind, [(i, org) for i, org in fresh], "raised", now)
     return Outcome(raised, cleared, opened, cancelled)
 
 

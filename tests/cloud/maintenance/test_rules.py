@@ -12,13 +12,16 @@ from sqlalchemy.orm import Session
 from cloud.maintenance import alarms, rules
 from cloud.models import (
     Alarm,
+    AlarmDelivery,
     AlarmState,
+    AlarmSubscription,
     Event,
     Gateway,
     OrderState,
     Reading,
     Unit,
     UnitStatus,
+    User,
     WorkOrder,
 )
 from cloud.security.crypto import FieldKeys
@@ -78,6 +81,41 @@ def test_a_silent_meter_raises_once_opens_an_order_and_clears(
     session.refresh(order)
     assert order.state is OrderState.CANCELLED
     assert open_alarms(session, "meter_silent") == []
+
+
+def test_what_the_rules_raise_and_clear_reaches_the_subscribers(
+    session: Session, world: World
+) -> None:
+    p1 = world.sites["P1"]
+    gw = session.get_one(Gateway, p1.gateway_id)
+    gw.online, gw.last_seen = True, NOW
+    session.add(reading(gw.id, p1.meter_id, NOW - timedelta(hours=2), 10.0))
+    session.commit()
+    rules.evaluate(session, NOW)
+    session.commit()
+    [alarm] = open_alarms(session, "meter_silent")
+
+    def queued() -> list[tuple[int, str]]:
+        return [(sub, event) for sub, event in session.execute(
+            select(AlarmDelivery.subscription_id, AlarmDelivery.event)
+            .where(AlarmDelivery.alarm_id == alarm.id).order_by(AlarmDelivery.id))]  # fmt: skip
+
+    # P1's and P2's managers subscribed to every kind (tests.cloud.world); P3's org is not told
+    subs = session.scalars(
+        select(AlarmSubscription.id)
+        .join(User, User.id == AlarmSubscription.user_id)
+        .where(User.org_id == p1.org_id)
+        .order_by(AlarmSubscription.id)
+    ).all()
+    assert len(subs) == 2
+    assert queued() == [(s, "raised") for s in subs]
+    rules.evaluate(session, NOW + timedelta(minutes=1))  # still silent: nothing more
+    assert queued() == [(s, "raised") for s in subs]
+    session.add(reading(gw.id, p1.meter_id, NOW + timedelta(minutes=2), 11.0))
+    session.commit()
+    rules.evaluate(session, NOW + timedelta(minutes=2))
+    session.commit()
+    assert queued() == [(s, "raised") for s in subs] + [(s, "resolved") for s in subs]
 
 
 def test_the_rules_leave_the_health_reports_silent_meters_alone(
