@@ -3,7 +3,6 @@ passes, and loading what `rights` needs for one gateway's doors. The caller comm
 
 from __future__ import annotations
 
-import itertools
 import secrets
 from collections import defaultdict
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from cloud.access.pins import weakness
 from cloud.access.rights import (
     GRANTING,
     DoorFacts,
@@ -43,7 +43,6 @@ from protocols.access import codes
 from protocols.errors import AnjuError
 
 SECRET_BYTES = 32
-PIN_DIGITS = (4, 8)
 PASS_CODE_DIGITS = 8
 CODE_DIGITS = 9  # the list's default for a door (protocols.access.schema.Door)
 # RFC 9106's low-memory profile (argon2-cffi's default): what a gateway computes per keypad try.
@@ -94,13 +93,19 @@ def door_secret(keys: FieldKeys, door: Door) -> bytes:
 
 
 def check_pin(pin: str) -> None:
-    """Digits only, 4 to 8 of them, and not one a passer-by guesses first."""
-    low, high = PIN_DIGITS
-    if not (pin.isascii() and pin.isdigit() and low <= len(pin) <= high):
-        raise AccessRecordError(f"a PIN is {low} to {high} digits")
-    steps = {int(b) - int(a) for a, b in itertools.pairwise(pin)}
-    if steps in ({0}, {1}, {-1}):
-        raise AccessRecordError("a PIN of one repeated digit or a run (1234, 9876) is refused")
+    """Digits only, 6 to 8 of them, and not one a guesser tries first (`pins.weakness`)."""
+    reason = weakness(pin)
+    if reason is not None:
+        raise AccessRecordError(reason)
+
+
+def _pin_row(
+    session: Session, *, tenant_id: int | None = None, user_id: int | None = None
+) -> PinCredential | None:
+    if (tenant_id is None) == (user_id is None):
+        raise ValueError("a PIN belongs to a tenant or to a staff user")
+    column = PinCredential.tenant_id if tenant_id is not None else PinCredential.user_id
+    return session.scalar(select(PinCredential).where(column == (tenant_id or user_id)))
 
 
 def set_pin(
@@ -109,8 +114,7 @@ def set_pin(
 ) -> PinCredential:  # fmt: skip
     """Set (or replace) the PIN of a tenant or a staff user; only its argon2id hash is kept."""
     check_pin(pin)
-    column = PinCredential.tenant_id if tenant_id is not None else PinCredential.user_id
-    row = session.scalar(select(PinCredential).where(column == (tenant_id or user_id)))
+    row = _pin_row(session, tenant_id=tenant_id, user_id=user_id)
     if row is None:
         row = PinCredential(tenant_id=tenant_id, user_id=user_id, pin_hash="", updated_at=now)
         session.add(row)
@@ -118,6 +122,18 @@ def set_pin(
     row.updated_at = now
     session.flush()
     return row
+
+
+def remove_pin(
+    session: Session, *, tenant_id: int | None = None, user_id: int | None = None
+) -> bool:
+    """Delete the PIN (its credential leaves the lists at the next compile); False if none."""
+    row = _pin_row(session, tenant_id=tenant_id, user_id=user_id)
+    if row is None:
+        return False
+    session.delete(row)
+    session.flush()
+    return True
 
 
 def keypad_id(row: PinCredential | VisitorPass) -> str:

@@ -24,7 +24,8 @@ class Permission(enum.StrEnum):
     DOORS_WRITE = "doors.write"  # place, rename, remove doors
     ACCESS_CODES = "access.codes"  # issue an offline one-time code (audited)
     VISITOR_PASSES = "access.passes"  # issue and revoke passes (a tenant: for their own doors)
-    PINS_SET = "access.pins"  # set a tenant's keypad PIN (a tenant: their own)
+    PINS_SET = "access.pins"  # set, reset, remove a tenant's keypad PIN (a tenant: their own)
+    STAFF_PINS = "access.staff_pins"  # the same for staff in the caller's properties
     GATEWAYS_ENROL = "gateways.enrol"  # issue enrolment tokens for new gateways
     GATEWAYS_CONFIGURE = "gateways.configure"  # set a gateway's remote configuration
     TENANTS_READ = "tenants.read"
@@ -67,6 +68,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
         | {P.PORTFOLIO_WRITE, P.METERS_WRITE, P.TENANTS_READ, P.TENANTS_WRITE, P.TENANTS_REVEAL}
         | {P.GATEWAYS_COMMAND, P.DOORS_UNLOCK, P.GATEWAYS_ENROL, P.GATEWAYS_CONFIGURE}
         | {P.DOORS_READ, P.DOORS_WRITE, P.ACCESS_CODES, P.VISITOR_PASSES, P.PINS_SET}
+        | {P.STAFF_PINS}
         | {P.LEASES_READ, P.LEASES_WRITE, P.LEASES_SIGN, P.AUDIT_READ}
         | _MONEY
         | _ALL_ORDERS

@@ -243,12 +243,19 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
         "valid_until": "2026-03-01T06:00:00Z"}),
     ("POST", "/visitor-passes/{pass_id}/revoke"): lambda w, s: (
         f"/visitor-passes/{s.pass_id}/revoke", None),
-    ("PUT", "/tenants/{tenant_id}/pin"): lambda w, s: (f"/tenants/{s.tenant_id}/pin",
+    ("PUT", "/tenants/{owner_id}/pin"): lambda w, s: (f"/tenants/{s.tenant_id}/pin",
         {"pin": "582913"}),
     ("GET", "/jobs"): lambda w, s: ("/jobs", None),
     ("GET", "/jobs/{name}"): lambda w, s: ("/jobs/late-fees", None),
     ("POST", "/jobs/{name}/runs"): lambda w, s: ("/jobs/late-fees/runs",
         {"property_id": s.property_id}),
+    ("POST", "/tenants/{owner_id}/pin/reset"): lambda w, s: (
+        f"/tenants/{s.tenant_id}/pin/reset", None),
+    ("DELETE", "/tenants/{owner_id}/pin"): lambda w, s: (f"/tenants/{s.tenant_id}/pin", None),
+    # staff PINs: the site's manager (P1's works only in P1)
+    ("PUT", "/users/{owner_id}/pin"): lambda w, s: (f"/users/{s.user_id}/pin", {"pin": "582913"}),
+    ("POST", "/users/{owner_id}/pin/reset"): lambda w, s: (f"/users/{s.user_id}/pin/reset", None),
+    ("DELETE", "/users/{owner_id}/pin"): lambda w, s: (f"/users/{s.user_id}/pin", None),
 }  # fmt: skip
 
 

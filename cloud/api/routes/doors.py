@@ -4,6 +4,7 @@ publisher; passes, PINs and codes are audited."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.access import records
+from cloud.access.pins import MAX_DIGITS, MIN_DIGITS, new_pin
 from cloud.access.records import door_facts
 from cloud.access.rights import covers, rights
 from cloud.api.deps import (
@@ -40,8 +42,11 @@ from cloud.models import (
     Gateway,
     GatewayAccess,
     Property,
+    Role,
     Tenant,
     Unit,
+    User,
+    UserProperty,
     VisitorPass,
     VisitorPassDoor,
 )
@@ -371,35 +376,124 @@ def revoke_pass(
 class PinIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    pin: Annotated[str, Field(min_length=4, max_length=8)]
+    pin: Annotated[str, Field(min_length=MIN_DIGITS, max_length=MAX_DIGITS)]
 
 
 class PinOut(BaseModel):
-    tenant_id: int
+    tenant_id: int | None = None
+    user_id: int | None = None  # a staff member's PIN
     keypad_id: str  # typed before the PIN
     updated_at: datetime
+    pin: str | None = None  # only in the answer to a reset, shown this once
 
 
-@router.put("/tenants/{tenant_id}/pin")
-def set_pin(
-    tenant_id: PathId,
-    body: PinIn,
-    request: Request,
-    me: Annotated[Principal, guard(P.PINS_SET, "path")],
-    session: SessionDep,
-    now: NowDep,
-) -> PinOut:
-    """Set or replace a tenant's keypad PIN (a tenant: their own). Only its hash is kept."""
+class PinOwner(BaseModel):
+    """Whose PIN a route touches (a tenant or a staff user) and where it is audited."""
+
+    tenant_id: int | None = None
+    user_id: int | None = None
+    property_id: int | None = None
+
+    @property
+    def target(self) -> tuple[str, int]:
+        return ("tenant", self.tenant_id) if self.tenant_id is not None else (
+            "user", self.user_id or 0)  # fmt: skip
+
+
+def _tenant_owner(session: Session, me: Principal, tenant_id: int) -> PinOwner:
     tenant = scoped_get(session, me, Tenant, tenant_id)
+    return PinOwner(tenant_id=tenant.id, property_id=tenant.property_id)
+
+
+def _staff_owner(session: Session, me: Principal, user_id: int) -> PinOwner:
+    """A staff user of the caller's organisation whose every property the caller manages (a
+    PIN opens the doors of the holder's properties: none the caller does not manage), and no
+    admin unless the caller is one; tenants' logins have no staff PIN. Else 404."""
+    user = scoped_get(session, me, User, user_id)
+    properties = set(
+        session.scalars(select(UserProperty.property_id).where(UserProperty.user_id == user.id))
+    )
+    if user.role is Role.TENANT or (
+        me.role is not Role.ADMIN
+        and (user.role is Role.ADMIN or not properties or not properties <= me.property_ids)
+    ):
+        raise not_found("user", user_id)
+    return PinOwner(user_id=user.id, property_id=min(properties, default=None))
+
+
+def _set_pin(
+    session: Session, me: Principal, request: Request, now: datetime, owner: PinOwner,
+    pin: str, *, reset: bool,
+) -> PinOut:  # fmt: skip
     try:
-        row = records.set_pin(session, body.pin, now=now, tenant_id=tenant.id)
+        row = records.set_pin(
+            session, pin, now=now, tenant_id=owner.tenant_id, user_id=owner.user_id
+        )
     except records.AccessRecordError as exc:
         raise ProblemError(422, str(exc)) from None
-    audit.record(session, me, "access.pin_set", now, target_type="tenant", target_id=tenant.id,
-                 property_id=tenant.property_id)  # fmt: skip
+    kind, ident = owner.target
+    audit.record(session, me, "access.pin_reset" if reset else "access.pin_set", now,
+                 target_type=kind, target_id=ident, property_id=owner.property_id)  # fmt: skip
     session.commit()
     wake_publisher(request)
-    return PinOut(tenant_id=tenant.id, keypad_id=records.keypad_id(row), updated_at=now)
+    return PinOut(tenant_id=owner.tenant_id, user_id=owner.user_id,
+                  keypad_id=records.keypad_id(row), updated_at=now,
+                  pin=pin if reset else None)  # fmt: skip
+
+
+def _remove_pin(
+    session: Session, me: Principal, request: Request, now: datetime, owner: PinOwner
+) -> Response:
+    """Idempotent: no PIN left either way; audited when one was removed."""
+    if records.remove_pin(session, tenant_id=owner.tenant_id, user_id=owner.user_id):
+        kind, ident = owner.target
+        audit.record(session, me, "access.pin_remove", now, target_type=kind, target_id=ident,
+                     property_id=owner.property_id)  # fmt: skip
+        session.commit()
+        wake_publisher(request)
+    return Response(status_code=204)
+
+
+def _pin_routes(
+    collection: str, permission: Permission, owner_of: Callable[[Session, Principal, int], PinOwner]
+) -> None:
+    """Set, reset and remove the PINs of one kind of holder (tenants, staff users)."""
+    url = f"/{collection}/{{owner_id}}/pin"
+    # A default, not an annotation: the annotations of these nested routes are strings that
+    # FastAPI resolves in the module's globals, where a local alias is not.
+    me_dep = guard(permission, "path")
+
+    @router.put(url, summary=f"Set or replace a keypad PIN ({collection})")
+    def set_pin(
+        owner_id: PathId, body: PinIn, request: Request, session: SessionDep, now: NowDep,
+        me: Principal = me_dep,
+    ) -> PinOut:  # fmt: skip
+        """Only the PIN's Argon2id hash is kept."""
+        owner = owner_of(session, me, owner_id)
+        return _set_pin(session, me, request, now, owner, body.pin, reset=False)
+
+    @router.post(f"{url}/reset", summary=f"Reset a keypad PIN to a random one ({collection})")
+    def reset_pin(
+        owner_id: PathId, request: Request, session: SessionDep, now: NowDep,
+        me: Principal = me_dep,
+    ) -> PinOut:  # fmt: skip
+        """The new PIN is in this answer only."""
+        owner = owner_of(session, me, owner_id)
+        return _set_pin(session, me, request, now, owner, new_pin(), reset=True)
+
+    @router.delete(url, status_code=204, summary=f"Remove a keypad PIN ({collection})")
+    def remove_pin(
+        owner_id: PathId, request: Request, session: SessionDep, now: NowDep,
+        me: Principal = me_dep,
+    ) -> Response:  # fmt: skip
+        """It stops opening doors once the gateways have the next list."""
+        return _remove_pin(session, me, request, now, owner_of(session, me, owner_id))
+
+
+# Tenants: managers, the front desk, the tenant themselves. Staff: admins, and managers for
+# staff of their own properties (`_staff_owner`).
+_pin_routes("tenants", P.PINS_SET, _tenant_owner)
+_pin_routes("users", P.STAFF_PINS, _staff_owner)
 
 
 # ---- offline codes ------------------------------------------------------------------------
