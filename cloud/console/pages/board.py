@@ -31,8 +31,27 @@ STATE_LABELS = {
 }
 
 
+# Cells drawn at once: a tall building's board is shown a few whole floors a page, since the
+# browser's time to draw grows with the cells (the legend still counts the whole building).
+PAGE_CELLS = 100
+
+
+def floor_pages(units: list[BoardUnit]) -> list[list[BoardUnit]]:
+    """Whole floors (top down), each page holding at most PAGE_CELLS cells, or one floor."""
+    pages: list[list[BoardUnit]] = []
+    floors: dict[int, list[BoardUnit]] = defaultdict(list)
+    for unit in units:
+        floors[unit.floor].append(unit)
+    for row in floors.values():
+        if pages and len(pages[-1]) + len(row) <= PAGE_CELLS:
+            pages[-1].extend(row)
+        else:
+            pages.append(list(row))
+    return pages
+
+
 @ui.page("/board")
-def board_page(request: Request, building: int = 0) -> RedirectResponse | None:
+def board_page(request: Request, building: int = 0, floors: int = 0) -> RedirectResponse | None:
     viewer = enter(request, Permission.PORTFOLIO_READ)
     if not isinstance(viewer, Viewer):
         return viewer
@@ -52,7 +71,18 @@ def board_page(request: Request, building: int = 0) -> RedirectResponse | None:
             options, chosen or None, _("Building"), "/board?building={}".format, "building"
         ).classes("w-72")
         _legend(viewer, units)
-        _grid(viewer, units)
+        pages = floor_pages(units)
+        shown = floors if 0 <= floors < len(pages) else 0
+        if len(pages) > 1:
+            choice(
+                {i: _("Floors {top}-{bottom}").format(top=p[0].floor, bottom=p[-1].floor)
+                 for i, p in enumerate(pages)},
+                shown,
+                _("Floors"),
+                lambda i: f"/board?building={chosen}&floors={i}",
+                "floors",
+            ).classes("w-48")  # fmt: skip
+        _grid(viewer, pages[shown] if pages else [])
     return None
 
 
