@@ -49,9 +49,8 @@ def open_alarms(session: Session, kind: str) -> list[Alarm]:
     return list(session.scalars(q))
 
 
-def test_a_silent_meter_raises_once_opens_an_order_and_clears(
-    session: Session, world: World
-) -> None:
+def silent_for_hours(session: Session, world: World) -> dict[str, rules.Outcome]:
+    """P1's meter last heard two hours ago behind its online gateway; one evaluation."""
     p1 = world.sites["P1"]
     gw = session.get_one(Gateway, p1.gateway_id)
     gw.online, gw.last_seen = True, NOW
@@ -59,6 +58,15 @@ def test_a_silent_meter_raises_once_opens_an_order_and_clears(
     session.commit()
     out = rules.evaluate(session, NOW)
     session.commit()
+    return out
+
+
+def test_a_silent_meter_raises_once_opens_an_order_and_clears(
+    session: Session, world: World
+) -> None:
+    p1 = world.sites["P1"]
+    gw = session.get_one(Gateway, p1.gateway_id)
+    out = silent_for_hours(session, world)
     assert (out["meter_silent"].raised, out["meter_silent"].orders) == (1, 1)
     [alarm] = open_alarms(session, "meter_silent")
     assert (alarm.key, alarm.property_id, alarm.unit_id) == (
@@ -88,11 +96,7 @@ def test_what_the_rules_raise_and_clear_reaches_the_subscribers(
 ) -> None:
     p1 = world.sites["P1"]
     gw = session.get_one(Gateway, p1.gateway_id)
-    gw.online, gw.last_seen = True, NOW
-    session.add(reading(gw.id, p1.meter_id, NOW - timedelta(hours=2), 10.0))
-    session.commit()
-    rules.evaluate(session, NOW)
-    session.commit()
+    silent_for_hours(session, world)
     [alarm] = open_alarms(session, "meter_silent")
 
     def queued() -> list[tuple[int, str]]:
