@@ -23,7 +23,8 @@ MAX_DAYS = 92  # a chart's reach: one query per day boundary
 @dataclass(frozen=True, slots=True)
 class DayUsage:
     day: date
-    quantity: Decimal | None  # None: a boundary without a reading, or one billing rejects
+    # None: no reading before a boundary (within billing's lookback), or one billing rejects
+    quantity: Decimal | None
 
 
 def counter_point(session: Session, meter: Meter, counters: tuple[str, ...]) -> str | None:
