@@ -10,14 +10,17 @@ def edge() -> None:
     """The building gateway."""
 
 
-@edge.command()
-@click.option(
+GATEWAY_CONFIG = click.option(
     "--config",
     "config_path",
     required=True,
     type=click.Path(path_type=Path, dir_okay=False),
     help="The gateway's YAML file (see firmware-configs/gateways/).",
 )
+
+
+@edge.command()
+@GATEWAY_CONFIG
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def run(config_path: Path, verbose: bool) -> None:
     """Run the gateway: meter pollers, doors, uplink and services from CONFIG."""
@@ -119,3 +122,30 @@ def read(
     click.echo(json.dumps(result, indent=2, ensure_ascii=False))
     if result["errors"]:
         raise SystemExit(1)
+
+
+@edge.group()
+def lock() -> None:
+    """A door's BLE lock."""
+
+
+@lock.command()
+@GATEWAY_CONFIG
+@click.option("--door", "door_id", required=True, help="The door whose lock is installed.")
+@click.option("--replace", is_flag=True, help="Re-key: replace the door's existing lock key.")
+def provision(config_path: Path, door_id: str, replace: bool) -> None:
+    """Write a new 128-bit key for a door's lock at its `ble.key_file` (mode 0600).
+
+    Put the same key into the lock over its installer channel; the command prints the key's
+    fingerprint, never the key."""
+    from edge.config import load_config
+    from edge.door.ble.provision import fingerprint, provision_key
+    from protocols.errors import ConfigError
+
+    config = load_config(config_path)
+    door = next((d for d in config.doors if d.id == door_id), None)
+    if door is None or door.ble is None:
+        raise ConfigError(f"{config_path}: no door {door_id!r} with a `ble:` lock")
+    key = provision_key(door.ble.key_file, replace=replace)
+    click.echo(f"lock key for door {door_id} written to {door.ble.key_file} (mode 0600)")
+    click.echo(f"fingerprint {fingerprint(key)}: provision the lock with this key")
