@@ -153,17 +153,3 @@ def test_cli_import_is_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == ""
-
-
-def test_gateway_without_doors_loads_no_face_stack() -> None:
-    """`anju edge run` on a gateway without doors imports neither the face models' runtime nor
-    the array and image libraries: they would be most of its memory."""
-    heavy = ["numpy", "cv2", "onnxruntime"]
-    code = (
-        "import sys, anju.cli, anju.runner, edge.config, edge.gateway;"
-        f" print(','.join(m for m in {heavy!r} if m in sys.modules))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.strip() == ""

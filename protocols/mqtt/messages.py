@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -322,7 +323,8 @@ class ReadingTemplate:
             where = ".".join(str(p) for p in first["loc"])
             raise MessageError("invalid", f"reading {where}: {first['msg']}") from None
         self._head = '{"meter":%s,"point":%s,' % (_json(meter), _json(point))  # noqa: UP031
-        self._tail = ',"unit":%s,"ts":"' % _json(unit)  # noqa: UP031
+        # One string per unit, not per meter point: a gateway holds a template per point.
+        self._tail = sys.intern(',"unit":%s,"ts":"' % _json(unit))  # noqa: UP031
 
     def number(self, value: float, ts: str, quality: Quality = Quality.GOOD) -> str:
         """`ts` comes from `json_ts`; `value` must fit (`value_fits`: a meter's NaN or wild
