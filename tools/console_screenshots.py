@@ -18,8 +18,11 @@ PAGES = (
     ("leases", "/leases?lease=3"),
     ("billing", "/billing"),
     ("rent-roll", "/billing/rent-roll"),
+    ("meters", "/meters"),
     ("gateways", "/gateways"),
+    ("doors", "/doors"),
     ("audit", "/audit"),
+    ("users", "/users"),
 )
 
 
