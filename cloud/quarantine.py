@@ -9,7 +9,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from cloud.models import Quarantine
-from protocols.mqtt.bounds import MAX_DETAIL_CHARS, printable
+from protocols.mqtt.bounds import MAX_DETAIL_CHARS
+from protocols.text import printable
 
 
 @dataclass(frozen=True, slots=True)

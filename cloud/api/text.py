@@ -1,4 +1,5 @@
-"""Text the databases can store, checked once per request before any route runs.
+"""Text the databases can store, checked once per request before any route runs, by the
+rule both halves share (`protocols.text.text_fault`).
 
 PostgreSQL refuses NUL in text, and neither driver can encode a lone surrogate (half of a
 UTF-16 pair); either reached the database as a 500. `refuse_unstorable_text`, a dependency of
@@ -18,22 +19,9 @@ from urllib.parse import unquote_to_bytes
 from fastapi import Request
 
 from cloud.api.problems import ProblemError
+from protocols.text import text_fault
 
 Loc = list[str | int]
-
-
-def text_fault(text: str) -> str | None:
-    """Why `text` cannot be stored, or None. (`in`, `isascii` and `encode` run in C: a regular
-    expression took milliseconds over a photo's base64.)"""
-    if "\x00" in text:
-        return "holds a NUL character"
-    if text.isascii():
-        return None
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "holds a lone surrogate"
-    return None
 
 
 def _bytes_fault(raw: bytes) -> str | None:

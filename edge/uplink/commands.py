@@ -30,7 +30,7 @@ from edge.store.replay import ReplayMemory
 from edge.store.results import ResultStore
 from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt import messages as msg
-from protocols.mqtt.bounds import MAX_DETAIL_CHARS, printable
+from protocols.mqtt.bounds import MAX_DETAIL_CHARS
 from protocols.mqtt.commands import (
     Command,
     CommandRejectedError,
@@ -40,6 +40,7 @@ from protocols.mqtt.commands import (
     check,
     load_public_key,
 )
+from protocols.text import printable
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from protocols.mqtt.bounds import CLEAN
 from protocols.mqtt.topics import GATEWAY_ID
+from protocols.text import CLEAN
 
 ENROL_PATH = "/api/v1/gateways/enrol"
 TOKEN_BYTES = 32  # 256 random bits: guessing is hopeless, so a fast hash stores it safely

@@ -14,7 +14,8 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from protocols.face.threshold import DEFAULT_THRESHOLD
-from protocols.mqtt.bounds import CLEAN, MAX_DETAIL_CHARS, Name, check_text
+from protocols.mqtt.bounds import MAX_DETAIL_CHARS, Name
+from protocols.text import CLEAN, check_text
 
 MAX_BUSES = 64
 MAX_DEVICES = 2048  # per bus; a TCP bus may span many hosts

@@ -10,10 +10,19 @@ the same rules with a bounded depth.
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, Field
+
+# The text rule lives in protocols/text.py (the cloud's API checks with it too); its names
+# stay importable from here (see __all__).
+from protocols.text import CLEAN, check_text, printable
+
+__all__ = [
+    "CLEAN", "MAX_DATA_DEPTH", "MAX_DETAIL_CHARS", "MAX_INT64", "MAX_NAME_CHARS",
+    "MAX_TEXT_CHARS", "MAX_VALUE", "MIN_INT64", "Count", "Data", "Detail", "Name", "Seq",
+    "Text", "Value", "check_data", "check_text", "printable", "value_fits",
+]  # fmt: skip
 
 # A signed 64-bit column on both sides (SQLite INTEGER, PostgreSQL BIGINT).
 MAX_INT64 = 2**63 - 1
@@ -24,11 +33,6 @@ MAX_NAME_CHARS = 64  # ids and names: meters, points, event types, keys of free-
 MAX_TEXT_CHARS = 256  # a string point is at most 125 registers: 250 characters
 MAX_DETAIL_CHARS = 1024  # a sentence for people (why a command failed), strings of data
 MAX_DATA_DEPTH = 4  # nesting of lists and objects inside free-form data
-
-# Checked in pydantic's core: a string it cannot encode as UTF-8 (a lone surrogate) fails
-# before the match, and the match refuses NUL.
-CLEAN = r"^[^\x00]*$"
-_UNCLEAN = re.compile("[\x00\ud800-\udfff]")
 
 Seq = Annotated[int, Field(ge=1, le=MAX_INT64)]
 # A seq or nothing yet (0): marks, spans, epoch starts; and counts of records.
@@ -42,20 +46,6 @@ Detail = Annotated[str, Field(max_length=MAX_DETAIL_CHARS, pattern=CLEAN)]
 def value_fits(value: float) -> bool:
     """Whether a reading's value may travel (NaN and infinities do not)."""
     return abs(value) <= MAX_VALUE
-
-
-def check_text(text: str, max_chars: int) -> str:
-    if len(text) > max_chars:
-        raise ValueError(f"a string of {len(text)} characters (at most {max_chars})")
-    if _UNCLEAN.search(text):
-        raise ValueError("a string holds NUL or a lone surrogate")
-    return text
-
-
-def printable(text: str, max_chars: int) -> str:
-    """`text` made fit for the wire and the database: NUL and lone surrogates become U+FFFD,
-    and it is cut to `max_chars` (an exception's message, a refused payload)."""
-    return _UNCLEAN.sub("\ufffd", text[:max_chars])
 
 
 def check_data(value: Any, depth: int = 0) -> Any:

@@ -43,8 +43,9 @@ from pydantic import (
 )
 
 from protocols.errors import AnjuError, ConfigError
-from protocols.mqtt.bounds import CLEAN, Data, Detail, Value
+from protocols.mqtt.bounds import Data, Detail, Value
 from protocols.mqtt.messages import GatewayId, _iso, _utc
+from protocols.text import CLEAN
 
 DOMAIN = b"anju-cmd-v1\n"
 # A command lives at most this long: a gateway remembers executed ids until they expire, so

@@ -12,8 +12,9 @@ from typing import Annotated
 
 from pydantic import AwareDatetime, Field, field_serializer, field_validator
 
-from protocols.mqtt.bounds import CLEAN, Count, Name
+from protocols.mqtt.bounds import Count, Name
 from protocols.mqtt.messages import _Envelope, _is_none, _iso, _Model, _utc
+from protocols.text import CLEAN
 
 MIN_HEALTH_INTERVAL_S = 10.0
 MAX_BUSES = 64

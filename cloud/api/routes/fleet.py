@@ -23,7 +23,7 @@ from cloud.security import audit, throttle
 from cloud.security.authz import Permission, Principal
 from protocols.errors import AnjuError
 from protocols.fleet.enrolment import ENROL_PATH, EnrolGrant, EnrolRequest
-from protocols.mqtt.bounds import CLEAN
+from protocols.text import CLEAN
 
 router = APIRouter(tags=["gateways"])
 Label = Annotated[str, Field(max_length=200, pattern=CLEAN)]
