@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import functools
 import time
 import uuid
 from collections.abc import Callable
@@ -33,12 +34,24 @@ def boot_id(path: Path = BOOT_ID) -> str:
     return text if 0 < len(text) <= 64 else _FALLBACK_BOOT
 
 
-def kernel_ntp_synced() -> bool:
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
+    """The C library, found once: `find_library` runs `ldconfig -p` in a subprocess, and the
+    clock is read at every door decision and every minute."""
     name = ctypes.util.find_library("c")
     if name is None:
+        return None
+    try:
+        return ctypes.CDLL(name, use_errno=True)
+    except OSError:
+        return None
+
+
+def kernel_ntp_synced() -> bool:
+    libc = _libc()
+    if libc is None:
         return False
     try:
-        libc = ctypes.CDLL(name, use_errno=True)
         timex = ctypes.create_string_buffer(_TIMEX_BYTES)  # zeroed: modes = 0
         state = libc.adjtimex(timex)
     except (OSError, AttributeError):
