@@ -129,23 +129,70 @@ def lock() -> None:
     """A door's BLE lock."""
 
 
+DOOR = click.option("--door", "door_id", required=True, help="The door whose lock is installed.")
+CLOUD = click.option(
+    "--cloud",
+    "cloud_url",
+    default=None,
+    help="Record the key's fingerprint on the cloud's door (API token in ANJU_API_TOKEN).",
+)
+
+
 @lock.command()
 @GATEWAY_CONFIG
-@click.option("--door", "door_id", required=True, help="The door whose lock is installed.")
+@DOOR
 @click.option("--replace", is_flag=True, help="Re-key: replace the door's existing lock key.")
-def provision(config_path: Path, door_id: str, replace: bool) -> None:
+@CLOUD
+def provision(config_path: Path, door_id: str, replace: bool, cloud_url: str | None) -> None:
     """Write a new 128-bit key for a door's lock at its `ble.key_file` (mode 0600).
 
     Put the same key into the lock over its installer channel; the command prints the key's
-    fingerprint, never the key."""
-    from edge.config import load_config
+    fingerprint, never the key, and with --cloud records it on the cloud's door record."""
     from edge.door.ble.provision import fingerprint, provision_key
+
+    gateway_id, key_file, token = _lock_door(config_path, door_id, cloud_url)
+    key = provision_key(key_file, replace=replace)
+    click.echo(f"lock key for door {door_id} written to {key_file} (mode 0600)")
+    click.echo(f"fingerprint {fingerprint(key)}: provision the lock with this key")
+    if cloud_url is not None:
+        _register(cloud_url, token, gateway_id, door_id, fingerprint(key))
+
+
+@lock.command()
+@GATEWAY_CONFIG
+@DOOR
+@CLOUD
+def register(config_path: Path, door_id: str, cloud_url: str | None) -> None:
+    """Record the fingerprint of a door's existing lock key on the cloud's door record."""
+    from edge.door.ble.driver import load_lock_key
+    from edge.door.ble.provision import fingerprint
+    from protocols.errors import ConfigError
+
+    if cloud_url is None:
+        raise ConfigError("register needs --cloud URL")
+    gateway_id, key_file, token = _lock_door(config_path, door_id, cloud_url)
+    _register(cloud_url, token, gateway_id, door_id, fingerprint(load_lock_key(key_file)))
+
+
+def _lock_door(config_path: Path, door_id: str, cloud_url: str | None) -> tuple[str, Path, str]:
+    """(gateway id, the door's key file, the API token) after checking what the command needs."""
+    import os
+
+    from edge.config import load_config
     from protocols.errors import ConfigError
 
     config = load_config(config_path)
     door = next((d for d in config.doors if d.id == door_id), None)
     if door is None or door.ble is None:
         raise ConfigError(f"{config_path}: no door {door_id!r} with a `ble:` lock")
-    key = provision_key(door.ble.key_file, replace=replace)
-    click.echo(f"lock key for door {door_id} written to {door.ble.key_file} (mode 0600)")
-    click.echo(f"fingerprint {fingerprint(key)}: provision the lock with this key")
+    token = os.environ.get("ANJU_API_TOKEN", "")
+    if cloud_url is not None and not token:
+        raise ConfigError("--cloud needs an API token in ANJU_API_TOKEN (a door manager's)")
+    return config.gateway_id, door.ble.key_file, token
+
+
+def _register(cloud_url: str, token: str, gateway_id: str, door_id: str, print_: str) -> None:
+    from edge.door.ble.provision import register_fingerprint
+
+    record = register_fingerprint(cloud_url, token, gateway_id, door_id, print_)
+    click.echo(f"fingerprint {print_} recorded on the cloud's door #{record}")

@@ -60,6 +60,10 @@ class Door(Base):
     # The offline-code secret, sealed with context "doors.secret:<id>".
     secret_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # The fingerprint of the key its lock was provisioned with (`anju edge lock provision`):
+    # which key the door should answer to, never the key.
+    lock_key_fingerprint: Mapped[str | None] = mapped_column(String(16))
+    lock_key_registered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class VisitorPass(Base):

@@ -233,6 +233,8 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
     ("DELETE", "/doors/{door_id}"): lambda w, s: (f"/doors/{s.door_id}", None),
     ("GET", "/doors/{door_id}/events"): lambda w, s: (f"/doors/{s.door_id}/events", None),
     ("GET", "/doors/{door_id}/audit"): lambda w, s: (f"/doors/{s.door_id}/audit", None),
+    ("PUT", "/doors/{door_id}/lock-key"): lambda w, s: (f"/doors/{s.door_id}/lock-key",
+        {"fingerprint": "0123456789abcdef"}),
     ("POST", "/doors/{door_id}/offline-codes"): lambda w, s: (
         f"/doors/{s.door_id}/offline-codes", {"valid_from": "2026-03-01T02:00:00Z", "hours": 4}),
     ("GET", "/gateways/{gateway_id}/access"): lambda w, s: (f"/gateways/{s.gateway_id}/access",

@@ -103,6 +103,15 @@ class DoorOut(BaseModel):
     code: str
     name: str
     created_at: datetime
+    lock_key_fingerprint: str | None = None
+    lock_key_registered_at: datetime | None = None
+
+
+class LockKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # What `anju edge lock provision` prints: never the key itself.
+    fingerprint: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
 
 
 def _placement(session: Session, me: Principal, body: DoorIn) -> tuple[Property, int | None]:
@@ -186,6 +195,24 @@ def rename_door(
 ) -> DoorOut:
     door = scoped_get(session, me, Door, door_id)
     door.name = body.name
+    session.commit()
+    return DoorOut.model_validate(door)
+
+
+@router.put("/doors/{door_id}/lock-key")
+def register_lock_key(
+    door_id: PathId,
+    body: LockKeyIn,
+    me: Annotated[Principal, guard(P.DOORS_WRITE, "path")],
+    session: SessionDep,
+    now: NowDep,
+) -> DoorOut:
+    """Record which key the door's lock was provisioned with (its fingerprint), audited with
+    the one it replaces: a re-keyed lock is visible in the door's audit."""
+    door = scoped_get(session, me, Door, door_id)
+    detail = {"fingerprint": body.fingerprint, "replaced": door.lock_key_fingerprint}
+    door.lock_key_fingerprint, door.lock_key_registered_at = body.fingerprint, now
+    audit.about(session, me, "door.lock_key", now, door, detail=detail)
     session.commit()
     return DoorOut.model_validate(door)
 

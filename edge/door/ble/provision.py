@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
 
-from protocols.errors import ConfigError
+from protocols.errors import AnjuError, ConfigError
 from protocols.lock.frames import KEY_BYTES
 from runtime.private_files import FILE_MODE, private_folder
 
 FINGERPRINT_DOMAIN = b"anju-lock-key-v1\n"
+HTTP_TIMEOUT_S = 30.0  # a cloud across a slow mobile link, but not forever
 
 
 def fingerprint(key: bytes) -> str:
@@ -56,3 +62,39 @@ def provision_key(path: Path, *, replace: bool = False) -> bytes:
         with contextlib.suppress(FileNotFoundError):
             staged.unlink()
     return key
+
+
+class RegisterError(AnjuError):
+    """The cloud did not record the fingerprint; the message says why."""
+
+
+def register_fingerprint(
+    cloud_url: str, token: str, gateway_id: str, door: str, key_fingerprint: str
+) -> int:
+    """Record `key_fingerprint` on the cloud's record of this gateway's door `door` (the
+    caller's API token: someone who may change doors there); the door record's id."""
+    if urlsplit(cloud_url).scheme not in {"http", "https"}:
+        raise RegisterError(f"--cloud {cloud_url!r}: expected https://HOST[:PORT]")
+    api = cloud_url.rstrip("/") + "/api/v1"
+    listed = _api_call("GET", f"{api}/doors?{urlencode({'gateway_id': gateway_id})}", token)
+    found = [d["id"] for d in listed.get("items", []) if d.get("code") == door]
+    if not found:
+        raise RegisterError(f"the cloud has no door {door!r} on gateway {gateway_id} for you")
+    _api_call("PUT", f"{api}/doors/{found[0]}/lock-key", token, {"fingerprint": key_fingerprint})
+    return int(found[0])
+
+
+def _api_call(method: str, url: str, token: str, body: object = None) -> dict[str, Any]:
+    data = None if body is None else json.dumps(body).encode()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    request = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - scheme checked
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT_S) as answer:  # noqa: S310
+            result = json.loads(answer.read(1024 * 1024))
+    except urllib.error.HTTPError as exc:
+        raise RegisterError(
+            f"the cloud refused ({exc.code}): {exc.read(500).decode(errors='replace')}"
+        ) from None
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise RegisterError(f"cannot register with the cloud: {exc}") from None
+    return result if isinstance(result, dict) else {}
