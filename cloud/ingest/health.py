@@ -7,7 +7,8 @@ through the maintenance alarm service.
   nothing;
 - `gateway_disk_low` while the store's disk has less than DISK_LOW_PERCENT free;
 - `outbox_backlog` when the backlog is above BACKLOG_RECORDS and grew over the last
-  BACKLOG_SAMPLES samples; cleared once it is below BACKLOG_RECORDS again;
+  BACKLOG_SAMPLES samples; the alarm rules clear it once the backlog is down to their
+  `backlog_rows` (never above BACKLOG_RECORDS), so the two never take turns;
 - `meter_silent` for each meter the gateway reports offline, keyed `<gateway>/<meter>`.
 
 Alarms belong to an organisation, so a gateway not yet placed in a property raises none.
@@ -25,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db import as_utc
 from cloud.maintenance import alarms
+from cloud.maintenance.rules import BACKLOG_RECORDS
 from cloud.models import Alarm, Gateway, GatewayHealth, Property
 from cloud.quarantine import Reject
 from protocols.mqtt.health import MIN_HEALTH_INTERVAL_S, Health, MeterStatus
@@ -33,7 +35,6 @@ from protocols.mqtt.messages import State
 # A sample this soon after the one kept before is dropped (a little slack for jitter).
 MIN_INTERVAL = timedelta(seconds=MIN_HEALTH_INTERVAL_S * 0.9)
 DISK_LOW_PERCENT = 10.0
-BACKLOG_RECORDS = 10_000
 BACKLOG_SAMPLES = 3
 
 
@@ -155,8 +156,6 @@ def _health_alarms(fleet: GatewayAlarms, sample: Health, before: list[int]) -> N
     if backlog_growing(sample.pending, before):
         subject = f"gateway {gid}: {sample.pending} records waiting and growing"
         fleet.set("outbox_backlog", gid, True, subject)
-    elif sample.pending <= BACKLOG_RECORDS:
-        fleet.set("outbox_backlog", gid, False)
     silent = {m.id for m in sample.meters if m.status is MeterStatus.OFFLINE}
     for meter in sorted(silent):
         subject = f"meter {meter} on gateway {gid} does not answer"

@@ -34,7 +34,7 @@ class AlarmJobSettings(BaseSettings):
     poll_s: int = Field(default=300, ge=10, le=86_400)
     silent_polls: int = Field(default=3, ge=1, le=1000)
     offline_min: int = Field(default=10, ge=1, le=10_080)
-    backlog_rows: int = Field(default=5000, ge=1)
+    backlog_rows: int = Field(default=5000, ge=1, le=rules.BACKLOG_RECORDS)
     refusals: int = Field(default=5, ge=1, le=1000)
 
     def rules(self) -> rules.RuleSettings:

@@ -65,6 +65,11 @@ DOOR_DECISION = "door.decision"  # a door deciding from its gallery file
 ACCESS_REFUSED = "access.refused"  # a door deciding from the access list
 
 
+# Gateway health raises `outbox_backlog` above this mark when the backlog keeps growing; the
+# rule's own mark (backlog_rows) may not be higher, or the rule would clear what health raised.
+BACKLOG_RECORDS = 10_000
+
+
 @dataclass(frozen=True, slots=True)
 class RuleSettings:
     poll_s: int = 300  # the meters' poll interval

@@ -17,7 +17,7 @@ from cloud.ingest.store import store_batch
 from cloud.jobs.maintenance import AlarmJobSettings
 from cloud.maintenance import rules
 from cloud.maintenance.rules import RuleSettings
-from cloud.models import Alarm, GatewayHealth, Role
+from cloud.models import Alarm, Gateway, GatewayHealth, Role
 from cloud.models.maintenance import AlarmState
 from protocols.mqtt import health as h
 from protocols.mqtt import messages as msg
@@ -48,6 +48,19 @@ def feed(session: Session, *samples: tuple[h.Health, datetime]) -> int:
         kept += n
         session.commit()
     return kept
+
+
+def backlog_reported(session: Session, gid: str, pending: int, at: datetime) -> None:
+    """The gateway's state carries the same backlog; the alarm rules run on it."""
+    gateway = session.get(Gateway, gid)
+    assert gateway is not None
+    gateway.pending = pending
+    rules.evaluate(session, at)
+    session.commit()
+
+
+def raised_count(session: Session, kind: str) -> int:
+    return len(session.scalars(select(Alarm).where(Alarm.kind == kind)).all())
 
 
 FLEET_KINDS = ("gateway_offline", "gateway_disk_low", "outbox_backlog", "meter_silent")
@@ -105,14 +118,23 @@ async def test_fleet_alarms_raise_once_and_clear(api: Api) -> None:
             ("meter_silent", f"{gid}/m2"),
             ("outbox_backlog", gid),  # above the mark and grown three samples in a row
         }
-        feed(session, (sample(gid, T0, pending=10), T0 + 3 * minute))
+        # Down to a backlog the rules still call one: the alarm stays, raised once, however
+        # often health and the rules take their turns (they used to clear and raise it).
+        between = BACKLOG_RECORDS - 3000
+        for step in (3, 4):
+            feed(session, (sample(gid, T0, pending=between), T0 + step * minute))
+            backlog_reported(session, gid, between, T0 + step * minute)
+            assert ("outbox_backlog", gid) in open_alarms(session)
+        assert raised_count(session, "outbox_backlog") == 1
+        feed(session, (sample(gid, T0, pending=10), T0 + 5 * minute))
+        backlog_reported(session, gid, 10, T0 + 5 * minute)
         assert open_alarms(session) == {}
 
         low = sample(gid, T0, disk_free_percent=3.0)
-        feed(session, (low, T0 + 4 * minute), (low, T0 + 5 * minute))
+        feed(session, (low, T0 + 6 * minute), (low, T0 + 7 * minute))
         assert list(open_alarms(session)) == [("gateway_disk_low", gid)]
-        raised = session.scalars(select(Alarm).where(Alarm.kind == "gateway_disk_low")).all()
-        assert len(raised) == 2  # the first, resolved; the second, still open: no duplicate
+        # the first, resolved; the second, still open: no duplicate
+        assert raised_count(session, "gateway_disk_low") == 2
 
         assert session.scalar(select(GatewayHealth.meters_offline).order_by(GatewayHealth.id)) == 0
 
@@ -147,3 +169,11 @@ def test_the_grace_period_is_bounded() -> None:
     for minutes in (0, 10_081):
         with pytest.raises(ValidationError):
             AlarmJobSettings(offline_min=minutes)
+
+
+def test_the_rules_backlog_mark_may_not_pass_the_health_mark() -> None:
+    """Above it, the rules would clear what gateway health raises, and the next report would
+    raise it again."""
+    assert AlarmJobSettings(backlog_rows=BACKLOG_RECORDS).backlog_rows == BACKLOG_RECORDS
+    with pytest.raises(ValidationError):
+        AlarmJobSettings(backlog_rows=BACKLOG_RECORDS + 1)
