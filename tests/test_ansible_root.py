@@ -25,6 +25,8 @@ from pathlib import Path
 
 import pytest
 
+from cloud.billing.service.notify import Smtp
+from cloud.jobs.billing import JobSettings
 from tests import debian_root
 from tests.pki import make_pki
 from tests.test_ansible import ansible
@@ -221,6 +223,9 @@ def test_cloud_playbook_lays_down_broker_database_and_key_files(root: Path) -> N
         "anju_database_url": "sqlite:////var/lib/anju/anju.db",
         "anju_pgbackrest": True,  # PostgreSQL's archiving and backups, on this host
         "anju_pgbackrest_cipher_pass": secrets.token_urlsafe(24),
+        "anju_smtp_host": "smtp.example.com",
+        "anju_smtp_username": "alarms",
+        "anju_smtp_password": "from-the-vault",
     }
     first = playbook(root, "cloud.yml", "cloud", hostvars)
     assert changed(first) > 0
@@ -230,6 +235,12 @@ def test_cloud_playbook_lays_down_broker_database_and_key_files(root: Path) -> N
     assert mode_owner(root, "etc/anju/anju.env") == (0o640, "root", "anju")
     env = (root / "etc/anju/anju.env").read_text().splitlines()
     assert "ANJU_MQTT_URL=mqtt://127.0.0.1:1884" in env
+    settings = JobSettings(**{k.removeprefix("ANJU_").lower(): v
+                              for k, _, v in (line.partition("=") for line in env)
+                              if k.startswith(("ANJU_JOBS_", "ANJU_SMTP_"))})  # fmt: skip
+    assert settings.jobs_in_process  # billing, late fees and alarms run in production
+    assert settings.smtp() == Smtp("smtp.example.com", 587, "anju@localhost", "alarms",
+                                   "from-the-vault", True)  # fmt: skip
     assert mode_owner(root, "var/lib/anju/command-key.pem") == (0o600, "anju", "anju")
     # The service (User=anju) writes its SQLite database: the play's migration must not own it.
     assert mode_owner(root, "var/lib/anju/anju.db")[1:] == ("anju", "anju")
