@@ -5,7 +5,6 @@ a flood of them once a second."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,12 +187,36 @@ class Versions:
         raise AssertionError("no list is sent in this test")
 
 
+class DrivenClock:
+    """The uplink's monotonic clock and sleep, moved by the test: a sleep ends once the test
+    has advanced the clock past it (the hour-long state interval never does here)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        self._moved = asyncio.Condition()
+
+    def monotonic(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        until = self.now + seconds
+        async with self._moved:
+            await self._moved.wait_for(lambda: self.now >= until)
+
+    async def advance(self, seconds: float) -> None:
+        self.now += seconds
+        async with self._moved:
+            self._moved.notify_all()
+        await asyncio.sleep(0)  # the woken sleepers run
+
+
 async def test_applied_lists_are_reported_at_once_and_a_flood_once_a_second(
     tmp_path: Path,
 ) -> None:
-    """Each applied list asks for an `up/state` out of turn (the interval is an hour here); a
-    flood of 40 lists in 2 s reaches the broker as at most one state a second, the last one
-    carrying the last version."""
+    """Each applied list asks for an `up/state` out of turn (the interval is an hour here): it
+    goes out within one STATE_GAP_S of the clock. A flood of 40 lists in 2 s of the clock
+    reaches the broker as at most one state per gap of the clock, the last carrying the last
+    version; so does all that follows, up to one more list."""
     port = free_port()
     config = GatewayConfig.model_validate(
         {
@@ -204,47 +227,59 @@ async def test_applied_lists_are_reported_at_once_and_a_flood_once_a_second(
         }
     )
     versions = Versions()
+    clock = DrivenClock()
     outbox = Outbox(config.store.path)
-    uplink = Uplink(config, outbox, now=lambda: datetime.now(UTC), access=versions)
-    seen: list[tuple[float, int | None]] = []
+    uplink = Uplink(
+        config,
+        outbox,
+        now=lambda: datetime.now(UTC),
+        monotonic=clock.monotonic,
+        sleep=clock.sleep,
+        access=versions,
+    )
+    seen: list[int | None] = []
+
+    async def applied(version: int) -> None:
+        versions.version = version
+        await asyncio.to_thread(uplink.report_state)  # from the applying thread
+
     try:
         async with (
             embedded_broker("127.0.0.1", port),
             mqtt_client(f"mqtt://127.0.0.1:{port}", "watcher") as watcher,
         ):
             await watcher.subscribe(topic("gw-flood", Kind.STATE), qos=1)
-            loop = asyncio.get_running_loop()
 
             async def watch() -> None:
                 async for message in watcher.messages:
                     assert isinstance(message.payload, bytes)
-                    state = msg.decode(msg.State, message.payload)
-                    seen.append((loop.time(), state.access_version))
+                    seen.append(msg.decode(msg.State, message.payload).access_version)
 
             watching = asyncio.create_task(watch(), name="watch")
             task = asyncio.create_task(uplink.run(), name="uplink")
             try:
                 await wait_until(as_async(lambda: seen), 10, "the state on connecting")
-                started = loop.time()
-                versions.version = 2
-                await asyncio.to_thread(uplink.report_state)  # from the applying thread
-                await wait_until(as_async(lambda: seen[-1][1] == 2), 5, "version 2 reported")
-                assert seen[-1][0] - started < 1.5
-                flood_from, before = loop.time(), len(seen)
+                await applied(2)
+                await clock.advance(STATE_GAP_S)  # one gap after the state on connecting
+                await wait_until(as_async(lambda: seen[-1] == 2), 5, "version 2 reported")
+                before = len(seen)
                 for version in range(3, 43):
-                    versions.version = version
-                    await asyncio.to_thread(uplink.report_state)
-                    await asyncio.sleep(0.05)
-                await wait_until(as_async(lambda: seen[-1][1] == 42), 5, "version 42 reported")
-                await asyncio.sleep(1.2)  # nothing more is owed
+                    await applied(version)
+                    await clock.advance(0.05)
+                await clock.advance(STATE_GAP_S)
+                await wait_until(as_async(lambda: seen[-1] == 42), 5, "version 42 reported")
                 flooded = seen[before:]
+                await clock.advance(2 * STATE_GAP_S)
+                await applied(43)
+                await clock.advance(STATE_GAP_S)
+                await wait_until(as_async(lambda: seen[-1] == 43), 5, "version 43 reported")
             finally:
                 await stop(task)
                 await stop(watching)
     finally:
         outbox.close()
-    took = flooded[-1][0] - flood_from
-    assert 1 <= len(flooded) <= took / STATE_GAP_S + 2  # not one per list
-    assert [v for _, v in flooded if v is not None][-1] == 42
-    gaps = [b - a for (a, _), (b, _) in itertools.pairwise(flooded)]
-    assert all(g >= STATE_GAP_S * 0.9 for g in gaps)
+    # 40 lists in 2 s, then one gap: a state per gap at most, not one per list
+    assert 1 <= len(flooded) <= (40 * 0.05 + STATE_GAP_S) / STATE_GAP_S + 1
+    driven = 40 * 0.05 + 4 * STATE_GAP_S  # from the flood's first list to version 43
+    assert len(seen[before:]) <= driven / STATE_GAP_S + 1
+    assert seen[-1] == 43
