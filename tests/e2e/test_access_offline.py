@@ -283,7 +283,7 @@ async def test_seven_days_offline_decided_right_and_reported_once(tmp_path: Path
             leases.apply(session, lease, Action.ACTIVATE, today=date(2026, 3, 1), now=T0)
             leases.apply(session, lease, Action.TERMINATE, today=date(2026, 3, 1), now=T0,
                          terminated_on=date(2026, 3, 1), reason="evicted")  # fmt: skip
-        started = asyncio.get_running_loop().time()  # nobody wakes the publisher: it notices
+        # Nobody wakes the publisher: it notices, and the gateway reports, within ARRIVAL_S.
 
         async def changed() -> bool:
             held = gw.subjects()
@@ -294,9 +294,7 @@ async def test_seven_days_offline_decided_right_and_reported_once(tmp_path: Path
             )
 
         await wait_until(changed, ARRIVAL_S, "the termination and the pass applied and reported")
-        took = asyncio.get_running_loop().time() - started
         assert (gw.access.version or 0) > (first or 0) > 0
-        assert took < ARRIVAL_S
 
         # ---- the link is cut; a week passes on the driven clocks ----------------------------
         await relay.down()
