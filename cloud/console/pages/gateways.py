@@ -107,13 +107,5 @@ def _send(
     viewer: Viewer, gateway_id: str, name: str, args: dict[str, str], answer: ui.label
 ) -> None:
     body = command_routes.CommandIn(name=name, args=args)
-    with viewer.db() as session:
-        out = viewer.call(
-            command_routes.send_command,
-            gateway_id=gateway_id,
-            body=body,
-            me=viewer.me,
-            session=session,
-            now=viewer.now(),
-        )
+    out = viewer.send(command_routes.send_command, gateway_id=gateway_id, body=body)
     answer.text = viewer._("Command {id}: {state}").format(id=out.id, state=out.state)

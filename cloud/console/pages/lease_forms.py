@@ -119,14 +119,7 @@ def new_lease_dialog(
 
             ui.button(_("Find"), on_click=lambda: act(viewer, search)).props("flat")
         else:
-            with viewer.db() as session:
-                known = viewer.call(
-                    tenant_routes.get_tenant,
-                    tenant_id=tenant_id,
-                    me=viewer.me,
-                    session=session,
-                    keys=viewer.keys,
-                )
+            known = viewer.send(tenant_routes.get_tenant, tenant_id=tenant_id)
             tenant.set_options({known.id: f"{known.name} · {known.id_number}"}, value=known.id)
         with ui.row().classes("w-full no-wrap"):
             first = ui.input(_("Start"), value=start.isoformat()).props("type=date")

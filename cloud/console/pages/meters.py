@@ -217,15 +217,7 @@ def _swap_form(viewer: Viewer, code: str) -> None:
                 old_final=final,
                 new_initial=initial,
             )
-            with viewer.db() as session:
-                out = viewer.call(
-                    swap_routes.swap_meter,
-                    meter_id=code,
-                    body=body,
-                    me=viewer.me,
-                    session=session,
-                    now=viewer.now(),
-                )
+            out = viewer.send(swap_routes.swap_meter, meter_id=code, body=body)
             done.text = _("Swap recorded: {old} → {new}").format(
                 old=out.old_meter_id, new=out.new_meter_id
             )

@@ -121,11 +121,7 @@ def _create(viewer: Viewer, properties: dict[int, str]) -> None:
                 role=Role(role.value),
                 property_ids=list(scoped.value or []),
             )
-            with viewer.db() as session:
-                return viewer.call(
-                    user_routes.create_user, body=body, me=viewer.me, session=session,
-                    now=viewer.now(),
-                )  # fmt: skip
+            return viewer.send(user_routes.create_user, body=body)
 
         with ui.row():
             ui.button(_("Create"), on_click=lambda: _done(viewer, create)).props(
@@ -142,18 +138,11 @@ def _edit(viewer: Viewer, user: user_routes.UserOut, properties: dict[int, str])
 
         def save() -> object:
             body = user_routes.RoleIn(role=Role(role.value), property_ids=list(scoped.value or []))
-            with viewer.db() as session:
-                return viewer.call(
-                    user_routes.set_role, user_id=user.id, body=body, me=viewer.me,
-                    session=session, now=viewer.now(),
-                )  # fmt: skip
+            return viewer.send(user_routes.set_role, user_id=user.id, body=body)
 
         def switch() -> object:
             route = user_routes.deactivate_user if user.active else user_routes.activate_user
-            with viewer.db() as session:
-                return viewer.call(
-                    route, user_id=user.id, me=viewer.me, session=session, now=viewer.now()
-                )
+            return viewer.send(route, user_id=user.id)
 
         with ui.row():
             ui.button(_("Save"), on_click=lambda: _done(viewer, save)).props(
