@@ -22,6 +22,7 @@ from cloud.billing.service.runs import run_billing
 from cloud.jobs.history import Counts
 from cloud.jobs.scheduler import Job
 from cloud.models import BillingRun, Property
+from cloud.progress import BOARD, billing_key
 from cloud.security.crypto import FieldKeys
 
 log = logging.getLogger(__name__)
@@ -93,9 +94,10 @@ def run_month(
                     BillingRun.property_id == property_id, BillingRun.period == period
                 )
             )
-            run = run_billing(
-                session, property_id, period, now=now, tz=tz, max_back_months=max_back_months
-            )
+            with BOARD.track(billing_key(property_id, period)) as progress:
+                run = run_billing(session, property_id, period, now=now, tz=tz,
+                                  max_back_months=max_back_months, progress=progress)  # fmt: skip
+                session.commit()
             for item in run.skipped:
                 log.warning(
                     "billing-run %s property %s: skipped lease %s %s: %s",
@@ -105,7 +107,6 @@ def run_month(
                     item["item"],
                     item["reason"],
                 )
-            session.commit()
             return run.lines_created - (before or 0)
 
     started, lines = monotonic(), 0
@@ -154,7 +155,9 @@ def billing_jobs(
                 BillingRun.property_id == pid, BillingRun.period == period
             )
         )
-        run = run_billing(session, pid, period, now=now, tz=tz, max_back_months=max_back_months)
+        with BOARD.track(billing_key(pid, period)) as progress:
+            run = run_billing(session, pid, period, now=now, tz=tz,
+                              max_back_months=max_back_months, progress=progress)  # fmt: skip
         return {"lines": run.lines_created - (before or 0), "skipped": len(run.skipped)}
 
     def property_fees(session: Session, pid: int, today: date, now: datetime) -> Counts:

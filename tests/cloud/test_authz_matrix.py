@@ -120,6 +120,8 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
     ("POST", "/tariffs"): lambda w, s: ("/tariffs", {"property_id": s.property_id,
         "utility": "water", "effective_from": "2026-06-01", "kind": "flat",
         "tiers": [{"lower": "0", "price": "4.50"}]}),
+    ("GET", "/billing-runs/progress"): lambda w, s: (
+        f"/billing-runs/progress?property_id={s.property_id}&period=2026-04", None),
     ("GET", "/billing-runs"): lambda w, s: (f"/billing-runs?property_id={s.property_id}", None),
     ("POST", "/billing-runs"): lambda w, s: ("/billing-runs", {"property_id": s.property_id,
         "period": "2026-04"}),

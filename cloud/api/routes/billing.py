@@ -61,6 +61,7 @@ from cloud.models import (
     Unit,
     Utility,
 )
+from cloud.progress import BOARD, billing_key
 from cloud.security import audit
 from cloud.security.authz import Permission, Principal
 from protocols.errors import ConfigError
@@ -195,6 +196,14 @@ class Skipped(BaseModel):
     reason: str
 
 
+class ProgressOut(BaseModel):
+    phase: str = Field(description="rent, utilities, common area, repairs, writing; done when "
+                       "finished, failed when it stopped on an error.")  # fmt: skip
+    done: int
+    total: int = Field(description="The phase's items: leases, master meters, lines or bills.")
+    finished: bool
+
+
 class RunOut(Orm):
     id: int
     property_id: int
@@ -207,6 +216,20 @@ class RunOut(Orm):
     utility_cost_fen: int
     flags: list[str]
     skipped: list[Skipped] = Field(description="What the latest attempt left out, and why.")
+    progress: ProgressOut | None = Field(
+        default=None, description="The latest attempt's progress, if this process ran it."
+    )
+
+    @classmethod
+    def of(cls, run: BillingRun) -> RunOut:
+        return cls.model_validate(run).model_copy(
+            update={"progress": progress_of(run.property_id, run.period)}
+        )
+
+
+def progress_of(property_id: int, period: str) -> ProgressOut | None:
+    found = BOARD.get(billing_key(property_id, period))
+    return None if found is None else ProgressOut.model_validate(found, from_attributes=True)
 
 
 @router.post("/billing-runs")
@@ -223,15 +246,34 @@ def start_run(
     require_property(me, body.property_id)
     back = request.app.state.settings.billing_max_back_months
     try:
-        Month.parse(body.period)
-        run = run_billing(session, body.property_id, body.period, now=now,
-                          tz=request.app.state.settings.zone, max_back_months=back)  # fmt: skip
+        period = str(Month.parse(body.period))
     except BillingError as exc:
         raise refused(exc) from None
-    audit.record(session, me, "billing.run", now, target_type="billing_run", target_id=run.id,
-                 property_id=body.property_id, detail={"period": body.period})  # fmt: skip
-    session.commit()
-    return RunOut.model_validate(run)
+    with BOARD.track(billing_key(body.property_id, period)) as progress:
+        try:
+            run = run_billing(session, body.property_id, period, now=now,
+                              tz=request.app.state.settings.zone, max_back_months=back,
+                              progress=progress)  # fmt: skip
+        except BillingError as exc:
+            raise refused(exc) from None
+        audit.record(session, me, "billing.run", now, target_type="billing_run",
+                     target_id=run.id, property_id=body.property_id,
+                     detail={"period": body.period})  # fmt: skip
+        session.commit()
+    return RunOut.of(run)
+
+
+@router.get("/billing-runs/progress")
+def run_progress(
+    me: Annotated[Principal, guard(P.BILLING_MANAGE, "body")],
+    property_id: RequiredProperty,
+    period: Annotated[str, Query(pattern=r"^\d{4}-\d{2}$")],
+) -> ProgressOut | None:
+    """How far the property's run for `period` has got while it runs (its invoices appear
+    only when it commits), and how its latest attempt ended; null if none has run in this
+    process since it started."""
+    require_property(me, property_id)
+    return progress_of(property_id, period)
 
 
 @router.get("/billing-runs")
@@ -244,7 +286,7 @@ def list_runs(
 ) -> Page[RunOut]:
     query = select(BillingRun).where(scope_filter(me, BillingRun.property_id, property_id))
     rows, nxt = fetch_page(session, query, BillingRun.id, after, limit)
-    return Page(items=[RunOut.model_validate(r) for r in rows], next_after=nxt)
+    return Page(items=[RunOut.of(r) for r in rows], next_after=nxt)
 
 
 # ---- invoices ---------------------------------------------------------------------------

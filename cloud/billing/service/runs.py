@@ -79,6 +79,7 @@ from cloud.models import (
     UsageHold,
     Utility,
 )
+from cloud.progress import Report, ignore
 
 log = logging.getLogger(__name__)
 
@@ -143,10 +144,12 @@ def run_billing(
     now: datetime,
     tz: ZoneInfo,
     max_back_months: int = bounds.MAX_BACK_MONTHS,
+    progress: Report = ignore,
 ) -> BillingRun:
     """Create (or re-run) the billing run of `property_id` for month `period` ("YYYY-MM") of
     local days in `tz` (ANJU_TIMEZONE). Rent periods ending before the `max_back_months`
-    months ahead of `period` are held."""
+    months ahead of `period` are held. `progress` hears each phase's items done of its total
+    (rent and utilities: leases; common area: master meters; repairs: lines; writing: bills)."""
     month = Month.parse(period)
     run = session.scalar(
         select(BillingRun).where(
@@ -157,7 +160,7 @@ def run_billing(
         run = BillingRun(property_id=property_id, period=str(month), started_at=now, flags=[])
         session.add(run)
         session.flush()
-    job = _Run(session, property_id, month, max_back_months, tz)
+    job = _Run(session, property_id, month, max_back_months, tz, progress=progress)
     job.rent()
     job.utilities()
     job.repairs()
@@ -173,6 +176,7 @@ def run_billing(
     run.flags = sorted(set(run.flags or []) | set(draft.flags))
     run.skipped = draft.skipped
     session.flush()
+    progress("writing", invoices, invoices)
     log.info(
         "billing run %s %s: %d invoices, %d lines, %d flags, %d skipped",
         property_id,
@@ -192,9 +196,17 @@ class _Outcome:
 
 class _Run:
     def __init__(
-        self, session: Session, property_id: int, month: Month, max_back_months: int, tz: ZoneInfo
+        self,
+        session: Session,
+        property_id: int,
+        month: Month,
+        max_back_months: int,
+        tz: ZoneInfo,
+        *,
+        progress: Report,
     ) -> None:
         self.session = session
+        self.progress = progress
         self.tz = tz
         self.property_id = property_id
         self.month = month
@@ -275,7 +287,8 @@ class _Run:
     # ---- rent -----------------------------------------------------------------------------
 
     def rent(self) -> None:
-        for lease in self.leases:
+        self.progress("rent", 0, len(self.leases))
+        for n, lease in enumerate(self.leases, 1):
             record = self.snap.rent[lease.id]
             with self._guard(lease.id, "rent"):
                 rent = rent_lines(lease, record, month=self.month, max_back=self.max_back)
@@ -285,6 +298,7 @@ class _Run:
                     self._skip(lease.id, "back rent", held.reason)
                 for line in rent.lines:
                     self.draft.add(line)
+            self.progress("rent", n, len(self.leases))
 
     # ---- metered utilities ----------------------------------------------------------------
 
@@ -305,7 +319,9 @@ class _Run:
         by_unit: dict[int, list[tuple[Utility, UnitMeters]]] = defaultdict(list)
         for (unit_id, utility), chain in self.chains.items():
             by_unit[unit_id].append((utility, chain))
-        for lease in self.leases:
+        self.progress("utilities", 0, len(self.leases))
+        for n, lease in enumerate(self.leases, 1):
+            self.progress("utilities", n - 1, len(self.leases))
             start = max(lease.start_date, self.used.first)
             end = min(effective_end(lease), self.used.last)
             if start > end:
@@ -322,6 +338,7 @@ class _Run:
                     self._meter_line(
                         lease, start=start, end=end, utility=utility, chain=chain, tariff=found
                     )
+        self.progress("utilities", len(self.leases), len(self.leases))
         self._common_area(tariffs)
 
     def _meter_line(
@@ -385,7 +402,8 @@ class _Run:
 
     def _common_area(self, tariffs: dict[Utility, Tariff]) -> None:
         units = self.snap.units
-        for master in self.snap.masters:
+        for n, master in enumerate(self.snap.masters):
+            self.progress("common area", n, len(self.snap.masters))
             tariff = tariffs.get(master.utility)
             if tariff is None:
                 continue
@@ -436,7 +454,8 @@ class _Run:
 
     def repairs(self) -> None:
         lines = repair_lines(self.session, self.lease_q, fallback=self.month.first, tz=self.tz)
-        for line in lines:
+        for n, line in enumerate(lines):
+            self.progress("repairs", n, len(lines))
             with self._guard(line.lease_id, f"repair {line.meter}"):
                 self.draft.add(line)
 
@@ -461,4 +480,5 @@ class _Run:
                 n += 1
                 number = f"P{self.property_id}-{self.month}-L{lease_id}-{n}"
                 bills.append(Bill(number, lease_id, self.month.first, due, lines))
+        self.progress("writing", 0, len(bills))
         return len(write_bills(self.session, self.property_id, bills, now=now, run_id=run.id))

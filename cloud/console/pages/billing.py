@@ -4,7 +4,7 @@ API's billing routes; the rent roll has its own page (billing_review)."""
 
 from __future__ import annotations
 
-import time
+import re
 from typing import Any
 
 from fastapi import Request
@@ -18,10 +18,23 @@ from cloud.console.layout import act, act_slowly, choice, columns, enter, frame,
 from cloud.console.pages.billing_review import holds_section, runs_section
 from cloud.console.viewer import Viewer
 from cloud.models import InvoiceStatus
+from cloud.progress import DONE
 from cloud.security.authz import Permission
 
 P = Permission
 PAGE_SIZE = 50
+POLL_S = 0.5  # how often the run card reads the run's progress
+MONTH = re.compile(r"\d{4}-\d{2}")
+PHASES = {
+    "starting": N_("Starting"),
+    "rent": N_("Rent"),
+    "utilities": N_("Utilities"),
+    "common area": N_("Common area"),
+    "repairs": N_("Repairs"),
+    "writing": N_("Writing invoices"),
+    "done": N_("Done"),
+    "failed": N_("Failed"),
+}
 BUCKET_LABELS = {
     "current": N_("Not yet due"),
     "d0_30": N_("0-30 days"),
@@ -47,6 +60,7 @@ def billing_page(
     after: int = 0,
     holds_after: int = 0,
     runs_after: int = 0,
+    period: str = "",
 ) -> RedirectResponse | None:
     viewer = enter(request, P.REPORTS_READ)
     if not isinstance(viewer, Viewer):
@@ -69,7 +83,8 @@ def billing_page(
             "data-testid=rent-roll-link"
         )
         with ui.row().classes("w-full q-gutter-md no-wrap"):
-            _run_card(viewer, chosen)
+            month = period if MONTH.fullmatch(period) else viewer.today().strftime("%Y-%m")
+            _run_card(viewer, chosen, month)
             _payment_card(viewer)
         if viewer.can(P.BILLING_MANAGE):
             runs_section(viewer, chosen, runs_after)
@@ -81,47 +96,60 @@ def billing_page(
     return None
 
 
-def _run_card(viewer: Viewer, property_id: int) -> None:
+def _run_card(viewer: Viewer, property_id: int, month: str) -> None:
+    """Start a run; its progress is polled from the API's progress route, so every tab on the
+    property and month shows a run however it was started (here, another tab, the API)."""
     _ = viewer._
     with ui.card().classes("w-96"):
         ui.label(_("Billing run")).classes("text-subtitle1")
-        period = ui.input(_("Month (YYYY-MM)"), value=viewer.today().strftime("%Y-%m")).props(
-            "data-testid=period"
-        )
-        with ui.row().classes("items-center"):
-            spinner = ui.spinner(size="lg").classes("hidden")
-            progress = ui.label().props("data-testid=run-progress")
+        period = ui.input(_("Month (YYYY-MM)"), value=month).props("data-testid=period")
+        bar = ui.linear_progress(value=0, show_value=False).props("data-testid=run-bar")
+        progress = ui.label().props("data-testid=run-progress")
         result = ui.label().props("data-testid=run-result")
+
+        def poll() -> None:
+            found = _progress(viewer, property_id, period.value or "")
+            bar.set_visibility(found is not None)
+            if found is None:
+                progress.set_text("")
+                return
+            bar.set_value(1.0 if found.phase == DONE else found.done / max(found.total, 1))
+            progress.set_text(
+                _("{phase}: {done} / {total}").format(
+                    phase=_(PHASES.get(found.phase, found.phase)),
+                    done=viewer.texts.number(found.done),
+                    total=viewer.texts.number(found.total),
+                )
+            )
+
+        poll()
+        ui.timer(POLL_S, poll)
 
         async def start() -> None:
             if not viewer.can(P.BILLING_MANAGE):
                 ui.notify(_("Your role may not run billing."), type="negative")
                 return
+            chosen = period.value or ""
             button.disable()
-            spinner.classes(remove="hidden")
-            began = time.monotonic()
-            ticker = ui.timer(
-                1.0,
-                lambda: progress.set_text(
-                    _("Running… {s} s").format(s=int(time.monotonic() - began))
-                ),
-            )
             try:
-                out = await act_slowly(
-                    viewer, lambda: _run(viewer, property_id, period.value or "")
-                )
+                out = await act_slowly(viewer, lambda: _run(viewer, property_id, chosen))
             finally:
-                ticker.cancel()
-                progress.set_text("")
-                spinner.classes(add="hidden")
                 button.enable()
             if out is not None:
                 result.text = _("{n} invoices created, {s} items skipped").format(
                     n=out.invoices_created, s=len(out.skipped)
                 )
-                ui.navigate.reload()
+                ui.navigate.to(f"/billing?property={property_id}&period={chosen}")
 
         button = ui.button(_("Run billing"), on_click=start).props("data-testid=run-billing")
+
+
+def _progress(viewer: Viewer, property_id: int, period: str) -> billing_routes.ProgressOut | None:
+    if not MONTH.fullmatch(period) or not viewer.can(P.BILLING_MANAGE):
+        return None
+    return viewer.call(
+        billing_routes.run_progress, me=viewer.me, property_id=property_id, period=period
+    )
 
 
 def _run(viewer: Viewer, property_id: int, period: str) -> billing_routes.RunOut:

@@ -10,8 +10,10 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from cloud.api.routes import billing as billing_routes
 from cloud.billing.service import reports
 from cloud.models import AuditEvent, Role, Tenant, Unit
+from cloud.progress import Board
 from tests.cloud.conftest import Api
 
 
@@ -160,3 +162,29 @@ async def test_a_time_of_use_tariff_names_a_register_per_zone(api: Api) -> None:
             api, Role.MANAGER, "/tariffs", {**body, "effective_from": "2026-08-01", "tiers": tiers}
         )
         assert bad.status_code == 422, tiers
+
+
+async def test_a_run_reports_its_progress(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(billing_routes, "BOARD", Board())  # nothing run in this process yet
+    pid = api.world.sites["P1"].property_id
+    path = "/billing-runs/progress"
+    before = await get(api, Role.FINANCE, path, property_id=pid, period="2031-01")
+    assert before.status_code == 200
+    assert before.json() is None  # none has run here
+    run = await post(api, Role.FINANCE, "/billing-runs", {"property_id": pid, "period": "2031-01"})
+    done = run.json()["progress"]
+    assert done["phase"] == "done"
+    assert done["finished"] is True
+    assert done["done"] == done["total"] == run.json()["invoices_created"]
+    assert (await get(api, Role.FINANCE, path, property_id=pid, period="2031-01")).json() == done
+    listed = (await get(api, Role.FINANCE, "/billing-runs", property_id=pid)).json()["items"]
+    assert [r["progress"] for r in listed if r["period"] == "2031-01"] == [done]
+    other = api.world.sites["P2"].property_id  # out of finance's scope, run by the admin
+    await post(api, Role.ADMIN, "/billing-runs", {"property_id": other, "period": "2031-01"})
+    assert (
+        await get(api, Role.ADMIN, path, property_id=other, period="2031-01")
+    ).status_code == 200
+    seen = await get(api, Role.FINANCE, path, property_id=other, period="2031-01")
+    assert seen.status_code == 404
+    desk = await get(api, Role.FRONT_DESK, path, property_id=pid, period="2031-01")
+    assert desk.status_code == 403  # the front desk may not run billing at all

@@ -23,6 +23,7 @@ from cloud.models import (
     TariffKind,
     UsageHold,
 )
+from cloud.progress import Board, Progress
 from tests.cloud.billing.world import TZ, World
 
 NOW = datetime(2026, 2, 1, 2, 0, tzinfo=UTC)
@@ -255,3 +256,41 @@ def test_two_leases_moving_in_on_the_same_day_are_both_metered(session: Session)
     for lease in leases:
         (line,) = lines(session, lease, LineKind.UTILITY)
         assert (line.period_start, line.quantity, line.amount_fen) == (moved_in, Decimal(10), 500)
+
+
+def test_a_run_reports_each_phase_from_none_to_all(
+    session: Session, building: tuple[World, Lease, Lease]
+) -> None:
+    w, _a, _b = building
+    heard: list[tuple[str, int, int]] = []
+    run = run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ,
+                      progress=lambda *p: heard.append(p))  # fmt: skip
+    phases = [p for p, _done, _total in heard]
+    assert sorted(set(phases), key=phases.index) == [
+        "rent", "utilities", "common area", "writing"
+    ]  # fmt: skip
+    assert [x for x in heard if x[0] == "rent"] == [("rent", 0, 2), ("rent", 1, 2), ("rent", 2, 2)]
+    assert heard[-1] == ("writing", run.invoices_created, run.invoices_created)
+    for phase in ("rent", "utilities"):  # never backwards within a phase
+        done = [d for p, d, _t in heard if p == phase]
+        assert done == sorted(done)
+        assert done[-1] == 2
+
+
+def test_progress_of_a_failed_run_ends_where_it_stopped(
+    session: Session, building: tuple[World, Lease, Lease]
+) -> None:
+    w, _a, _b = building
+    board = Board()
+
+    def fail_at_utilities(phase: str, done: int, total: int) -> None:
+        board.set("k", Progress(phase, done, total))
+        if phase == "utilities":
+            raise RuntimeError("the database went away")
+
+    with pytest.raises(RuntimeError), board.track("k"):
+        run_billing(session, w.prop.id, "2026-02", now=NOW, tz=TZ, progress=fail_at_utilities)
+    assert board.get("k") == Progress("failed", 0, 2, finished=True)
+    with board.track("k") as report:
+        report("writing", 3, 3)
+    assert board.get("k") == Progress("done", 3, 3, finished=True)
