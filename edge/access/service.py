@@ -33,7 +33,15 @@ from protocols.access.decide import (
     Presented,
     decide,
 )
-from protocols.access.schema import AccessList, CredentialKind, PinHash, RevocationKind, apply
+from protocols.access.schema import (
+    EMBEDDING_DIM,
+    SET_ASIDE,
+    AccessList,
+    CredentialKind,
+    PinHash,
+    RevocationKind,
+    apply,
+)
 from protocols.access.signing import AccessRefusedError, Refusal, admit, decode_signed
 
 if TYPE_CHECKING:
@@ -98,7 +106,7 @@ class AccessService:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._inbox: asyncio.Queue[bytes] = asyncio.Queue(MAX_WAITING)
-        held = store.load()
+        held = store.load(faces=bytearray())  # the vectors stay sealed in the store
         self.index: AccessIndex | None = None if held is None else AccessIndex(held)
         self.state: GuardState = store.load_guard()
         if held is not None:
@@ -174,7 +182,8 @@ class AccessService:
 
     def apply(self, payload: bytes) -> AccessList:
         """Verify, merge, persist, then swap in; `AccessRefusedError` for a refusal."""
-        update = decode_signed(payload, self._key, gateway_id=self._gid)
+        faces = bytearray()  # the update's face vectors, set aside as they are parsed
+        update = decode_signed(payload, self._key, gateway_id=self._gid, faces=faces)
         with self._lock:
             held = None if self.index is None else self.index.list
             admit(update, None if held is None else held.version)
@@ -182,10 +191,11 @@ class AccessService:
                 applied = apply(held, update)
             except ValueError as exc:  # the merge breaks the list (a keypad id used twice)
                 raise AccessRefusedError(Refusal.MALFORMED, str(exc)[:200]) from None
-            bad = _bad_embeddings(update)
+            bad = _bad_embeddings(update, faces)
             if bad:
                 raise AccessRefusedError(Refusal.MALFORMED, f"non-finite embedding in {bad}")
-            self._store.save(applied, update)
+            self._store.save(applied, update, faces)
+            del faces
             index = AccessIndex(applied)
             self.state.clock.observe(applied.issued_at)
             self.state.prune(index, self.state.clock.high_water)
@@ -203,8 +213,6 @@ class AccessService:
     def gallery(self, door: str) -> Gallery:
         """The faces that may be presented at `door`: of subjects with a right naming it.
         Rows are credential ids; `decide` judges the rights."""
-        import numpy as np  # noqa: PLC0415 - only a gateway with doors loads the face stack
-
         from protocols.face.gallery import Gallery, Identity  # noqa: PLC0415
 
         index = self.index
@@ -224,9 +232,8 @@ class AccessService:
         ]
         if not faces:
             return Gallery.empty()
-        sealed = self._store.embeddings(c.id for c in faces)
-        vectors = np.frombuffer(b"".join(sealed), dtype="<f4")
-        return Gallery([Identity(c.id) for c in faces], vectors.reshape(len(faces), -1))
+        vectors = self._store.faces([c.id for c in faces])
+        return Gallery([Identity(c.id) for c in faces], vectors)
 
     def decide(self, door: str, presented: Presented) -> Decision:
         """Decide and save what it consumed; the caller unlocks and records the event."""
@@ -245,13 +252,16 @@ class AccessService:
         self.on_stored()
 
 
-def _bad_embeddings(update: AccessList) -> str | None:
-    """The first face credential whose vector is not finite (it would poison every match)."""
-    faces = [c for c in update.credentials if c.embedding is not None]
+def _bad_embeddings(update: AccessList, faces: bytes | bytearray) -> str | None:
+    """The first face credential whose vector (set aside in `faces`, in order) is not finite:
+    it would poison every match."""
     if not faces:
         return None
     import numpy as np  # noqa: PLC0415 - only lists with faces need it
 
-    vectors = np.frombuffer(b"".join(c.embedding_bytes() for c in faces), dtype="<f4")
-    finite = np.isfinite(vectors.reshape(len(faces), -1)).all(axis=1)
-    return None if finite.all() else faces[int(np.argmin(finite))].id
+    vectors = np.frombuffer(faces, dtype="<f4").reshape(-1, EMBEDDING_DIM)
+    finite = np.isfinite(vectors).all(axis=1)
+    if finite.all():
+        return None
+    set_aside = [c for c in update.credentials if c.embedding == SET_ASIDE]
+    return set_aside[int(np.argmin(finite))].id

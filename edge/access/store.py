@@ -18,9 +18,9 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -29,9 +29,22 @@ from pydantic import ValidationError
 from edge.keyfile import read_key
 from edge.store.sqlite import connect, transaction
 from protocols.access.decide import GuardState
-from protocols.access.schema import AccessList, Credential, Door, Revocation, Right
+from protocols.access.schema import (
+    EMBEDDING_BYTES,
+    EMBEDDING_DIM,
+    FACES,
+    SET_ASIDE,
+    AccessList,
+    Credential,
+    Door,
+    Revocation,
+    Right,
+)
 from protocols.errors import ConfigError
 from runtime.private_files import FILE_MODE, private_folder
+
+if TYPE_CHECKING:
+    from protocols.face.contract import FloatArray
 
 log = logging.getLogger(__name__)
 
@@ -120,23 +133,40 @@ class AccessStore:
         nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
         return self._aead.decrypt(nonce, ciphertext, f"{kind}/{id_}".encode())
 
-    def _row(self, record: Record) -> tuple[str, str, str, bytes | None]:
+    def _row(self, record: Record, faces: Iterator[bytes]) -> tuple[str, str, str, bytes | None]:
         kind = _kind(record)
         field = SEALED.get(kind)
         secret = getattr(record, field) if field else None
         body = record.model_dump_json(by_alias=True, exclude={field} if field else None)
         id_ = _key(record)
-        sealed = None if secret is None else self._seal(kind, id_, base64.b64decode(secret))
-        return kind, id_, body, sealed
+        if secret is None:
+            return kind, id_, body, None
+        raw = next(faces) if secret == SET_ASIDE else base64.b64decode(secret)
+        return kind, id_, body, self._seal(kind, id_, raw)
+
+    def _rows(
+        self, update: AccessList, faces: bytes | bytearray
+    ) -> Iterator[tuple[str, str, str, bytes | None]]:
+        """One row at a time: SQLite takes each before the next is sealed, so 10,000 sealed
+        faces never lie in memory together."""
+        vectors = (
+            bytes(faces[i : i + EMBEDDING_BYTES]) for i in range(0, len(faces), EMBEDDING_BYTES)
+        )
+        for records in (update.doors, update.credentials, update.rights, update.revocations):
+            for record in records:
+                yield self._row(record, vectors)
+        if next(vectors, None) is not None:
+            raise ValueError("more face vectors than face credentials set aside")
 
     # ---- writing ------------------------------------------------------------------------
 
-    def save(self, applied: AccessList, update: AccessList) -> None:
+    def save(self, applied: AccessList, update: AccessList, faces: bytes | bytearray = b"") -> None:
         """Persist `update` (whole, or a delta) so the store holds `applied`, in one
-        transaction."""
-        records: list[Record] = [*update.doors, *update.credentials, *update.rights]
-        records += update.revocations
-        rows = [self._row(r) for r in records]
+        transaction. `faces`: the vectors of `update`'s credentials whose embedding was set
+        aside when parsed (`signing.parse_body`), in order."""
+        if len(faces) % EMBEDDING_BYTES:
+            raise ValueError(f"{len(faces)} bytes of face vectors is not whole vectors")
+        rows = self._rows(update, faces)
         with self._lock, transaction(self._db):
             db = self._db
             if update.full:
@@ -168,9 +198,10 @@ class AccessStore:
     def _records(self) -> list[tuple[str, str, str, bytes | None]]:
         return self._db.execute("SELECT kind, id, body, sealed FROM access_records").fetchall()
 
-    def load(self) -> AccessList | None:
+    def load(self, faces: bytearray | None = None) -> AccessList | None:
         """The applied list, or None (none yet, or unreadable: logged, and the cloud's next
-        whole list replaces it)."""
+        whole list replaces it). With `faces`, face vectors are set aside there as
+        `signing.parse_body` does: decisions need none, galleries read them with `faces`."""
         with self._lock:
             head = self._db.execute(
                 "SELECT gateway_id, version, issued_at FROM access_list"
@@ -178,7 +209,7 @@ class AccessStore:
             if head is None:
                 return None
             try:
-                parts = self._parts(self._records())
+                parts = self._parts(self._records(), faces)
             except (InvalidTag, ValueError, KeyError, sqlite3.Error) as exc:
                 log.warning(
                     "the stored access list does not load (%s); waiting for a whole list", exc
@@ -190,14 +221,18 @@ class AccessStore:
             log.warning("the stored access list is not valid (%s); waiting for a whole list", exc)
             return None
 
-    def _parts(self, rows: Iterable[tuple[str, str, str, bytes | None]]) -> dict[str, list[Any]]:
+    def _parts(
+        self, rows: Iterable[tuple[str, str, str, bytes | None]], faces: bytearray | None
+    ) -> dict[str, list[Any]]:
+        """Each row checked again: its seal opens, its record is valid."""
         parts: dict[str, list[Any]] = {"door": [], "credential": [], "right": [], "revocation": []}
+        context = {FACES: faces}
         for kind, id_, body, sealed in rows:
             data = json.loads(body)
             field = SEALED.get(kind)
             if field is not None and sealed is not None:
                 data[field] = base64.b64encode(self._open(kind, id_, sealed)).decode()
-            parts[kind].append(KINDS[kind].model_validate(data))
+            parts[kind].append(KINDS[kind].model_validate(data, context=context))
         return {
             "doors": parts["door"],
             "credentials": parts["credential"],
@@ -205,16 +240,28 @@ class AccessStore:
             "revocations": parts["revocation"],
         }
 
-    def embeddings(self, ids: Iterable[str]) -> list[bytes]:
-        """The face embeddings of credentials `ids`, unsealed, in that order."""
+    def faces(self, ids: Sequence[str]) -> FloatArray:
+        """The face vectors of credentials `ids`, unsealed into one float32 matrix, a row per
+        id in that order (KeyError for an id without one). Rows are read one at a time."""
+        import numpy as np  # noqa: PLC0415 - only a gateway with doors loads numpy
+
+        row_of = {id_: i for i, id_ in enumerate(ids)}
+        matrix = np.empty((len(row_of), EMBEDDING_DIM), dtype=np.float32)
+        found = 0
         with self._lock:
-            rows = dict(
-                self._db.execute(
-                    "SELECT id, sealed FROM access_records WHERE kind = 'credential'"
-                    " AND sealed IS NOT NULL"
-                ).fetchall()
+            cursor = self._db.execute(
+                "SELECT id, sealed FROM access_records WHERE kind = 'credential'"
+                " AND sealed IS NOT NULL"
             )
-        return [self._open("credential", id_, rows[id_]) for id_ in ids]
+            for id_, sealed in cursor:
+                row = row_of.get(id_)
+                if row is not None:
+                    opened = self._open("credential", id_, sealed)
+                    matrix[row] = np.frombuffer(opened, dtype="<f4")
+                    found += 1
+        if found != len(row_of):
+            raise KeyError(f"{len(row_of) - found} face credentials have no sealed vector")
+        return matrix
 
     def load_guard(self) -> GuardState:
         """The saved guard state; a fresh one if none or unreadable (logged)."""

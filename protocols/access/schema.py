@@ -19,7 +19,7 @@ import binascii
 from collections.abc import Iterable
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -27,6 +27,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    ValidationInfo,
     field_serializer,
     field_validator,
     model_validator,
@@ -80,12 +81,43 @@ def _b64(size_min: int, size_max: int) -> AfterValidator:
 Salt = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/=]{12,88}$"), _b64(8, 64)]
 Digest = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/=]{20,88}$"), _b64(16, 64)]
 CodeSecret = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/=]{44}$"), _b64(32, 32)]
+# What a face credential's `embedding` holds once parsed with a `FACES` sink (see `_set_aside`).
+SET_ASIDE = "set-aside"
+# The validation context's key for that sink: a bytearray the vectors are appended to.
+FACES = "faces"
+
+
+def _set_aside(text: str, info: ValidationInfo) -> str:
+    """With a `FACES` sink in the context, the vector goes to the sink (in the order of the
+    list) and the field keeps only `SET_ASIDE`: a gateway parsing 10,000 faces then holds
+    7.5 MiB of vectors in one buffer instead of 10,000 strings of 1 KiB."""
+    sink = (info.context or {}).get(FACES)
+    if sink is None:
+        return text
+    sink += base64.b64decode(text)
+    return SET_ASIDE
+
+
 # 768 bytes are exactly 1,024 base64 characters, without padding.
-Embedding = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{1024}$")]
+Embedding = Annotated[str, Field(pattern=r"^[A-Za-z0-9+/]{1024}$"), AfterValidator(_set_aside)]
+
+
+# One set object per distinct set of field names given (see `_Model.model_post_init`).
+_FIELDS_SET: dict[frozenset[str], set[str]] = {}
 
 
 class _Model(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Share the set of field names given among records that were given the same ones.
+
+        Pydantic keeps a set per instance (~730 bytes for six names, more than the record);
+        a gateway holds 20,000 records. The models are frozen, so nothing adds to the set in
+        place (`model_copy` copies it first)."""
+        given = self.__pydantic_fields_set__
+        shared = _FIELDS_SET.setdefault(frozenset(given), given)
+        object.__setattr__(self, "__pydantic_fields_set__", shared)
 
 
 class Door(_Model):
@@ -138,6 +170,8 @@ class Credential(_Model):
     def embedding_bytes(self) -> bytes:
         if self.embedding is None:
             raise ValueError(f"credential {self.id} is not a face")
+        if self.embedding == SET_ASIDE:
+            raise ValueError(f"credential {self.id}'s embedding was set aside when parsed")
         return base64.b64decode(self.embedding)
 
 

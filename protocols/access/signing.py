@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ValidationError
 
-from protocols.access.schema import MAX_ACCESS_BYTES, AccessList
+from protocols.access.schema import FACES, MAX_ACCESS_BYTES, AccessList
 from protocols.errors import AnjuError
 
 DOMAIN = b"anju-access-v1\n"
@@ -95,19 +95,28 @@ def verify_signed(
     return body
 
 
-def parse_body(body: bytes) -> AccessList:
+def parse_body(body: bytes, faces: bytearray | None = None) -> AccessList:
+    """The list in `body`; with `faces`, its face vectors are appended there and the
+    credentials keep `schema.SET_ASIDE` (the gateway seals them, and holds none as text)."""
     try:
-        return AccessList.model_validate_json(body)
+        return AccessList.model_validate_json(body, context={FACES: faces})
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise AccessRefusedError(Refusal.MALFORMED, f"{where}: {first['msg']}") from None
 
 
-def decode_signed(payload: bytes, key: Ed25519PublicKey | None, *, gateway_id: str) -> AccessList:
+def decode_signed(
+    payload: bytes,
+    key: Ed25519PublicKey | None,
+    *,
+    gateway_id: str,
+    faces: bytearray | None = None,
+) -> AccessList:
     """Signature first (a tampered address or version is a bad signature), then the schema
-    and the address. Whether the version may be applied is the holder's to check (`admit`)."""
-    access = parse_body(verify_signed(payload, key))
+    and the address (`faces`: see `parse_body`). Whether the version may be applied is the
+    holder's to check (`admit`)."""
+    access = parse_body(verify_signed(payload, key), faces)
     if access.gateway_id != gateway_id:
         raise AccessRefusedError(
             Refusal.WRONG_GATEWAY, f"addressed to {access.gateway_id!r}, not {gateway_id!r}"

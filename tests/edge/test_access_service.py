@@ -19,7 +19,7 @@ from edge.access.service import AccessService, verify_pin
 from edge.access.store import AccessStore, load_or_create_key
 from edge.store.outbox import Outbox
 from protocols.access.decide import Face, Pin, Reason
-from protocols.access.schema import AccessList, Removed, RevocationKind
+from protocols.access.schema import SET_ASIDE, AccessList, Removed, RevocationKind
 from protocols.access.signing import DOMAIN, Refusal, canonical_body, encode_signed
 from tests.access_lists import (
     GATEWAY,
@@ -305,3 +305,23 @@ def test_the_door_gallery_holds_the_faces_of_subjects_with_a_right_on_it(gw: Gat
     assert match.identity is not None
     assert (match.identity.person_id, round(match.score, 4)) == ("f-ann", 1.0)
     assert len(gw.service.gallery("roof")) == 0
+
+
+def test_the_held_list_keeps_no_face_vector_and_the_gallery_reads_them_sealed(
+    gw: Gateway, tmp_path: Path
+) -> None:
+    sent = first()
+    assert gw.service.receive(encode_signed(sent, KEY))
+    again = Gateway(tmp_path, gw.clocks)
+    try:
+        for service in (gw.service, again.service):
+            assert service.index is not None
+            held = {c.id: c.embedding for c in service.index.list.credentials}
+            assert held == {"f-ann": SET_ASIDE, "p-ann": None}
+            gallery = service.gallery("front")
+            vector = np.frombuffer(sent.credentials[0].embedding_bytes(), "<f4")
+            match = gallery.match(vector)
+            assert match.identity is not None
+            assert (match.identity.person_id, round(match.score, 4)) == ("f-ann", 1.0)
+    finally:
+        again.close()

@@ -244,3 +244,34 @@ def test_the_embedding_size_is_the_recognizers() -> None:
     from protocols.face.contract import RECOGNIZER  # noqa: PLC0415
 
     assert RECOGNIZER.dim == schema.EMBEDDING_DIM
+
+
+def test_a_gateway_sets_face_vectors_aside_in_the_order_of_the_list() -> None:
+    sent = access_list(
+        1,
+        credentials=[face("c-1", "s-1", 1), pin("c-pin", "s-1", "1203"), face("c-2", "s-2", 2)],
+        rights=[right("r-1", "s-1")],
+    )
+    faces = bytearray()
+    held = decode_signed(encode_signed(sent, KEY), PUBLIC, gateway_id=GATEWAY, faces=faces)
+    ann, bob = sent.credentials[0].embedding_bytes(), sent.credentials[2].embedding_bytes()
+    assert bytes(faces) == ann + bob
+    assert [c.embedding for c in held.credentials] == [schema.SET_ASIDE, None, schema.SET_ASIDE]
+    with pytest.raises(ValueError, match="set aside"):
+        held.credentials[0].embedding_bytes()
+    assert held.model_copy(update={"credentials": sent.credentials}) == sent
+
+
+def test_records_share_their_set_of_given_fields_and_a_copy_does_not_touch_it() -> None:
+    sent = access_list(1, rights=[right("r-1", "s-ann"), right("r-2", "s-bob")])
+    parsed = decode_signed(encode_signed(sent, KEY), PUBLIC, gateway_id=GATEWAY)
+    one, other = parsed.rights
+    assert one.model_fields_set is other.model_fields_set
+    fields = set(one.model_fields_set)
+    short = schema.Right(
+        id="r-3", subject="s", kind=schema.RightKind.LEASE, doors=["front"],
+        valid_from=T0, valid_until=T0 + timedelta(days=1),
+    )  # fmt: skip
+    assert short.model_fields_set == {"id", "subject", "kind", "doors", "valid_from", "valid_until"}
+    changed = one.model_copy(update={"uses": 3})
+    assert (changed.uses, one.model_fields_set, other.model_fields_set) == (3, fields, fields)
