@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from fastapi import Request
@@ -197,4 +198,13 @@ def yuan(viewer: Viewer, text: str | None) -> int | None:
         return yuan_to_fen(text or "")
     except ValueError:
         ui.notify(viewer._("Enter an amount such as 1500.00"), type="negative")
+        return None
+
+
+def a_day(viewer: Viewer, text: str | None, example: date) -> date | None:
+    """The date typed (ISO, as a date input sends it); None (and a notice) for what is not."""
+    try:
+        return date.fromisoformat(text or "")
+    except ValueError:
+        ui.notify(viewer._("Enter a date such as {day}").format(day=example), type="negative")
         return None

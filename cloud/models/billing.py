@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -199,6 +200,9 @@ class Payment(Base):
     reference: Mapped[str] = mapped_column(String(100), default="")
     reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"), unique=True)
     note: Mapped[str] = mapped_column(Text, default="")
+    # The lease's deposit received (a reversal carries its payment's flag): counted apart so
+    # the lease shows what of its deposit is held; on the account it pays like any payment.
+    deposit: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PaymentAllocation(Base):

@@ -39,7 +39,7 @@ class Permission(enum.StrEnum):
     BILLING_READ = "billing.read"  # invoices (a tenant: their own), tariffs
     BILLING_MANAGE = "billing.manage"  # tariffs, billing runs
     PAYMENTS_WRITE = "payments.write"  # record a payment
-    PAYMENTS_REFUND = "payments.refund"  # reverse a payment, settle a deposit (audited)
+    PAYMENTS_REFUND = "payments.refund"  # reverse a payment; receive, settle a deposit (audited)
     REPORTS_READ = "reports.read"
     WORK_ORDERS_READ = "work_orders.read"  # a tenant: their own
     WORK_ORDERS_CREATE = "work_orders.create"  # a tenant: for their own unit; add photos

@@ -134,6 +134,8 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
     ("POST", "/payments/{payment_id}/reversal"): lambda w, s: (
         f"/payments/{s.payment_id}/reversal", {"reason": "transfer bounced"}),
     ("GET", "/leases/{lease_id}/account"): lambda w, s: (f"/leases/{s.lease_id}/account", None),
+    ("POST", "/leases/{lease_id}/deposit-payments"): lambda w, s: (
+        f"/leases/{s.lease_id}/deposit-payments", {"amount_fen": 100, "method": "cash"}),
     ("POST", "/leases/{lease_id}/deposit-settlement"): lambda w, s: (
         f"/leases/{s.lease_id}/deposit-settlement", {"deductions": [{"kind": "damage",
         "amount_fen": 1000, "reason": "scratched door"}]}),

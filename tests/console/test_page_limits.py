@@ -20,7 +20,7 @@ from cloud.api.routes import leases as lease_routes
 from cloud.console.i18n import Texts
 from cloud.console.viewer import Viewer
 from cloud.leases.lifecycle import Action
-from cloud.models import Lease, LeaseStatus, User
+from cloud.models import Lease, LeaseStatus, Payment, User
 from cloud.security import tokens
 from tests.console.conftest import NOW, Console
 
@@ -70,4 +70,15 @@ def test_front_desk_cannot_settle_deposits_nor_release_holds(console: Console) -
     with pytest.raises(ProblemError) as run:
         viewer.send(billing_routes.start_run,
                     body=billing_routes.RunIn(property_id=1, period="2026-03"))  # fmt: skip
-    assert [e.value.status for e in (settle, release, run)] == [403, 403, 403]
+    received = deposits_received(console, lease_id)
+    with pytest.raises(ProblemError) as deposit:
+        viewer.send(billing_routes.receive_deposit, lease_id=lease_id,
+                    body=billing_routes.DepositPaymentIn(amount_fen=100))  # fmt: skip
+    assert [e.value.status for e in (settle, release, run, deposit)] == [403, 403, 403, 403]
+    assert deposits_received(console, lease_id) == received
+
+
+def deposits_received(console: Console, lease_id: int) -> list[int]:
+    with console.sessions() as session:
+        found = select(Payment.id).where(Payment.lease_id == lease_id, Payment.deposit)
+        return list(session.scalars(found))

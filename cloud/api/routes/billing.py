@@ -3,6 +3,8 @@ settlements, lease accounts and reports (JSON or CSV). The rules live in `cloud.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -78,6 +80,15 @@ class Orm(BaseModel):
 
 def refused(exc: BillingError) -> ProblemError:
     return ProblemError(422, str(exc))
+
+
+@contextmanager
+def conflict() -> Iterator[None]:
+    """What the account's state forbids (already settled, reversed, too much) is a 409."""
+    try:
+        yield
+    except BillingError as exc:
+        raise ProblemError(409, str(exc)) from None
 
 
 # ---- tariffs ----------------------------------------------------------------------------
@@ -420,12 +431,17 @@ def invoice_as_pdf(
 # ---- payments and the lease account -----------------------------------------------------
 
 
-class PaymentIn(BaseModel):
-    lease_id: BodyId
+class DepositPaymentIn(BaseModel):
+    """A payment received, on a lease named elsewhere (the path, or PaymentIn)."""
+
     amount_fen: PositiveFen
     method: str = Field("transfer", max_length=24)
     reference: str = Field("", max_length=100)
     received_at: datetime | None = None
+
+
+class PaymentIn(DepositPaymentIn):
+    lease_id: BodyId
 
 
 class PaymentOut(Orm):
@@ -436,6 +452,7 @@ class PaymentOut(Orm):
     method: str
     reference: str
     reverses_id: int | None
+    deposit: bool
 
 
 class AccountOut(BaseModel):
@@ -443,6 +460,10 @@ class AccountOut(BaseModel):
     balance_fen: int  # owed; negative = credit
     credit_fen: int  # paid but not yet applied to an invoice
     open_invoices: int
+    deposit_fen: int = Field(description="The lease's deposit.")
+    deposit_billed_fen: int = Field(description="What of the deposit its bills have charged.")
+    deposit_received_fen: int = Field(description="What of the deposit has been received.")
+    deposit_settled: bool
 
 
 class ReversalIn(BaseModel):
@@ -457,12 +478,29 @@ def record_payment(
     now: NowDep,
 ) -> PaymentOut:
     lease = scoped_get(session, me, Lease, body.lease_id)
-    payment = accounts.record_payment(
-        session, lease, body.amount_fen, received_at=body.received_at or now,
-        method=body.method, reference=body.reference,
-    )  # fmt: skip
-    audit.record(session, me, "payment.record", now, target_type="payment",
-                 target_id=payment.id, property_id=lease.property_id,
+    return _book(session, me, now, lease, body, deposit=False)
+
+
+def _book(
+    session: Session,
+    me: Principal,
+    now: datetime,
+    lease: Lease,
+    body: DepositPaymentIn,
+    *,
+    deposit: bool,
+) -> PaymentOut:
+    """A payment received (the deposit's, or any), audited and committed."""
+    terms: dict[str, Any] = {
+        "received_at": body.received_at or now, "method": body.method, "reference": body.reference
+    }  # fmt: skip
+    with conflict():
+        if deposit:
+            payment = settlement.receive_deposit(session, lease, body.amount_fen, **terms)
+        else:
+            payment = accounts.record_payment(session, lease, body.amount_fen, **terms)
+    audit.record(session, me, "deposit.receive" if deposit else "payment.record", now,
+                 target_type="payment", target_id=payment.id, property_id=lease.property_id,
                  detail={"amount_fen": body.amount_fen})  # fmt: skip
     session.commit()
     return PaymentOut.model_validate(payment)
@@ -477,10 +515,8 @@ def reverse_payment(
     now: NowDep,
 ) -> PaymentOut:
     payment = scoped_get(session, me, Payment, payment_id)
-    try:
+    with conflict():
         reversal = accounts.reverse_payment(session, payment, at=now, note=body.reason)
-    except BillingError as exc:
-        raise ProblemError(409, str(exc)) from None
     audit.record(session, me, "payment.reverse", now, target_type="payment",
                  target_id=payment.id, property_id=payment.property_id,
                  detail={"reason": body.reason, "amount_fen": payment.amount_fen})  # fmt: skip
@@ -507,7 +543,25 @@ def lease_account(
         balance_fen=accounts.balance(session, lease.id),
         credit_fen=accounts.unapplied(session, [lease.id]).get(lease.id, 0),
         open_invoices=open_count,
+        deposit_fen=lease.deposit_fen,
+        deposit_billed_fen=settlement.deposit_held(session, lease.id),
+        deposit_received_fen=settlement.deposit_received(session, lease.id),
+        deposit_settled=settlement.is_settled(session, lease.id),
     )
+
+
+@router.post("/leases/{lease_id}/deposit-payments", status_code=201)
+def receive_deposit(
+    lease_id: PathId,
+    body: DepositPaymentIn,
+    me: Annotated[Principal, guard(P.PAYMENTS_REFUND, "path")],
+    session: SessionDep,
+    now: NowDep,
+) -> PaymentOut:
+    """The deposit received (at most what the lease's deposit has left; none once settled).
+    It is a payment on the account and is counted as the deposit the lease holds."""
+    lease = scoped_get(session, me, Lease, lease_id)
+    return _book(session, me, now, lease, body, deposit=True)
 
 
 class DeductionIn(BaseModel):
@@ -542,10 +596,8 @@ def settle_deposit(
     lease = scoped_get(session, me, Lease, lease_id)
     deductions = [Deduction(d.kind, d.amount_fen, d.reason) for d in body.deductions]
     on = body.on or now.astimezone(request.app.state.settings.zone).date()
-    try:
+    with conflict():
         _, row = settlement.settle(session, lease, deductions, on=on, now=now)
-    except BillingError as exc:
-        raise ProblemError(409, str(exc)) from None
     audit.record(session, me, "deposit.settle", now, target_type="lease", target_id=lease.id,
                  property_id=lease.property_id,
                  detail={"refund_fen": row.refund_fen,

@@ -105,6 +105,7 @@ def record_payment(
     received_at: datetime,
     method: str = "transfer",
     reference: str = "",
+    deposit: bool = False,
 ) -> Payment:
     if amount <= 0:
         raise BillingError("a payment must be positive")
@@ -115,6 +116,7 @@ def record_payment(
         received_at=received_at,
         method=method,
         reference=reference,
+        deposit=deposit,
     )
     session.add(payment)
     session.flush()
@@ -139,6 +141,7 @@ def reverse_payment(session: Session, payment: Payment, *, at: datetime, note: s
         reference=f"reverses {payment.id}",
         reverses_id=payment.id,
         note=note,
+        deposit=payment.deposit,
     )
     session.add(reversal)
     session.flush()

@@ -12,13 +12,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from cloud.billing.deposits import Deduction, DeductionKind, Settlement, settle_deposit
 from cloud.billing.errors import BillingError
 from cloud.billing.lines import Line
-from cloud.billing.service.accounts import apply_credit, balance
+from cloud.billing.service.accounts import apply_credit, balance, record_payment
 from cloud.billing.service.invoices import Bill, write_bills
 from cloud.models import DepositSettlementRow, InvoiceLine, Lease, LineKind, Payment
 
@@ -33,6 +33,46 @@ def deposit_held(session: Session, lease_id: int) -> int:
     return sum(amounts)
 
 
+def deposit_received(session: Session, lease_id: int) -> int:
+    """What the lease's tenant has paid of its deposit (less reversals of those payments)."""
+    total = session.scalar(
+        select(func.coalesce(func.sum(Payment.amount_fen), 0)).where(
+            Payment.lease_id == lease_id, Payment.deposit.is_(True)
+        )
+    )
+    return int(total or 0)
+
+
+def receive_deposit(
+    session: Session,
+    lease: Lease,
+    amount: int,
+    *,
+    received_at: datetime,
+    method: str,
+    reference: str,
+) -> Payment:
+    """The deposit received, as a payment on the account (it pays the bill that carries the
+    deposit, or waits as credit for it). No more than the lease's deposit is taken as deposit,
+    and none once it is settled."""
+    if is_settled(session, lease.id):
+        raise BillingError(f"the deposit of lease {lease.id} is already settled")
+    left = lease.deposit_fen - deposit_received(session, lease.id)
+    if amount > left:
+        raise BillingError(f"lease {lease.id} has {left} fen of its deposit left to receive")
+    return record_payment(
+        session, lease, amount, received_at=received_at, method=method, reference=reference,
+        deposit=True,
+    )  # fmt: skip
+
+
+def is_settled(session: Session, lease_id: int) -> bool:
+    found = session.scalar(
+        select(DepositSettlementRow.id).where(DepositSettlementRow.lease_id == lease_id)
+    )
+    return found is not None
+
+
 def settle(
     session: Session,
     lease: Lease,
@@ -41,9 +81,7 @@ def settle(
     on: date,
     now: datetime,
 ) -> tuple[Settlement, DepositSettlementRow]:
-    if session.scalar(
-        select(DepositSettlementRow.id).where(DepositSettlementRow.lease_id == lease.id)
-    ):
+    if is_settled(session, lease.id):
         raise BillingError(f"the deposit of lease {lease.id} is already settled")
     deposit = deposit_held(session, lease.id)
     # Whatever the lease owes (an unpaid deposit included: returning it pays it) is deducted;

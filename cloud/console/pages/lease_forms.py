@@ -5,7 +5,7 @@ the bounds, scope checks, encryption of personal numbers and audit records are t
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, timedelta
+from datetime import datetime, time, timedelta
 
 from nicegui import ui
 from sqlalchemy import select
@@ -16,7 +16,8 @@ from cloud.api.routes import leases as lease_routes
 from cloud.api.routes import tenants as tenant_routes
 from cloud.billing.deposits import DeductionKind
 from cloud.console.i18n import N_
-from cloud.console.layout import act, my_properties, yuan
+from cloud.console.layout import a_day, act, my_properties, yuan
+from cloud.console.pages.billing import METHODS
 from cloud.console.viewer import Viewer
 from cloud.leases.lifecycle import add_months
 from cloud.models import Unit
@@ -99,28 +100,18 @@ def new_lease_dialog(
             properties,
             label=_("Property"),
             value=property_id if property_id in properties else next(iter(properties), None),
-        )
+        ).props("data-testid=lease-property")
         unit_code = ui.input(_("Unit code")).props("maxlength=32 data-testid=lease-unit")
-        tenants: dict[int, str] = {}
-        tenant = ui.select(tenants, value=None, label=_("Tenant")).props("data-testid=lease-tenant")
+        tenant = ui.select({}, value=None, label=_("Tenant")).props("data-testid=lease-tenant")
         if tenant_id is None:
-            find = ui.input(_("Find a tenant by name")).props("maxlength=100")
-
-            def search() -> None:
-                found = viewer.send(
-                    tenant_routes.list_tenants,
-                    page=PageQuery(after=None, limit=TENANT_MATCHES),
-                    property_id=prop.value,
-                    q=find.value or None,
-                    id_number=None,
-                    phone=None,
-                )
-                tenant.set_options({t.id: f"{t.name} · {t.id_number}" for t in found.items})
-
-            ui.button(_("Find"), on_click=lambda: act(viewer, search)).props("flat")
+            tenant_finder(viewer, prop, tenant, _("Find a tenant by name"), "lease-tenant")
         else:
             known = viewer.send(tenant_routes.get_tenant, tenant_id=tenant_id)
             tenant.set_options({known.id: f"{known.name} · {known.id_number}"}, value=known.id)
+        co_tenants = ui.select({}, value=[], multiple=True, label=_("Co-tenants")).props(
+            "use-chips data-testid=lease-co-tenants"
+        )
+        tenant_finder(viewer, prop, co_tenants, _("Find a co-tenant by name"), "lease-co-tenants")
         with ui.row().classes("w-full no-wrap"):
             first = ui.input(_("Start"), value=start.isoformat()).props("type=date")
             months = ui.number(_("Months"), value=12, min=1, max=120, precision=0)
@@ -137,10 +128,8 @@ def new_lease_dialog(
             rent_fen, deposit_fen = yuan(viewer, rent.value), yuan(viewer, deposit.value)
             if rent_fen is None or deposit_fen is None:
                 return
-            try:
-                begin = date.fromisoformat(first.value or "")
-            except ValueError:
-                ui.notify(_("Enter a date such as {day}").format(day=start), type="negative")
+            begin = a_day(viewer, first.value, start)
+            if begin is None:
                 return
             with viewer.db() as session:
                 unit_id = session.scalar(
@@ -155,6 +144,7 @@ def new_lease_dialog(
                 body = lease_routes.LeaseIn(
                     unit_id=unit_id,
                     primary_tenant_id=int(tenant.value or 0),
+                    co_tenant_ids=[int(x) for x in co_tenants.value or [] if x != tenant.value],
                     start_date=begin,
                     end_date=add_months(begin, int(months.value or 12)) - timedelta(days=1),
                     rent_fen=rent_fen,
@@ -172,6 +162,35 @@ def new_lease_dialog(
             opened(lease.id)
 
         buttons(viewer, dialog, _("Create draft"), save, "lease-save")
+
+
+def tenant_finder(
+    viewer: Viewer, prop: ui.select, target: ui.select, label: str, testid: str
+) -> None:
+    """A name search for `target`'s options: the API's tenant list (its scope, its masking),
+    the property's tenants whose name starts with what is typed; chosen ones stay chosen."""
+    with ui.row().classes("w-full no-wrap items-center"):
+        find = ui.input(label).props(f"maxlength=100 data-testid={testid}-find")
+
+        def search() -> None:
+            found = viewer.send(
+                tenant_routes.list_tenants,
+                page=PageQuery(after=None, limit=TENANT_MATCHES),
+                property_id=prop.value,
+                q=find.value or None,
+                id_number=None,
+                phone=None,
+            )
+            value = target.value
+            chosen = set(value if isinstance(value, list) else [value])
+            kept = {k: v for k, v in dict(target.options).items() if k in chosen}
+            target.set_options(
+                kept | {t.id: f"{t.name} · {t.id_number}" for t in found.items}, value=value
+            )
+
+        ui.button(viewer._("Find"), on_click=lambda: act(viewer, search)).props(
+            f"flat data-testid={testid}-search"
+        )
 
 
 def renew_dialog(viewer: Viewer, lease_id: int, rent_fen: int, opened: OpenLease) -> None:
@@ -259,3 +278,42 @@ def settlement_dialog(viewer: Viewer, lease_id: int, opened: OpenLease) -> None:
                 opened(lease_id)
 
             ui.button(_("Close"), on_click=close).props("flat data-testid=settle-close")
+
+
+def deposit_dialog(viewer: Viewer, lease: ui.dialog, lease_id: int, opened: OpenLease) -> None:
+    """The deposit received: amount, method and the day it came in (the API's own route, which
+    refuses more than the deposit left to receive)."""
+    _ = viewer._
+    today = viewer.today()
+    with ui.dialog(value=True) as dialog, ui.card():
+        ui.label(_("Deposit received for lease #{id}").format(id=lease_id)).classes("text-h6")
+        amount = ui.input(_("Amount (¥)")).props("data-testid=deposit-amount")
+        method = ui.select(
+            {m: _(label) for m, label in METHODS.items()}, value="transfer", label=_("Method")
+        ).props("data-testid=deposit-method")
+        day = ui.input(_("Received on"), value=today.isoformat()).props(
+            "type=date data-testid=deposit-day"
+        )
+        reference = ui.input(_("Reference")).props("maxlength=100")
+
+        def save() -> None:
+            fen = yuan(viewer, amount.value)
+            if fen is None:
+                return
+            on = a_day(viewer, day.value, today)
+            if on is None:
+                return
+            at = viewer.now() if on == today else datetime.combine(on, time(), viewer.texts.tz)
+            body = billing_routes.DepositPaymentIn(
+                amount_fen=fen,
+                method=method.value or "transfer",
+                reference=reference.value or "",
+                received_at=at,
+            )
+            viewer.send(billing_routes.receive_deposit, lease_id=lease_id, body=body)
+            dialog.close()
+            lease.close()
+            ui.notify(_("Deposit recorded"), type="positive")
+            opened(lease_id)
+
+        buttons(viewer, dialog, _("Record deposit"), save, "deposit-save")

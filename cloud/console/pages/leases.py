@@ -15,10 +15,10 @@ from cloud.api.paging import PageQuery
 from cloud.api.routes import billing as billing_routes
 from cloud.api.routes import leases as lease_routes
 from cloud.api.routes import tenants as tenant_routes
-from cloud.billing.service.settlement import deposit_held
 from cloud.console.i18n import N_
 from cloud.console.layout import act, choice, columns, enter, frame
 from cloud.console.pages.lease_forms import (
+    deposit_dialog,
     new_lease_dialog,
     new_tenant_dialog,
     renew_dialog,
@@ -155,12 +155,14 @@ def lease_dialog(viewer: Viewer, lease_id: int) -> None:
             keys=viewer.keys,
         )
         unit = session.get_one(Unit, lease.unit_id)
+        co_names = session.scalars(
+            select(Tenant.name).where(Tenant.id.in_(lease.co_tenant_ids)).order_by(Tenant.id)
+        ).all()
         account = None
         if viewer.can(P.BILLING_READ):
             account = viewer.call(
                 billing_routes.lease_account, lease_id=lease_id, me=viewer.me, session=session
             )
-            deposit = deposit_held(session, lease_id)
         settled = session.scalar(
             select(DepositSettlementRow.id).where(DepositSettlementRow.lease_id == lease_id)
         )
@@ -175,13 +177,15 @@ def lease_dialog(viewer: Viewer, lease_id: int) -> None:
             (_("Deposit"), t.money(lease.deposit_fen)),
             (_("Payment cycle"), _("every {n} months").format(n=lease.payment_cycle_months)),
             (_("Tenant"), tenant.name),
+            (_("Co-tenants"), ", ".join(co_names)),
             *((_(PII_LABELS[f]), getattr(tenant, f) or "") for f in PII_FIELDS),
         ]
         if account is not None:
             facts += [
                 (_("Balance owed"), t.money(account.balance_fen)),
                 (_("Unapplied credit"), t.money(account.credit_fen)),
-                (_("Deposit billed"), t.money(deposit)),
+                (_("Deposit billed"), t.money(account.deposit_billed_fen)),
+                (_("Deposit received"), t.money(account.deposit_received_fen)),
             ]
         values = {}
         for name, value in facts:
@@ -201,6 +205,18 @@ def lease_dialog(viewer: Viewer, lease_id: int) -> None:
                         viewer, lambda: _confirm(viewer, dialog, lease, a)
                     ),
                 ).props("unelevated color=teal").props(f"data-testid=action-{action}")
+            if (
+                account is not None
+                and not settled
+                and account.deposit_received_fen < lease.deposit_fen
+                and viewer.can(P.PAYMENTS_REFUND)
+            ):
+                ui.button(
+                    _("Receive deposit"),
+                    on_click=lambda: act(
+                        viewer, lambda: deposit_dialog(viewer, dialog, lease_id, _open(viewer))
+                    ),
+                ).props("outline color=teal data-testid=deposit-receive")
             if lease.status in CLOSED and not settled and viewer.can(P.PAYMENTS_REFUND):
                 ui.button(
                     _("Settle deposit"),

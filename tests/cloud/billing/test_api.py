@@ -75,7 +75,8 @@ async def test_payments_reversals_and_the_account(api: Api) -> None:
     site = api.world.sites["P1"]
     account = (await get(api, Role.FRONT_DESK, f"/leases/{site.lease_id}/account")).json()
     assert account == {"lease_id": site.lease_id, "balance_fen": 700000, "credit_fen": 0,
-                       "open_invoices": 1}  # fmt: skip
+                       "open_invoices": 1, "deposit_fen": 200000, "deposit_billed_fen": 200000,
+                       "deposit_received_fen": 0, "deposit_settled": False}  # fmt: skip
     paid = await post(api, Role.FRONT_DESK, "/payments",
                       {"lease_id": site.lease_id, "amount_fen": 750000})  # fmt: skip
     assert paid.status_code == 201
@@ -94,6 +95,27 @@ async def test_payments_reversals_and_the_account(api: Api) -> None:
     with api.sessions() as s:
         actions = s.scalars(select(AuditEvent.action).where(AuditEvent.target_type == "payment"))
         assert sorted(actions) == ["payment.record", "payment.reverse"]
+
+
+async def test_a_deposit_is_received_by_finance_not_the_front_desk(api: Api) -> None:
+    site = api.world.sites["P1"]
+    path = f"/leases/{site.lease_id}/deposit-payments"
+    body = {"amount_fen": 150000, "method": "cash", "received_at": "2026-01-02T10:00:00+08:00"}
+    assert (await post(api, Role.FRONT_DESK, path, body)).status_code == 403
+    other = api.world.sites["P3"].lease_id  # another organisation's lease
+    assert (
+        await post(api, Role.FINANCE, f"/leases/{other}/deposit-payments", body)
+    ).status_code == 404
+    paid = await post(api, Role.FINANCE, path, body)
+    assert paid.status_code == 201, paid.text
+    assert (paid.json()["deposit"], paid.json()["method"]) == (True, "cash")
+    too_much = await post(api, Role.MANAGER, path, {"amount_fen": 50001})
+    assert too_much.status_code == 409
+    account = (await get(api, Role.FRONT_DESK, f"/leases/{site.lease_id}/account")).json()
+    assert (account["deposit_received_fen"], account["balance_fen"]) == (150000, 550000)
+    with api.sessions() as s:
+        actions = s.scalars(select(AuditEvent.action).where(AuditEvent.target_type == "payment"))
+        assert list(actions) == ["deposit.receive"]
 
 
 async def test_reports_as_json_and_csv(api: Api) -> None:

@@ -73,6 +73,41 @@ def test_a_paid_up_lease_gets_the_rest_refunded(session: Session) -> None:
     assert accounts.balance(session, lease.id) == 0
 
 
+def test_a_deposit_received_before_the_first_bill_pays_it(session: Session) -> None:
+    w = World(session, "Deposit Org")
+    lease = w.lease(w.unit("C-302", "35"), date(2026, 1, 1), date(2026, 12, 31), rent=300000)
+    early = NOW - timedelta(days=40)
+    paid = settlement.receive_deposit(
+        session, lease, 300000, received_at=early, method="cash", reference="R-1"
+    )
+    assert (paid.deposit, settlement.deposit_received(session, lease.id)) == (True, 300000)
+    assert accounts.unapplied(session, [lease.id]) == {lease.id: 300000}  # no bill yet
+    run_billing(session, w.prop.id, "2026-01", now=NOW, tz=TZ)
+    first = session.scalars(
+        select(Invoice).where(Invoice.lease_id == lease.id).order_by(Invoice.due_date)
+    ).first()
+    assert first is not None
+    assert first.paid_fen == 300000  # the waiting deposit pays the bill that carries it
+    assert settlement.deposit_held(session, lease.id) == 300000
+
+
+def test_a_deposit_is_received_no_more_than_once(session: Session) -> None:
+    _, lease, _invoices = rented(session)
+    first = settlement.receive_deposit(
+        session, lease, 200000, received_at=NOW, method="transfer", reference=""
+    )
+    with pytest.raises(BillingError, match="100000 fen of its deposit left"):
+        settlement.receive_deposit(
+            session, lease, 100001, received_at=NOW, method="cash", reference=""
+        )
+    accounts.reverse_payment(session, first, at=NOW, note="transfer bounced")
+    assert settlement.deposit_received(session, lease.id) == 0
+    settlement.receive_deposit(session, lease, 300000, received_at=NOW, method="cash", reference="")
+    settlement.settle(session, lease, [], on=date(2026, 2, 10), now=NOW)
+    with pytest.raises(BillingError, match="already settled"):
+        settlement.receive_deposit(session, lease, 1, received_at=NOW, method="cash", reference="")
+
+
 def test_prepaid_deducts_each_reading_once_and_alerts_once(session: Session) -> None:
     w = World(session, "Prepaid Org")
     unit = w.unit("D-401", "30")
