@@ -13,12 +13,14 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from edge.meters.poller import BusPoller
 from edge.store.outbox import OutboxStats
-from protocols.lock.messages import Status
 from protocols.mqtt import health as h
+
+if TYPE_CHECKING:
+    from protocols.lock.messages import Status
 
 ROOT = Path("/")
 

@@ -21,8 +21,8 @@ import logging
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from edge.config import GatewayConfig, UplinkSettings
@@ -32,6 +32,9 @@ from protocols.access.signing import AccessRefusedError, Refusal
 from protocols.errors import AnjuError
 from protocols.mqtt.bounds import MAX_DETAIL_CHARS
 from protocols.mqtt.downlink import Config, decode_config, first_error
+
+if TYPE_CHECKING:
+    from protocols.ed25519 import PublicKey
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +77,7 @@ class RemoteConfig:
     def __init__(
         self,
         base: GatewayConfig,
-        key: Ed25519PublicKey | None,
+        key: PublicKey | None,
         parts: Parts,
         on_link: Callable[[UplinkSettings], None],
     ) -> None:

@@ -22,8 +22,6 @@ import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-
 from edge.access.clock import GatewayClock
 from edge.access.store import AccessStore
 from protocols.access.decide import (
@@ -45,6 +43,7 @@ from protocols.access.schema import (
 from protocols.access.signing import AccessRefusedError, Refusal, admit, decode_signed
 
 if TYPE_CHECKING:
+    from protocols.ed25519 import PublicKey
     from protocols.face.gallery import Gallery
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class AccessService:
     def __init__(
         self,
         gateway_id: str,
-        key: Ed25519PublicKey | None,
+        key: PublicKey | None,
         store: AccessStore,
         events: EventSink,
         clock: GatewayClock,

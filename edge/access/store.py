@@ -2,8 +2,11 @@
 
 Each record of the list is a row (`kind`, `id`, JSON `body`); what must not lie in the clear —
 a face embedding (biometric data) and a door's offline-code secret — is left out of the body
-and kept in `sealed`: a 12-byte nonce and its AES-256-GCM ciphertext, with the record's kind
-and id as associated data so a sealed value cannot be moved to another record. The key is a
+and kept in `sealed`: a scheme byte, a 24-byte random nonce and the XChaCha20-Poly1305
+ciphertext (libsodium), with the record's kind and id as associated data so a sealed value
+cannot be moved to another record. A value sealed by another scheme (AES-GCM, before the
+scheme byte) does not open: the list is then unreadable, and the cloud's next whole list
+replaces it. The key is a
 32-byte file, 0600, created beside the store on first use. A whole list or a delta is written
 in one transaction with the version, so a power cut leaves the old list or the new one.
 The guard state (trusted clock, uses, used codes, keypad failures) is one JSON row beside it.
@@ -22,8 +25,11 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from nacl.bindings import (
+    crypto_aead_xchacha20poly1305_ietf_decrypt,
+    crypto_aead_xchacha20poly1305_ietf_encrypt,
+)
+from nacl.exceptions import CryptoError
 from pydantic import ValidationError
 
 from edge.keyfile import read_key
@@ -49,7 +55,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 KEY_BYTES = 32
-NONCE_BYTES = 12
+NONCE_BYTES = 24
+SCHEME = b"\x01"  # XChaCha20-Poly1305; the first byte of every sealed value
 # The guard state's JSON: uses and used codes of the largest list, with room to spare.
 MAX_GUARD_BYTES = 16 * 1024 * 1024
 
@@ -114,7 +121,7 @@ class AccessStore:
     def __init__(self, path: Path, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise ConfigError(f"the access store key has {len(key)} bytes, not {KEY_BYTES}")
-        self._aead = AESGCM(key)
+        self._key = key
         self._lock = threading.Lock()
         self._db = connect(path)
         self._db.executescript(SCHEMA)
@@ -127,11 +134,19 @@ class AccessStore:
 
     def _seal(self, kind: str, id_: str, secret: bytes) -> bytes:
         nonce = secrets.token_bytes(NONCE_BYTES)
-        return nonce + self._aead.encrypt(nonce, secret, f"{kind}/{id_}".encode())
+        aad = f"{kind}/{id_}".encode()
+        return (
+            SCHEME
+            + nonce
+            + crypto_aead_xchacha20poly1305_ietf_encrypt(secret, aad, nonce, self._key)
+        )
 
     def _open(self, kind: str, id_: str, sealed: bytes) -> bytes:
-        nonce, ciphertext = sealed[:NONCE_BYTES], sealed[NONCE_BYTES:]
-        return self._aead.decrypt(nonce, ciphertext, f"{kind}/{id_}".encode())
+        if sealed[:1] != SCHEME:
+            raise ValueError("a value sealed by another scheme")
+        nonce, ciphertext = sealed[1 : 1 + NONCE_BYTES], sealed[1 + NONCE_BYTES :]
+        aad = f"{kind}/{id_}".encode()
+        return crypto_aead_xchacha20poly1305_ietf_decrypt(ciphertext, aad, nonce, self._key)
 
     def _row(self, record: Record, faces: Iterator[bytes]) -> tuple[str, str, str, bytes | None]:
         kind = _kind(record)
@@ -210,7 +225,7 @@ class AccessStore:
                 return None
             try:
                 parts = self._parts(self._records(), faces)
-            except (InvalidTag, ValueError, KeyError, sqlite3.Error) as exc:
+            except (CryptoError, ValueError, KeyError, sqlite3.Error) as exc:
                 log.warning(
                     "the stored access list does not load (%s); waiting for a whole list", exc
                 )

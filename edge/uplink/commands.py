@@ -20,9 +20,8 @@ import sqlite3
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from pydantic import ValidationError
 
 from edge.config import CommandSettings
@@ -42,6 +41,11 @@ from protocols.mqtt.commands import (
 )
 from protocols.text import printable
 
+if TYPE_CHECKING:
+    from nacl.signing import VerifyKey
+
+    from protocols.ed25519 import PublicKey
+
 log = logging.getLogger(__name__)
 
 # Commands waiting for the handler; past this a flood is dropped (and logged) at the door.
@@ -56,7 +60,7 @@ class ActionFailedError(AnjuError):
     """A command ran and did not succeed; the message is the result's `detail`."""
 
 
-def command_key(settings: CommandSettings) -> Ed25519PublicKey | None:
+def command_key(settings: CommandSettings) -> VerifyKey | None:
     if settings.public_key is not None:
         return load_public_key(settings.public_key)
     if settings.public_key_file is None:
@@ -153,7 +157,7 @@ class CommandHandler:
     def __init__(
         self,
         gateway_id: str,
-        key: Ed25519PublicKey | None,
+        key: PublicKey | None,
         memory: ReplayMemory,
         channel: CommandChannel,
         actions: Mapping[str, Action],

@@ -15,13 +15,16 @@ import base64
 import binascii
 import json
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import BaseModel, ValidationError
 
+from protocols import ed25519
 from protocols.access.schema import FACES, MAX_ACCESS_BYTES, AccessList
 from protocols.errors import AnjuError
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 DOMAIN = b"anju-access-v1\n"
 SIGNATURE_CHARS = 88  # base64 of 64 bytes
@@ -71,7 +74,7 @@ def encode_signed(
 
 def verify_signed(
     payload: bytes,
-    key: Ed25519PublicKey | None,
+    key: ed25519.PublicKey | None,
     *,
     domain: bytes = DOMAIN,
     max_bytes: int = MAX_ACCESS_BYTES,
@@ -88,10 +91,8 @@ def verify_signed(
     except binascii.Error:
         raise AccessRefusedError(Refusal.BAD_SIGNATURE, "the signature is not base64") from None
     body = payload[SIGNATURE_CHARS + 1 :]
-    try:
-        key.verify(signature, domain + body)
-    except InvalidSignature:
-        raise AccessRefusedError(Refusal.BAD_SIGNATURE, "the signature does not verify") from None
+    if not ed25519.verifies(key, signature, domain + body):
+        raise AccessRefusedError(Refusal.BAD_SIGNATURE, "the signature does not verify")
     return body
 
 
@@ -108,7 +109,7 @@ def parse_body(body: bytes, faces: bytearray | None = None) -> AccessList:
 
 def decode_signed(
     payload: bytes,
-    key: Ed25519PublicKey | None,
+    key: ed25519.PublicKey | None,
     *,
     gateway_id: str,
     faces: bytearray | None = None,

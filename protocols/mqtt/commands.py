@@ -24,11 +24,8 @@ import json
 import uuid
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import (
     AwareDatetime,
     BaseModel,
@@ -42,10 +39,15 @@ from pydantic import (
     model_validator,
 )
 
+from protocols import ed25519
 from protocols.errors import AnjuError, ConfigError
 from protocols.mqtt.bounds import Data, Detail, Value
 from protocols.mqtt.messages import GatewayId, _iso, _utc
 from protocols.text import CLEAN
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from nacl.signing import VerifyKey
 
 DOMAIN = b"anju-cmd-v1\n"
 # A command lives at most this long: a gateway remembers executed ids until they expire, so
@@ -54,7 +56,7 @@ MAX_TTL = timedelta(hours=24)
 MAX_ARGS = 16
 MAX_ARG_CHARS = 256
 MAX_RESULT_BYTES = 8 * 1024
-SIGNATURE_BYTES = 64
+SIGNATURE_BYTES = ed25519.SIGNATURE_BYTES
 
 CommandName = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$", max_length=64)]
 ArgKey = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,31}$")]
@@ -166,7 +168,7 @@ def sign(command: Command, key: Ed25519PrivateKey) -> Command:
     return command.model_copy(update={"signature": base64.b64encode(signature).decode()})
 
 
-def verify(command: Command, key: Ed25519PublicKey | None) -> None:
+def verify(command: Command, key: ed25519.PublicKey | None) -> None:
     """Raise `CommandRejectedError` (unsigned / bad_signature) unless `key` signed this command."""
     if command.signature is None:
         raise CommandRejectedError(Reason.UNSIGNED, "the command carries no signature")
@@ -178,15 +180,13 @@ def verify(command: Command, key: Ed25519PublicKey | None) -> None:
         raise CommandRejectedError(Reason.BAD_SIGNATURE, "the signature is not base64") from None
     if len(signature) != SIGNATURE_BYTES:
         raise CommandRejectedError(Reason.BAD_SIGNATURE, f"the signature is {len(signature)} bytes")
-    try:
-        key.verify(signature, signed_bytes(command))
-    except InvalidSignature:
-        raise CommandRejectedError(Reason.BAD_SIGNATURE, "the signature does not verify") from None
+    if not ed25519.verifies(key, signature, signed_bytes(command)):
+        raise CommandRejectedError(Reason.BAD_SIGNATURE, "the signature does not verify")
 
 
 def check(
     command: Command,
-    key: Ed25519PublicKey | None,
+    key: ed25519.PublicKey | None,
     *,
     gateway_id: str,
     now: datetime,
@@ -210,22 +210,14 @@ def check(
 # ---- keys ------------------------------------------------------------------------------------
 
 
-def public_key_text(key: Ed25519PublicKey) -> str:
+def public_key_text(key: ed25519.PublicKey) -> str:
     """The form gateway configs take: base64 of the raw 32-byte key."""
-    raw = key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-    return base64.b64encode(raw).decode()
+    return base64.b64encode(ed25519.raw_bytes(key)).decode()
 
 
-def load_public_key(data: bytes | str) -> Ed25519PublicKey:
+def load_public_key(data: bytes | str) -> VerifyKey:
     """A public key from base64 of the raw 32 bytes or from a PEM `PUBLIC KEY` block."""
-    text = (data.decode() if isinstance(data, bytes) else data).strip()
     try:
-        if text.startswith("-----BEGIN"):
-            key = serialization.load_pem_public_key(text.encode())
-        else:
-            key = Ed25519PublicKey.from_public_bytes(base64.b64decode(text, validate=True))
-    except (ValueError, binascii.Error, TypeError, UnicodeDecodeError) as exc:
+        return ed25519.load_public_key(data.decode() if isinstance(data, bytes) else data)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise ConfigError(f"not an Ed25519 public key: {exc}") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise ConfigError("the PEM key is not an Ed25519 public key")
-    return key

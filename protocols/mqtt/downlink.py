@@ -14,9 +14,8 @@ line, then the canonical JSON body) with the cloud's command key, under its own 
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from pydantic import Field, ValidationError, model_validator
 
 from protocols.access.signing import AccessRefusedError, Refusal, encode_signed, verify_signed
@@ -24,6 +23,11 @@ from protocols.fleet.gateway import MAX_BUSES, MAX_DOORS, DoorConfig, ModbusBus,
 from protocols.mqtt.bounds import Name, Seq
 from protocols.mqtt.limits import AckTimeout, BatchKb, BatchRecords, WindowRecords
 from protocols.mqtt.messages import _Envelope, _Model
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from protocols.ed25519 import PublicKey
 
 Version = Seq  # a 64-bit column, as seqs
 # A profile the cloud names is one the gateway ships (`firmware-configs/meters/<name>.yaml`),
@@ -87,7 +91,7 @@ def first_error(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}" if where else str(first["msg"])
 
 
-def decode_config(payload: bytes, key: Ed25519PublicKey | None, *, gateway_id: str) -> Config:
+def decode_config(payload: bytes, key: PublicKey | None, *, gateway_id: str) -> Config:
     """Signature first (a tampered address or version is a bad signature), then the schema
     and the address. Whether the version is newer is the holder's to check."""
     body = verify_signed(payload, key, domain=DOMAIN, max_bytes=MAX_CONFIG_BYTES)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from edge.access.clock import GatewayClock
 from edge.access.service import AccessService, verify_pin
@@ -150,6 +151,33 @@ def test_a_sealed_row_moved_to_another_credential_does_not_open(
     try:
         assert again.service.index is None  # refused as a whole: the cloud resends it
         assert again.store.load() is None
+    finally:
+        again.close()
+
+
+def test_a_store_sealed_with_aes_gcm_waits_for_a_whole_list(gw: Gateway, tmp_path: Path) -> None:
+    """Stores sealed before libsodium hold a 12-byte nonce and an AES-256-GCM ciphertext, with
+    no scheme byte: such a store does not open, and the next whole list replaces it."""
+    gw.service.receive(encode_signed(first(), KEY))
+    aead = AESGCM(load_or_create_key(tmp_path / "access.key"))
+    db = sqlite3.connect(tmp_path / "gw.db")
+    sealed = db.execute("SELECT kind, id FROM access_records WHERE sealed IS NOT NULL").fetchall()
+    assert sorted(kind for kind, _ in sealed) == ["credential", "door", "door"]
+    for kind, id_ in sealed:
+        nonce = os.urandom(12)
+        old = nonce + aead.encrypt(nonce, b"a secret", f"{kind}/{id_}".encode())
+        db.execute(
+            "UPDATE access_records SET sealed = ? WHERE kind = ? AND id = ?", (old, kind, id_)
+        )
+    db.commit()
+    db.close()
+    gw.close()
+    again = Gateway(tmp_path, gw.clocks)
+    try:
+        assert again.store.load() is None
+        assert again.service.index is None
+        assert again.service.receive(encode_signed(first(), KEY))
+        assert again.store.load() == first()
     finally:
         again.close()
 

@@ -46,6 +46,8 @@ json.dump(sorted(sys.modules), sys.stdout)
 
 # What a meters-only gateway does not need, and the module that would pull it in.
 DOOR_ONLY = [
+    "cryptography",  # door snapshots and BLE lock frames; the gateway verifies with libsodium
+    "protocols.lock.frames",
     "argon2",  # PIN hashing
     "numpy",  # face recognition
     "cv2",
