@@ -15,6 +15,10 @@ from cloud.db import as_utc
 from cloud.maintenance.rules import RuleSettings
 from cloud.models import Reading
 
+# The alarm rules' defaults (silent after 3 polls, 3 bad readings an hour): the API's and the
+# console's health and counters.
+ALARM_RULES = RuleSettings()
+
 
 class Health(StrEnum):
     OK = "ok"

@@ -89,6 +89,9 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
     ("POST", "/meters"): lambda w, s: ("/meters", {"id": "m-new", "building_id": s.building_id,
         "unit_id": s.unit_id, "utility": "water", "profile": "p"}),
     ("GET", "/meters/{meter_id}"): lambda w, s: (f"/meters/{s.meter_id}", None),
+    ("GET", "/meters/{meter_id}/daily-usage"): lambda w, s: (
+        f"/meters/{s.meter_id}/daily-usage", None),
+    ("GET", "/meter-health"): lambda w, s: ("/meter-health", None),
     ("POST", "/meters/{meter_id}/swap"): lambda w, s: (f"/meters/{s.meter_id}/swap", {
         "new_meter_id": s.meter_id.removesuffix("1") + "2", "swapped_at": "2026-02-01T00:00:00Z",
         "old_final": "10", "new_initial": "0"}),  # the world's spare meter of the unit

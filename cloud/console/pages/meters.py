@@ -14,15 +14,12 @@ from nicegui import ui
 from cloud.api.deps import scoped_meter
 from cloud.api.paging import KeyPageQuery
 from cloud.api.routes import meter_swaps as swap_routes
-from cloud.api.routes import portfolio as portfolio_routes
 from cloud.api.routes import readings as reading_routes
-from cloud.billing.service import daily
 from cloud.billing.service.swaps import SwapRequest
 from cloud.console.i18n import N_
 from cloud.console.layout import act, choice, columns, enter, frame
 from cloud.console.viewer import Viewer
-from cloud.maintenance.rules import RuleSettings
-from cloud.meter_health import Health, health
+from cloud.meter_health import Health
 from cloud.models import MeterKind, Utility
 from cloud.security.authz import Permission
 
@@ -30,7 +27,6 @@ P = Permission
 PAGE_SIZE = 50
 CHART_READINGS = 200
 CHART_DAYS = 30
-RULES = RuleSettings()  # the alarm rules' defaults: silent after 3 polls, 3 bad readings an hour
 HEALTH_LABELS = {
     Health.OK: N_("healthy"),
     Health.SILENT: N_("silent"),
@@ -51,16 +47,13 @@ def meters_page(
     wanted = Utility(utility) if utility in Utility.__members__.values() else None
     unit_id = unit if 0 < unit < 2**31 else None
     now = viewer.now()
-    with viewer.db() as session:
-        page = viewer.call(
-            portfolio_routes.list_meters,
-            me=viewer.me,
-            session=session,
-            page=KeyPageQuery(after=after[:64] or None, limit=PAGE_SIZE),
-            unit_id=unit_id,
-            utility=wanted,
-        )
-        states = health(session, [(m.id, m.gateway_id) for m in page.items], now, RULES)
+    page = viewer.send(
+        reading_routes.meter_health,
+        page=KeyPageQuery(after=after[:64] or None, limit=PAGE_SIZE),
+        property_id=None,
+        unit_id=unit_id,
+        utility=wanted,
+    )
     query = f"utility={wanted.value if wanted else ''}&unit={unit_id or ''}"
     with frame(viewer, _("Meters")):
         options = {"": _("All")} | {u.value: _(u.value) for u in Utility}
@@ -73,12 +66,11 @@ def meters_page(
         ).classes("w-48")
         rows = []
         for m in page.items:
-            h = states[m.id]
             age = (
                 ""
-                if h.last_reading is None
+                if m.last_reading is None
                 else _("{minutes} min ago").format(
-                    minutes=t.number(int((now - h.last_reading).total_seconds() // 60))
+                    minutes=t.number(int((now - m.last_reading).total_seconds() // 60))
                 )
             )
             rows.append(
@@ -87,9 +79,9 @@ def meters_page(
                     "utility": _(m.utility.value),
                     "unit": m.unit_id or "",
                     "gateway": m.gateway_id or "",
-                    "last": f"{t.moment(h.last_reading)} ({age})" if age else "",
-                    "bad": t.number(h.bad_readings),
-                    "health": _(HEALTH_LABELS[h.state]),
+                    "last": f"{t.moment(m.last_reading)} ({age})" if age else "",
+                    "bad": t.number(m.bad_readings),
+                    "health": _(HEALTH_LABELS[m.state]),
                 }
             )
         table = (
@@ -126,14 +118,8 @@ def _meter(viewer: Viewer, code: str) -> None:
             session=session,
             limit=CHART_READINGS,
         )
-        meter = scoped_meter(session, viewer.me, code)  # the route above checked the same
-        point = daily.counter_point(session, meter, RULES.counters)
-        mine, unit = [], []
-        if point is not None:
-            today = viewer.today()
-            mine = daily.meter_days(session, meter, point, last=today, days=CHART_DAYS, tz=t.tz)
-            unit = daily.unit_days(session, meter, point, last=today, days=CHART_DAYS, tz=t.tz)
-        submeter = meter.kind is MeterKind.SUBMETER
+        submeter = scoped_meter(session, viewer.me, code).kind is MeterKind.SUBMETER
+    usage = viewer.send(reading_routes.daily_usage, meter_id=code, days=CHART_DAYS, last=None)
     with ui.dialog(value=True) as dialog, ui.card().classes("w-[56rem] max-w-none"):
         ui.label(code).classes("text-h6")
         if not readings.items:
@@ -164,23 +150,25 @@ def _meter(viewer: Viewer, code: str) -> None:
                     ],
                 }
             ).classes("w-full h-64")
-        if mine:
-            ui.label(_("Daily usage, last {days} days ({point})").format(days=CHART_DAYS,
-                                                                          point=point))  # fmt: skip
-            series = [(_("This meter"), mine)] + ([(_("The unit"), unit)] if unit else [])
+        if usage.days:
+            title = _("Daily usage, last {days} days ({point})")
+            ui.label(title.format(days=CHART_DAYS, point=usage.point))
+            mine = [d.meter for d in usage.days]
+            unit = [d.unit for d in usage.days]
+            series = [(_("This meter"), mine)] + ([(_("The unit"), unit)] if any(unit) else [])
             ui.echart(
                 {
                     "tooltip": {"trigger": "axis"},
                     "legend": {},
-                    "xAxis": {"type": "category", "data": [t.day(d.day) for d in mine]},
+                    "xAxis": {"type": "category", "data": [t.day(d.day) for d in usage.days]},
                     "yAxis": {"type": "value"},
                     "series": [
                         {
                             "name": name,
                             "type": "bar",
-                            "data": [None if d.quantity is None else float(d.quantity) for d in s],
+                            "data": [None if q is None else float(q) for q in values],
                         }
-                        for name, s in series
+                        for name, values in series
                     ],
                 }
             ).classes("w-full h-64").props("data-testid=daily-usage")
