@@ -217,7 +217,8 @@ def user_revoke_sessions(username: str) -> None:
     "--new-key", is_flag=True, help="Add a fresh current key to <data dir>/field-keys.json first."
 )
 def rotate_keys(new_key: bool) -> None:
-    """Re-encrypt all personal data under the current field key (and rebuild blind indexes)."""
+    """Re-encrypt every sealed value (personal data, faces, door secrets, kept access lists)
+    under the current field key, and rebuild blind indexes."""
     from cloud.app import field_keys_for
     from cloud.config import load_settings
     from cloud.security import crypto, rotation

@@ -53,7 +53,7 @@ class AccessRecordError(AnjuError):
     """A record that cannot stand (the API answers 422)."""
 
 
-def _secret_context(gateway_id: str, code: str) -> bytes:
+def secret_context(gateway_id: str, code: str) -> bytes:
     return f"doors.secret:{gateway_id}/{code}".encode()
 
 
@@ -80,7 +80,7 @@ def create_door(
         code=code,
         name=name,
         secret_enc=encrypt(
-            keys, secrets.token_bytes(SECRET_BYTES), context=_secret_context(gateway_id, code)
+            keys, secrets.token_bytes(SECRET_BYTES), context=secret_context(gateway_id, code)
         ),
         created_at=now,
     )
@@ -89,7 +89,7 @@ def create_door(
 
 
 def door_secret(keys: FieldKeys, door: Door) -> bytes:
-    return decrypt(keys, door.secret_enc, context=_secret_context(door.gateway_id, door.code))
+    return decrypt(keys, door.secret_enc, context=secret_context(door.gateway_id, door.code))
 
 
 def check_pin(pin: str) -> None:

@@ -46,7 +46,7 @@ RESEND = timedelta(seconds=15)
 KEEP_VERSIONS = 8  # kept for deltas, besides the one the gateway has applied
 
 
-def _context(gateway_id: str, version: int) -> bytes:
+def list_context(gateway_id: str, version: int) -> bytes:
     return f"access_lists:{gateway_id}:{version}".encode()
 
 
@@ -161,7 +161,9 @@ def compile_gateway(
             gateway_id=gateway_id,
             version=version,
             sha256=digest,
-            body_enc=encrypt(keys, canonical_body(access), context=_context(gateway_id, version)),
+            body_enc=encrypt(
+                keys, canonical_body(access), context=list_context(gateway_id, version)
+            ),
             created_at=now,
         )
     )
@@ -188,7 +190,7 @@ def kept_list(
     row = session.get(AccessListVersion, (gateway_id, version))
     if row is None:
         return None
-    body = decrypt(keys, row.body_enc, context=_context(gateway_id, version))
+    body = decrypt(keys, row.body_enc, context=list_context(gateway_id, version))
     return AccessList.model_validate_json(body)
 
 

@@ -1,19 +1,23 @@
 """Key rotation: re-encrypt every field envelope that is not under the current key.
 
 `ENCRYPTED_COLUMNS` lists every encrypted column with the associated-data context its rows use;
-an area that adds one registers it here so `anju cloud rotate-keys` covers it.
+an area that adds one registers it here so `anju cloud rotate-keys` covers it (and the restore
+check, `cloud.backup.check`, opens it). Rows are walked in primary-key order, a batch at a time,
+so a table keyed on several columns (the kept access lists) rotates like any other.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select, tuple_
 from sqlalchemy.orm import Session
 
-from cloud.models import AlarmSubscription, FaceEnrollment, Tenant
+from cloud.access.records import secret_context
+from cloud.access.sync import list_context
+from cloud.models import AccessListVersion, AlarmSubscription, Door, FaceEnrollment, Tenant
 from cloud.security import crypto
 from cloud.security.crypto import FieldKeys
 from cloud.security.pii import PII_FIELDS, context
@@ -40,7 +44,32 @@ ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
         "secret_enc",
         lambda row: f"alarm_subscriptions.secret:{row.user_id}".encode(),
     ),
+    # A door's offline-code secret: codes issued before a rotation still open after it.
+    EncryptedColumn(Door, "secret_enc", lambda row: secret_context(row.gateway_id, row.code)),
+    # The compiled lists a gateway may still hold (embeddings, door secrets): the next delta
+    # is computed against one of them.
+    EncryptedColumn(
+        AccessListVersion, "body_enc", lambda row: list_context(row.gateway_id, row.version)
+    ),
 )
+
+
+def _batches(session: Session, col: EncryptedColumn, batch: int) -> Iterator[list[Any]]:
+    """The rows with a value in `col`, `batch` at a time in primary-key order (keyset paging:
+    the caller may commit between batches)."""
+    mapper = inspect(col.model)
+    names = [mapper.get_property_by_column(c).key for c in mapper.primary_key]
+    key = tuple_(*mapper.primary_key)
+    last: tuple[Any, ...] | None = None
+    while True:
+        query = select(col.model).where(getattr(col.model, col.attr).is_not(None))
+        if last is not None:
+            query = query.where(key > tuple_(*last))
+        rows = list(session.scalars(query.order_by(*mapper.primary_key).limit(batch)))
+        if not rows:
+            return
+        last = tuple(getattr(rows[-1], n) for n in names)
+        yield rows
 
 
 def rotate(session: Session, keys: FieldKeys, *, batch: int = 500) -> dict[str, int]:
@@ -51,16 +80,7 @@ def rotate(session: Session, keys: FieldKeys, *, batch: int = 500) -> dict[str, 
     for col in ENCRYPTED_COLUMNS:
         name = f"{col.model.__tablename__}.{col.attr}"
         done[name] = 0
-        last_id = 0
-        while True:
-            rows = session.scalars(
-                select(col.model)
-                .where(col.model.id > last_id, getattr(col.model, col.attr).is_not(None))
-                .order_by(col.model.id)
-                .limit(batch)
-            ).all()
-            if not rows:
-                break
+        for rows in _batches(session, col, batch):
             for row in rows:
                 blob: bytes = getattr(row, col.attr)
                 ctx = col.context(row)
@@ -74,7 +94,6 @@ def rotate(session: Session, keys: FieldKeys, *, batch: int = 500) -> dict[str, 
                 if crypto.key_id_of(blob) != keys.current:
                     setattr(row, col.attr, crypto.encrypt(keys, plain, context=ctx))
                     done[name] += 1
-            last_id = rows[-1].id
             session.commit()
     return done
 
