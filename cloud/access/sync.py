@@ -306,3 +306,11 @@ def record_applied(session: Session, gateway_id: str, version: int, ts: datetime
             # longer holds (lists queued while it was offline) or was lost. Send again at the
             # next look, on the version it holds now, rather than after `RESEND`.
             state.sent_at = None
+    elif (
+        version != state.compiled_version
+        and state.sent_at is not None
+        and ts >= as_utc(state.sent_at)
+    ):
+        # Still behind in a report made after the send (a broker that kept no queue for it
+        # while it was away): send at the next look, so it is not left waiting for `RESEND`.
+        state.sent_at = None

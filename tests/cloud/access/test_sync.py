@@ -206,6 +206,29 @@ def test_a_gateway_that_moves_to_another_version_than_the_one_sent_gets_it_again
     assert sent(session, keys, world_p1.gateway_id, soon + sync.RESEND) is None
 
 
+def test_a_report_still_behind_after_the_send_gets_the_list_again_at_once(
+    session: Session, keys: FieldKeys, world_p1: Site
+) -> None:
+    """Back on line through a broker that kept no queue for it: the gateway's report, made
+    after the list was sent, still names the old version, so the list goes again at the next
+    look rather than after `RESEND`; a report made before the send does not repeat it."""
+    first = sent(session, keys, world_p1.gateway_id)
+    assert first is not None
+    sync.record_applied(session, world_p1.gateway_id, first.version, NOW)
+    records.set_pin(session, "602817", now=NOW, tenant_id=world_p1.tenant_id)
+    at = NOW + timedelta(seconds=2)
+    second = sent(session, keys, world_p1.gateway_id, at)
+    assert second is not None
+    sync.record_applied(session, world_p1.gateway_id, first.version, at - timedelta(seconds=1))
+    assert sent(session, keys, world_p1.gateway_id, at) is None  # that report crossed it
+    sync.record_applied(session, world_p1.gateway_id, first.version, at)
+    again = sent(session, keys, world_p1.gateway_id, at)
+    assert again is not None
+    assert (again.version, again.base_version) == (second.version, first.version)
+    sync.record_applied(session, world_p1.gateway_id, again.version, at)
+    assert sent(session, keys, world_p1.gateway_id, at + sync.RESEND) is None
+
+
 def look(
     session: Session, keys: FieldKeys, seen: dict[str, str], now: datetime = NOW
 ) -> tuple[set[str], set[str]]:
