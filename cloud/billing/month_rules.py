@@ -27,13 +27,14 @@ from cloud.billing.service.meters import MeterUsage
 from cloud.billing.service.terms import (
     LeaseRow,
     Month,
+    TariffTerms,
     lease_terms,
     owner_share,
     tariff_price,
     tou_price,
     tou_zones,
 )
-from cloud.models import HoldKind, LineKind, Tariff, TariffKind, Utility
+from cloud.models import HoldKind, LineKind, TariffKind, Utility
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +232,7 @@ def _termination_credit(lease_id: int, terms: LeaseTerms, record: RentRecord) ->
     )
 
 
-def points(tariff: Tariff) -> list[str]:
+def points(tariff: TariffTerms) -> list[str]:
     """The reading points a tariff bills: one register, or one per time-of-use zone."""
     if tariff.kind is TariffKind.TIME_OF_USE:
         return [z.point for z in tou_zones(tariff)]
@@ -244,7 +245,7 @@ def utility_line(
     start: date,
     end: date,
     utility: Utility,
-    tariff: Tariff,
+    tariff: TariffTerms,
     got: Measured | Unreadable,
     hold: PriorHold | None,
     baseline: Decimal | None,
@@ -342,7 +343,7 @@ def common_area_lines(
     *,
     master: str,
     utility: Utility,
-    tariff: Tariff,
+    tariff: TariffTerms,
     master_used: Decimal,
     submeters: Sequence[Decimal],
     units: Sequence[tuple[int, Decimal]],

@@ -45,23 +45,18 @@ from cloud.billing.month_rules import (
     Unbilled,
     Unreadable,
     common_area_lines,
-    points,
     rent_lines,
     utility_line,
 )
 from cloud.billing.service.accounts import apply_credit, unapplied
 from cloud.billing.service.invoices import Bill, write_bills
-from cloud.billing.service.meters import (
-    MeterUsage,
-    ReadingBook,
-    UnitMeters,
-    span_usage,
-)
+from cloud.billing.service.meters import MeterUsage, UnitMeters, span_usage
 from cloud.billing.service.repairs import repair_lines
-from cloud.billing.service.snapshot import MasterMeter, load_month
+from cloud.billing.service.snapshot import MasterMeter, MonthSnapshot, load_month
 from cloud.billing.service.terms import (
     LeaseRow,
     Month,
+    TariffTerms,
     check_tariff,
     day_after,
     day_start,
@@ -74,7 +69,6 @@ from cloud.models import (
     Invoice,
     Lease,
     LineKind,
-    Tariff,
     TariffKind,
     UsageHold,
     Utility,
@@ -150,7 +144,21 @@ def run_billing(
     local days in `tz` (ANJU_TIMEZONE). Rent periods ending before the `max_back_months`
     months ahead of `period` are held. `progress` hears each phase's items done of its total
     (rent and utilities: leases; common area: master meters; repairs: lines; writing: bills)."""
-    month = Month.parse(period)
+    snap = load_month(session, property_id, Month.parse(period), tz)
+    return bill_month(session, snap, now=now, max_back_months=max_back_months, progress=progress)
+
+
+def bill_month(
+    session: Session,
+    snap: MonthSnapshot,
+    *,
+    now: datetime,
+    max_back_months: int = bounds.MAX_BACK_MONTHS,
+    progress: Report = ignore,
+) -> BillingRun:
+    """The run over a loaded month: what it bills comes from `snap` alone (repairs aside),
+    and what it writes goes through the session."""
+    property_id, month = snap.property_id, snap.month
     run = session.scalar(
         select(BillingRun).where(
             BillingRun.property_id == property_id, BillingRun.period == str(month)
@@ -160,7 +168,7 @@ def run_billing(
         run = BillingRun(property_id=property_id, period=str(month), started_at=now, flags=[])
         session.add(run)
         session.flush()
-    job = _Run(session, property_id, month, max_back_months, tz, progress=progress)
+    job = _Run(session, snap, max_back_months, progress=progress)
     job.rent()
     job.utilities()
     job.repairs()
@@ -196,28 +204,21 @@ class _Outcome:
 
 class _Run:
     def __init__(
-        self,
-        session: Session,
-        property_id: int,
-        month: Month,
-        max_back_months: int,
-        tz: ZoneInfo,
-        *,
-        progress: Report,
+        self, session: Session, snap: MonthSnapshot, max_back_months: int, *, progress: Report
     ) -> None:
         self.session = session
         self.progress = progress
-        self.tz = tz
-        self.property_id = property_id
-        self.month = month
+        self.snap = snap
+        self.tz = snap.tz
+        self.property_id = snap.property_id
+        self.month = snap.month
         self.max_back = max_back_months
-        self.used = month.previous()
-        self.snap = load_month(session, property_id, month)
+        self.used = snap.used
         self.leases = self.snap.leases
-        self.lease_q = select(Lease.id).where(Lease.property_id == property_id)
+        self.lease_q = select(Lease.id).where(Lease.property_id == self.property_id)
         self.existing = self.snap.existing
         self.draft = _Draft()
-        self.book = ReadingBook(session, property_id)
+        self.book = self.snap.readings
         self.tenancies: list[Tenancy] = []  # the leases' days in the usage month
         self.lease_usage: dict[Utility, dict[int, Decimal]] = defaultdict(dict)  # by lease
         self.usage_cache: dict[tuple[int, str, date, date], MeterUsage | ReadingRejectedError] = {}
@@ -307,13 +308,9 @@ class _Run:
         if not tariffs:
             return
         self.chains = self.snap.chains
-        t0, t1 = day_start(self.used.first, self.tz), day_after(self.used.last, self.tz)
         for utility, tariff in list(tariffs.items()):
             with self._guard(None, f"{utility} tariff {tariff.id}") as outcome:
                 check_tariff(tariff)  # stored: it may predate the bounds
-                for point in points(tariff):
-                    self.book.preload(point, t0)
-                    self.book.preload(point, t1)
             if outcome.failed:
                 del tariffs[utility]  # nothing of that utility is billed until it is fixed
         by_unit: dict[int, list[tuple[Utility, UnitMeters]]] = defaultdict(list)
@@ -349,7 +346,7 @@ class _Run:
         end: date,
         utility: Utility,
         chain: UnitMeters,
-        tariff: Tariff,
+        tariff: TariffTerms,
     ) -> None:
         got: Measured | Unreadable
         try:
@@ -377,7 +374,7 @@ class _Run:
         elif isinstance(result, Unbilled):
             self.draft.flags.append(result.flag)
 
-    def _measure(self, chain: UnitMeters, tariff: Tariff, start: date, end: date) -> Measured:
+    def _measure(self, chain: UnitMeters, tariff: TariffTerms, start: date, end: date) -> Measured:
         """A unit's usage over a span: its one register, or the sum of its zone registers."""
         if tariff.kind is not TariffKind.TIME_OF_USE:
             return Measured.of(self._usage(chain, tariff.point, start, end))
@@ -400,7 +397,7 @@ class _Run:
 
     # ---- common area ----------------------------------------------------------------------
 
-    def _common_area(self, tariffs: dict[Utility, Tariff]) -> None:
+    def _common_area(self, tariffs: dict[Utility, TariffTerms]) -> None:
         units = self.snap.units
         for n, master in enumerate(self.snap.masters):
             self.progress("common area", n, len(self.snap.masters))
@@ -412,7 +409,7 @@ class _Run:
                 self._building_common(master, tariff, in_building)
 
     def _building_common(
-        self, master: MasterMeter, tariff: Tariff, in_building: list[tuple[int, Decimal]]
+        self, master: MasterMeter, tariff: TariffTerms, in_building: list[tuple[int, Decimal]]
     ) -> None:
         """One master meter's month: its usage and its submeters' (a reading missing is a
         flag), then common_area_lines."""

@@ -1,9 +1,10 @@
 """What one property's billing run reads, loaded up front in a handful of set-based queries
-and frozen: the rules then run over it without going back to the database.
+and frozen: the rules then run over it without going back to the database, and a tariff or
+reading written meanwhile does not change the month being billed.
 
-Readings are the exception: a run reads them through a ReadingBook, preloaded at the month's
-two boundaries for the whole property and asked one meter at a time for a boundary inside the
-month (a lease that starts or ends mid-month).
+Tariffs are copied out of the session (TariffTerms); readings are loaded at the month's two
+boundaries for every meter of the property, and at a boundary inside the month (a lease that
+starts or ends mid-month) for the meters of that lease's unit, one query per boundary.
 """
 
 from __future__ import annotations
@@ -13,14 +14,30 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from types import MappingProxyType
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
-from cloud.billing.month_rules import BackRent, PriorHold, RentRecord
-from cloud.billing.service.meters import UnitMeters, unit_meters
-from cloud.billing.service.terms import LeaseRow, Month, effective_end
+from cloud.billing.month_rules import BackRent, PriorHold, RentRecord, points
+from cloud.billing.service.meters import (
+    Boundary,
+    BoundaryReadings,
+    UnitMeters,
+    latest_readings,
+    unit_meters,
+)
+from cloud.billing.service.terms import (
+    LeaseRow,
+    Month,
+    TariffTerms,
+    check_tariff,
+    day_after,
+    day_start,
+    effective_end,
+)
 from cloud.models import (
     HoldKind,
     InvoiceLine,
@@ -58,19 +75,22 @@ class MonthSnapshot:
     property_id: int
     month: Month
     used: Month
+    tz: ZoneInfo  # the zone of its local days (ANJU_TIMEZONE)
     leases: tuple[LeaseRow, ...]  # billable and overlapping the two months, by id
     existing: frozenset[Key]  # utility and common-area lines already billed
     rent: Mapping[int, RentRecord]  # by lease
-    tariffs: Mapping[Utility, Tariff]  # in force on the usage month's first day
+    tariffs: Mapping[Utility, TariffTerms]  # in force on the usage month's first day
     prepaid: frozenset[int]  # leases whose utilities are deducted from a prepaid balance
     chains: Mapping[tuple[int, Utility], UnitMeters]  # by unit and utility
     holds: Mapping[tuple[int, str, date], PriorHold]  # by lease, meter, span start
     baselines: Mapping[tuple[int, str], Decimal]  # usage per day, by lease and meter
     masters: tuple[MasterMeter, ...]
     units: tuple[tuple[int, int, Decimal], ...]  # id, building, m²
+    readings: BoundaryReadings  # at the usage month's local-day boundaries in the run's zone
 
 
-def load_month(session: Session, property_id: int, month: Month) -> MonthSnapshot:
+def load_month(session: Session, property_id: int, month: Month, tz: ZoneInfo) -> MonthSnapshot:
+    """`tz` (ANJU_TIMEZONE) places the local days' boundaries the readings are taken at."""
     used = month.previous()
     leases = tuple(
         LeaseRow(*row)
@@ -87,7 +107,7 @@ def load_month(session: Session, property_id: int, month: Month) -> MonthSnapsho
     )
     lease_q = select(Lease.id).where(Lease.property_id == property_id)
     tariffs = {
-        t.utility: t
+        t.utility: TariffTerms.of(t)
         for t in session.scalars(
             select(Tariff)
             .where(Tariff.property_id == property_id, Tariff.effective_from <= used.first)
@@ -95,14 +115,18 @@ def load_month(session: Session, property_id: int, month: Month) -> MonthSnapsho
         )
     }
     metered = bool(tariffs)
+    chains = unit_meters(session, property_id) if metered else {}
+    masters = _masters(session, property_id) if metered else ()
+    wanted = _boundaries(used, tz, tariffs=tariffs, leases=leases, chains=chains, masters=masters)
     return MonthSnapshot(
         property_id=property_id,
         month=month,
         used=used,
+        tz=tz,
         leases=leases,
         existing=_existing(session, lease_q, used),
-        rent=_rent(session, property_id, lease_q, leases),
-        tariffs=tariffs,
+        rent=MappingProxyType(_rent(session, property_id, lease_q, leases)),
+        tariffs=MappingProxyType(tariffs),
         prepaid=frozenset(
             session.scalars(
                 select(PrepaidAccount.lease_id).where(PrepaidAccount.lease_id.in_(lease_q))
@@ -110,10 +134,10 @@ def load_month(session: Session, property_id: int, month: Month) -> MonthSnapsho
         )
         if metered
         else frozenset(),
-        chains=unit_meters(session, property_id) if metered else {},
-        holds=_holds(session, property_id, used) if metered else {},
-        baselines=_baselines(session, lease_q, used) if metered else {},
-        masters=_masters(session, property_id) if metered else (),
+        chains=MappingProxyType(chains),
+        holds=MappingProxyType(_holds(session, property_id, used) if metered else {}),
+        baselines=MappingProxyType(_baselines(session, lease_q, used) if metered else {}),
+        masters=masters,
         units=tuple(
             (uid, bid, area)
             for uid, bid, area in session.execute(
@@ -124,6 +148,73 @@ def load_month(session: Session, property_id: int, month: Month) -> MonthSnapsho
         )
         if metered
         else (),
+        readings=_readings(session, property_id, wanted),
+    )
+
+
+def _boundaries(
+    used: Month,
+    tz: ZoneInfo,
+    *,
+    tariffs: Mapping[Utility, TariffTerms],
+    leases: tuple[LeaseRow, ...],
+    chains: Mapping[tuple[int, Utility], UnitMeters],
+    masters: tuple[MasterMeter, ...],
+) -> dict[Boundary, set[str] | None]:
+    """Which readings the run will ask for: each tariff's points at the month's two boundaries
+    (None: every meter), and the boundaries inside it for the meters of the leases there."""
+    t0, t1 = day_start(used.first, tz), day_after(used.last, tz)
+    read = {u: _points(t) for u, t in tariffs.items()}
+    read = {u: ps for u, ps in read.items() if ps}
+    wanted: dict[Boundary, set[str] | None] = {(p, t): None for ps in read.values()
+                                                 for p in ps for t in (t0, t1)}  # fmt: skip
+    for m in masters:  # a time-of-use master is read on the tariff's own point
+        if m.utility in read:
+            for t in (t0, t1):
+                _ask(wanted, (tariffs[m.utility].point, t), [m.code])
+    by_unit: dict[int, list[tuple[Utility, UnitMeters]]] = defaultdict(list)
+    for (unit_id, utility), chain in chains.items():
+        by_unit[unit_id].append((utility, chain))
+    for lease in leases:
+        start, end = max(lease.start_date, used.first), min(effective_end(lease), used.last)
+        edges = {day_start(start, tz), day_after(end, tz)} - {t0, t1}
+        if start > end or not edges:
+            continue
+        for utility, chain in by_unit.get(lease.unit_id, []):
+            for p in read.get(utility, ()):
+                for t in edges:
+                    _ask(wanted, (p, t), [m.id for m in chain.meters])
+    return wanted
+
+
+def _points(tariff: TariffTerms) -> list[str]:
+    """The points a tariff reads, none for one that cannot price (the run holds it)."""
+    try:
+        check_tariff(tariff)
+    except Exception:  # noqa: BLE001 - any stored value no check foresaw
+        return []
+    return points(tariff)
+
+
+def _ask(wanted: dict[Boundary, set[str] | None], at: Boundary, codes: list[str]) -> None:
+    """Add meters to a boundary's query; one asked for every meter has them already."""
+    if (known := wanted.setdefault(at, set())) is not None:
+        known.update(codes)
+
+
+def _readings(
+    session: Session, property_id: int, wanted: dict[Boundary, set[str] | None]
+) -> BoundaryReadings:
+    """One query per boundary."""
+    values = {
+        b: MappingProxyType(latest_readings(session, property_id, *b, codes))
+        for b, codes in wanted.items()
+        if codes is None or codes
+    }
+    return BoundaryReadings(
+        values=MappingProxyType(values),
+        whole=frozenset(b for b, codes in wanted.items() if codes is None),
+        asked=frozenset((b, code) for b, codes in wanted.items() for code in codes or ()),
     )
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
-from typing import Any
+from types import MappingProxyType
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 from cloud.billing.bounds import (
@@ -24,7 +26,7 @@ from cloud.billing.money import price
 from cloud.billing.pricing import Priced, Tier, check_tiers, flat, tiered, time_of_use
 from cloud.billing.proration import Proration, days_in_month
 from cloud.billing.schedule import LeaseTerms
-from cloud.models import LateFeePolicyRow, Lease, Tariff, TariffKind
+from cloud.models import LateFeePolicyRow, Lease, Tariff, TariffKind, Utility
 from cloud.models import Proration as LeaseProration
 
 PRORATION = {
@@ -143,7 +145,45 @@ def day_after(day: date, tz: ZoneInfo) -> datetime:
     return day_start(day + timedelta(days=1), tz)
 
 
-def tariff_price(tariff: Tariff, used: Decimal) -> Priced:
+@dataclass(frozen=True, slots=True)
+class TariffTerms:
+    """A tariff row copied out of the session, read-only to its rows: a run prices a month
+    with the tariff as it was loaded, whatever is written to the table meanwhile."""
+
+    id: int | None
+    utility: Utility
+    effective_from: date | None
+    kind: TariffKind
+    tiers: tuple[Mapping[str, str], ...]
+    point: str
+    common_basis: str
+    common_price: str
+    owner_share_bp: int | None
+    spike_multiple: str
+
+    @classmethod
+    def of(cls, row: Tariff) -> TariffTerms:
+        """The stored values as they are: a malformed one fails where it is priced (one
+        tariff held in a run), not here."""
+        return cls(row.id, row.utility, row.effective_from, row.kind,
+                   cast(tuple[Mapping[str, str], ...], _frozen(row.tiers)), row.point,
+                   row.common_basis, row.common_price, row.owner_share_bp,
+                   row.spike_multiple)  # fmt: skip
+
+
+def _frozen(value: object) -> object:
+    """JSON made read-only: lists become tuples, objects read-only mappings."""
+    if isinstance(value, dict):
+        return MappingProxyType({k: _frozen(v) for k, v in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(_frozen(v) for v in value)
+    return value
+
+
+AnyTariff = Tariff | TariffTerms  # a stored row (the API, prepaid) or a run's frozen copy
+
+
+def tariff_price(tariff: AnyTariff, used: Decimal) -> Priced:
     rows = tariff.tiers
     if tariff.kind is TariffKind.FLAT:
         return flat(used, price(rows[0]["price"]))
@@ -153,7 +193,7 @@ def tariff_price(tariff: Tariff, used: Decimal) -> Priced:
     raise BillingError("time-of-use tariffs are priced per zone register; use tou_price")
 
 
-def check_tariff(tariff: Tariff) -> None:
+def check_tariff(tariff: AnyTariff) -> None:
     """BillingError (or a parse error) unless a tariff can price: its rows, its common price and
     its spike multiple, all within the bounds. The API checks a new tariff with it; a run checks
     stored ones, which may predate the bounds."""
@@ -166,7 +206,7 @@ def check_tariff(tariff: Tariff) -> None:
     check_decimal(Decimal(tariff.spike_multiple), "spike_multiple", high=MAX_SPIKE_MULTIPLE)
 
 
-def owner_share(tariff: Tariff) -> Fraction:
+def owner_share(tariff: AnyTariff) -> Fraction:
     """The part of the common-area cost the owner absorbs (RUBS), checked: stored basis points
     may predate the bound. A tariff built in memory and not yet flushed has 0."""
     bp = tariff.owner_share_bp or 0  # None until flushed when not given
@@ -182,7 +222,7 @@ class Zone:
     price: Fraction  # fen per unit
 
 
-def tou_zones(tariff: Tariff) -> tuple[Zone, ...]:
+def tou_zones(tariff: AnyTariff) -> tuple[Zone, ...]:
     """The zones of a TIME_OF_USE tariff (rows {"zone", "point", "price"}), checked."""
     try:
         zones = tuple(Zone(r["zone"], r["point"], price(r["price"])) for r in tariff.tiers)
@@ -197,7 +237,7 @@ def tou_zones(tariff: Tariff) -> tuple[Zone, ...]:
     return zones
 
 
-def tou_price(tariff: Tariff, used: dict[str, Decimal]) -> Priced:
+def tou_price(tariff: AnyTariff, used: dict[str, Decimal]) -> Priced:
     """Each zone's usage (by zone name) at its price."""
     return time_of_use(used, {z.name: z.price for z in tou_zones(tariff)})
 

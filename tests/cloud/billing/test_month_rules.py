@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -27,7 +28,7 @@ from cloud.billing.month_rules import (
     utility_line,
 )
 from cloud.billing.service.meters import MeterUsage
-from cloud.billing.service.terms import LeaseRow, Month
+from cloud.billing.service.terms import LeaseRow, Month, TariffTerms
 from cloud.models import HoldKind, LineKind, Proration, Tariff, TariffKind, Utility
 
 JAN_1, JAN_31 = date(2026, 1, 1), date(2026, 1, 31)
@@ -41,9 +42,12 @@ ZONES = [
 ]
 
 
-def tariff(kind: TariffKind = TariffKind.TIERED, tiers: list[dict[str, str]] = TIERS) -> Tariff:
-    return Tariff(utility=Utility.ELECTRICITY, kind=kind, tiers=tiers, point="import_energy",
-                  spike_multiple="3", common_price="0", common_basis="area")  # fmt: skip
+def tariff(
+    kind: TariffKind = TariffKind.TIERED, tiers: list[dict[str, str]] = TIERS
+) -> TariffTerms:
+    return TariffTerms.of(Tariff(utility=Utility.ELECTRICITY, kind=kind, tiers=tiers,
+                                 point="import_energy", spike_multiple="3", common_price="0",
+                                 common_basis="area"))  # fmt: skip
 
 
 def read(previous: str, current: str, meter: str = "e-1") -> MeterUsage:
@@ -56,7 +60,7 @@ def rule(
     *,
     hold: PriorHold | None = None,
     baseline: str | None = None,
-    priced: Tariff | None = None,
+    priced: TariffTerms | None = None,
 ) -> Line | Held | Unbilled | None:
     return utility_line(
         7,
@@ -210,9 +214,7 @@ def test_a_lease_terminated_before_it_started_bills_nothing() -> None:
 
 
 def shared(basis: str, master: str, subs: list[str], owner_bp: int = 0) -> CommonArea:
-    priced = tariff()
-    priced.common_price, priced.common_basis = "0.60", basis
-    priced.owner_share_bp = owner_bp
+    priced = replace(tariff(), common_price="0.60", common_basis=basis, owner_share_bp=owner_bp)
     return common_area_lines(
         master="e-master",
         utility=Utility.ELECTRICITY,
