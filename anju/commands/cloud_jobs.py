@@ -41,9 +41,10 @@ def jobs_list() -> None:
     from runtime.clock import utc_now
 
     with cloud_session() as (settings, session, keys):
-        busy = running(session, utc_now())
+        now = utc_now()
+        busy = running(session, now)
         for job in cloud_jobs(settings, keys, JobSettings()):
-            last = latest_runs(session, job.name, limit=1)
+            last = latest_runs(session, job.name, limit=1, now=now)
             state = "running" if job.name in busy else (last[0].outcome if last else "never run")
             per = "per property" if job.per_property is not None else "all at once"
             click.echo(f"{job.name:<22} {job.schedule:<28} {per:<13} {state}")
@@ -59,13 +60,14 @@ def jobs_show(name: str, limit: int) -> None:
     from cloud.jobs.history import latest_runs
     from cloud.jobs.registry import cloud_jobs, find
     from protocols.errors import AnjuError
+    from runtime.clock import utc_now
 
     with cloud_session() as (settings, session, keys):
         job = find(cloud_jobs(settings, keys, JobSettings()), name)
         if job is None:
             raise AnjuError(f"no job {name!r} (anju cloud jobs list names them)")
         click.echo(f"{job.name}: {job.schedule} ({settings.timezone})")
-        for run in latest_runs(session, name, limit=limit):
+        for run in latest_runs(session, name, limit=limit, now=utc_now()):
             click.echo(_line(run))
 
 

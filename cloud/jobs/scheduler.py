@@ -2,7 +2,8 @@
 
 Each tick asks which jobs are due; for each, the instance that takes the database lock for the
 job's key (the day or month) runs it in its own session and records the key as done. A job that
-fails releases the lock without the key, so the next tick retries it.
+fails releases the lock without the key, so the next tick retries it. A run whose process died
+is found at the start of each tick (cloud/jobs/history.py `recover`) and its job runs again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.jobs.history import Counts, counts_of, describe, finish_run, start_run
+from cloud.jobs.history import Counts, counts_of, describe, finish_run, recover, start_run
 from cloud.jobs.lock import release, try_acquire
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,8 @@ def run_due(
     run is recorded (cloud/jobs/history.py), finished at `clock()` (default: `now`)."""
     local = now.astimezone(tz)
     ran = []
+    with sessions() as session:
+        recover(session, now)  # a run whose process died frees its job to run again
     for job in jobs:
         if not job.due(local):
             continue
@@ -88,7 +91,7 @@ def run_due(
         try:
             with sessions() as session:
                 run_id = start_run(session, job.name, trigger="schedule", by=holder, key=key,
-                                   now=now)  # fmt: skip
+                                   now=now, holder=holder, lease_until=now + LOCK_TTL)  # fmt: skip
             try:
                 with sessions() as session:
                     counts = counts_of(job.run(session, local.date(), now))

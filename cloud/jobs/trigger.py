@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from cloud.jobs.history import Counts, counts_of, describe, finish_run, start_run
+from cloud.jobs.history import Counts, counts_of, describe, finish_run, recover, start_run
 from cloud.jobs.lock import release, try_hold
 from cloud.jobs.scheduler import LOCK_TTL, Job
 from cloud.models import JobLock, JobRun
@@ -35,7 +35,9 @@ class NotPerPropertyError(AnjuError):
 
 
 def running(session: Session, now: datetime) -> dict[str, datetime]:
-    """Jobs whose lock is held now, with the time the hold runs out at the latest."""
+    """Jobs whose lock is held now, with the time the hold runs out at the latest; a hold
+    whose run's process died is freed first (`recover`)."""
+    recover(session, now)
     rows = session.execute(
         select(JobLock.name, JobLock.locked_until).where(JobLock.locked_until >= now)
     )
@@ -64,6 +66,7 @@ def run_now(
     now = clock()
     holder = f"{by}:{secrets.token_hex(4)}"
     with sessions() as session:
+        recover(session, now)
         if not try_hold(session, job.name, holder=holder, now=now, ttl=LOCK_TTL):
             until = session.scalar(select(JobLock.locked_until).where(JobLock.name == job.name))
             held = (
@@ -78,6 +81,7 @@ def run_now(
     try:
         with sessions() as session:
             run_id = start_run(session, job.name, trigger="manual", by=by, key="", now=now,
+                               holder=holder, lease_until=now + LOCK_TTL,
                                property_id=property_id)  # fmt: skip
         counts: Counts = {}
         error = ""

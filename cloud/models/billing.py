@@ -333,6 +333,10 @@ class JobRun(Base):
     key: Mapped[str] = mapped_column(String(64), default="")  # the day or slot it ran for
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    outcome: Mapped[str] = mapped_column(String(16), default="running")  # running | ok | failed
+    # running | ok | failed | abandoned (its process ended, or its lease ran out, unfinished)
+    outcome: Mapped[str] = mapped_column(String(16), default="running")
     counts: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     error: Mapped[str] = mapped_column(Text, default="")
+    owner: Mapped[str] = mapped_column(String(100), default="", server_default="")  # host:pid:start
+    holder: Mapped[str] = mapped_column(String(100), default="", server_default="")  # of the lock
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

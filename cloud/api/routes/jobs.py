@@ -52,7 +52,7 @@ class RunOut(BaseModel):
     started_by: str
     started_at: datetime
     finished_at: datetime | None
-    outcome: str  # running | ok | failed
+    outcome: str  # running | ok | failed | abandoned
     counts: dict[str, int] | None  # None on the scheduler's runs (every organisation's)
     error: str | None
 
@@ -108,7 +108,7 @@ def show_job(
     job = find(jobs, name)
     if job is None:
         raise not_found("job", name)
-    runs = latest_runs(session, name, limit=limit, property_ids=me.property_ids)
+    runs = latest_runs(session, name, limit=limit, now=now, property_ids=me.property_ids)
     return JobDetail(**_job_out(job, running(session, now)), runs=[RunOut.of(r) for r in runs])
 
 
