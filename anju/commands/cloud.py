@@ -79,6 +79,7 @@ def migrate(revision: str) -> None:
 )
 def ingest(metrics_port: int | None, metrics_host: str) -> None:
     """Run an ingest worker and a command dispatcher (several may run side by side)."""
+    import asyncio
     import os
 
     from anju.runner import run_until_signal, setup_logging
@@ -112,15 +113,15 @@ def ingest(metrics_port: int | None, metrics_host: str) -> None:
     async def main() -> None:
         server = None
         if metrics_port is not None:
-            server = await serve_metrics(worker.metrics.render, metrics_host, metrics_port)
+            server = serve_metrics(worker.metrics.registry, metrics_host, metrics_port)
         try:
             await until_one_fails(
                 {"ingest": worker.run(), "commands": dispatcher.run(), "access": access.run()}
             )
         finally:
             if server is not None:
-                server.close()
-                await server.wait_closed()
+                await asyncio.to_thread(server.shutdown)
+                server.server_close()
 
     try:
         run_until_signal(main())
