@@ -24,7 +24,7 @@ A = TypeVar("A", bound=BaseModel)
 
 
 class _Args(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 class NoArgs(_Args):

@@ -107,7 +107,7 @@ _FIELDS_SET: dict[frozenset[str], set[str]] = {}
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
     def model_post_init(self, context: Any, /) -> None:
         """Share the set of field names given among records that were given the same ones.

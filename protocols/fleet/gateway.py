@@ -34,7 +34,7 @@ FilePath = Annotated[Path, AfterValidator(_clean_path)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
 
 def _check_host_port(value: str | None) -> str | None:

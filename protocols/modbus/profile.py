@@ -54,7 +54,7 @@ class Order(StrEnum):
 
 
 class Point(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     name: Annotated[str, Field(min_length=1, max_length=64)]
     kind: Annotated[str, Field(min_length=1, max_length=64)]
@@ -102,7 +102,7 @@ class Point(BaseModel):
 
 
 class Profile(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     model: Annotated[str, Field(min_length=1)]
     points: Annotated[tuple[Point, ...], Field(min_length=1)]

@@ -95,7 +95,9 @@ def _iso(value: datetime) -> str:
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+    # Validators are built on first use (here and in the gateway's other model bases): a
+    # gateway imports many models it never validates (doors, access lists, remote configs).
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True, defer_build=True)
 
 
 MAX_EPOCH = MAX_INT64
@@ -144,7 +146,7 @@ class EventBody(BaseModel):
     (JSON values within the wire's bounds) and stored by the cloud as the event's data.
     """
 
-    model_config = ConfigDict(frozen=True, extra="allow")
+    model_config = ConfigDict(frozen=True, extra="allow", defer_build=True)
 
     type: Name
     source: Name = "gateway"
