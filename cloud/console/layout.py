@@ -42,6 +42,8 @@ MENU = (
     MenuItem("/meters", N_("Meters"), P.METERS_READ, "speed"),
     MenuItem("/gateways", N_("Gateways"), P.METERS_READ, "router"),
     MenuItem("/doors", N_("Doors"), P.DOORS_READ, "door_front"),
+    MenuItem("/work-orders", N_("Work orders"), P.WORK_ORDERS_READ, "build"),
+    MenuItem("/parts", N_("Spare parts"), P.PARTS_READ, "inventory_2"),
     MenuItem("/audit", N_("Audit log"), P.AUDIT_READ, "policy"),
     MenuItem("/users", N_("Users & roles"), P.USERS_MANAGE, "manage_accounts"),
 )

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm import Session
 
 from cloud.api.deps import (
@@ -275,15 +275,25 @@ def assign(
 
 
 def is_worker_of(session: Session, user_id: int, order: WorkOrder) -> bool:
-    user = session.get(User, user_id)
-    if user is None or not user.active or user.org_id != order.org_id:
-        return False
-    if P.WORK_ORDERS_WORK not in ROLE_PERMISSIONS[user.role]:
-        return False
-    if user.role is Role.ADMIN:
-        return True
-    link = session.get(UserProperty, (user.id, order.property_id))
-    return link is not None
+    return user_id in workers_of(session, order.org_id, order.property_id, only=user_id)
+
+
+def workers_of(
+    session: Session, org_id: int, property_id: int, *, only: int | None = None
+) -> dict[int, str]:
+    """Who may be assigned the property's orders, by id (username): active users of the
+    organisation whose role reports progress, admins or scoped to the property."""
+    roles = [r for r, perms in ROLE_PERMISSIONS.items() if P.WORK_ORDERS_WORK in perms]
+    scoped = select(UserProperty.user_id).where(UserProperty.property_id == property_id)
+    query = select(User.id, User.username).where(
+        User.org_id == org_id,
+        User.active.is_(True),
+        User.role.in_(roles),
+        or_(User.role == Role.ADMIN, User.id.in_(scoped)),
+    )
+    if only is not None:
+        query = query.where(User.id == only)
+    return dict(session.execute(query.order_by(User.username)).all())
 
 
 @router.post("/work-orders/{order_id}/progress")

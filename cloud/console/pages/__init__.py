@@ -15,5 +15,7 @@ def register() -> None:
         leases,
         login,
         meters,
+        parts,
         users,
+        work_orders,
     )
