@@ -1,7 +1,8 @@
 """The access-list publisher: looks at every gateway's inputs and publishes what each needs on
 `down/access`, every `POLL_S` or sooner when told that records changed, over a connection of
-its own. A look compiles only the gateways whose inputs moved since their last compile here
-(`sync.sync_changed`), and sends again only what a gateway has not reported applied. It runs
+its own. A look compiles only the gateways whose inputs moved since their last compile (the
+digest is kept with the gateway's sync row, so a restart compiles nothing that did not move:
+`sync.sync_changed`), and sends again only what a gateway has not reported applied. It runs
 beside an ingest worker, as a sibling task started by whoever starts the worker (the API
 process, `anju cloud ingest`)."""
 
@@ -58,8 +59,6 @@ class AccessPublisher:
         self._now = now
         self._poll_s = poll_s
         self.changed = asyncio.Event()
-        # gateway → the digest of its inputs at its last compile here (sync.Inputs)
-        self._seen: dict[str, str] = {}
         self.looks = 0
         self.compiled = 0  # gateways compiled, over all looks
         self.published = 0
@@ -68,9 +67,8 @@ class AccessPublisher:
         key = self._signing_key()
         with self._sessions.begin() as session:
             outgoing, compiled = sync.sync_changed(
-                session, self._keys, key, now=self._now(), tz=self._tz, seen=self._seen
+                session, self._keys, key, now=self._now(), tz=self._tz
             )
-        self._seen.update(compiled)  # committed: the next look compiles them only if they move
         self.compiled += len(compiled)
         return outgoing
 

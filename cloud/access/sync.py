@@ -14,7 +14,7 @@ whole list; it is sent again after `RESEND` while the gateway does not report it
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -138,7 +138,7 @@ def state_of(session: Session, gateway_id: str) -> GatewayAccess:
         session,
         GatewayAccess.__table__,
         [{"gateway_id": gateway_id, "compiled_version": 0, "compiled_hash": "", "entries": 0,
-          "sent_version": 0, "applied_version": 0}],
+          "sent_version": 0, "applied_version": 0, "inputs_digest": ""}],
     )  # fmt: skip
     return session.scalars(
         select(GatewayAccess).where(GatewayAccess.gateway_id == gateway_id).with_for_update()
@@ -149,9 +149,12 @@ def compile_gateway(
     session: Session, keys: FieldKeys, gateway_id: str, *, now: datetime, tz: ZoneInfo,
     inputs: Inputs | None = None,
 ) -> GatewayAccess:  # fmt: skip
-    """Compile; keep a new version only if the list says something new."""
+    """Compile; keep a new version only if the list says something new. Either way the
+    inputs' digest is kept: a look compiles the gateway again only when they move."""
     state = state_of(session, gateway_id)
     version = max(state.compiled_version, state.applied_version) + 1
+    inputs = inputs or gather(session, gateway_id, now=now, tz=tz)
+    state.inputs_digest = inputs.digest()
     access = build(session, keys, gateway_id, now=now, tz=tz, version=version, inputs=inputs)
     digest = content_hash(access)
     if digest == state.compiled_hash and state.compiled_version >= state.applied_version:
@@ -258,26 +261,25 @@ def sync_changed(
     *,
     now: datetime,
     tz: ZoneInfo,
-    seen: Mapping[str, str],
-) -> tuple[list[Outgoing], dict[str, str]]:
+) -> tuple[list[Outgoing], list[str]]:
     """One look of the publisher: compile only the gateways whose inputs' digest is not the
-    one in `seen` (gateway → digest of its last compile by this publisher), and send what any
-    gateway lacks (its reported version behind, or a compile above it). Returns what to publish
-    and the digests of what it compiled, to remember once the transaction has committed."""
+    one their last compile kept (`GatewayAccess.inputs_digest`, so a restarted publisher
+    compiles nothing that did not move), and send what any gateway lacks (its reported
+    version behind, or a compile above it). Returns what to publish and whom it compiled."""
     with_doors = set(session.scalars(select(Door.gateway_id).distinct()))
     rows = session.execute(
         select(GatewayAccess.gateway_id, GatewayAccess.compiled_version,
-               GatewayAccess.applied_version)
+               GatewayAccess.applied_version, GatewayAccess.inputs_digest)
     ).all()  # fmt: skip
-    behind = {gid: compiled < applied for gid, compiled, applied in rows if compiled != applied}
-    out, compiled = [], {}
-    for gateway_id in sorted(with_doors | {gid for gid, _, _ in rows}):
+    kept = {gid: digest for gid, _, _, digest in rows}
+    behind = {gid: compiled < applied for gid, compiled, applied, _ in rows if compiled != applied}
+    out, compiled = [], []
+    for gateway_id in sorted(with_doors | set(kept)):
         inputs = gather(session, gateway_id, now=now, tz=tz)
-        digest = inputs.digest()
-        if seen.get(gateway_id) != digest or behind.get(gateway_id):
+        if kept.get(gateway_id) != inputs.digest() or behind.get(gateway_id):
             # changed, or restored from a backup above what the cloud compiled
             state = compile_gateway(session, keys, gateway_id, now=now, tz=tz, inputs=inputs)
-            compiled[gateway_id] = digest
+            compiled.append(gateway_id)
         elif gateway_id in behind:
             state = state_of(session, gateway_id)
         else:

@@ -153,6 +153,9 @@ class GatewayAccess(Base):
     compiled_version: Mapped[int] = mapped_column(BigInteger, default=0)
     compiled_hash: Mapped[str] = mapped_column(String(64), default="")
     compiled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The digest of the inputs the last compile read (`sync.Inputs.digest`): a look compiles
+    # the gateway again only when it moves, also after the publisher restarts.
+    inputs_digest: Mapped[str] = mapped_column(String(64), default="")
     entries: Mapped[int] = mapped_column(Integer, default=0)
     sent_version: Mapped[int] = mapped_column(BigInteger, default=0)
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -1,6 +1,7 @@
 """The publisher over a real broker: a gateway gets its list, a change in the records reaches
 it at the next poll (every 5 s: within 10 s) without anyone telling the publisher, and a poll
-with nothing changed compiles and sends nothing. The poll's wait is driven by the test."""
+with nothing changed compiles and sends nothing, also the first poll of a restarted publisher.
+The poll's wait is driven by the test."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import uuid
 from datetime import date
 
 import aiomqtt
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from cloud.access.publisher import POLL_S, AccessPublisher
@@ -23,7 +25,7 @@ from cloud.security.crypto import FieldKeys
 from protocols.access.schema import AccessList
 from protocols.access.signing import decode_signed
 from protocols.mqtt.topics import Kind, topic
-from tests.cloud.access.test_sync import TZ, add_doors
+from tests.cloud.access.test_sync import TZ, add_door, add_doors
 from tests.cloud.world import COMMAND_KEY, NOW, build_world
 from tests.conftest import mqtt_protocol
 from tests.e2e.link_harness import mqtt_client, stop
@@ -106,6 +108,27 @@ async def test_a_change_reaches_an_online_gateway_at_the_next_poll(
                 change = await next_list(gateway.messages, gateway_id)
                 await looked(publisher, 3)
                 assert (publisher.compiled, publisher.published) == (compiled + 2, 6)
+                with sessions.begin() as session:
+                    for row in session.scalars(select(GatewayAccess)):
+                        record_applied(session, row.gateway_id, row.compiled_version, NOW)
+            finally:
+                await stop(task)
+            # A restarted publisher compiles nothing that did not move, and a change still
+            # reaches the gateway at its next poll.
+            restarted = AccessPublisher(
+                settings, sessions, keys, lambda: COMMAND_KEY, tz=TZ, now=lambda: NOW,
+                sleep=polls.sleep,
+            )  # fmt: skip
+            task = asyncio.create_task(restarted.run(), name="access-restarted")
+            try:
+                await looked(restarted, 1)
+                assert (restarted.compiled, restarted.published) == (0, 0)
+                with sessions.begin() as session:
+                    add_door(session, keys, site, "garage")
+                polls.tick()
+                added = await next_list(gateway.messages, gateway_id)
+                await looked(restarted, 2)
+                assert (restarted.compiled, restarted.published) == (1, 1)
             finally:
                 await stop(task)
     finally:
@@ -113,6 +136,7 @@ async def test_a_change_reaches_an_online_gateway_at_the_next_poll(
     assert change.base_version == first.version
     assert subject not in {r.subject for r in change.rights}
     assert any(subject in right for right in change.removed.rights)
+    assert (added.base_version, [d.id for d in added.doors]) == (change.version, ["garage"])
 
 
 def end_lease(session: Session, lease: Lease) -> None:

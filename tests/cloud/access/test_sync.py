@@ -37,6 +37,17 @@ TZ = ZoneInfo("Asia/Shanghai")
 PUBLIC = COMMAND_KEY.public_key()
 
 
+def add_door(session: Session, keys: FieldKeys, site: Site, code: str, name: str = "") -> Door:
+    """A property gate on the site's gateway."""
+    prop = session.get_one(Property, site.property_id)
+    door = records.create_door(
+        session, keys, prop, gateway_id=site.gateway_id, code=code, scope=DoorScope.PROPERTY,
+        building_id=None, unit_id=None, name=name or code, now=NOW,
+    )  # fmt: skip
+    session.flush()
+    return door
+
+
 def add_doors(session: Session, keys: FieldKeys, site: Site) -> tuple[Door, Door]:
     prop = session.get_one(Property, site.property_id)
     unit = session.get_one(Unit, site.unit_id)
@@ -44,12 +55,7 @@ def add_doors(session: Session, keys: FieldKeys, site: Site) -> tuple[Door, Door
         session, keys, prop, gateway_id=site.gateway_id, code="unit-101", scope=DoorScope.UNIT,
         building_id=unit.building_id, unit_id=unit.id, name="101", now=NOW,
     )  # fmt: skip
-    gate = records.create_door(
-        session, keys, prop, gateway_id=site.gateway_id, code="gate", scope=DoorScope.PROPERTY,
-        building_id=None, unit_id=None, name="Gate", now=NOW,
-    )  # fmt: skip
-    session.flush()
-    return own, gate
+    return own, add_door(session, keys, site, "gate", "Gate")
 
 
 def sent(
@@ -229,12 +235,9 @@ def test_a_report_still_behind_after_the_send_gets_the_list_again_at_once(
     assert sent(session, keys, world_p1.gateway_id, at + sync.RESEND) is None
 
 
-def look(
-    session: Session, keys: FieldKeys, seen: dict[str, str], now: datetime = NOW
-) -> tuple[set[str], set[str]]:
+def look(session: Session, keys: FieldKeys, now: datetime = NOW) -> tuple[set[str], set[str]]:
     """One look of the publisher: (gateways compiled, gateways sent a list)."""
-    out, compiled = sync.sync_changed(session, keys, COMMAND_KEY, now=now, tz=TZ, seen=seen)
-    seen.update(compiled)
+    out, compiled = sync.sync_changed(session, keys, COMMAND_KEY, now=now, tz=TZ)
     return set(compiled), {o.gateway_id for o in out}
 
 
@@ -247,21 +250,24 @@ def applied(session: Session, *gateway_ids: str) -> None:
 def test_a_look_compiles_only_the_gateways_whose_inputs_moved(
     session: Session, keys: FieldKeys, world_p1: Site
 ) -> None:
-    seen: dict[str, str] = {}
     everyone = {"gw-P1", "gw-P2", "gw-P3"}
-    assert look(session, keys, seen) == (everyone, everyone)  # a publisher's first look
+    assert look(session, keys) == (everyone, everyone)  # a publisher's first look
     applied(session, "gw-P1", "gw-P3")  # gw-P2 does not answer
-    assert look(session, keys, seen) == (set(), set())  # nothing moved, nothing compiled
+    assert look(session, keys) == (set(), set())  # nothing moved, nothing compiled
     lease = session.get_one(Lease, world_p1.lease_id)
     leases.apply(session, lease, Action.ACTIVATE, today=date(2026, 3, 1), now=NOW)
     leases.apply(session, lease, Action.TERMINATE, today=date(2026, 3, 1), now=NOW,
                  terminated_on=date(2026, 3, 1), reason="moved out")  # fmt: skip
-    assert look(session, keys, seen) == ({"gw-P1"}, {"gw-P1"})  # only P1's records moved
+    assert look(session, keys) == ({"gw-P1"}, {"gw-P1"})  # only P1's records moved
     applied(session, "gw-P1")
     # gw-P2 is behind: sent again after RESEND, without compiling anything
-    assert look(session, keys, seen, NOW + sync.RESEND) == (set(), {"gw-P2"})
+    assert look(session, keys, NOW + sync.RESEND) == (set(), {"gw-P2"})
     applied(session, "gw-P2")
     # time is an input too: at local midnight every staff window rolls
-    assert look(session, keys, seen, NOW + timedelta(days=1)) == (everyone, everyone)
-    # a new publisher (a restart) compiles everyone once; the lists say nothing new
-    assert look(session, keys, {}, NOW + timedelta(days=1)) == (everyone, set())
+    assert look(session, keys, NOW + timedelta(days=1)) == (everyone, everyone)
+    applied(session, *everyone)
+    # the digests are kept with the gateways' rows: the next look, by this publisher or one
+    # started after it (a restart), compiles nobody whose inputs did not move
+    assert look(session, keys, NOW + timedelta(days=1)) == (set(), set())
+    session.commit()
+    assert {r.inputs_digest != "" for r in session.scalars(select(GatewayAccess))} == {True}
