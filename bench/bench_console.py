@@ -58,6 +58,7 @@ PAGES = {
     "/doors": "[data-testid=door-events] tbody tr",
     "/audit": "[data-testid=audit-table] tbody tr",
     "/users": "[data-testid=users] tbody tr",
+    "/import": "[data-testid=import-upload]",
 }
 
 

@@ -23,6 +23,7 @@ PAGES = (
     ("doors", "/doors"),
     ("audit", "/audit"),
     ("users", "/users"),
+    ("import", "/import"),
 )
 
 

@@ -46,6 +46,7 @@ MENU = (
     MenuItem("/parts", N_("Spare parts"), P.PARTS_READ, "inventory_2"),
     MenuItem("/audit", N_("Audit log"), P.AUDIT_READ, "policy"),
     MenuItem("/users", N_("Users & roles"), P.USERS_MANAGE, "manage_accounts"),
+    MenuItem("/import", N_("Import"), P.DATA_IMPORT, "upload_file"),
 )
 # Enum values shown through the catalog (named here so extraction finds them).
 ENUM_LABELS = (

@@ -148,6 +148,24 @@ def read_rows(
         yield Row(first, values, *_value_problem(values, limits))
 
 
+def count_rows(lines: Lines) -> int:
+    """The rows `read_rows` will yield (non-empty records after the header), for progress;
+    reading the whole file once, holding one record at a time."""
+    csv.field_size_limit(FIELD_LIMIT)
+    reader = csv.reader(lines)
+    n = -1  # the header
+    while True:
+        try:
+            record = next(reader)
+        except StopIteration:
+            return max(n, 0)
+        except csv.Error:  # an over-long value: read_rows yields it as a bad row
+            n += 1
+            continue
+        if n < 0 or any(v.strip() for v in record):
+            n += 1
+
+
 def _value_problem(values: Mapping[str, str], limits: Mapping[str, int]) -> tuple[str, str]:
     for column, value in values.items():
         if "\x00" in value:

@@ -441,10 +441,12 @@ def import_csv(
     now: datetime,
     on_error: Callable[[RowError], None],
     on_progress: Callable[[int], None] = lambda _bytes: None,
+    on_rows: Callable[[int], None] = lambda _rows: None,
 ) -> Report:
     """Check and write every row of `lines` in the session's transaction; report each bad row
-    to `on_error` and the bytes read so far to `on_progress`. The caller commits (when
-    `report.bad` is 0, or bad rows may be skipped) or rolls back."""
+    to `on_error`, and after each chunk the bytes read to `on_progress` and the rows done to
+    `on_rows`. The caller commits (when `report.bad` is 0, or bad rows may be skipped) or
+    rolls back."""
     required, optional = COLUMNS[kind]
     check, write = HANDLERS[kind]
     report = Report(kind=kind)
@@ -469,6 +471,7 @@ def import_csv(
                 f"({_primary(exc)})"
             ) from None
         on_progress(lines.bytes)
+        on_rows(report.rows)
     return report
 
 

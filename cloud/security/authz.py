@@ -52,6 +52,7 @@ class Permission(enum.StrEnum):
     PARTS_WRITE = "parts.write"  # the catalogue, receipts into a store
     JOBS_READ = "jobs.read"  # the scheduled jobs and their latest runs
     JOBS_RUN = "jobs.run"  # run a job now for a property
+    DATA_IMPORT = "data.import"  # CSV import, organisation-wide (it may add properties)
     SELF = "self"  # any signed-in user, about themselves
 
 

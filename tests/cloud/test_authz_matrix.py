@@ -123,6 +123,9 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
     ("POST", "/tariffs"): lambda w, s: ("/tariffs", {"property_id": s.property_id,
         "utility": "water", "effective_from": "2026-06-01", "kind": "flat",
         "tiers": [{"lower": "0", "price": "4.50"}]}),
+    ("POST", "/imports/{kind}"): lambda w, s: ("/imports/units?dry_run=true",
+        "property,building,code,floor,area_m2,base_rent\n"),
+    ("GET", "/imports/progress"): lambda w, s: ("/imports/progress", None),
     ("GET", "/billing-runs/progress"): lambda w, s: (
         f"/billing-runs/progress?property_id={s.property_id}&period=2026-04", None),
     ("GET", "/billing-runs"): lambda w, s: (f"/billing-runs?property_id={s.property_id}", None),

@@ -5,37 +5,18 @@ and once let go the bar ends at the total."""
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 
 import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import func, select
 
 from cloud.models import BillingRun, Lease
-from cloud.progress import BOARD, Progress, billing_key
+from cloud.progress import billing_key
 from tests.console.conftest import Console, sign_in
+from tests.console.gate import HOLD_S, Gate, gated
 
 PERIOD = "2026-05"  # a month nothing else in the suite bills
-HOLD_S = 20.0  # the longest the run waits for the test to let it go
-
-
-@dataclass
-class Gate:
-    """Holds the run when it reports `at` leases of rent done, until `release` is set."""
-
-    key: str
-    at: int
-    reached: threading.Event = field(default_factory=threading.Event)
-    release: threading.Event = field(default_factory=threading.Event)
-    total: int = 0
-
-    def __call__(self, key: str, progress: Progress) -> None:
-        if key == self.key and progress.phase == "rent" and progress.done == self.at:
-            self.total = progress.total
-            self.reached.set()
-            self.release.wait(HOLD_S)
 
 
 def busiest_property(console: Console) -> tuple[int, int]:
@@ -53,18 +34,8 @@ def busiest_property(console: Console) -> tuple[int, int]:
 def gate(console: Console, monkeypatch: pytest.MonkeyPatch) -> Iterator[Gate]:
     pid, leases = busiest_property(console)
     assert leases >= 20, "the demo property should have leases enough to show progress"
-    held = Gate(billing_key(pid, PERIOD), at=5)
-    record = BOARD.set
-
-    def gated(key: str, progress: Progress) -> None:
-        record(key, progress)
-        held(key, progress)
-
-    monkeypatch.setattr(BOARD, "set", gated)
-    try:
+    with gated(monkeypatch, Gate(billing_key(pid, PERIOD), "rent", at=5)) as held:
         yield held
-    finally:
-        held.release.set()
 
 
 def test_run_shows_progress_to_the_end(page: Page, console: Console, gate: Gate) -> None:

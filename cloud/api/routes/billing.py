@@ -29,6 +29,7 @@ from cloud.api.deps import (
 )
 from cloud.api.paging import AfterQ, BodyId, IdQ, LimitQ, Page, PathId, fetch_page
 from cloud.api.problems import ProblemError
+from cloud.api.progress import ProgressOut, latest
 from cloud.api.scope import PropertyQ, scope_filter
 from cloud.billing.bounds import (
     FIRST_DAY,
@@ -207,14 +208,6 @@ class Skipped(BaseModel):
     reason: str
 
 
-class ProgressOut(BaseModel):
-    phase: str = Field(description="rent, utilities, common area, repairs, writing; done when "
-                       "finished, failed when it stopped on an error.")  # fmt: skip
-    done: int
-    total: int = Field(description="The phase's items: leases, master meters, lines or bills.")
-    finished: bool
-
-
 class RunOut(Orm):
     id: int
     property_id: int
@@ -239,8 +232,7 @@ class RunOut(Orm):
 
 
 def progress_of(property_id: int, period: str) -> ProgressOut | None:
-    found = BOARD.get(billing_key(property_id, period))
-    return None if found is None else ProgressOut.model_validate(found, from_attributes=True)
+    return latest(billing_key(property_id, period))
 
 
 @router.post("/billing-runs")

@@ -12,6 +12,7 @@ def register() -> None:
         board,
         doors,
         gateways,
+        imports,
         leases,
         login,
         meters,

@@ -11,6 +11,7 @@ from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
 
+from cloud.api.progress import ProgressOut
 from cloud.api.routes import billing as billing_routes
 from cloud.billing.service.reports import AGING_BUCKETS
 from cloud.console.i18n import N_
@@ -144,7 +145,7 @@ def _run_card(viewer: Viewer, property_id: int, month: str) -> None:
         button = ui.button(_("Run billing"), on_click=start).props("data-testid=run-billing")
 
 
-def _progress(viewer: Viewer, property_id: int, period: str) -> billing_routes.ProgressOut | None:
+def _progress(viewer: Viewer, property_id: int, period: str) -> ProgressOut | None:
     if not MONTH.fullmatch(period) or not viewer.can(P.BILLING_MANAGE):
         return None
     return viewer.call(

@@ -10,6 +10,7 @@ import pytest
 from pypdf import PdfReader
 from sqlalchemy import select
 
+from cloud.api import progress as api_progress
 from cloud.api.routes import billing as billing_routes
 from cloud.billing.service import reports
 from cloud.models import AuditEvent, Role, Tenant, Unit
@@ -187,7 +188,9 @@ async def test_a_time_of_use_tariff_names_a_register_per_zone(api: Api) -> None:
 
 
 async def test_a_run_reports_its_progress(api: Api, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(billing_routes, "BOARD", Board())  # nothing run in this process yet
+    board = Board()  # nothing has run in this process yet
+    monkeypatch.setattr(billing_routes, "BOARD", board)
+    monkeypatch.setattr(api_progress, "BOARD", board)
     pid = api.world.sites["P1"].property_id
     path = "/billing-runs/progress"
     before = await get(api, Role.FINANCE, path, property_id=pid, period="2031-01")
