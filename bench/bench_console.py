@@ -26,16 +26,23 @@ from cloud import migrate
 from cloud.db import make_engine, make_sessionmaker
 from cloud.models import (
     Building,
+    Category,
     Door,
     DoorScope,
     Event,
     Gateway,
     Meter,
     MeterKind,
+    OrderSource,
+    OrderState,
+    PartStock,
+    Priority,
     Property,
     Reading,
+    SparePart,
     Unit,
     Utility,
+    WorkOrder,
 )
 
 RUNS = int(os.environ.get("ANJU_BENCH_CONSOLE_RUNS", "5"))
@@ -46,6 +53,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 EVENTS_PER_DOOR = 100
 READ_METERS = 1000  # meters with a day of readings (the meters page's first pages)
+ORDERS_PER_BUILDING = 20
+PARTS = 200  # in every property's store
 # path -> what shows the page has drawn its content
 PAGES = {
     "/": "button[type=submit]",
@@ -56,6 +65,8 @@ PAGES = {
     "/meters": "[data-testid=meters] tbody tr",
     "/gateways": "[data-testid=gateways] tbody tr",
     "/doors": "[data-testid=door-events] tbody tr",
+    "/work-orders": "[data-testid=orders] tbody tr",
+    "/parts": "[data-testid=stock] tbody tr",
     "/audit": "[data-testid=audit-table] tbody tr",
     "/users": "[data-testid=users] tbody tr",
     "/import": "[data-testid=import-upload]",
@@ -64,7 +75,7 @@ PAGES = {
 
 def seed_operations(url: str) -> None:
     """A gateway and a gate door per building, an electricity meter per unit bound to it, a day
-    of readings for the first meters, and door events."""
+    of readings for the first meters, door events, work orders and a store of parts."""
     now = datetime.now(UTC)
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:
@@ -103,6 +114,26 @@ def seed_operations(url: str) -> None:
               "type": "access.refused" if i % 7 == 0 else "access.granted",
               "ts": now - timedelta(minutes=i), "data": {"verdict": "grant"}}
              for b, _, _ in buildings for i in range(EVENTS_PER_DOOR)],
+        )  # fmt: skip
+        properties = sorted({p for _, p, _ in buildings})
+        s.execute(
+            insert(WorkOrder),
+            [{"org_id": org_id, "property_id": p, "unit_id": u, "category": Category.PLUMBING,
+              "priority": Priority.NORMAL, "description": "leak", "state": OrderState.NEW,
+              "source": OrderSource.STAFF, "created_at": now - timedelta(minutes=i),
+              "updated_at": now - timedelta(minutes=i)}
+             for i, (u, p, _) in enumerate(units[: ORDERS_PER_BUILDING * len(buildings)])],
+        )  # fmt: skip
+        s.execute(
+            insert(SparePart),
+            [{"org_id": org_id, "code": f"P-{n:04d}", "name": f"part {n}", "unit": "pcs",
+              "price_fen": 100 + n, "reorder_level": 5, "active": True} for n in range(PARTS)],
+        )  # fmt: skip
+        part_ids = s.scalars(select(SparePart.id).where(SparePart.org_id == org_id)).all()
+        s.execute(
+            insert(PartStock),
+            [{"part_id": part, "property_id": p, "quantity": part % 20}
+             for part in part_ids for p in properties],
         )  # fmt: skip
         s.commit()
     engine.dispose()

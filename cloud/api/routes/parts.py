@@ -6,9 +6,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import select, tuple_
 
 from cloud.api.deps import (
     NowDep,
@@ -31,6 +31,7 @@ router = APIRouter(tags=["parts"])
 P = Permission
 Quantity = Annotated[int, Field(ge=1, le=parts.MAX_MOVE)]
 Text = Annotated[str, Field(min_length=1, max_length=200)]
+MAX_STOCK_ROWS = 1000
 
 
 class PartIn(BaseModel):
@@ -65,6 +66,7 @@ class StockOut(BaseModel):
 
 class StockList(BaseModel):
     items: list[StockOut]
+    next_after: str | None = None
 
 
 def stock_out(part: SparePart, property_id: int, quantity: int) -> StockOut:
@@ -98,18 +100,35 @@ def list_stock(
     me: Annotated[Principal, guard(P.PARTS_READ, "list")],
     session: SessionDep,
     property_id: PropertyQ = None,
+    low: bool | None = None,
+    after: Annotated[str | None, Query(max_length=60, pattern=r"^\d+:.+$")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_STOCK_ROWS)] = MAX_STOCK_ROWS,
 ) -> StockList:
-    """What each store of the caller's properties holds, low stock first."""
-    rows = session.execute(
+    """What each store of the caller's properties holds, by property and part code, a page's
+    low stock first; `low=true` only what is below its reorder level. Page with
+    `after=<next_after>`."""
+    query = (
         select(SparePart, PartStock.property_id, PartStock.quantity)
         .join(PartStock, PartStock.part_id == SparePart.id)
         .where(SparePart.org_id == me.org_id,
                scope_filter(me, PartStock.property_id, property_id))
         .order_by(PartStock.property_id, SparePart.code)
-        .limit(1000)
-    ).all()  # fmt: skip
-    items = [stock_out(part, prop, qty) for part, prop, qty in rows]
-    return StockList(items=sorted(items, key=lambda s: not s.low))
+        .limit(limit + 1)
+    )  # fmt: skip
+    if low is not None:
+        below = PartStock.quantity < SparePart.reorder_level
+        query = query.where(below if low else ~below)
+    if after is not None:
+        prop, code = after.split(":", 1)
+        query = query.where(tuple_(PartStock.property_id, SparePart.code) > (int(prop), code))
+    rows = session.execute(query).all()
+    more = len(rows) > limit
+    items = [stock_out(part, prop, qty) for part, prop, qty in rows[:limit]]
+    last = items[-1] if more else None
+    return StockList(
+        items=sorted(items, key=lambda s: not s.low),
+        next_after=f"{last.property_id}:{last.code}" if last else None,
+    )
 
 
 class ReceiptIn(BaseModel):

@@ -4,6 +4,8 @@ store for roles that keep the stores. Parts are used on a work order's page."""
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from fastapi import Request
 from fastapi.responses import RedirectResponse
 from nicegui import ui
@@ -15,10 +17,13 @@ from cloud.console.viewer import Viewer
 from cloud.security.authz import Permission
 
 P = Permission
+PAGE_SIZE = 50
 
 
 @ui.page("/parts")
-def parts_page(request: Request, property: int = 0) -> RedirectResponse | None:
+def parts_page(
+    request: Request, property: int = 0, low: str = "", after: str = ""
+) -> RedirectResponse | None:
     viewer = enter(request, P.PARTS_READ)
     if not isinstance(viewer, Viewer):
         return viewer
@@ -26,11 +31,25 @@ def parts_page(request: Request, property: int = 0) -> RedirectResponse | None:
     t = viewer.texts
     properties = my_properties(viewer)
     chosen = property if property in properties else next(iter(properties), 0)
-    stock = viewer.send(part_routes.list_stock, property_id=chosen or None)
+    only_low = low == "1"
+    stock = viewer.send(
+        part_routes.list_stock,
+        property_id=chosen or None,
+        low=True if only_low else None,
+        after=after[:60] or None,
+        limit=PAGE_SIZE,
+    )
     with frame(viewer, _("Spare parts")):
         with ui.row().classes("items-center q-gutter-md"):
             choice(properties, chosen, _("Property"), "/parts?property={}".format,
                    "parts-property").classes("w-64")  # fmt: skip
+            choice(
+                {"": _("All"), "1": _("Below the reorder level")},
+                "1" if only_low else "",
+                _("Stock"),
+                lambda v: f"/parts?property={chosen}&low={v}",
+                "parts-low",
+            ).classes("w-48")
             if viewer.can(P.PARTS_WRITE):
                 ui.button(
                     _("New part"), on_click=lambda: act(viewer, lambda: new_part(viewer, chosen))
@@ -56,6 +75,9 @@ def parts_page(request: Request, property: int = 0) -> RedirectResponse | None:
             ],
             row_key="id",
         ).props("dense flat data-testid=stock").classes("w-full")
+        if stock.next_after is not None:
+            nxt = quote(stock.next_after)
+            ui.link(_("Next page"), f"/parts?property={chosen}&low={low}&after={nxt}")
         if viewer.can(P.PARTS_WRITE) and stock.items:
             _receipt(viewer, chosen, {s.part_id: f"{s.code} {s.name}" for s in stock.items})
     return None
@@ -97,7 +119,7 @@ def _receipt(viewer: Viewer, property_id: int, parts: dict[int, str]) -> None:
     _ = viewer._
     with ui.card().classes("w-96"):
         ui.label(_("Receive into this store")).classes("text-subtitle1")
-        part = ui.select(parts, label=_("Part")).props("data-testid=receipt-part")
+        part = ui.select(parts, label=_("Part")).classes("w-80").props("data-testid=receipt-part")
         quantity = ui.number(_("Quantity"), value=1, min=1, precision=0).props(
             "data-testid=receipt-quantity"
         )

@@ -197,3 +197,30 @@ def wait_for_a_lock_wait(engine: Engine) -> None:
         pytest.fail("the second issue never waited on the first's lock")
     finally:
         probe.close()
+
+
+async def test_the_stock_pages_and_filters_on_the_server(api: Api) -> None:
+    c, p1 = api.client, api.world.sites["P1"]
+    manager = api.as_role(Role.MANAGER)
+    for code, quantity in (("AAA-1", 1), ("ZZZ-1", 9)):
+        part = {"code": code, "name": code, "reorder_level": 3}
+        made = await c.post(f"{PREFIX}/parts", json=part, headers=manager)
+        assert made.status_code == 201, made.text
+        got = await c.post(f"{PREFIX}/parts/{made.json()['id']}/receipts",
+                           json={"property_id": p1.property_id, "quantity": quantity},
+                           headers=manager)  # fmt: skip
+        assert got.status_code == 201, got.text
+    url = f"{PREFIX}/part-stock?property_id={p1.property_id}"
+    codes, after = [], ""
+    for _ in range(4):
+        page = (await c.get(f"{url}&limit=2{after}", headers=manager)).json()
+        codes += [s["code"] for s in page["items"]]
+        if page["next_after"] is None:
+            break
+        after = f"&after={page['next_after']}"
+    assert sorted(codes) == ["AAA-1", f"VALVE-{p1.property_id}", "ZZZ-1"]
+    assert len(codes) == 3  # each row once across the pages
+    low = (await c.get(f"{url}&low=true", headers=manager)).json()["items"]
+    assert [(s["code"], s["low"]) for s in low] == [("AAA-1", True)]
+    bad = await c.get(f"{url}&after=nonsense", headers=manager)
+    assert bad.status_code == 422
