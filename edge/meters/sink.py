@@ -17,20 +17,24 @@ class OutboxSink:
     def __init__(self, outbox: Outbox, *, on_stored: Callable[[], None] = lambda: None) -> None:
         self._outbox = outbox
         self._on_stored = on_stored
-        self._templates: dict[tuple[str, str], ReadingTemplate] = {}
+        # meter -> point name -> template (no key tuple per meter point: 200 meters of 36
+        # points are 7,200 templates)
+        self._templates: dict[str, dict[str, ReadingTemplate]] = {}
 
     def encode(self, snapshot: PollSnapshot) -> list[str]:
         templates = self._templates
         out: list[str] = []
         last_ts, ts = None, ""
+        last_meter: str | None = None
+        of_meter: dict[str, ReadingTemplate] = {}
         for meter, point, when, value, quality in snapshot.values:
             if when is not last_ts:  # the values of one read share their datetime
                 last_ts, ts = when, json_ts(when)
-            template = templates.get((meter, point.name))
+            if meter is not last_meter:  # and those of one meter come together
+                last_meter, of_meter = meter, templates.setdefault(meter, {})
+            template = of_meter.get(point.name)
             if template is None:
-                template = templates[meter, point.name] = ReadingTemplate(
-                    meter, point.name, point.unit
-                )
+                template = of_meter[point.name] = ReadingTemplate(meter, point.name, point.unit)
             if isinstance(value, str):
                 out.append(template.text(value, ts, quality))
             else:

@@ -9,6 +9,7 @@ points give the same reads, whatever order the profile lists them in.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import struct
 from collections.abc import Iterable, Mapping, Sequence
@@ -44,6 +45,14 @@ def _fast_format(point: Point) -> struct.Struct | None:
     return None
 
 
+@functools.cache
+def _decoders(
+    base: int, points: tuple[Point, ...]
+) -> tuple[tuple[Point, struct.Struct | None, int, int], ...]:
+    """One tuple for every meter of a profile: the reads of 200 meters differ in unit id only."""
+    return tuple((p, _fast_format(p), p.address - base, p.end - base) for p in points)
+
+
 @dataclass(frozen=True, slots=True)
 class ReadRequest:
     """One FC03/FC04 transaction to one device and the points it carries."""
@@ -60,9 +69,7 @@ class ReadRequest:
     )
 
     def __post_init__(self) -> None:
-        base = self.address
-        decoders = tuple((p, _fast_format(p), p.address - base, p.end - base) for p in self.points)
-        object.__setattr__(self, "_decoders", decoders)
+        object.__setattr__(self, "_decoders", _decoders(self.address, self.points))
 
     @property
     def end(self) -> int:

@@ -315,7 +315,7 @@ class ReadingTemplate:
     is checked per reading, and the text is spliced (a test holds it to the model's output).
     """
 
-    __slots__ = ("_head", "_tail")
+    __slots__ = ("_meter", "_point", "_tail")
 
     def __init__(self, meter: str, point: str, unit: str) -> None:
         try:
@@ -324,8 +324,10 @@ class ReadingTemplate:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
             raise MessageError("invalid", f"reading {where}: {first['msg']}") from None
-        self._head = '{"meter":%s,"point":%s,' % (_json(meter), _json(point))  # noqa: UP031
-        # One string per unit, not per meter point: a gateway holds a template per point.
+        # One string per meter, per point name and per unit, not per meter point: a gateway
+        # holds a template for every point of every meter.
+        self._meter = sys.intern('{"meter":%s,' % _json(meter))  # noqa: UP031
+        self._point = sys.intern('"point":%s,' % _json(point))  # noqa: UP031
         self._tail = sys.intern(',"unit":%s,"ts":"' % _json(unit))  # noqa: UP031
 
     def number(self, value: float, ts: str, quality: Quality = Quality.GOOD) -> str:
@@ -333,14 +335,20 @@ class ReadingTemplate:
         number is the caller's to turn into a `bad` reading)."""
         if not value_fits(value):
             raise MessageError("invalid", f"reading value {value!r} is out of bounds")
-        return f'{self._head}"value":{float(value)!r}{self._tail}{ts}","quality":"{quality}"}}'
+        return (
+            f'{self._meter}{self._point}"value":{float(value)!r}'
+            f'{self._tail}{ts}","quality":"{quality}"}}'
+        )
 
     def text(self, text: str, ts: str, quality: Quality = Quality.GOOD) -> str:
         try:
             check_text(text, MAX_TEXT_CHARS)
         except ValueError as exc:
             raise MessageError("invalid", f"reading text: {exc}") from None
-        return f'{self._head[:-1]}{self._tail}{ts}","quality":"{quality}","text":{_json(text)}}}'
+        return (
+            f"{self._meter}{self._point[:-1]}{self._tail}{ts}"
+            f'","quality":"{quality}","text":{_json(text)}}}'
+        )
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
