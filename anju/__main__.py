@@ -1,3 +1,3 @@
-from anju.cli import main
+from anju.main import main
 
 main()

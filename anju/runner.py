@@ -7,6 +7,7 @@ import io
 import logging
 import signal
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -23,6 +24,16 @@ def setup_logging(verbose: bool = False) -> None:
     )
     for noisy in ("amqtt", "transitions", "pymodbus", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_gateway_file(config_path: Path, verbose: bool = False) -> None:
+    """`anju edge run`: the gateway of the file at `config_path`, until a signal stops it."""
+    from edge.config import load_config  # noqa: PLC0415 - the launcher wires edge in on use
+    from edge.gateway import run_gateway  # noqa: PLC0415
+
+    config = load_config(config_path)
+    setup_logging(verbose)
+    run_until_signal(run_gateway(config))
 
 
 def _stack(task: asyncio.Task[Any]) -> str:

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from anju import __version__
 from anju.cli import cli
+from anju.main import gateway_arguments
 
 REQUIRED = [
     ("broker",),
@@ -80,6 +81,37 @@ def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: st
 def test_missing_gateway_config_is_one_line(tmp_path: Path) -> None:
     result = run_anju("edge", "run", "--config", str(tmp_path / "nope.yaml"))
     assert_one_line_error(result, "nope.yaml", "cannot read")
+
+
+def test_the_gateway_start_reports_errors_as_click_does(tmp_path: Path) -> None:
+    """`anju edge run --config FILE` starts without click (anju.main); its error is the line
+    click gives for the same command."""
+    args = ["edge", "run", "--config", str(tmp_path / "nope.yaml")]
+    through_click = CliRunner().invoke(cli, args)
+    assert through_click.exit_code == 1
+    direct = run_anju(*args)
+    assert direct.returncode == 1
+    assert direct.stderr == through_click.output
+
+
+@pytest.mark.parametrize(
+    ("args", "parsed"),
+    [
+        (["--config", "gw.yaml"], (Path("gw.yaml"), False)),
+        (["--config=gw.yaml", "-v"], (Path("gw.yaml"), True)),
+        (["--verbose", "--config", "gw.yaml"], (Path("gw.yaml"), True)),
+        (["--config"], None),  # click says what is missing
+        (["--config", "--verbose"], None),
+        ([], None),
+        (["--help"], None),
+        (["--config", "gw.yaml", "--verbos"], None),
+        (["--config", "gw.yaml", "extra"], None),
+    ],
+)
+def test_only_a_plain_gateway_start_skips_click(
+    args: list[str], parsed: tuple[Path, bool] | None
+) -> None:
+    assert gateway_arguments(args) == parsed
 
 
 def test_bad_gateway_config_names_the_key(tmp_path: Path) -> None:

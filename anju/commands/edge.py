@@ -24,13 +24,9 @@ GATEWAY_CONFIG = click.option(
 @click.option("-v", "--verbose", is_flag=True, help="Log debug detail.")
 def run(config_path: Path, verbose: bool) -> None:
     """Run the gateway: meter pollers, doors, uplink and services from CONFIG."""
-    from anju.runner import run_until_signal, setup_logging
-    from edge.config import load_config
-    from edge.gateway import run_gateway
+    from anju.runner import run_gateway_file
 
-    config = load_config(config_path)
-    setup_logging(verbose)
-    run_until_signal(run_gateway(config))
+    run_gateway_file(config_path, verbose)
 
 
 @edge.command()

@@ -60,8 +60,7 @@ DOOR_ONLY = [
 ]
 
 
-@pytest.mark.timeout(60)
-def test_a_meters_only_gateway_imports_no_door_stack(tmp_path: Path) -> None:
+def meters_only(tmp_path: Path) -> Path:
     config = {
         "gateway_id": "gw-meters",
         "mqtt": {"url": f"mqtt://127.0.0.1:{free_port()}"},
@@ -76,6 +75,12 @@ def test_a_meters_only_gateway_imports_no_door_stack(tmp_path: Path) -> None:
     }
     path = tmp_path / "gateway.yaml"
     path.write_text(yaml.safe_dump(config))
+    return path
+
+
+@pytest.mark.timeout(60)
+def test_a_meters_only_gateway_imports_no_door_stack(tmp_path: Path) -> None:
+    path = meters_only(tmp_path)
     done = subprocess.run(
         [sys.executable, "-c", START, str(path)],
         capture_output=True,
@@ -90,3 +95,28 @@ def test_a_meters_only_gateway_imports_no_door_stack(tmp_path: Path) -> None:
     assert "pymodbus.client" in modules  # the start did reach the meters
     loaded = [name for name in DOOR_ONLY if name in modules]
     assert loaded == []
+
+
+@pytest.mark.timeout(60)
+def test_anju_edge_run_starts_the_gateway_without_click(tmp_path: Path) -> None:
+    """The command a gateway's service runs: `-X importtime` lists every module it imports."""
+    config = str(meters_only(tmp_path))
+    proc = subprocess.Popen(
+        [sys.executable, "-X", "importtime", "-m", "anju", "edge", "run", "--config", config],
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.stderr is not None
+    lines = []
+    try:
+        for line in proc.stderr:  # until the gateway has started its services
+            lines.append(line)
+            if "gateway starting" in line:
+                break
+    finally:
+        proc.terminate()
+        lines += proc.communicate(timeout=30)[1].splitlines()
+    imported = {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
+    assert "edge.gateway" in imported
+    assert [name for name in imported if name.split(".")[0] == "click"] == []
