@@ -2,7 +2,8 @@
 
 Integer ids page with `Page`; records keyed by a string (meters, gateways) with `KeyPage`.
 A newest-first time series (readings) pages with `fetch_newest`: an opaque cursor over (ts, id),
-since many rows share a timestamp and a cursor on ts alone would skip them.
+since many rows share a timestamp and a cursor on ts alone would skip them; a list ordered by a
+text column (the rent roll by unit code) likewise over (text, id) with `encode_key`.
 A list route takes `page: PageQ` (`KeyPageQ`) and answers with `page_of` (`fetch_page`).
 """
 
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -140,6 +142,29 @@ def decode_cursor(token: str) -> tuple[datetime, int]:
     if ts.tzinfo is None or not 0 <= row_id <= MAX_ID:
         raise ProblemError(422, INVALID_CURSOR)
     return ts, row_id
+
+
+KeyCursorQ = Annotated[
+    str | None, Query(max_length=512, description="`next_after` of the page before.")
+]
+
+
+def encode_key(text: str, row_id: int) -> str:
+    """(text, id) as an opaque token: a keyset on a text column that many rows may share."""
+    raw = json.dumps([text, row_id], ensure_ascii=False).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_key(token: str) -> tuple[str, int]:
+    """The (text, id) of a token; anything not made by `encode_key` is a 422."""
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+        text, row_id = json.loads(raw)
+    except (ValueError, TypeError, binascii.Error) as exc:
+        raise ProblemError(422, INVALID_CURSOR) from exc
+    if not isinstance(text, str) or type(row_id) is not int or not 0 <= row_id <= MAX_ID:
+        raise ProblemError(422, INVALID_CURSOR)
+    return text, row_id
 
 
 def page_of(

@@ -126,6 +126,7 @@ CASES: dict[tuple[str, str], Callable[[World, Site], Case]] = {
     ("POST", "/imports/{kind}"): lambda w, s: ("/imports/units?dry_run=true",
         "property,building,code,floor,area_m2,base_rent\n"),
     ("GET", "/imports/progress"): lambda w, s: ("/imports/progress", None),
+    ("GET", "/rent-roll"): lambda w, s: (f"/rent-roll?property_id={s.property_id}", None),
     ("GET", "/billing-runs/progress"): lambda w, s: (
         f"/billing-runs/progress?property_id={s.property_id}&period=2026-04", None),
     ("GET", "/billing-runs"): lambda w, s: (f"/billing-runs?property_id={s.property_id}", None),

@@ -27,7 +27,18 @@ from cloud.api.deps import (
     scoped_get,
     tenant_lease_filter,
 )
-from cloud.api.paging import AfterQ, BodyId, IdQ, LimitQ, Page, PathId, fetch_page
+from cloud.api.paging import (
+    AfterQ,
+    BodyId,
+    IdQ,
+    KeyCursorQ,
+    LimitQ,
+    Page,
+    PathId,
+    decode_key,
+    encode_key,
+    fetch_page,
+)
 from cloud.api.problems import ProblemError
 from cloud.api.progress import ProgressOut, latest
 from cloud.api.scope import PropertyQ, scope_filter
@@ -611,6 +622,57 @@ class ReportName(StrEnum):
     COLLECTION_RATE = "collection-rate"
     REVENUE = "revenue"
     UTILITY_RECOVERY = "utility-recovery"
+
+
+class RentRollRow(BaseModel):
+    unit: str
+    lease_id: int
+    tenant: str
+    start: date
+    end: date
+    monthly_rent_fen: int
+    deposit_fen: int
+    cycle_months: int
+    balance_fen: int = Field(description="What the lease's open invoices still owe.")
+
+
+class RentRollTotals(BaseModel):
+    leases: int
+    monthly_rent_fen: int
+    balance_fen: int
+
+
+class RentRollPage(BaseModel):
+    as_of: date
+    items: list[RentRollRow]
+    next_after: str | None
+    totals: RentRollTotals = Field(description="The whole rent roll's, on every page.")
+
+
+@router.get("/rent-roll")
+def rent_roll(
+    *,
+    property_id: RequiredProperty,
+    as_of: DayQ = None,
+    after: KeyCursorQ = None,
+    limit: LimitQ = 50,
+    me: Annotated[Principal, guard(P.REPORTS_READ, "body")],
+    session: SessionDep,
+    now: NowDep,
+    request: Request,
+) -> RentRollPage:
+    """The rent roll (the report `rent-roll`) a page at a time, by unit code then lease,
+    paged in the database; page with `after=<next_after>`. Its CSV is the report's."""
+    require_property(me, property_id)
+    day = as_of or now.astimezone(request.app.state.settings.zone).date()
+    key = decode_key(after) if after is not None else None
+    rows, nxt = reports.rent_roll_page(session, property_id, day, key, limit)
+    return RentRollPage(
+        as_of=day,
+        items=[RentRollRow.model_validate(r) for r in rows],
+        next_after=encode_key(*nxt) if nxt is not None else None,
+        totals=RentRollTotals.model_validate(reports.rent_roll_totals(session, property_id, day)),
+    )
 
 
 @router.get("/reports/{name}", responses={200: {"content": {"text/csv": {}}}})

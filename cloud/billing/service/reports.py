@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import BigInteger, Select, and_, case, cast, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from cloud.models import (
@@ -40,14 +40,39 @@ REVENUE_KINDS = (
 Row = dict[str, Any]
 
 
-def rent_roll(session: Session, property_id: int, as_of: date) -> list[Row]:
-    owed = (
-        select(Invoice.lease_id, func.sum(Invoice.total_fen - Invoice.paid_fen).label("owed"))
-        .where(Invoice.status == InvoiceStatus.OPEN)
-        .group_by(Invoice.lease_id)
-        .subquery()
+RENT_ROLL_KEYS = (
+    "unit",
+    "lease_id",
+    "tenant",
+    "start",
+    "end",
+    "monthly_rent_fen",
+    "deposit_fen",
+    "cycle_months",
+    "balance_fen",
+)
+
+
+def _in_force(property_id: int, as_of: date) -> tuple[Any, ...]:
+    """The rent roll's leases: signed or active, and running on `as_of`."""
+    return (
+        Lease.property_id == property_id,
+        Lease.status.in_([LeaseStatus.ACTIVE, LeaseStatus.SIGNED]),
+        Lease.start_date <= as_of,
+        Lease.end_date >= as_of,
     )
-    rows = session.execute(
+
+
+def _rent_roll_query(property_id: int, as_of: date) -> Select[Any]:
+    """The rent roll by (unit code, lease id); each lease's open balance is summed from its own
+    invoices (an index lookup per lease), so a page costs its rows, not the property's."""
+    owed = (
+        select(_fen_sum(Invoice.total_fen - Invoice.paid_fen))
+        .where(Invoice.lease_id == Lease.id, Invoice.status == InvoiceStatus.OPEN)
+        .correlate(Lease)
+        .scalar_subquery()
+    )
+    return (
         select(
             Unit.code,
             Lease.id,
@@ -57,31 +82,55 @@ def rent_roll(session: Session, property_id: int, as_of: date) -> list[Row]:
             Lease.rent_fen,
             Lease.deposit_fen,
             Lease.payment_cycle_months,
-            func.coalesce(owed.c.owed, 0),
+            owed,
         )
         .join(Unit, Unit.id == Lease.unit_id)
         .join(Tenant, Tenant.id == Lease.primary_tenant_id)
-        .outerjoin(owed, owed.c.lease_id == Lease.id)
-        .where(
-            Lease.property_id == property_id,
-            Lease.status.in_([LeaseStatus.ACTIVE, LeaseStatus.SIGNED]),
-            Lease.start_date <= as_of,
-            Lease.end_date >= as_of,
+        .where(*_in_force(property_id, as_of))
+        .order_by(Unit.code, Lease.id)
+    )
+
+
+def rent_roll(session: Session, property_id: int, as_of: date) -> list[Row]:
+    """The whole rent roll (the report and its CSV)."""
+    rows = session.execute(_rent_roll_query(property_id, as_of))
+    return [dict(zip(RENT_ROLL_KEYS, r, strict=True)) for r in rows]
+
+
+def rent_roll_page(
+    session: Session, property_id: int, as_of: date, after: tuple[str, int] | None, limit: int
+) -> tuple[list[Row], tuple[str, int] | None]:
+    """`limit` rows of the rent roll after the (unit code, lease id) `after`, and the key to
+    send back for the next page (None on the last)."""
+    query = _rent_roll_query(property_id, as_of)
+    if after is not None:
+        code, lease_id = after
+        query = query.where(tuple_(Unit.code, Lease.id) > tuple_(code, lease_id))
+    rows = [dict(zip(RENT_ROLL_KEYS, r, strict=True))
+            for r in session.execute(query.limit(limit + 1))]  # fmt: skip
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, (rows[-1]["unit"], rows[-1]["lease_id"])
+
+
+def rent_roll_totals(session: Session, property_id: int, as_of: date) -> Row:
+    """What the whole rent roll adds up to: its leases, their monthly rent and open balance."""
+    leases, rent = session.execute(
+        select(func.count(), _fen_sum(Lease.rent_fen)).where(*_in_force(property_id, as_of))
+    ).one()
+    in_force = select(Lease.id).where(*_in_force(property_id, as_of))
+    owed = session.scalar(
+        select(_fen_sum(Invoice.total_fen - Invoice.paid_fen)).where(
+            Invoice.status == InvoiceStatus.OPEN, Invoice.lease_id.in_(in_force)
         )
-        .order_by(Unit.code)
     )
-    keys = (
-        "unit",
-        "lease_id",
-        "tenant",
-        "start",
-        "end",
-        "monthly_rent_fen",
-        "deposit_fen",
-        "cycle_months",
-        "balance_fen",
-    )
-    return [dict(zip(keys, r, strict=True)) for r in rows]
+    return {"leases": leases, "monthly_rent_fen": rent, "balance_fen": owed or 0}
+
+
+def _fen_sum(amount: Any) -> Any:
+    """A sum of fen as an integer on every database (PostgreSQL sums bigints as numeric)."""
+    return cast(func.coalesce(func.sum(amount), 0), BigInteger)
 
 
 def ar_aging(session: Session, property_id: int, as_of: date) -> list[Row]:

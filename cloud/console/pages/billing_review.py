@@ -5,6 +5,7 @@ release route) and the rent roll (the API's report, a page at a time)."""
 from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
+from urllib.parse import quote
 
 from fastapi import Request
 from fastapi.responses import RedirectResponse
@@ -164,8 +165,9 @@ def _hold_dialog(viewer: Viewer, hold: rule_routes.HoldOut) -> None:
 
 
 @ui.page("/billing/rent-roll")
-def rent_roll_page(request: Request, property: int = 0, start: int = 0) -> RedirectResponse | None:
-    """The leases in force today by unit; the report is the API's (and its CSV export)."""
+def rent_roll_page(request: Request, property: int = 0, after: str = "") -> RedirectResponse | None:
+    """The leases in force today by unit, a page at a time from the API's rent-roll route
+    (paged in the database), with the whole roll's totals; the CSV is the API's report."""
     viewer = enter(request, P.REPORTS_READ)
     if not isinstance(viewer, Viewer):
         return viewer
@@ -190,24 +192,19 @@ def rent_roll_page(request: Request, property: int = 0, start: int = 0) -> Redir
                 )
         if not chosen:
             return None
-        out = viewer.send(
-            billing_routes.report,
-            name=billing_routes.ReportName.RENT_ROLL,
+        page = viewer.send(
+            billing_routes.rent_roll,
             property_id=chosen,
             as_of=None,
-            start=None,
-            end=None,
-            year=None,
-            format="json",
+            after=after[:512] or None,
+            limit=PAGE_SIZE,
         )
-        rows = out["items"]
-        first = min(max(start, 0), len(rows))
-        shown = rows[first : first + PAGE_SIZE]
-        rent = sum(r["monthly_rent_fen"] for r in rows)
-        owed = sum(r["balance_fen"] for r in rows)
+        totals = page.totals
         ui.label(
             _("{n} leases in force, monthly rent {rent}, owed {owed}").format(
-                n=t.number(len(rows)), rent=t.money(rent), owed=t.money(owed)
+                n=t.number(totals.leases),
+                rent=t.money(totals.monthly_rent_fen),
+                owed=t.money(totals.balance_fen),
             )
         ).props("data-testid=rent-roll-total")
         ui.table(
@@ -223,22 +220,25 @@ def rent_roll_page(request: Request, property: int = 0, start: int = 0) -> Redir
             ),
             rows=[
                 {
-                    "unit": r["unit"],
-                    "lease": r["lease_id"],
-                    "tenant": r["tenant"],
-                    "period": f"{t.day(r['start'])} ~ {t.day(r['end'])}",
-                    "rent": t.money(r["monthly_rent_fen"]),
-                    "deposit": t.money(r["deposit_fen"]),
-                    "cycle": _("every {n} months").format(n=r["cycle_months"]),
-                    "balance": t.money(r["balance_fen"]),
+                    "unit": r.unit,
+                    "lease": r.lease_id,
+                    "tenant": r.tenant,
+                    "period": f"{t.day(r.start)} ~ {t.day(r.end)}",
+                    "rent": t.money(r.monthly_rent_fen),
+                    "deposit": t.money(r.deposit_fen),
+                    "cycle": _("every {n} months").format(n=r.cycle_months),
+                    "balance": t.money(r.balance_fen),
                 }
-                for r in shown
+                for r in page.items
             ],
             row_key="lease",
         ).props("dense flat").classes("w-full").props("data-testid=rent-roll")
-        if first + PAGE_SIZE < len(rows):
-            ui.link(
-                _("Next page"),
-                f"/billing/rent-roll?property={chosen}&start={first + PAGE_SIZE}",
-            )
+        with ui.row():
+            if after:
+                ui.link(_("First page"), f"/billing/rent-roll?property={chosen}")
+            if page.next_after is not None:
+                ui.link(
+                    _("Next page"),
+                    f"/billing/rent-roll?property={chosen}&after={quote(page.next_after)}",
+                )
     return None

@@ -213,3 +213,26 @@ async def test_a_run_reports_its_progress(api: Api, monkeypatch: pytest.MonkeyPa
     assert seen.status_code == 404
     desk = await get(api, Role.FRONT_DESK, path, property_id=pid, period="2031-01")
     assert desk.status_code == 403  # the front desk may not run billing at all
+
+
+async def test_the_rent_roll_pages_in_the_database_with_the_reports_totals(api: Api) -> None:
+    pid = api.world.sites["P1"].property_id
+    await post(api, Role.FINANCE, "/billing-runs", {"property_id": pid, "period": "2026-03"})
+    whole = (await get(api, Role.FINANCE, "/reports/rent-roll", property_id=pid)).json()["items"]
+    assert whole
+    seen: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"property_id": pid, "limit": 1}
+    while True:
+        page = (await get(api, Role.FINANCE, "/rent-roll", **params)).json()
+        seen.extend(page["items"])
+        assert page["totals"] == {
+            "leases": len(whole),
+            "monthly_rent_fen": sum(r["monthly_rent_fen"] for r in whole),
+            "balance_fen": sum(r["balance_fen"] for r in whole),
+        }
+        if page["next_after"] is None:
+            break
+        params["after"] = page["next_after"]
+    assert seen == whole
+    bad = await get(api, Role.FINANCE, "/rent-roll", property_id=pid, after="not-a-cursor")
+    assert bad.status_code == 422
