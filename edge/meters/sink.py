@@ -17,8 +17,8 @@ class OutboxSink:
     def __init__(self, outbox: Outbox, *, on_stored: Callable[[], None] = lambda: None) -> None:
         self._outbox = outbox
         self._on_stored = on_stored
-        # meter -> point name -> template (no key tuple per meter point: 200 meters of 36
-        # points are 7,200 templates)
+        # meter -> point name -> template: no key tuple per meter point (a gateway of 200
+        # meters holds thousands of templates)
         self._templates: dict[str, dict[str, ReadingTemplate]] = {}
 
     def encode(self, snapshot: PollSnapshot) -> list[str]:
