@@ -260,3 +260,12 @@ def test_a_lease_takes_co_tenants_found_by_name(page: Page, console: Console) ->
         ).all()
     assert lease.primary_tenant_id == primary.id
     assert co.id in parties
+
+
+def test_the_front_desk_sees_the_deposit_but_does_not_take_it(page: Page, console: Console) -> None:
+    lease = active_lease(console)
+    sign_in(page, console, "demo-front_desk")
+    expect(page).to_have_url(re.compile(r"/board$"))
+    page.goto(f"{console.url}/leases?lease={lease.id}")
+    expect(page.get_by_test_id("fact-已收押金")).to_be_visible()
+    expect(page.get_by_test_id("deposit-receive")).to_have_count(0)
