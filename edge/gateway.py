@@ -50,6 +50,10 @@ def configured_locks(now: Callable[[], datetime]) -> Callable[[DoorConfig], Lock
                 from edge.door.ble.emulated import emulated_locks  # noqa: PLC0415 - demo only
 
                 ble[radio] = emulated_locks(now)
+            elif radio == "esphome":
+                from edge.door.ble.esphome import esphome_locks  # noqa: PLC0415 - proxies only
+
+                ble[radio] = esphome_locks(now)
             else:
                 from edge.door.ble.driver import host_locks  # noqa: PLC0415
 

@@ -110,6 +110,22 @@ class ModbusBus(_Strict):
         return _host_port(device.tcp) if device.tcp else self.tcp_address
 
 
+MAX_PROXIES = 32  # one per floor of a tall building, with room to spare
+# A DNS name or an IPv4 address; no scheme, no port, no spaces.
+_LABEL = r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+HOSTNAME = rf"^{_LABEL}(\.{_LABEL})*$"
+
+
+class EsphomeProxy(_Strict):
+    """One ESPHome Bluetooth proxy a gateway reaches locks through (its native API)."""
+
+    host: Annotated[str, Field(max_length=253, pattern=HOSTNAME)]
+    port: Annotated[int, Field(ge=1, le=65535)] = 6053
+    # The device's API encryption key (`api: encryption: key:` in its ESPHome YAML): 32 bytes
+    # in base64, in a 0600 file. None: a plain-text API, for a proxy on an isolated network only.
+    noise_psk_file: FilePath | None = None
+
+
 class BleLockSettings(_Strict):
     """A BLE lock's settings (a door's `ble:` block when `lock: ble`)."""
 
@@ -126,9 +142,20 @@ class BleLockSettings(_Strict):
     attempts: Annotated[int, Field(ge=1, le=10)] = 3
     # Status polls keep the link up and collect the events the lock queued meanwhile.
     poll_s: Annotated[float, Field(ge=1, le=3600)] = 60.0
-    # DEMO/TEST ONLY: `emulated` drives an emulated lock on a virtual radio inside the gateway
-    # (edge/door/ble/emulated.py) instead of this host's adapter.
-    radio: Literal["host", "emulated"] = "host"
+    # `host`: this host's adapter; `esphome`: the ESPHome Bluetooth proxies in `proxies`
+    # (edge/door/ble/esphome.py). DEMO/TEST ONLY: `emulated` drives an emulated lock on a
+    # virtual radio inside the gateway (edge/door/ble/emulated.py).
+    radio: Literal["host", "esphome", "emulated"] = "host"
+    proxies: Annotated[tuple[EsphomeProxy, ...], Field(max_length=MAX_PROXIES)] = ()
+
+    @model_validator(mode="after")
+    def _proxies(self) -> BleLockSettings:
+        if (self.radio == "esphome") != bool(self.proxies):
+            raise ValueError("`proxies` go with `radio: esphome`, and it needs at least one")
+        where = [(p.host.lower(), p.port) for p in self.proxies]
+        if len(set(where)) != len(where):
+            raise ValueError("each proxy is listed once")
+        return self
 
 
 class SnapshotSettings(_Strict):

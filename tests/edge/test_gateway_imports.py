@@ -53,6 +53,9 @@ DOOR_ONLY = [
     "cv2",
     "onnxruntime",
     "bleak",  # BLE locks
+    "aioesphomeapi",  # BLE locks through ESPHome proxies
+    "bleak_esphome",
+    "habluetooth",
     "edge.door.service",
     "edge.door.pipeline",
     "edge.door.keypad",
@@ -78,11 +81,10 @@ def meters_only(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.timeout(60)
-def test_a_meters_only_gateway_imports_no_door_stack(tmp_path: Path) -> None:
-    path = meters_only(tmp_path)
+def _modules(script: str, argument: str) -> set[str]:
+    """What a fresh interpreter loaded running `script` (which prints its sys.modules)."""
     done = subprocess.run(
-        [sys.executable, "-c", START, str(path)],
+        [sys.executable, "-c", script, argument],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -90,7 +92,12 @@ def test_a_meters_only_gateway_imports_no_door_stack(tmp_path: Path) -> None:
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    modules = set(json.loads(done.stdout))
+    return set(json.loads(done.stdout))
+
+
+@pytest.mark.timeout(60)
+def test_a_meters_only_gateway_imports_no_door_stack(tmp_path: Path) -> None:
+    modules = _modules(START, str(meters_only(tmp_path)))
     assert "edge.gateway" in modules
     assert "pymodbus.client" in modules  # the start did reach the meters
     loaded = [name for name in DOOR_ONLY if name in modules]
@@ -120,3 +127,48 @@ def test_anju_edge_run_starts_the_gateway_without_click(tmp_path: Path) -> None:
     imported = {line.rsplit("|", 1)[1].strip() for line in lines if line.startswith("import time:")}
     assert "edge.gateway" in imported
     assert [name for name in imported if name.split(".")[0] == "click"] == []
+
+
+# Builds each door's lock as `anju edge run` does, then lists what the process loaded.
+LOCKS = """
+import json, sys
+from datetime import UTC, datetime
+
+from edge.door.config import DoorConfig
+from edge.gateway import configured_locks
+
+door = DoorConfig.model_validate(json.loads(sys.argv[1]))
+configured_locks(lambda: datetime.now(UTC))(door)
+json.dump(sorted(sys.modules), sys.stdout)
+"""
+ESPHOME_ONLY = ["aioesphomeapi", "bleak_esphome", "habluetooth", "edge.door.ble.esphome"]
+
+
+def _loaded_for(tmp_path: Path, ble: dict[str, object]) -> set[str]:
+    key = tmp_path / "lock.key"
+    key.write_text("00" * 16)
+    door = {
+        "id": "front",
+        "source": "usb:0",
+        "lock": "ble",
+        "ble": {
+            "address": "C4:7F:51:00:12:34",
+            "key_file": str(key),
+            "counter_file": str(tmp_path / "c.json"),
+            **ble,
+        },
+    }
+    return _modules(LOCKS, json.dumps(door))
+
+
+@pytest.mark.timeout(60)
+def test_a_host_radio_door_imports_no_esphome_stack(tmp_path: Path) -> None:
+    modules = _loaded_for(tmp_path, {"radio": "host"})
+    assert "bleak" in modules  # the door's driver did load
+    assert [name for name in ESPHOME_ONLY if name in modules] == []
+
+
+@pytest.mark.timeout(60)
+def test_an_esphome_door_loads_the_proxy_stack(tmp_path: Path) -> None:
+    modules = _loaded_for(tmp_path, {"radio": "esphome", "proxies": [{"host": "proxy-3.lan"}]})
+    assert [name for name in ESPHOME_ONLY if name not in modules] == []

@@ -47,9 +47,15 @@ class HostRadio:
         return {}
 
 
+# A radio's own library errors and what each means for a lock (first match wins), added by
+# the radio's module when it is imported (aioesphomeapi's for ESPHome proxies): this stays the
+# one place that translates them, without importing a library a gateway may not have.
+RADIO_ERRORS: dict[type[Exception], type[LockError]] = {}
+
+
 @contextmanager
 def translated(address: str) -> Iterator[None]:
-    """The one place that knows bleak's exceptions."""
+    """The one place that knows bleak's (and the radios' libraries') exceptions."""
     try:
         yield
     except LockError:
@@ -60,6 +66,11 @@ def translated(address: str) -> Iterator[None]:
         raise LockUnreachableError(f"lock {address}: {exc}") from None
     except (EOFError, OSError) as exc:  # a dropped D-Bus or proxy connection
         raise LockUnreachableError(f"lock {address}: link lost ({exc})") from None
+    except Exception as exc:
+        for kind, error in RADIO_ERRORS.items():
+            if isinstance(exc, kind):
+                raise error(f"lock {address}: radio link failed ({exc})") from None
+        raise
 
 
 class BleakLink:
