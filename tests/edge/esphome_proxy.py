@@ -96,8 +96,9 @@ class _Session:
 class EsphomeProxyEmulator:
     """`await start()`, then point an EsphomeRadio at 127.0.0.1:`port`."""
 
-    def __init__(self, radio: VirtualRadio, *, name: str, mac: str) -> None:
+    def __init__(self, radio: VirtualRadio, *, name: str, mac: str, rssi: int = -60) -> None:
         self.radio = radio
+        self.rssi = rssi  # how loud this proxy hears every lock (the radio has no distances)
         self.name = name
         self.mac = mac
         self.port = 0
@@ -231,7 +232,7 @@ class EsphomeProxyEmulator:
         address: Address = advertisement.address
         raw = api_pb2.BluetoothLERawAdvertisement(
             address=_mac_int(address.to_string(False)),
-            rssi=-60,
+            rssi=self.rssi,
             address_type=0 if address.is_public else 1,
             data=advertisement.data_bytes,
         )

@@ -141,6 +141,33 @@ async def test_a_lock_out_of_range_is_not_found(tmp_path: Path) -> None:
         assert far.unlocks == 0
 
 
+async def test_a_lock_is_reached_through_another_proxy_when_its_nearest_goes_down(
+    tmp_path: Path,
+) -> None:
+    """Two floors' proxies hear the lock; the louder one carries it until it dies."""
+    radio = VirtualRadio()
+    near = EsphomeProxyEmulator(radio, name="floor-3", mac="24:0A:C4:00:00:03", rssi=-50)
+    far = EsphomeProxyEmulator(radio, name="floor-4", mac="24:0A:C4:00:00:04", rssi=-90)
+    await near.start()
+    await far.start()
+    esphome = EsphomeRadio([EsphomeProxy(host="127.0.0.1", port=p.port) for p in (near, far)])
+    world = Floor(radio, near, esphome, tmp_path)
+    try:
+        async with lock_at(radio, LOCK) as lock:
+            driver = world.driver(LOCK, attempts=2)
+            await driver.unlock(request())
+            assert (near.writes, far.writes) == (1, 0)
+            await near.stop()  # the floor-3 proxy loses power
+            await driver.lock()
+            assert far.writes == 1
+            assert lock.bolt is Bolt.LOCKED
+            assert lock.unlocks == 1
+            await driver._drop_link()
+    finally:
+        await esphome.close()
+        await far.stop()
+
+
 # ---- configuration ---------------------------------------------------------------------------
 
 
