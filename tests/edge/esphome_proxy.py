@@ -6,7 +6,8 @@ It does what the proxy firmware does for a client: hello, device info with the p
 flags, raw advertisements it hears, connection slots, and a client's GATT requests (connect,
 services, write, notify, descriptor write, disconnect) carried out on the air by its central.
 So the gateway's real stack (bleak-esphome, aioesphomeapi, habluetooth) runs unchanged over a
-real TCP connection to a lock that speaks real GATT. Noise encryption is not emulated.
+real TCP connection to a lock that speaks real GATT. With a `psk` it speaks the firmware's
+Noise_NNpsk0 encryption (responder side, from the `noise` package aioesphomeapi uses).
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from bleak.uuids import normalize_uuid_str
 from bumble import core
 from bumble.device import Connection, Peer
 from bumble.hci import Address
+from cryptography.exceptions import InvalidTag
 from google.protobuf.message import Message
+from noise.connection import NoiseConnection
+from noise.exceptions import NoiseInvalidMessage
 
 from edge.door.ble.virtual import VirtualAdapter, VirtualRadio
 
@@ -77,11 +81,12 @@ def _split_uuid(uuid: core.UUID) -> list[int]:
 
 
 class _Session:
-    """One API client's TCP connection."""
+    """One API client's TCP connection: plain-text frames, or Noise once `noise` is set."""
 
     def __init__(self, proxy: EsphomeProxyEmulator, writer: asyncio.StreamWriter) -> None:
         self.proxy = proxy
         self.writer = writer
+        self.noise: NoiseConnection | None = None
         self.advertisements = False
         self.slots = False
 
@@ -89,15 +94,51 @@ class _Session:
         if self.writer.is_closing():
             return
         payload = message.SerializeToString()
-        self.writer.write(b"\x00" + _varint(len(payload)) + _varint(TYPE_OF[type(message)]))
-        self.writer.write(payload)
+        kind = TYPE_OF[type(message)]
+        if self.noise is None:
+            self.writer.write(b"\x00" + _varint(len(payload)) + _varint(kind) + payload)
+            return
+        header = kind.to_bytes(2, "big") + len(payload).to_bytes(2, "big")
+        self.frame(self.noise.encrypt(header + payload))
+
+    def frame(self, body: bytes) -> None:
+        self.writer.write(b"\x01" + len(body).to_bytes(2, "big") + body)
+
+    async def read(self, reader: asyncio.StreamReader) -> tuple[int, bytes] | None:
+        """The next message (type, payload); None for a frame this proxy does not speak."""
+        preamble = await reader.readexactly(1)
+        if self.noise is None:
+            if preamble != b"\x00":
+                return None
+            size = await _read_varint(reader)
+            kind = await _read_varint(reader)
+            return kind, await reader.readexactly(size)
+        body = await _noise_frame(reader, preamble)
+        plain = self.noise.decrypt(body)
+        return int.from_bytes(plain[:2], "big"), plain[4:]
+
+
+async def _noise_frame(reader: asyncio.StreamReader, preamble: bytes) -> bytes:
+    if preamble != b"\x01":
+        raise ConnectionError("not a Noise frame")
+    size = int.from_bytes(await reader.readexactly(2), "big")
+    return await reader.readexactly(size)
 
 
 class EsphomeProxyEmulator:
     """`await start()`, then point an EsphomeRadio at 127.0.0.1:`port`."""
 
-    def __init__(self, radio: VirtualRadio, *, name: str, mac: str, rssi: int = -60) -> None:
+    def __init__(
+        self,
+        radio: VirtualRadio,
+        *,
+        name: str,
+        mac: str,
+        rssi: int = -60,
+        psk: bytes | None = None,
+    ) -> None:
         self.radio = radio
+        self.psk = psk  # the API encryption key: Noise_NNpsk0 as the firmware, or plain text
         self.rssi = rssi  # how loud this proxy hears every lock (the radio has no distances)
         self.name = name
         self.mac = mac
@@ -142,12 +183,13 @@ class EsphomeProxyEmulator:
         self.sessions.append(session)
         self._tasks.add(task := asyncio.current_task())  # type: ignore[arg-type]
         try:
+            if self.psk is not None and not await self._handshake(session, reader):
+                return
             while True:
-                if (await reader.readexactly(1)) != b"\x00":
-                    return  # a Noise client; this proxy speaks plain text only
-                size = await _read_varint(reader)
-                kind = await _read_varint(reader)
-                payload = await reader.readexactly(size)
+                message_in = await session.read(reader)
+                if message_in is None:
+                    return  # a Noise client; this proxy speaks plain text
+                kind, payload = message_in
                 cls = MESSAGE_TYPE_TO_PROTO.get(kind)
                 if cls is None:
                     continue
@@ -155,13 +197,35 @@ class EsphomeProxyEmulator:
                 message.ParseFromString(payload)
                 await self._handle(session, message)
                 await writer.drain()
-        except (asyncio.IncompleteReadError, ConnectionError):
+        except (asyncio.IncompleteReadError, ConnectionError, NoiseInvalidMessage):
             pass
         finally:
             self.sessions.remove(session)
             self._tasks.discard(task)  # type: ignore[arg-type]
             writer.transport.abort()
             await self._drop_links(session)
+
+    async def _handshake(self, session: _Session, reader: asyncio.StreamReader) -> bool:
+        """The firmware's side of Noise_NNpsk0_25519_ChaChaPoly_SHA256: the client's empty
+        hello frame and its handshake message, our hello (protocol, name, MAC) and answer."""
+        assert self.psk is not None
+        await _noise_frame(reader, await reader.readexactly(1))  # the client's hello
+        handshake = await _noise_frame(reader, await reader.readexactly(1))
+        noise = NoiseConnection.from_name(b"Noise_NNpsk0_25519_ChaChaPoly_SHA256")
+        noise.set_as_responder()
+        noise.set_psks(self.psk)
+        noise.set_prologue(b"NoiseAPIInit\x00\x00")
+        noise.start_handshake()
+        session.frame(b"\x01" + self.name.encode() + b"\x00" + self.mac.encode() + b"\x00")
+        try:
+            noise.read_message(handshake[1:])
+        except (NoiseInvalidMessage, InvalidTag):
+            session.frame(b"\x01Handshake MAC failure")
+            await session.writer.drain()
+            return False
+        session.frame(b"\x00" + noise.write_message())
+        session.noise = noise
+        return True
 
     async def _handle(self, session: _Session, message: Any) -> None:
         pb = api_pb2

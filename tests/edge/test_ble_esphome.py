@@ -4,6 +4,7 @@ bumble central carries the GATT to an emulated lock on the virtual radio."""
 
 from __future__ import annotations
 
+import base64
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -166,6 +167,43 @@ async def test_a_lock_is_reached_through_another_proxy_when_its_nearest_goes_dow
     finally:
         await esphome.close()
         await far.stop()
+
+
+PSK = bytes(range(32))
+
+
+async def test_an_encrypted_proxy_carries_the_unlock_and_refuses_a_wrong_key(
+    tmp_path: Path,
+) -> None:
+    radio = VirtualRadio()
+    proxy = EsphomeProxyEmulator(radio, name="floor-5", mac="24:0A:C4:00:00:05", psk=PSK)
+    await proxy.start()
+    right, wrong = tmp_path / "right.psk", tmp_path / "wrong.psk"
+    right.write_text(base64.b64encode(PSK).decode())
+    wrong.write_text(base64.b64encode(bytes(32)).decode())
+    radios = [
+        EsphomeRadio([EsphomeProxy(host="127.0.0.1", port=proxy.port, noise_psk_file=key)])
+        for key in (right, wrong)
+    ]
+    try:
+        async with lock_at(radio, LOCK) as lock:
+            world = Floor(radio, proxy, radios[0], tmp_path)
+            driver = world.driver(LOCK)
+            await driver.unlock(request())
+            assert lock.unlocks == 1
+            assert proxy.writes == 1
+            await driver._drop_link()
+            impostor = Floor(radio, proxy, radios[1], tmp_path).driver(
+                LOCK, command_timeout_s=0.6, counter_file=tmp_path / "impostor.json"
+            )
+            with pytest.raises(LockUnreachableError, match="not heard"):
+                await impostor.unlock(request())
+            assert lock.unlocks == 1
+            assert proxy.writes == 1
+    finally:
+        for each in radios:
+            await each.close()
+        await proxy.stop()
 
 
 # ---- configuration ---------------------------------------------------------------------------
