@@ -23,6 +23,7 @@ from sqlalchemy import Select, and_, or_
 from sqlalchemy.orm import Session
 
 from cloud.api.problems import ProblemError
+from protocols.text import text_fault
 
 T = TypeVar("T")
 K = TypeVar("K", int, str)
@@ -163,6 +164,8 @@ def decode_key(token: str) -> tuple[str, int]:
     except (ValueError, TypeError, binascii.Error) as exc:
         raise ProblemError(422, INVALID_CURSOR) from exc
     if not isinstance(text, str) or type(row_id) is not int or not 0 <= row_id <= MAX_ID:
+        raise ProblemError(422, INVALID_CURSOR)
+    if text_fault(text) is not None:  # a forged token's NUL or lone surrogate: a 500 in SQL
         raise ProblemError(422, INVALID_CURSOR)
     return text, row_id
 

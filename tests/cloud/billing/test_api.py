@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import csv
 import io
+import json
 from typing import Any
 
 import pytest
@@ -235,4 +237,16 @@ async def test_the_rent_roll_pages_in_the_database_with_the_reports_totals(api: 
         params["after"] = page["next_after"]
     assert seen == whole
     bad = await get(api, Role.FINANCE, "/rent-roll", property_id=pid, after="not-a-cursor")
+    assert bad.status_code == 422
+
+
+@pytest.mark.parametrize("text", ["A\x00", "A\ud800"])
+async def test_a_forged_rent_roll_cursor_holding_unstorable_text_is_refused(
+    api: Api, text: str
+) -> None:
+    # A well-formed token whose unit code PostgreSQL cannot compare (NUL) or no driver can
+    # encode (a lone surrogate): the query string itself is clean base64.
+    token = base64.urlsafe_b64encode(json.dumps([text, 1]).encode()).decode().rstrip("=")
+    pid = api.world.sites["P1"].property_id
+    bad = await get(api, Role.FINANCE, "/rent-roll", property_id=pid, after=token)
     assert bad.status_code == 422
