@@ -24,6 +24,7 @@ from edge.uplink.commands import CommandChannel, CommandHandler, command_key
 from runtime.clock import utc_now
 
 if TYPE_CHECKING:
+    from edge.door.ble.esphome import EsphomeLocks
     from edge.door.config import DoorConfig
     from edge.door.lock import Lock
 
@@ -36,31 +37,40 @@ def simulated_lock(door: DoorConfig) -> Lock:
     return SimulatedLock(door.id)
 
 
-def configured_locks(now: Callable[[], datetime]) -> Callable[[DoorConfig], Lock]:
-    """Each door's lock as its config says: the simulator, or a BLE lock (bleak imported
-    only by a gateway that has one)."""
-    ble: dict[str, Callable[[DoorConfig], Lock]] = {}
+class ConfiguredLocks:
+    """Each door's lock as its config says: the simulator, or a BLE lock (bleak imported only
+    by a gateway that has one). `aclose` ends what the radios hold open (proxy connections)."""
 
-    def build(door: DoorConfig) -> Lock:
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+        self._ble: dict[str, Callable[[DoorConfig], Lock]] = {}
+        self._proxies: EsphomeLocks | None = None
+
+    def __call__(self, door: DoorConfig) -> Lock:
         if door.lock != "ble" or door.ble is None:
             return simulated_lock(door)
         radio = door.ble.radio
-        if radio not in ble:
-            if radio == "emulated":
-                from edge.door.ble.emulated import emulated_locks  # noqa: PLC0415 - demo only
+        if radio not in self._ble:
+            self._ble[radio] = self._locks(radio)
+        return self._ble[radio](door)
 
-                ble[radio] = emulated_locks(now)
-            elif radio == "esphome":
-                from edge.door.ble.esphome import esphome_locks  # noqa: PLC0415 - proxies only
+    def _locks(self, radio: str) -> Callable[[DoorConfig], Lock]:
+        if radio == "emulated":
+            from edge.door.ble.emulated import emulated_locks  # noqa: PLC0415 - demo only
 
-                ble[radio] = esphome_locks(now)
-            else:
-                from edge.door.ble.driver import host_locks  # noqa: PLC0415
+            return emulated_locks(self._now)
+        if radio == "esphome":
+            from edge.door.ble.esphome import EsphomeLocks  # noqa: PLC0415 - proxies only
 
-                ble[radio] = host_locks(now)
-        return ble[radio](door)
+            self._proxies = EsphomeLocks(self._now)
+            return self._proxies
+        from edge.door.ble.driver import host_locks  # noqa: PLC0415
 
-    return build
+        return host_locks(self._now)
+
+    async def aclose(self) -> None:
+        if self._proxies is not None:
+            await self._proxies.aclose()
 
 
 async def run_gateway(
@@ -79,6 +89,7 @@ async def run_gateway(
     access_store = AccessStore(
         config.store.path, load_or_create_key(config.store.path.with_name("access.key"))
     )
+    configured = ConfiguredLocks(now)
     try:
         channel = CommandChannel(gid, results)
         access = AccessService(gid, key, access_store, outbox, GatewayClock(now))
@@ -86,9 +97,7 @@ async def run_gateway(
         access.on_stored, access.on_applied = uplink.notify, uplink.report_state
         # Doors and buses: a door whose models do not verify (or whose gallery is unreadable)
         # stops the start with a message that says how to fix it.
-        parts = Parts(
-            gid, outbox, uplink.notify, locks or configured_locks(now), now=now, access=access
-        )
+        parts = Parts(gid, outbox, uplink.notify, locks or configured, now=now, access=access)
         uplink.remote_config = remote = RemoteConfig(config, key, parts, uplink.set_link)
         remote.load()  # the configuration applied before this start, before anything runs
         uplink.health = HealthProbe(
@@ -119,3 +128,4 @@ async def run_gateway(
         memory.close()
         results.close()
         access_store.close()
+        await configured.aclose()

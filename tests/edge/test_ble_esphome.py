@@ -19,10 +19,13 @@ from edge.door.ble.driver import Adapters, BleLock
 from edge.door.ble.emulator import EmulatedLock
 from edge.door.ble.esphome import EsphomeRadio, load_noise_psk
 from edge.door.ble.virtual import VirtualRadio
+from edge.door.config import DoorConfig
 from edge.door.lock import UnlockRequest
+from edge.gateway import ConfiguredLocks
 from protocols.errors import ConfigError
 from protocols.lock.errors import LockUnreachableError
 from protocols.lock.messages import Bolt
+from tests.e2e.link_harness import wait_until
 from tests.edge.ble_world import KEY, NOW
 from tests.edge.esphome_proxy import EsphomeProxyEmulator
 
@@ -125,6 +128,28 @@ async def test_a_proxy_dropping_tcp_mid_command_fails_it_and_the_next_reconnects
         assert lock.unlocks == 1
         assert lock.bolt is Bolt.UNLOCKED
         await driver._drop_link()
+
+
+async def test_a_stopping_gateway_closes_its_proxy_connections(tmp_path: Path) -> None:
+    """The locks `anju edge run` builds for `radio: esphome` doors hold API connections that
+    reconnect by themselves; closing the gateway's locks ends them, so none outlives it."""
+    key = tmp_path / "lock.key"
+    key.write_bytes(KEY)
+    async with floor(tmp_path) as world, lock_at(world.radio, LOCK) as lock:
+        ble = world.settings(LOCK).model_dump() | {"key_file": key}
+        door = DoorConfig.model_validate({"id": "front", "source": "usb:0", "lock": "ble",
+                                          "ble": ble})  # fmt: skip
+        locks = ConfiguredLocks(lambda: NOW)
+        driver = locks(door)
+        await driver.unlock(request())
+        assert lock.unlocks == 1
+        assert [s for s in world.proxy.sessions if not s.writer.is_closing()] != []
+        await locks.aclose()
+
+        async def all_closed() -> bool:
+            return all(s.writer.is_closing() for s in world.proxy.sessions)
+
+        await wait_until(all_closed, 10.0, "the proxy's API connections closed")
 
 
 async def test_a_lock_out_of_range_is_not_found(tmp_path: Path) -> None:

@@ -135,10 +135,10 @@ import json, sys
 from datetime import UTC, datetime
 
 from edge.door.config import DoorConfig
-from edge.gateway import configured_locks
+from edge.gateway import ConfiguredLocks
 
 door = DoorConfig.model_validate(json.loads(sys.argv[1]))
-configured_locks(lambda: datetime.now(UTC))(door)
+ConfiguredLocks(lambda: datetime.now(UTC))(door)
 json.dump(sorted(sys.modules), sys.stdout)
 """
 ESPHOME_ONLY = ["aioesphomeapi", "bleak_esphome", "habluetooth", "edge.door.ble.esphome"]

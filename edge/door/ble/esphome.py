@@ -247,19 +247,26 @@ class EsphomeBleakClient(ESPHomeClient):
         super().__init__(address_or_ble_device, *args, client_data=data, **kwargs)
 
 
-def esphome_locks(now: Callable[[], datetime]) -> Callable[[DoorConfig], BleLock]:
+class EsphomeLocks:
     """Like driver.host_locks, through ESPHome proxies: doors that list the same proxies share
-    one radio, and each proxy list is one adapter for the one-connection rule."""
-    adapters = Adapters()
-    radios: dict[tuple[EsphomeProxy, ...], EsphomeRadio] = {}
+    one radio, and each proxy list is one adapter for the one-connection rule. The radios hold
+    API connections that reconnect on their own, so the gateway closes them when it stops."""
 
-    def build(door: DoorConfig) -> BleLock:
+    def __init__(self, now: Callable[[], datetime]) -> None:
+        self._now = now
+        self._adapters = Adapters()
+        self._radios: dict[tuple[EsphomeProxy, ...], EsphomeRadio] = {}
+
+    def __call__(self, door: DoorConfig) -> BleLock:
         assert door.ble is not None  # the config ties `lock: ble` to a `ble:` block
         proxies = door.ble.proxies
-        if proxies not in radios:
-            radios[proxies] = EsphomeRadio(proxies)
-        adapter = adapters.get(",".join(f"{p.host}:{p.port}" for p in proxies))
+        if proxies not in self._radios:
+            self._radios[proxies] = EsphomeRadio(proxies)
+        adapter = self._adapters.get(",".join(f"{p.host}:{p.port}" for p in proxies))
         codec = AnjuCodec(load_lock_key(door.ble.key_file))
-        return BleLock(door.id, door.ble, codec, radios[proxies], adapter, now=now)
+        return BleLock(door.id, door.ble, codec, self._radios[proxies], adapter, now=self._now)
 
-    return build
+    async def aclose(self) -> None:
+        radios, self._radios = list(self._radios.values()), {}
+        for radio in radios:
+            await radio.close()
