@@ -3,7 +3,8 @@
 A long action runs in one database transaction, so what it has done is not visible to
 anyone else until it commits; its progress is kept here instead, where the API's status
 routes and every console tab read it while it runs. The last state of a finished action
-stays until the same key starts again (a tab opened afterwards shows how it ended).
+stays until the same key starts again (a tab opened afterwards shows how it ended), or until
+`MAX_KEYS` later actions have pushed it out: the board keeps the most recent finished ones.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 DONE = "done"  # the phase of an action that finished
 Report = Callable[[str, int, int], None]  # (phase, done, total)
+MAX_KEYS = 1024  # finished actions kept (one a property and month, one an importing user)
 
 
 def ignore(_phase: str, _done: int, _total: int) -> None:
@@ -32,13 +34,24 @@ class Progress:
 class Board:
     """The latest progress of each action by key; safe to use from several threads."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_keys: int = MAX_KEYS) -> None:
         self._lock = threading.Lock()
-        self._latest: dict[str, Progress] = {}
+        self._latest: dict[str, Progress] = {}  # least recently set first
+        self._max_keys = max_keys
 
     def set(self, key: str, progress: Progress) -> None:
         with self._lock:
+            self._latest.pop(key, None)
             self._latest[key] = progress
+            if len(self._latest) > self._max_keys:
+                # The oldest finished action goes; one still running is never dropped.
+                oldest = next((k for k, p in self._latest.items() if p.finished), None)
+                if oldest is not None:
+                    del self._latest[oldest]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._latest.clear()
 
     def get(self, key: str) -> Progress | None:
         with self._lock:

@@ -20,6 +20,7 @@ import pytest
 from anju.broker import embedded_broker
 from cloud import migrate
 from cloud.db import scratch_schema
+from cloud.progress import BOARD
 
 MQTT_URL = os.environ.get("ANJU_TEST_MQTT_URL")
 DATABASE_URL = os.environ.get("ANJU_TEST_DATABASE_URL")
@@ -61,6 +62,15 @@ async def no_leaked_tasks(no_leaked_threads: None) -> AsyncIterator[None]:
     assert not leaked, f"test left tasks running: {[t.get_name() for t in leaked]}"
     # asyncio.to_thread's pool belongs to the loop; join it so the thread guard sees real leaks.
     await asyncio.get_running_loop().shutdown_default_executor()
+
+
+@pytest.fixture(autouse=True)
+def fresh_progress_board() -> Iterator[None]:
+    """The process's progress board (cloud.progress) starts every test empty: one test's run or
+    import is no other test's "latest"."""
+    BOARD.clear()
+    yield
+    BOARD.clear()
 
 
 @pytest.fixture
