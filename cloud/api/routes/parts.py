@@ -19,7 +19,7 @@ from cloud.api.deps import (
     require_property,
     scoped_get,
 )
-from cloud.api.paging import BodyId, PathId
+from cloud.api.paging import INVALID_CURSOR, MAX_ID, BodyId, PathId
 from cloud.api.problems import ProblemError
 from cloud.api.scope import PropertyQ, scope_filter
 from cloud.billing.bounds import Fen
@@ -120,6 +120,8 @@ def list_stock(
         query = query.where(below if low else ~below)
     if after is not None:
         prop, code = after.split(":", 1)
+        if int(prop) > MAX_ID:  # no property has it, and no database's integer holds them all
+            raise ProblemError(422, INVALID_CURSOR)
         query = query.where(tuple_(PartStock.property_id, SparePart.code) > (int(prop), code))
     rows = session.execute(query).all()
     more = len(rows) > limit

@@ -224,3 +224,6 @@ async def test_the_stock_pages_and_filters_on_the_server(api: Api) -> None:
     assert [(s["code"], s["low"]) for s in low] == [("AAA-1", True)]
     bad = await c.get(f"{url}&after=nonsense", headers=manager)
     assert bad.status_code == 422
+    for prop in ("99999999999999999999", str(2**31)):  # past any id: past every database's int
+        huge = await c.get(f"{url}&after={prop}:AAA-1", headers=manager)
+        assert huge.status_code == 422, huge.text
