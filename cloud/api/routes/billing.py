@@ -5,14 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -434,13 +434,23 @@ def invoice_as_pdf(
 # ---- payments and the lease account -----------------------------------------------------
 
 
+# When a payment came in: with its zone (a naive time means nothing stored as an instant),
+# within the days billing takes.
+ReceivedAt = Annotated[
+    AwareDatetime,
+    Field(
+        ge=datetime.combine(FIRST_DAY, time(), UTC), le=datetime.combine(LAST_DAY, time.max, UTC)
+    ),
+]
+
+
 class DepositPaymentIn(BaseModel):
     """A payment received, on a lease named elsewhere (the path, or PaymentIn)."""
 
     amount_fen: PositiveFen
     method: str = Field("transfer", max_length=24)
     reference: str = Field("", max_length=100)
-    received_at: datetime | None = None
+    received_at: ReceivedAt | None = None
 
 
 class PaymentIn(DepositPaymentIn):

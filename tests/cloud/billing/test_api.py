@@ -114,6 +114,12 @@ async def test_a_deposit_is_received_by_finance_not_the_front_desk(api: Api) -> 
     assert (paid.json()["deposit"], paid.json()["method"]) == (True, "cash")
     too_much = await post(api, Role.MANAGER, path, {"amount_fen": 50001})
     assert too_much.status_code == 409
+    for when in ("2026-01-02T10:00:00", "0001-01-01T00:00:00+08:00", "9999-12-31T23:00:00-08:00"):
+        # a day with no zone, and days no bill can have (the year 1 is past UTC's start)
+        for route, extra in ((path, {}), ("/payments", {"lease_id": site.lease_id})):
+            odd = {"amount_fen": 1, "received_at": when, **extra}
+            refused = await post(api, Role.FINANCE, route, odd)
+            assert refused.status_code == 422, (route, when, refused.text)
     account = (await get(api, Role.FRONT_DESK, f"/leases/{site.lease_id}/account")).json()
     assert (account["deposit_received_fen"], account["balance_fen"]) == (150000, 550000)
     with api.sessions() as s:
