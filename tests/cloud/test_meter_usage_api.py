@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cloud.billing.service import daily
 from cloud.billing.service.terms import day_start
 from cloud.models import Reading, Role
 from tests.cloud.conftest import Api
@@ -76,3 +77,24 @@ async def test_another_organisations_meters_are_not_found(api: Api) -> None:
     assert other.property_id not in {m["property_id"] for m in mine}
     refused = await get(api, Role.TENANT, "/meter-health")
     assert refused.status_code == 403
+
+
+async def test_daily_usage_refuses_spans_past_its_bounds(api: Api) -> None:
+    counted(api)
+    meter = api.world.sites["P1"].meter_id
+    path = f"/meters/{meter}/daily-usage"
+    for params in (
+        {"days": 0},
+        {"days": daily.MAX_DAYS + 1},  # more than the service counts: not silently fewer
+        {"days": -1},
+        {"last": "1999-12-31"},
+        {"last": "2101-01-01"},
+        {"last": "2026-02-30"},
+    ):
+        refused = await get(api, Role.MANAGER, path, **params)
+        assert refused.status_code == 422, (params, refused.text)
+    widest = await get(api, Role.MANAGER, path, days=daily.MAX_DAYS, last="2000-01-01")
+    assert widest.status_code == 200, widest.text
+    assert len(widest.json()["days"]) == daily.MAX_DAYS
+    long_code = await get(api, Role.MANAGER, f"/meters/{'m' * 5000}/daily-usage")
+    assert long_code.status_code == 404

@@ -129,7 +129,7 @@ def daily_usage(
     me: Annotated[Principal, guard(Permission.METERS_READ, "path")],
     session: SessionDep,
     now: NowDep,
-    days: Annotated[int, Query(ge=1, le=366)] = 30,
+    days: Annotated[int, Query(ge=1, le=daily.MAX_DAYS)] = 30,
     last: Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)] = None,
 ) -> DailyUsageOut:
     """Usage per local day, `days` days up to `last` (default today), counted as billing
