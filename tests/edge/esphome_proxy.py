@@ -160,16 +160,20 @@ class EsphomeProxyEmulator:
         self.port = self._server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
-        if self._server is not None:
-            self._server.close()
+        """Ends the API server, its connections and the radio; a second call does nothing
+        (a test that powers a proxy off still stops it in its `finally`)."""
+        server, self._server = self._server, None
+        adapter, self.adapter = self.adapter, None
+        if server is not None:
+            server.close()
         self.drop_clients()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-        if self.adapter is not None:
-            await self.adapter.close()
+        if server is not None:
+            await server.wait_closed()
+        if adapter is not None:
+            await adapter.close()
 
     def drop_clients(self) -> None:
         """The proxy's Wi-Fi drops: every API connection ends without a goodbye."""

@@ -191,6 +191,7 @@ async def test_a_lock_is_reached_through_another_proxy_when_its_nearest_goes_dow
             await driver._drop_link()
     finally:
         await esphome.close()
+        await near.stop()  # already off when the test got that far
         await far.stop()
 
 
