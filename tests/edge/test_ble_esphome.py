@@ -281,6 +281,18 @@ def test_a_bad_proxy_key_file_is_refused(tmp_path: Path, content: bytes) -> None
         load_noise_psk(EsphomeProxy(host="p1", noise_psk_file=path))
 
 
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_proxy_key_file_is_refused_unread(tmp_path: Path) -> None:
+    """A key path naming an endless file (or a huge one) is refused after a key's worth of it,
+    instead of the gateway reading until it runs out of memory."""
+    with pytest.raises(ConfigError, match="32 bytes in base64"):
+        load_noise_psk(EsphomeProxy(host="p1", noise_psk_file=Path("/dev/zero")))
+    padded = tmp_path / "padded.key"
+    padded.write_text("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=" + " " * 4096)
+    with pytest.raises(ConfigError, match="32 bytes in base64"):
+        load_noise_psk(EsphomeProxy(host="p1", noise_psk_file=padded))
+
+
 def test_a_proxy_key_file_is_read(tmp_path: Path) -> None:
     path = tmp_path / "p.key"
     path.write_text("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n")

@@ -44,6 +44,7 @@ link.RADIO_ERRORS.setdefault(APIConnectionError, LockUnreachableError)
 
 CLIENT_INFO = "anju-gateway"
 PSK_BYTES = 32
+PSK_FILE_MAX = 256  # its base64 is 44 characters; room for spaces and a line end
 
 
 def load_noise_psk(proxy: EsphomeProxy) -> str | None:
@@ -51,8 +52,9 @@ def load_noise_psk(proxy: EsphomeProxy) -> str | None:
     if proxy.noise_psk_file is None:
         return None
     try:
-        text = proxy.noise_psk_file.read_text(encoding="ascii").strip()
-        key = base64.b64decode(text, validate=True)
+        with proxy.noise_psk_file.open("rb") as fh:  # at most a key's worth: not /dev/zero
+            raw = fh.read(PSK_FILE_MAX + 1)
+        key = b"" if len(raw) > PSK_FILE_MAX else base64.b64decode(raw.strip(), validate=True)
     except OSError as exc:
         raise ConfigError(f"proxy key {proxy.noise_psk_file}: {exc.strerror}") from None
     except (UnicodeDecodeError, binascii.Error):
