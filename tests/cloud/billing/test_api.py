@@ -246,6 +246,17 @@ async def test_the_rent_roll_pages_in_the_database_with_the_reports_totals(api: 
     assert bad.status_code == 422
 
 
+async def test_the_rent_roll_of_a_property_out_of_scope_is_not_found(api: Api) -> None:
+    for role, site in ((Role.ADMIN, "P3"), (Role.FINANCE, "P2")):  # another org; not finance's
+        pid = api.world.sites[site].property_id
+        hidden = await get(api, role, "/rent-roll", property_id=pid)
+        assert hidden.status_code == 404, (role, site, hidden.text)
+    tenant = await get(
+        api, Role.TENANT, "/rent-roll", property_id=api.world.sites["P1"].property_id
+    )
+    assert tenant.status_code == 403
+
+
 @pytest.mark.parametrize("text", ["A\x00", "A\ud800"])
 async def test_a_forged_rent_roll_cursor_holding_unstorable_text_is_refused(
     api: Api, text: str
