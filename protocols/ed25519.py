@@ -1,9 +1,10 @@
 """Ed25519 as a gateway checks it: libsodium, through PyNaCl.
 
 The cloud signs commands, remote configs and access lists with `cryptography` (its key is a PEM
-file); a gateway only verifies, and libsodium costs it a sixth of the resident memory of
-cryptography's Rust extension, which brings an OpenSSL of its own. Ed25519 (RFC 8032) is
-deterministic and fully specified, so a signature is the same 64 bytes in either library.
+file); a gateway only verifies, and libsodium takes far less of its resident memory than
+cryptography's Rust extension, which brings an OpenSSL of its own (docs/metering.md).
+Ed25519 (RFC 8032) is deterministic and fully specified, so a signature is the same 64 bytes
+in either library.
 Verifying functions take either kind of public key: the gateway's `VerifyKey`, or a
 `cryptography` key on the cloud's side (its tests, its own round trips).
 """
@@ -41,8 +42,8 @@ def raw_bytes(key: PublicKey) -> bytes:
 def _detached() -> Callable[[bytes, bytes, int, bytes], int]:
     """libsodium's `crypto_sign_verify_detached`, from the library PyNaCl loaded (and
     initialised when `nacl.signing` was imported). PyNaCl's own `verify` joins signature and
-    message and copies the message out twice: three copies of a 13 MB access list at once;
-    this reads `data` in place."""
+    message and copies the message out twice: three copies of a whole access list at once
+    (docs/access.md bounds its size); this reads `data` in place."""
     from nacl import _sodium  # noqa: PLC0415 - the extension module PyNaCl loaded already
 
     function = ctypes.CDLL(_sodium.__file__).crypto_sign_verify_detached
