@@ -3,6 +3,9 @@
 A run records its owner as host:pid:start (the process's start time, so a pid reused by a
 later process is not mistaken for the owner). A process on the same host can see that the
 owner is gone at once; one on another host cannot, and waits for the run's lease to end.
+"Host" is the host name and, on Linux, the pid namespace: containers sharing the host's name
+(its network, say) each number their own processes, so a pid seen from one says nothing of
+another's.
 """
 
 from __future__ import annotations
@@ -13,8 +16,17 @@ import socket
 import psutil
 
 
+def _host() -> str:
+    name = socket.gethostname()[:64]  # Linux's longest; the owner column holds 100
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:  # no procfs: the host name alone
+        return name
+    return f"{name}#{namespace}"
+
+
 def _name(process: psutil.Process) -> str:
-    return f"{socket.gethostname()}:{process.pid}:{process.create_time():.2f}"
+    return f"{_host()}:{process.pid}:{process.create_time():.2f}"
 
 
 def this_process() -> str:
@@ -22,11 +34,11 @@ def this_process() -> str:
 
 
 def gone(owner: str) -> bool:
-    """True when `owner` ran on this host and no process of that pid and start lives now;
-    False when it lives, or ran elsewhere (unknown here)."""
+    """True when `owner` ran on this host (and pid namespace) and no process of that pid and
+    start lives now; False when it lives, or ran elsewhere (unknown here)."""
     host, _, rest = owner.partition(":")
     pid, _, _ = rest.partition(":")
-    if host != socket.gethostname() or not pid.isdigit():
+    if host != _host() or not pid.isdigit():
         return False
     try:
         process = psutil.Process(int(pid))

@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import psutil
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -20,7 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from cloud.db import make_engine, make_sessionmaker
 from cloud.jobs.history import latest_runs, start_run
 from cloud.jobs.lock import try_hold
-from cloud.jobs.owner import this_process
+from cloud.jobs.owner import gone, this_process
 from cloud.jobs.scheduler import LOCK_TTL, Job, run_due
 from cloud.jobs.trigger import running
 from cloud.models import JobLock, JobRun
@@ -136,3 +137,67 @@ def test_a_live_run_of_this_process_is_not_abandoned(sessions: sessionmaker[Sess
     with sessions() as s:
         [run] = latest_runs(s, "live", limit=5, now=NOW + timedelta(minutes=5))
         assert (run.outcome, run.error) == ("running", "")
+
+
+def test_an_owner_in_another_pid_namespace_of_this_host_is_not_taken_for_gone() -> None:
+    """Containers sharing the host's name (its network) number their processes apart: a pid
+    that does not exist here may live there, so only its lease can end its run."""
+    me = this_process()
+    host, _, start = me.split(":")
+    assert (len(me) <= 100, gone(me)) == (True, False)  # the owner column's width; alive
+    free = max(psutil.pids()) + 1000  # no process here has it
+    assert gone(f"{host}:{free}:{start}")
+    if "#" in host:  # Linux: the pid namespace is part of the host
+        name, _, namespace = host.partition("#")
+        assert not gone(f"{name}#{int(namespace) + 1}:{free}:{start}")
+        assert not gone(f"{name}:{free}:{start}")  # no namespace named: not known to be here
+    assert not gone(f"elsewhere:{free}:{start}")
+    assert not gone(f"{host}:not-a-pid:{start}")
+
+
+OWNER_IN_NAMESPACE = """
+import sys
+from cloud.jobs.owner import this_process
+print(this_process(), flush=True)
+sys.stdin.readline()  # alive until the test is done asking
+"""
+
+
+def in_new_pid_namespace() -> list[str] | None:
+    """A command prefix that runs a process in a pid namespace of its own, or None where the
+    system allows none (no `unshare`, or unprivileged user namespaces turned off)."""
+    prefix = ["unshare", "--user", "--map-root-user", "--pid", "--fork", "--mount-proc"]
+    try:
+        probe = subprocess.run([*prefix, "true"], capture_output=True, timeout=10, check=False)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return prefix if probe.returncode == 0 else None
+
+
+def test_a_live_owner_in_a_container_beside_this_one_is_not_gone(tmp_path: Path) -> None:
+    """A process in another pid namespace of this host (a container on the host's network has
+    its name) is pid 1 or so there; here that pid is another process, or none."""
+    prefix = in_new_pid_namespace()
+    if prefix is None:
+        pytest.skip("no unprivileged pid namespaces here")
+    script = tmp_path / "owner.py"
+    script.write_text(OWNER_IN_NAMESPACE)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    with subprocess.Popen(
+        [*prefix, sys.executable, str(script)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env=env,
+    ) as child:
+        assert child.stdout is not None
+        assert child.stdin is not None
+        try:
+            owner = child.stdout.readline().strip()
+            assert owner.split(":")[1] == "1"  # the namespace's first process
+            assert not gone(owner)
+        finally:
+            child.stdin.close()
+            child.wait(timeout=30)
+    assert child.returncode == 0
