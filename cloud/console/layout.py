@@ -20,9 +20,10 @@ from cloud.console.i18n import LOCALES, N_, Texts, pick
 from cloud.console.mount import parent_app
 from cloud.console.viewer import SignedOutError, Viewer, viewer_of
 from cloud.importer.csvfile import yuan_to_fen
-from cloud.models import Property, User
+from cloud.models import Property, Unit, User
 from cloud.security.authz import Permission
 from protocols.errors import AnjuError
+from protocols.text import text_fault
 
 P = Permission
 
@@ -192,6 +193,24 @@ def my_properties(viewer: Viewer) -> dict[int, str]:
             .order_by(Property.id)
         ).all()
     return {r.id: r.name for r in rows}
+
+
+def unit_in(viewer: Viewer, property_id: object, code: str | None) -> int | None:
+    """The id of the unit with this code in one of the viewer's properties; None (and a
+    notice) for no such unit, another scope's, or a code no unit can have (NUL, a lone
+    surrogate: text the API's checks would refuse before any query)."""
+    code = (code or "").strip()
+    scope = viewer.me.property_ids
+    if not isinstance(property_id, int) or property_id not in scope or text_fault(code):
+        unit_id = None
+    else:
+        with viewer.db() as session:
+            unit_id = session.scalar(
+                select(Unit.id).where(Unit.property_id == property_id, Unit.code == code)
+            )
+    if unit_id is None:
+        ui.notify(viewer._("No such unit in this property"), type="negative")
+    return unit_id
 
 
 def yuan(viewer: Viewer, text: str | None) -> int | None:

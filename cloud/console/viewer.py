@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.api.deps import SESSION_COOKIE, Guard, client_ip, guard_of, load_principal
@@ -21,6 +22,7 @@ from cloud.console.i18n import Texts, pick
 from cloud.security import tokens
 from cloud.security.authz import Permission, Principal
 from cloud.security.crypto import FieldKeys
+from protocols.text import text_fault
 
 T = TypeVar("T")
 
@@ -61,6 +63,9 @@ class Viewer:
         permission = route_guard(endpoint).permission
         if not self.me.can(permission):
             raise ProblemError(403, f"role {self.me.role} may not {permission}")
+        fault = text_fault_in(kwargs)
+        if fault is not None:
+            raise ProblemError(422, f"a field {fault}")
         if "request" in endpoint.__annotations__:
             kwargs["request"] = Request({"type": "http", "app": self.app, "headers": []})
         return endpoint(**kwargs)
@@ -83,6 +88,21 @@ class Viewer:
             if user is None or user.id != self.me.user_id:
                 raise SignedOutError
             yield session
+
+
+def text_fault_in(value: object) -> str | None:
+    """Why a value a page hands a route breaks the text rule, or None. The API checks every
+    string on the wire before a route runs; a page's values never cross the wire, so `call`
+    checks them (form models, their lists and dicts) here instead."""
+    if isinstance(value, str):
+        return text_fault(value)
+    if isinstance(value, BaseModel):
+        value = value.model_dump()
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list | tuple | set | frozenset):
+        return next((f for f in map(text_fault_in, value) if f is not None), None)
+    return None
 
 
 def viewer_of(request: Request, app: FastAPI) -> Viewer | None:

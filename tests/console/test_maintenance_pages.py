@@ -12,7 +12,9 @@ from sqlalchemy import select
 
 from cloud.api.problems import ProblemError
 from cloud.api.routes import parts as part_routes
+from cloud.api.routes import work_orders as order_routes
 from cloud.models import (
+    Category,
     OrderState,
     PartMovement,
     PartStock,
@@ -111,3 +113,42 @@ def test_the_front_desk_dispatches_but_keeps_no_stores(page: Page, console: Cons
         desk.send(part_routes.receive, part_id=1,
                   body=part_routes.ReceiptIn(property_id=1, quantity=1))  # fmt: skip
     assert refused.value.status == 403
+
+
+def test_a_forged_page_action_with_text_the_api_refuses_is_refused_before_the_route(
+    console: Console,
+) -> None:
+    """The API refuses NUL and lone surrogates on the wire; a page's values never cross it, so
+    `Viewer.call` refuses them itself (pydantic's own check stops a lone surrogate in a model,
+    not a NUL), and nothing reaches the database."""
+    property_id, _name, _unit = first_property(console)
+    manager = viewer_for(console, "demo-manager")
+    with console.sessions() as session:
+        before = session.scalars(select(WorkOrder.id)).all()
+    body = order_routes.OrderIn(property_id=property_id, area="大堂", category=Category.OTHER,
+                                description="漏水\x00")  # fmt: skip
+    with pytest.raises(ProblemError) as refused:
+        manager.send(order_routes.open_order, body=body)
+    assert refused.value.status == 422
+    with pytest.raises(ProblemError) as refused:
+        manager.send(order_routes.list_orders, property_id=None, state=None, assignee_id=None,
+                     overdue=None, after="MTIz\ud800", limit=5)  # fmt: skip
+    assert refused.value.status == 422
+    with console.sessions() as session:
+        assert session.scalars(select(WorkOrder.id)).all() == before
+
+
+def test_a_unit_code_no_unit_can_have_is_no_such_unit(page: Page, console: Console) -> None:
+    _property_id, _name, unit_code = first_property(console)
+    sign_in(page, console, "demo-manager")
+    expect(page).to_have_url(re.compile(r"/board$"))
+    with console.sessions() as session:
+        before = session.scalars(select(WorkOrder.id)).all()
+    page.goto(f"{console.url}/work-orders")
+    page.get_by_test_id("new-order").click()
+    page.get_by_test_id("order-unit").fill(unit_code + "\x00")
+    page.get_by_test_id("order-text").fill("厨房水龙头漏水")
+    page.get_by_test_id("order-save").click()
+    expect(page.get_by_text("该项目中没有此房间")).to_be_visible()
+    with console.sessions() as session:
+        assert session.scalars(select(WorkOrder.id)).all() == before

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from datetime import datetime, time, timedelta
 
 from nicegui import ui
-from sqlalchemy import select
 
 from cloud.api.paging import PageQuery
 from cloud.api.routes import billing as billing_routes
@@ -16,11 +15,10 @@ from cloud.api.routes import leases as lease_routes
 from cloud.api.routes import tenants as tenant_routes
 from cloud.billing.deposits import DeductionKind
 from cloud.console.i18n import N_
-from cloud.console.layout import a_day, act, my_properties, yuan
+from cloud.console.layout import a_day, act, my_properties, unit_in, yuan
 from cloud.console.pages.billing import METHODS
 from cloud.console.viewer import Viewer
 from cloud.leases.lifecycle import add_months
-from cloud.models import Unit
 
 ID_DOC_TYPES = {
     "cn_id": N_("Resident ID card"),
@@ -131,16 +129,10 @@ def new_lease_dialog(
             begin = a_day(viewer, first.value, start)
             if begin is None:
                 return
+            unit_id = unit_in(viewer, prop.value, unit_code.value)
+            if unit_id is None:
+                return
             with viewer.db() as session:
-                unit_id = session.scalar(
-                    select(Unit.id).where(
-                        Unit.property_id == int(prop.value or 0),
-                        Unit.code == (unit_code.value or "").strip(),
-                    )
-                )
-                if unit_id is None:
-                    ui.notify(_("No such unit in this property"), type="negative")
-                    return
                 body = lease_routes.LeaseIn(
                     unit_id=unit_id,
                     primary_tenant_id=int(tenant.value or 0),

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from cloud.api.routes import parts as part_routes
 from cloud.api.routes import work_orders as order_routes
 from cloud.console.i18n import N_
-from cloud.console.layout import act, choice, columns, enter, frame, my_properties
+from cloud.console.layout import act, choice, columns, enter, frame, my_properties, unit_in
 from cloud.console.pages.lease_forms import buttons
 from cloud.console.viewer import Viewer
 from cloud.maintenance.orders import TRANSITIONS
@@ -139,16 +139,9 @@ def new_order(viewer: Viewer) -> None:
 
         def save() -> None:
             unit_id = None
-            code = (unit_code.value or "").strip()
-            if code:
-                with viewer.db() as session:
-                    unit_id = session.scalar(
-                        select(Unit.id).where(
-                            Unit.property_id == int(prop.value or 0), Unit.code == code
-                        )
-                    )
+            if (unit_code.value or "").strip():
+                unit_id = unit_in(viewer, prop.value, unit_code.value)
                 if unit_id is None:
-                    ui.notify(_("No such unit in this property"), type="negative")
                     return
             body = order_routes.OrderIn(
                 unit_id=unit_id,
