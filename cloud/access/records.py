@@ -38,6 +38,7 @@ from cloud.models import (
     VisitorPass,
     VisitorPassDoor,
 )
+from cloud.security import contexts
 from cloud.security.crypto import FieldKeys, decrypt, encrypt
 from protocols.access import codes
 from protocols.errors import AnjuError
@@ -51,10 +52,6 @@ HASHER = PasswordHasher()
 
 class AccessRecordError(AnjuError):
     """A record that cannot stand (the API answers 422)."""
-
-
-def secret_context(gateway_id: str, code: str) -> bytes:
-    return f"doors.secret:{gateway_id}/{code}".encode()
 
 
 def create_door(
@@ -80,7 +77,7 @@ def create_door(
         code=code,
         name=name,
         secret_enc=encrypt(
-            keys, secrets.token_bytes(SECRET_BYTES), context=secret_context(gateway_id, code)
+            keys, secrets.token_bytes(SECRET_BYTES), context=contexts.door_secret(gateway_id, code)
         ),
         created_at=now,
     )
@@ -89,7 +86,7 @@ def create_door(
 
 
 def door_secret(keys: FieldKeys, door: Door) -> bytes:
-    return decrypt(keys, door.secret_enc, context=secret_context(door.gateway_id, door.code))
+    return decrypt(keys, door.secret_enc, context=contexts.door_secret(door.gateway_id, door.code))
 
 
 def check_pin(pin: str) -> None:

@@ -37,6 +37,7 @@ from cloud.models import (
     PinCredential,
     VisitorPass,
 )
+from cloud.security import contexts
 from cloud.security.crypto import FieldKeys, decrypt, encrypt
 from protocols.access.schema import AccessList
 from protocols.access.signing import canonical_body, encode_signed
@@ -44,10 +45,6 @@ from protocols.face.contract import embedding_to_text
 
 RESEND = timedelta(seconds=15)
 KEEP_VERSIONS = 8  # kept for deltas, besides the one the gateway has applied
-
-
-def list_context(gateway_id: str, version: int) -> bytes:
-    return f"access_lists:{gateway_id}:{version}".encode()
 
 
 @dataclass(frozen=True)
@@ -165,7 +162,7 @@ def compile_gateway(
             version=version,
             sha256=digest,
             body_enc=encrypt(
-                keys, canonical_body(access), context=list_context(gateway_id, version)
+                keys, canonical_body(access), context=contexts.access_list(gateway_id, version)
             ),
             created_at=now,
         )
@@ -193,7 +190,7 @@ def kept_list(
     row = session.get(AccessListVersion, (gateway_id, version))
     if row is None:
         return None
-    body = decrypt(keys, row.body_enc, context=list_context(gateway_id, version))
+    body = decrypt(keys, row.body_enc, context=contexts.access_list(gateway_id, version))
     return AccessList.model_validate_json(body)
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from cloud.db import as_utc
 from cloud.models import FaceEnrollment, Lease, LeaseStatus, LeaseTenant, Tenant, Unit
+from cloud.security import contexts
 from cloud.security.crypto import FieldKeys, decrypt, encrypt
 from protocols.errors import AnjuError
 from protocols.face.contract import (
@@ -102,17 +103,15 @@ _REJECT_TEXT = {
 }
 
 
-def _context(tenant_id: int) -> bytes:
-    return f"face_enrollments:{tenant_id}".encode()
-
-
 def seal(keys: FieldKeys, tenant_id: int, vectors: FloatArray) -> bytes:
     plain = b"".join(encode_embedding(v) for v in vectors)
-    return encrypt(keys, plain, context=_context(tenant_id))
+    return encrypt(keys, plain, context=contexts.face_embeddings(tenant_id))
 
 
 def unseal(keys: FieldKeys, enrollment: FaceEnrollment) -> FloatArray:
-    plain = decrypt(keys, enrollment.embeddings_enc, context=_context(enrollment.tenant_id))
+    plain = decrypt(
+        keys, enrollment.embeddings_enc, context=contexts.face_embeddings(enrollment.tenant_id)
+    )
     size = RECOGNIZER.dim * 4
     rows = [decode_embedding(plain[i : i + size]) for i in range(0, len(plain), size)]
     return np.asarray(rows, dtype=np.float32)

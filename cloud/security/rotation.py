@@ -15,10 +15,8 @@ from typing import Any
 from sqlalchemy import inspect, select, tuple_
 from sqlalchemy.orm import Session
 
-from cloud.access.records import secret_context
-from cloud.access.sync import list_context
 from cloud.models import AccessListVersion, AlarmSubscription, Door, FaceEnrollment, Tenant
-from cloud.security import crypto
+from cloud.security import contexts, crypto
 from cloud.security.crypto import FieldKeys
 from cloud.security.pii import PII_FIELDS, context
 
@@ -37,19 +35,19 @@ def _tenant_context(field: str) -> Callable[[Any], bytes]:
 ENCRYPTED_COLUMNS: tuple[EncryptedColumn, ...] = (
     *(EncryptedColumn(Tenant, f"{f}_enc", _tenant_context(f)) for f in PII_FIELDS),
     EncryptedColumn(
-        FaceEnrollment, "embeddings_enc", lambda row: f"face_enrollments:{row.tenant_id}".encode()
+        FaceEnrollment, "embeddings_enc", lambda row: contexts.face_embeddings(row.tenant_id)
     ),
     EncryptedColumn(
         AlarmSubscription,
         "secret_enc",
-        lambda row: f"alarm_subscriptions.secret:{row.user_id}".encode(),
+        lambda row: contexts.alarm_secret(row.user_id),
     ),
     # A door's offline-code secret: codes issued before a rotation still open after it.
-    EncryptedColumn(Door, "secret_enc", lambda row: secret_context(row.gateway_id, row.code)),
+    EncryptedColumn(Door, "secret_enc", lambda row: contexts.door_secret(row.gateway_id, row.code)),
     # The compiled lists a gateway may still hold (embeddings, door secrets): the next delta
     # is computed against one of them.
     EncryptedColumn(
-        AccessListVersion, "body_enc", lambda row: list_context(row.gateway_id, row.version)
+        AccessListVersion, "body_enc", lambda row: contexts.access_list(row.gateway_id, row.version)
     ),
 )
 

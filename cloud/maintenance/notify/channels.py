@@ -20,6 +20,7 @@ import httpx
 from cloud.billing.service.notify import Smtp, _connect
 from cloud.maintenance.notify.egress import MAX_REDIRECTS, STRICT, EgressPolicy, literal_ip
 from cloud.models import Alarm, AlarmSubscription
+from cloud.security import contexts
 from cloud.security.crypto import FieldKeys, decrypt, encrypt
 
 CHANNELS = ("email", "wecom", "dingtalk")
@@ -71,13 +72,10 @@ def check_url(target: str, policy: EgressPolicy) -> None:
         raise TargetError(f"a webhook may not point at {ip}: not a public address")
 
 
-def secret_context(user_id: int) -> bytes:
-    """Bound to the owner: a sealed secret copied onto another user's row does not open."""
-    return f"alarm_subscriptions.secret:{user_id}".encode()
-
-
 def seal_secret(keys: FieldKeys, user_id: int, secret: str) -> bytes | None:
-    return encrypt(keys, secret.encode(), context=secret_context(user_id)) if secret else None
+    return (
+        encrypt(keys, secret.encode(), context=contexts.alarm_secret(user_id)) if secret else None
+    )
 
 
 def open_secret(keys: FieldKeys | None, sub: AlarmSubscription) -> str:
@@ -85,7 +83,7 @@ def open_secret(keys: FieldKeys | None, sub: AlarmSubscription) -> str:
         return ""
     if keys is None:
         raise SendError("no field keys to open the robot's secret")
-    return decrypt(keys, sub.secret_enc, context=secret_context(sub.user_id)).decode()
+    return decrypt(keys, sub.secret_enc, context=contexts.alarm_secret(sub.user_id)).decode()
 
 
 def text(alarm: Alarm, event: str) -> tuple[str, str]:
