@@ -65,7 +65,8 @@ def _header_fault(request: Request) -> tuple[Loc, str] | None:
     return None
 
 
-def _json_fault(data: Any) -> tuple[Loc, str] | None:
+def json_fault(data: Any) -> tuple[Loc, str] | None:
+    """Where parsed JSON (or values of its shapes: dicts, lists, tuples) breaks the rule."""
     stack: list[tuple[Any, Loc]] = [(data, ["body"])]
     while stack:
         value, loc = stack.pop()
@@ -79,7 +80,7 @@ def _json_fault(data: Any) -> tuple[Loc, str] | None:
                 if fault:
                     return loc, f"a key {fault}"
                 stack.append((item, [*loc, key]))
-        elif isinstance(value, list):
+        elif isinstance(value, list | tuple):
             stack.extend((item, [*loc, i]) for i, item in enumerate(value))
     return None
 
@@ -91,7 +92,7 @@ async def _body_fault(request: Request) -> tuple[Loc, str] | None:
         data = await request.json()  # already parsed (and cached) for routes with a body
     except ValueError:
         return None  # not JSON: the route's own validation answers
-    return _json_fault(data)
+    return json_fault(data)
 
 
 async def refuse_unstorable_text(request: Request) -> None:

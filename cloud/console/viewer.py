@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from cloud.api.deps import SESSION_COOKIE, Guard, client_ip, guard_of, load_principal
 from cloud.api.problems import ProblemError
+from cloud.api.text import json_fault
 from cloud.console.i18n import Texts, pick
 from cloud.security import tokens
 from cloud.security.authz import Permission, Principal
 from cloud.security.crypto import FieldKeys
-from protocols.text import text_fault
 
 T = TypeVar("T")
 
@@ -63,9 +63,12 @@ class Viewer:
         permission = route_guard(endpoint).permission
         if not self.me.can(permission):
             raise ProblemError(403, f"role {self.me.role} may not {permission}")
-        fault = text_fault_in(kwargs)
-        if fault is not None:
-            raise ProblemError(422, f"a field {fault}")
+        # The API checks every string on the wire before a route runs; a page's values never
+        # cross it, so they are checked here (form models as the dicts they dump to).
+        values = {k: v.model_dump() if isinstance(v, BaseModel) else v for k, v in kwargs.items()}
+        found = json_fault(values)
+        if found is not None:
+            raise ProblemError(422, f"a field {found[1]}")
         if "request" in endpoint.__annotations__:
             kwargs["request"] = Request({"type": "http", "app": self.app, "headers": []})
         return endpoint(**kwargs)
@@ -88,21 +91,6 @@ class Viewer:
             if user is None or user.id != self.me.user_id:
                 raise SignedOutError
             yield session
-
-
-def text_fault_in(value: object) -> str | None:
-    """Why a value a page hands a route breaks the text rule, or None. The API checks every
-    string on the wire before a route runs; a page's values never cross the wire, so `call`
-    checks them (form models, their lists and dicts) here instead."""
-    if isinstance(value, str):
-        return text_fault(value)
-    if isinstance(value, BaseModel):
-        value = value.model_dump()
-    if isinstance(value, dict):
-        value = [*value.keys(), *value.values()]
-    if isinstance(value, list | tuple | set | frozenset):
-        return next((f for f in map(text_fault_in, value) if f is not None), None)
-    return None
 
 
 def viewer_of(request: Request, app: FastAPI) -> Viewer | None:
